@@ -1,0 +1,253 @@
+/**
+ * The local store: `.gg/blobs/NAME` and `.gg/reductions/REF`, byte-compatible with gg's layout.
+ * Every write goes to `.gg/tmp` first and is renamed into place once complete and verified, so a crash or a
+ * full disk never leaves a half-written object. Every read is verified (through the hash cache for files
+ * handed to programs by path, so an unchanged blob is not rehashed on every use).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { GgError, fromSystemError } from '../errors.js';
+import { computeName, isValidName, NameHasher, splitTag } from '../ir/name.js';
+import { HashCache, hashFileUncached } from './hash-cache.js';
+import type { PutResult, Store } from './store.js';
+
+let tmpCounter = 0;
+
+export class LocalStore implements Store {
+  readonly description: string;
+  readonly blobsDir: string;
+  readonly reductionsDir: string;
+  readonly tmpDir: string;
+  readonly cacheDir: string;
+  readonly hashCache: HashCache;
+
+  constructor(readonly ggDir: string) {
+    this.description = `local ${ggDir}`;
+    this.blobsDir = path.join(ggDir, 'blobs');
+    this.reductionsDir = path.join(ggDir, 'reductions');
+    this.tmpDir = path.join(ggDir, 'tmp');
+    this.cacheDir = path.join(ggDir, 'cache');
+    for (const d of [this.blobsDir, this.reductionsDir, this.tmpDir, this.cacheDir]) fs.mkdirSync(d, { recursive: true });
+    this.hashCache = new HashCache(path.join(this.cacheDir, 'hash-cache.log'));
+  }
+
+  /** A fresh path in .gg/tmp (same file system as the blobs, so a rename moves it into place). */
+  tempPath(prefix = 'obj'): string {
+    return path.join(this.tmpDir, `${prefix}-${process.pid}-${Date.now().toString(36)}-${(tmpCounter++).toString(36)}`);
+  }
+
+  blobPath(name: string): string {
+    return path.join(this.blobsDir, name);
+  }
+
+  hasSync(name: string): boolean {
+    return fs.existsSync(this.blobPath(name));
+  }
+
+  async has(name: string): Promise<boolean> {
+    return this.hasSync(name);
+  }
+
+  async hasMany(names: readonly string[]): Promise<boolean[]> {
+    return names.map((n) => this.hasSync(n));
+  }
+
+  private missing(name: string): GgError {
+    return new GgError('GG_E_OBJECT_MISSING', `object ${name} is not in ${this.description}`, {
+      hint: 'collect it first (gg collect FILE), or force the thunk that produces it',
+    });
+  }
+
+  /** Drop a copy that does not match its name and report it. */
+  private corrupt(name: string, actual: string): GgError {
+    try {
+      fs.unlinkSync(this.blobPath(name));
+    } catch {
+      // already gone
+    }
+    return new GgError('GG_E_OBJECT_CORRUPT', `object ${name} in ${this.description} is corrupt (its content hashes to ${actual}); the bad copy was removed`, {
+      hint: 'collect the file again, or re-run gg force to recompute it',
+    });
+  }
+
+  getSync(name: string): Buffer {
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(this.blobPath(name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.missing(name);
+      throw fromSystemError(e, `reading ${name}`);
+    }
+    const actual = computeName(data);
+    if (actual !== name) throw this.corrupt(name, actual);
+    return data;
+  }
+
+  async get(name: string): Promise<Buffer> {
+    return this.getSync(name);
+  }
+
+  /** Path of a blob whose content was checked against its name (cached by stat key while unchanged). */
+  verifiedBlobPath(name: string): string {
+    const p = this.blobPath(name);
+    let actual: string;
+    try {
+      actual = this.hashCache.hashFile(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.missing(name);
+      throw fromSystemError(e, `reading ${name}`);
+    }
+    if (actual !== name) throw this.corrupt(name, actual);
+    return p;
+  }
+
+  async getToFile(name: string, dest: string): Promise<void> {
+    const src = this.verifiedBlobPath(name);
+    const tmp = `${dest}.gg-tmp-${process.pid}-${tmpCounter++}`;
+    try {
+      fs.copyFileSync(src, tmp);
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw fromSystemError(e, `writing ${dest}`);
+    }
+  }
+
+  /** Move a finished file from .gg/tmp into the blobs under its (given or computed) name. */
+  adoptFile(tmpFile: string, knownName?: string): PutResult {
+    const name = knownName ?? hashFileUncached(tmpFile);
+    const dest = this.blobPath(name);
+    if (fs.existsSync(dest)) {
+      fs.rmSync(tmpFile, { force: true });
+      return { name, written: false };
+    }
+    try {
+      fs.chmodSync(tmpFile, 0o555);
+      fs.renameSync(tmpFile, dest);
+    } catch (e) {
+      fs.rmSync(tmpFile, { force: true });
+      throw fromSystemError(e, `storing ${name}`);
+    }
+    this.hashCache.rememberFile(dest, name);
+    return { name, written: true };
+  }
+
+  putSync(data: Buffer): PutResult {
+    const name = computeName(data);
+    if (fs.existsSync(this.blobPath(name))) return { name, written: false };
+    const tmp = this.tempPath();
+    try {
+      fs.writeFileSync(tmp, data, { mode: 0o555 });
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw fromSystemError(e, `storing ${name}`);
+    }
+    return this.adoptFile(tmp, name);
+  }
+
+  async put(data: Buffer): Promise<PutResult> {
+    return this.putSync(data);
+  }
+
+  /** Store a user's file: a copy (never a link: the user may edit the original), hashed as it lands. */
+  putFileSync(file: string, knownName?: string): PutResult {
+    const cached = knownName ?? this.hashCache.peek(file);
+    if (cached !== undefined && fs.existsSync(this.blobPath(cached))) return { name: cached, written: false };
+    const before = fs.statSync(file, { bigint: true });
+    const tmp = this.tempPath();
+    let name: string;
+    try {
+      fs.copyFileSync(file, tmp);
+      name = hashFileUncached(tmp);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw fromSystemError(e, `storing ${file}`);
+    }
+    if (knownName !== undefined && name !== knownName) {
+      fs.rmSync(tmp, { force: true });
+      throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${knownName} (it hashes to ${name})`, {
+        hint: 'the file changed while it was being stored; run the command again',
+      });
+    }
+    const after = fs.statSync(file, { bigint: true });
+    if (before.mtimeNs === after.mtimeNs && before.size === after.size) this.hashCache.hashFile(file);
+    return this.adoptFile(tmp, name);
+  }
+
+  async putFile(file: string, name?: string): Promise<PutResult> {
+    return this.putFileSync(file, name);
+  }
+
+  async putStream(name: string, body: Readable): Promise<PutResult> {
+    if (this.hasSync(name)) {
+      body.resume();
+      return { name, written: false };
+    }
+    const tmp = this.tempPath('dl');
+    const hasher = new NameHasher();
+    body.on('data', (chunk: Buffer) => hasher.update(chunk));
+    try {
+      await pipeline(body, fs.createWriteStream(tmp, { mode: 0o555 }));
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw fromSystemError(e, `storing ${name}`);
+    }
+    const actual = hasher.digestName();
+    if (actual !== name) {
+      fs.rmSync(tmp, { force: true });
+      throw new GgError('GG_E_OBJECT_CORRUPT', `received data for ${name} hashes to ${actual}; it was discarded`, {
+        hint: 'the remote copy is damaged; it will be recomputed or re-uploaded',
+      });
+    }
+    return this.adoptFile(tmp, name);
+  }
+
+  private reductionPath(ref: string): string {
+    return path.join(this.reductionsDir, ref);
+  }
+
+  getReductionSync(ref: string): string | undefined {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.reductionPath(ref), 'latin1');
+    } catch {
+      return undefined;
+    }
+    const result = text.trim();
+    if (!isValidName(splitTag(result).name)) {
+      fs.rmSync(this.reductionPath(ref), { force: true }); // a damaged memo entry is only a cache miss
+      return undefined;
+    }
+    return result;
+  }
+
+  async getReduction(ref: string): Promise<string | undefined> {
+    return this.getReductionSync(ref);
+  }
+
+  async getReductions(refs: readonly string[]): Promise<(string | undefined)[]> {
+    return refs.map((r) => this.getReductionSync(r));
+  }
+
+  putReductionSync(ref: string, result: string): void {
+    const p = this.reductionPath(ref);
+    const tmp = this.tempPath('red');
+    try {
+      fs.writeFileSync(tmp, result);
+      fs.renameSync(tmp, p);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw fromSystemError(e, `recording the result of ${ref}`);
+    }
+  }
+
+  async putReduction(ref: string, result: string): Promise<void> {
+    this.putReductionSync(ref, result);
+  }
+
+  async close(): Promise<void> {
+    this.hashCache.flush();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The storage contract every backend (local .gg/, Redis, S3) implements. Objects are keyed by name and are
+ * immutable; every read is verified against the name (a mismatch is GG_E_OBJECT_CORRUPT and the bad copy is
+ * dropped, never returned). Reductions (the memo: thunk ref -> result name) live in the same backend, so a
+ * shared backend is a shared cache.
+ */
+import type { Readable } from 'node:stream';
+
+export interface PutResult {
+  name: string;
+  /** False when the store already held the object (nothing was written). */
+  written: boolean;
+}
+
+export interface Store {
+  /** Human-readable location, for messages ("local /x/.gg", "redis://host:6379/0"). */
+  readonly description: string;
+
+  has(name: string): Promise<boolean>;
+  /** Batched existence check: one round trip per batch on remote backends. */
+  hasMany(names: readonly string[]): Promise<boolean[]>;
+
+  /** Whole object in memory, verified. Throws GG_E_OBJECT_MISSING / GG_E_OBJECT_CORRUPT. */
+  get(name: string): Promise<Buffer>;
+  /** Stream the object into `dest` (temp + verify + rename), never buffering it whole. */
+  getToFile(name: string, dest: string): Promise<void>;
+
+  /** Store bytes; the name is computed here. */
+  put(data: Buffer): Promise<PutResult>;
+  /** Store a file by streaming it; `name` may be given when already known (it is still verified). */
+  putFile(file: string, name?: string): Promise<PutResult>;
+  /** Streamed upload of a known-size object, verified against `name` before it becomes visible. */
+  putStream?(name: string, body: Readable): Promise<PutResult>;
+
+  /** Memo: the name a thunk reference (`T...` or `T...#tag`) reduced to, if known. */
+  getReduction(ref: string): Promise<string | undefined>;
+  getReductions(refs: readonly string[]): Promise<(string | undefined)[]>;
+  putReduction(ref: string, result: string): Promise<void>;
+
+  close(): Promise<void>;
+}
