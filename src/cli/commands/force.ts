@@ -1,0 +1,78 @@
+/** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
+import type { Command } from 'commander';
+import { GgError } from '../../errors.js';
+import { forceTargets } from '../../force/force-command.js';
+import { defaultJobs, openRuntime } from '../../runtime.js';
+import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
+import { action, parseIntOption, reportError } from '../errors.js';
+import { ProgressReporter } from '../progress.js';
+
+interface Opts {
+  jobs: number;
+  engine: string;
+  sandbox: string;
+  json?: boolean;
+  failFast?: boolean;
+  timeout: number;
+  status: boolean;
+  verbose?: boolean;
+  keepFailed?: boolean;
+}
+
+export function registerForce(program: Command): void {
+  program
+    .command('force')
+    .description('force thunks to values; placeholders are replaced by their outputs')
+    .argument('<targets...>', 'placeholder files, thunk names or thunk files')
+    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
+    .option('-e, --engine <engine>', 'execution engine', 'local')
+    .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
+    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
+    .option('--fail-fast', 'stop everything at the first failure')
+    .option('--json', 'print one JSON summary on stdout')
+    .option('-s, --no-status', 'no status line')
+    .option('-v, --verbose', 'a line per thunk started and finished')
+    .option('--keep-failed', 'keep the working directory of failed thunks')
+    .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
+    .action(action(async (targets: string[], o: Opts) => {
+      if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
+      const sandbox = parseSandboxKind(o.sandbox);
+      if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+      const rt = await openRuntime({ sandbox, ...(o.timeout ? { limits: { timeoutMs: o.timeout } } : {}), keepFailed: o.keepFailed ?? false });
+      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      try {
+        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent });
+        progress.finish();
+        for (const f of report.failures) reportError(f.error);
+        let failedTargets = 0;
+        for (const t of report.targets) {
+          if (t.error) {
+            failedTargets++;
+            if (!report.failures.some((f) => f.error === t.error) && t.error.code !== 'GG_E_DEPENDENCY_FAILED') reportError(t.error);
+          }
+        }
+        if (o.json) {
+          process.stdout.write(JSON.stringify({
+            targets: report.targets.map((t) => ({ target: t.target, ref: t.ref, ...(t.result ? { result: t.result } : {}), ...(t.upToDate ? { up_to_date: true } : {}), ...(t.error ? { error: t.error.code } : {}) })),
+            executed: report.executed,
+            cached: report.cached,
+            failed: report.failures.length,
+            wall_ms: Math.round(report.wallMs),
+          }) + '\n');
+        } else {
+          for (const t of report.targets) {
+            if (t.result && t.target !== t.ref) continue; // placeholder replaced in place: nothing to print
+            if (t.result) process.stdout.write(`${t.result}\n`);
+            if (t.upToDate) process.stderr.write(`gg: ${t.target} is not a placeholder (already built)\n`);
+          }
+        }
+        if (failedTargets > 0) {
+          process.stderr.write(`gg: ${failedTargets} of ${report.targets.length} target(s) failed\n`);
+          return 1;
+        }
+        return 0;
+      } finally {
+        await rt.close();
+      }
+    }));
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * gg-force-and-run: the interpreter named in a placeholder's shebang. Running a placeholder forces it
+ * (replacing the file with its output) and then runs the result with the same arguments, so a build that
+ * executes something still a placeholder just works.
+ */
+import { spawnSync } from 'node:child_process';
+import { GgError } from '../errors.js';
+import { forceTargets } from '../force/force-command.js';
+import { defaultJobs, openRuntime } from '../runtime.js';
+import { parseSandboxKind } from '../sandbox/create-sandbox.js';
+import { reportError } from './errors.js';
+
+async function main(argv: string[]): Promise<number> {
+  const [file, ...args] = argv;
+  if (!file) throw new GgError('GG_E_USAGE', 'usage: gg-force-and-run PLACEHOLDER [ARGS...]');
+  const rt = await openRuntime({ sandbox: parseSandboxKind(process.env['GG_SANDBOX'] ?? 'bwrap') });
+  try {
+    const report = await forceTargets(rt, [file], { jobs: defaultJobs() });
+    for (const f of report.failures) reportError(f.error);
+    const t = report.targets[0]!;
+    if (t.error) {
+      if (!report.failures.some((f) => f.error === t.error)) reportError(t.error);
+      return 1;
+    }
+  } finally {
+    await rt.close();
+  }
+  const r = spawnSync(file, args, { stdio: 'inherit' });
+  if (r.error) throw new GgError('GG_E_INFRA', `could not run ${file} after forcing it: ${r.error.message}`);
+  if (r.signal) process.kill(process.pid, r.signal);
+  return r.status ?? 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => { process.exitCode = reportError(e); },
+);

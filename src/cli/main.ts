@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/** The `gg` command: argument parsing only; every command calls the library. */
+import { Command, CommanderError } from 'commander';
+import { registerBasic } from './commands/basic.js';
+import { registerCreateThunk } from './commands/create-thunk.js';
+import { registerForce } from './commands/force.js';
+import { reportError } from './errors.js';
+import { GgError } from '../errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('gg')
+    .description('gg-ts: run jobs as hermetic, content-addressed thunks, in parallel, memoized')
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {} });
+  registerBasic(program);
+  registerCreateThunk(program);
+  registerForce(program);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
+      process.exitCode = reportError(new GgError('GG_E_USAGE', e.message.replace(/^error: /, ''), { hint: 'see gg --help, or gg COMMAND --help' }));
+      return;
+    }
+    process.exitCode = reportError(e);
+  }
+}
+
+await main(process.argv);

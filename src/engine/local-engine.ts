@@ -1,0 +1,121 @@
+/**
+ * The local engine: runs each thunk on this machine through a Sandbox, in a private directory under
+ * .gg/tmp (same file system as the blobs, so outputs are renamed into the store, never copied).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GgError } from '../errors.js';
+import { shortName } from '../ir/name.js';
+import type { Thunk } from '../ir/thunk.js';
+import { readTail } from '../sandbox/process-runner.js';
+import { DEFAULT_LIMITS, type Sandbox, type SandboxLimits, type StagedFile } from '../sandbox/sandbox.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { Engine, ExecutedOutput, ExecutionResult } from './engine.js';
+
+export interface LocalEngineOptions {
+  limits?: Partial<SandboxLimits>;
+  /** Keep the working directory of failed thunks for inspection. */
+  keepFailed?: boolean;
+}
+
+const LOG_TAIL_BYTES = 2048;
+
+export class LocalEngine implements Engine {
+  readonly name = 'local';
+  private readonly limits: SandboxLimits;
+
+  constructor(
+    private readonly store: LocalStore,
+    readonly sandbox: Sandbox,
+    private readonly options: LocalEngineOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+  }
+
+  async execute(name: string, thunk: Thunk): Promise<ExecutionResult> {
+    if (thunk.thunks.length > 0) throw new GgError('GG_E_INTERNAL', `thunk ${name} still has unforced dependencies`);
+    const objects = new Map<string, string>();
+    const files: StagedFile[] = [];
+    for (const input of [...thunk.values, ...thunk.executables]) {
+      const host = objects.get(input.name) ?? this.store.verifiedBlobPath(input.name);
+      objects.set(input.name, host);
+      if (input.filename) files.push({ name: input.name, filename: input.filename, hostPath: host });
+    }
+    const program = objects.get(thunk.function.hash)!;
+    const workDir = this.store.tempPath('run');
+    const logFile = `${workDir}.log`;
+    fs.mkdirSync(workDir);
+    let keep = false;
+    try {
+      const limits = thunk.timeout ? { ...this.limits, timeoutMs: thunk.timeout } : this.limits;
+      const result = await this.sandbox.run({
+        workDir,
+        files,
+        objects,
+        program,
+        args: thunk.function.args,
+        envars: thunk.function.envars,
+        links: thunk.links,
+        cwd: thunk.cwd ?? '',
+        limits,
+        logFile,
+      });
+      const tail = (): string => readTail(logFile, LOG_TAIL_BYTES);
+      if (result.limit === 'timeout') {
+        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
+          hint: 'raise the limit with gg force --timeout MS (or the thunk\'s own timeout), or find why the program hangs',
+        });
+      }
+      if (result.limit !== undefined) {
+        throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {
+          hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
+        });
+      }
+      if (result.exitCode !== 0) {
+        keep = this.options.keepFailed === true;
+        const status = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;
+        throw new GgError('GG_E_THUNK_FAILED', `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`, {
+          hint: keep ? `its working directory was kept in ${workDir}` : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
+        });
+      }
+      const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
+      const size = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
+      return { outputs, wallMs: result.wallMs, log: size > 0 ? readTail(logFile, 64 * 1024) : '' };
+    } finally {
+      if (!keep) fs.rmSync(workDir, { recursive: true, force: true });
+      fs.rmSync(logFile, { force: true });
+    }
+  }
+
+  private collectOutputs(name: string, thunk: Thunk, dir: string, limits: SandboxLimits): ExecutedOutput[] {
+    const found: { tag: string; file: string }[] = [];
+    let total = 0;
+    for (const tag of thunk.outputs) {
+      const file = path.join(dir, tag);
+      const st = fs.lstatSync(file, { throwIfNoEntry: false });
+      if (!st?.isFile()) {
+        throw new GgError('GG_E_THUNK_OUTPUT_MISSING', `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`, {
+          hint: `the program must write a file named '${tag}' in its working directory`,
+        });
+      }
+      total += st.size;
+      found.push({ tag, file });
+    }
+    if (total > limits.outputBytes) {
+      throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`, {
+        hint: 'raise --output-limit if this is expected',
+      });
+    }
+    // Only after every output is present do any of them enter the store.
+    return found.map(({ tag, file }) => ({ tag, name: this.store.adoptFile(file).name }));
+  }
+
+  async close(): Promise<void> {}
+}
+
+function stderrBlock(tail: string): string {
+  const t = tail.trimEnd();
+  if (!t) return '';
+  return `; its output ended with:\n${t.split('\n').map((l) => `  | ${l}`).join('\n')}`;
+}
+

@@ -1,0 +1,47 @@
+/**
+ * `gg force` as a library call: resolve targets, force them, put outputs in place of their placeholders.
+ */
+import { GgError } from '../errors.js';
+import type { Runtime } from '../runtime.js';
+import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import { placeOutput, resolveTarget, type Target } from './targets.js';
+
+export interface ForceTargetsOptions {
+  jobs: number;
+  failFast?: boolean;
+  onEvent?: (e: ForceEvent) => void;
+}
+
+export interface TargetReport {
+  target: string;
+  ref: string;
+  result?: string;
+  error?: GgError;
+  upToDate?: boolean;
+}
+
+export interface ForceReport extends ForceOutcome {
+  targets: TargetReport[];
+}
+
+export async function forceTargets(rt: Runtime, specs: readonly string[], o: ForceTargetsOptions): Promise<ForceReport> {
+  if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
+  const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
+  const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
+  const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const reports: TargetReport[] = [];
+  for (const t of targets) {
+    if (t.upToDate) {
+      reports.push({ target: t.spec, ref: '', upToDate: true });
+      continue;
+    }
+    const result = outcome.results.get(t.ref);
+    if (result === undefined) {
+      reports.push({ target: t.spec, ref: t.ref, error: outcome.errors.get(t.ref)! });
+      continue;
+    }
+    if (t.file) await placeOutput(rt.store, t.file, result);
+    reports.push({ target: t.spec, ref: t.ref, result });
+  }
+  return { ...outcome, targets: reports };
+}

@@ -1,0 +1,228 @@
+/**
+ * The scheduler: forces thunk references to values.
+ *
+ * For each reference it first asks the memo (reductions); on a miss it loads the thunk, forces its thunk
+ * inputs (in parallel, each at most once), rewrites it to its "updated" name as gg does, asks the memo again
+ * under that name (early cutoff: an unchanged rewritten thunk is not re-run), and otherwise runs it on the
+ * engine, at most `jobs` at once. A thunk whose main output is itself a thunk is forced in turn (dynamic
+ * graphs). Every result is recorded under the updated name and the original one, so a warm target is one
+ * lookup. A failure stops the thunk's dependants; independent work carries on unless `failFast`.
+ */
+import { GgError, isGgError } from '../errors.js';
+import { computeName, isThunkName, joinTag, splitTag } from '../ir/name.js';
+import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
+import type { Engine } from '../engine/engine.js';
+import type { Store } from '../store/store.js';
+import { Semaphore } from './semaphore.js';
+
+export type ForceEvent =
+  | { type: 'discovered'; name: string }
+  | { type: 'cached'; ref: string }
+  | { type: 'started'; name: string; argv0: string }
+  | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string }
+  | { type: 'failed'; name: string; error: GgError }
+  | { type: 'retry'; name: string; attempt: number; error: GgError };
+
+export interface ForceOptions {
+  store: Store;
+  engine: Engine;
+  jobs: number;
+  failFast?: boolean;
+  /** Attempts for infrastructure failures (the program's own failure is never retried). */
+  attempts?: number;
+  onEvent?: (e: ForceEvent) => void;
+}
+
+export interface ForceOutcome {
+  /** ref -> value name, for every target that succeeded. */
+  results: Map<string, string>;
+  /** ref -> error, for every target that did not. */
+  errors: Map<string, GgError>;
+  /** Thunks that failed themselves (not because a dependency did). */
+  failures: { name: string; error: GgError }[];
+  executed: number;
+  cached: number;
+  wallMs: number;
+}
+
+interface ThunkOutputs {
+  /** tag -> name, in declaration order; the first entry is the main output. */
+  byTag: Map<string, string>;
+  main: string;
+}
+
+export class Forcer {
+  private readonly refs = new Map<string, Promise<string>>();
+  private readonly thunks = new Map<string, Promise<ThunkOutputs>>();
+  private readonly slots: Semaphore;
+  private readonly attempts: number;
+  private stopped: GgError | undefined;
+  executed = 0;
+  cached = 0;
+  readonly failures: { name: string; error: GgError }[] = [];
+
+  constructor(private readonly o: ForceOptions) {
+    this.slots = new Semaphore(Math.max(1, o.jobs));
+    this.attempts = o.attempts ?? 3;
+  }
+
+  private emit(e: ForceEvent): void {
+    this.o.onEvent?.(e);
+  }
+
+  /** Force one reference (`V...` returns itself) to a value name. */
+  force(ref: string): Promise<string> {
+    let p = this.refs.get(ref);
+    if (!p) {
+      p = this.resolveRef(ref);
+      this.refs.set(ref, p);
+    }
+    return p;
+  }
+
+  private async resolveRef(ref: string): Promise<string> {
+    const { name, tag } = splitTag(ref);
+    if (!isThunkName(name)) return name;
+    const store = this.o.store;
+    const memo = await store.getReduction(ref);
+    if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
+      this.cached++;
+      this.emit({ type: 'cached', ref });
+      return isThunkName(splitTag(memo).name) ? this.force(memo) : memo;
+    }
+    const outputs = await this.resolveThunk(name);
+    const out = tag === undefined ? outputs.main : outputs.byTag.get(tag);
+    if (out === undefined) {
+      throw new GgError('GG_E_THUNK_INVALID', `thunk ${name} has no output '${tag}'`, {
+        hint: `its outputs are: ${[...outputs.byTag.keys()].join(', ')}`,
+      });
+    }
+    const value = isThunkName(out) ? await this.force(out) : out;
+    if (value !== memo) await store.putReduction(ref, value);
+    return value;
+  }
+
+  private resolveThunk(name: string): Promise<ThunkOutputs> {
+    let p = this.thunks.get(name);
+    if (!p) {
+      p = this.runThunk(name);
+      this.thunks.set(name, p);
+    }
+    return p;
+  }
+
+  private async runThunk(name: string): Promise<ThunkOutputs> {
+    const store = this.o.store;
+    this.emit({ type: 'discovered', name });
+    const thunk = decodeThunk(await store.get(name));
+    const deps = thunkDependencies(thunk);
+    const resolved = new Map<string, string>();
+    if (deps.length > 0) {
+      const settled = await Promise.allSettled(deps.map((d) => this.force(d)));
+      settled.forEach((s, i) => {
+        if (s.status === 'rejected') {
+          const cause = s.reason as unknown;
+          const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
+          throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
+        }
+        resolved.set(deps[i]!, s.value);
+      });
+    }
+    let runName = name;
+    let runThunk: Thunk = thunk;
+    if (deps.length > 0) {
+      runThunk = rewriteThunk(thunk, resolved);
+      const bytes = encodeThunk(runThunk);
+      runName = computeName(bytes);
+      if (runName !== name) {
+        // Early cutoff: the rewritten thunk may already be known even though the original is not.
+        const known = await this.memoOutputs(runName, runThunk);
+        if (known) {
+          this.cached++;
+          this.emit({ type: 'cached', ref: runName });
+          await this.record(name, runThunk, known);
+          return known;
+        }
+        await store.put(bytes);
+      }
+    }
+    const outputs = await this.execute(runName, runThunk);
+    await this.record(runName, runThunk, outputs);
+    if (runName !== name) await this.record(name, runThunk, outputs);
+    return outputs;
+  }
+
+  private async memoOutputs(name: string, thunk: Thunk): Promise<ThunkOutputs | undefined> {
+    const refs = thunk.outputs.map((tag) => joinTag(name, tag));
+    const found = await this.o.store.getReductions(refs);
+    if (found.some((f) => f === undefined)) return undefined;
+    const values = found.filter((f): f is string => f !== undefined && !isThunkName(f));
+    const present = await this.o.store.hasMany(values);
+    if (present.some((p) => !p)) return undefined;
+    const byTag = new Map<string, string>();
+    thunk.outputs.forEach((tag, i) => byTag.set(tag, found[i]!));
+    return { byTag, main: found[0]! };
+  }
+
+  /** Memo entries: T#tag for every output, and bare T for the main one (gg's layout). */
+  private async record(name: string, thunk: Thunk, outputs: ThunkOutputs): Promise<void> {
+    const store = this.o.store;
+    for (const tag of thunk.outputs) await store.putReduction(joinTag(name, tag), outputs.byTag.get(tag)!);
+    await store.putReduction(name, outputs.main);
+  }
+
+  private async execute(name: string, thunk: Thunk): Promise<ThunkOutputs> {
+    await this.slots.acquire();
+    try {
+      if (this.stopped) throw this.stopped;
+      const argv0 = thunk.function.args[0] ?? '';
+      for (let attempt = 1; ; attempt++) {
+        this.emit({ type: 'started', name, argv0 });
+        try {
+          const r = await this.o.engine.execute(name, thunk);
+          this.executed++;
+          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log });
+          const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
+          return { byTag, main: r.outputs[0]!.name };
+        } catch (e) {
+          const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
+          if (err.retryable && attempt < this.attempts) {
+            this.emit({ type: 'retry', name, attempt, error: err });
+            await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+            continue;
+          }
+          this.failures.push({ name, error: err });
+          this.emit({ type: 'failed', name, error: err });
+          if (this.o.failFast && !this.stopped) {
+            this.stopped = new GgError('GG_E_DEPENDENCY_FAILED', `not run: stopped after the first failure (--fail-fast)`);
+          }
+          throw err;
+        }
+      }
+    } finally {
+      this.slots.release();
+    }
+  }
+}
+
+/** Force every target; never throws for a thunk's failure (see `errors`), only for broken infrastructure. */
+export async function forceAll(targets: readonly string[], o: ForceOptions): Promise<ForceOutcome> {
+  const start = performance.now();
+  const forcer = new Forcer(o);
+  const settled = await Promise.allSettled(targets.map((t) => forcer.force(t)));
+  const results = new Map<string, string>();
+  const errors = new Map<string, GgError>();
+  settled.forEach((s, i) => {
+    const ref = targets[i]!;
+    if (s.status === 'fulfilled') results.set(ref, s.value);
+    else errors.set(ref, isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)));
+  });
+  return {
+    results,
+    errors,
+    failures: forcer.failures,
+    executed: forcer.executed,
+    cached: forcer.cached,
+    wallMs: performance.now() - start,
+  };
+}

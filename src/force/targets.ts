@@ -1,0 +1,56 @@
+/**
+ * What `gg force` is given: placeholder files (replaced by their outputs afterwards), thunk names, or thunk
+ * files (collected first, as a convenience the original lacked: it hashed the file's name instead).
+ */
+import fs from 'node:fs';
+import { GgError } from '../errors.js';
+import { isValidName, isThunkContent, splitTag } from '../ir/name.js';
+import { readPlaceholder } from '../ir/placeholder.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { Store } from '../store/store.js';
+
+export interface Target {
+  /** As given on the command line. */
+  spec: string;
+  /** The reference to force. */
+  ref: string;
+  /** The placeholder file to replace with the output. */
+  file?: string;
+  /** A file that is already an ordinary file (built before): nothing to do. */
+  upToDate?: boolean;
+}
+
+export function resolveTarget(spec: string, local: LocalStore): Target {
+  if (isValidName(splitTag(spec).name) && !fs.existsSync(spec)) return { spec, ref: spec };
+  let ref: string | undefined;
+  try {
+    ref = readPlaceholder(spec);
+  } catch (e) {
+    if (e instanceof GgError && e.code === 'GG_E_FILE_NOT_FOUND') {
+      throw new GgError('GG_E_FILE_NOT_FOUND', `target '${spec}' is neither a file nor an object name`, {
+        hint: 'give placeholder files (as left by gg infer or create-thunk --placeholder) or thunk names',
+      });
+    }
+    throw e;
+  }
+  if (ref !== undefined) return { spec, ref, file: spec };
+  const head = Buffer.alloc(11);
+  const fd = fs.openSync(spec, 'r');
+  const n = fs.readSync(fd, head, 0, head.length, 0);
+  fs.closeSync(fd);
+  if (isThunkContent(head.subarray(0, n))) return { spec, ref: local.putFileSync(spec).name };
+  return { spec, ref: '', file: spec, upToDate: true };
+}
+
+/** Put a forced output where its placeholder was: temp copy + rename, keeping the placeholder's mode. */
+export async function placeOutput(store: Store, file: string, value: string): Promise<void> {
+  const mode = fs.statSync(file).mode & 0o7777;
+  const tmp = `${file}.gg-out-${process.pid}`;
+  try {
+    await store.getToFile(value, tmp);
+    fs.chmodSync(tmp, mode);
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The TypeScript SDK: build thunk graphs in code and write them to a store.
+ *
+ *   const g = new GraphBuilder(store);
+ *   const sh = g.file('/bin/sh');
+ *   const t = g.thunk({ function: sh, args: ['sh', '-c', 'echo hi > out'], outputs: ['out'] });
+ *   // t.name is the thunk's name; t.output('out') references one output; force it with gg force.
+ *
+ * Everything is validated as it is built (GG_E_THUNK_INVALID), so a front end cannot write a thunk that a
+ * runner would later reject.
+ */
+import { joinTag, isThunkName, splitTag } from '../ir/name.js';
+import { encodeThunk, sortInputs, validateThunk, type Thunk, type ThunkInput } from '../ir/thunk.js';
+import { computeName } from '../ir/name.js';
+import type { Store } from '../store/store.js';
+import type { LocalStore } from '../store/local-store.js';
+
+/** An input: a bare name, or a name with the file name it appears under in the working directory. */
+export type InputSpec = string | ThunkInput;
+
+export interface ThunkSpec {
+  /** Name of the executable to run (it is added to `executables` if missing). */
+  function: string;
+  /** argv including argv[0]; `@{GGHASH:NAME}` stands for the path of object NAME at run time. */
+  args: string[];
+  /** The complete environment, as NAME=VALUE or a record. Nothing else is inherited. */
+  env?: string[] | Record<string, string>;
+  values?: InputSpec[];
+  /** Outputs of other thunks: `T...` (main output) or `T...#tag`. */
+  thunks?: InputSpec[];
+  executables?: InputSpec[];
+  outputs: string[];
+  timeoutMs?: number;
+  links?: Record<string, string>;
+  cwd?: string;
+}
+
+function toInput(s: InputSpec): ThunkInput {
+  return typeof s === 'string' ? { name: s } : s;
+}
+
+/** Build a validated, canonical Thunk from a spec (no I/O). */
+export function defineThunk(spec: ThunkSpec): Thunk {
+  const executables = (spec.executables ?? []).map(toInput);
+  if (!executables.some((e) => e.name === spec.function)) executables.push({ name: spec.function });
+  const env = spec.env === undefined ? [] : Array.isArray(spec.env) ? spec.env : Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  // A thunk input given by a plain thunk name of another thunk's output stays in `thunks`; values only in `values`.
+  const values: ThunkInput[] = [];
+  const thunks: ThunkInput[] = (spec.thunks ?? []).map(toInput);
+  for (const v of (spec.values ?? []).map(toInput)) (isThunkName(v.name) && splitTag(v.name).tag !== undefined ? thunks : values).push(v);
+  const t: Thunk = {
+    function: { hash: spec.function, args: [...spec.args], envars: env },
+    values: sortInputs(values),
+    thunks: sortInputs(thunks),
+    executables: sortInputs(executables),
+    outputs: [...spec.outputs],
+    timeout: spec.timeoutMs ?? 0,
+    links: { ...(spec.links ?? {}) },
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
+  };
+  validateThunk(t);
+  return t;
+}
+
+export interface WrittenThunk {
+  name: string;
+  thunk: Thunk;
+  /** Reference to one output: the bare name for the first output, `T...#tag` for the others (gg's rule). */
+  output(tag?: string): string;
+}
+
+export function thunkHandle(name: string, thunk: Thunk): WrittenThunk {
+  return {
+    name,
+    thunk,
+    output(tag?: string): string {
+      if (tag === undefined || tag === thunk.outputs[0]) return name;
+      if (!thunk.outputs.includes(tag)) throw new Error(`thunk ${name} has no output '${tag}'`);
+      return joinTag(name, tag);
+    },
+  };
+}
+
+/** Encode and name a thunk without storing it. */
+export function nameThunk(thunk: Thunk): { name: string; bytes: Buffer } {
+  const bytes = encodeThunk(thunk);
+  return { name: computeName(bytes), bytes };
+}
+
+export async function writeThunk(store: Store, thunk: Thunk): Promise<WrittenThunk> {
+  const { bytes } = nameThunk(thunk);
+  const { name } = await store.put(bytes);
+  return thunkHandle(name, thunk);
+}
+
+/** Synchronous graph builder over the local store: the shape front ends (infer models, examples) use. */
+export class GraphBuilder {
+  constructor(readonly store: LocalStore) {}
+
+  /** Store a file's content (copied, hashed once thanks to the hash cache); returns its name. */
+  file(path: string): string {
+    return this.store.putFileSync(path).name;
+  }
+
+  /** Store bytes or text; returns the name. */
+  value(data: Buffer | string): string {
+    return this.store.putSync(typeof data === 'string' ? Buffer.from(data) : data).name;
+  }
+
+  thunk(spec: ThunkSpec): WrittenThunk {
+    const thunk = defineThunk(spec);
+    const { bytes } = nameThunk(thunk);
+    const { name } = this.store.putSync(bytes);
+    return thunkHandle(name, thunk);
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Running one thunk's program: the contract between the engines and the isolation mechanisms.
+ * The caller prepares an empty host directory and the verified host paths of every object; the sandbox makes
+ * the declared inputs appear at their declared file names, runs the program with only the declared
+ * environment, enforces the limits, and leaves the outputs in `outputDir` for the caller to collect.
+ */
+export interface SandboxLimits {
+  /** Wall clock; the whole process tree is killed when it passes. */
+  timeoutMs: number;
+  memoryBytes: number;
+  /** Largest total of files the program may write. */
+  outputBytes: number;
+  maxProcesses: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  timeoutMs: 10 * 60_000,
+  memoryBytes: 4 * 1024 ** 3,
+  outputBytes: 4 * 1024 ** 3,
+  maxProcesses: 512,
+};
+
+export interface StagedFile {
+  /** The object placed there. */
+  name: string;
+  /** Declared file name: relative (inside the working directory) or absolute. */
+  filename: string;
+  /** Verified host path of the object's content. */
+  hostPath: string;
+}
+
+export interface SandboxRequest {
+  /** Empty host directory owned by this run; it becomes the working directory. */
+  workDir: string;
+  files: StagedFile[];
+  /** name -> verified host path, for every object `@{GGHASH:NAME}` may name. */
+  objects: ReadonlyMap<string, string>;
+  /** Host path of the program (the function's executable). */
+  program: string;
+  /** argv (argv[0] included) and NAME=VALUE envars, still holding `@{GGHASH:...}` placeholders. */
+  args: string[];
+  envars: string[];
+  links: Record<string, string>;
+  /** Start directory relative to the working directory ('' = itself). */
+  cwd: string;
+  limits: SandboxLimits;
+  /** Host file that receives the program's stdout and stderr. */
+  logFile: string;
+}
+
+export type LimitBroken = 'timeout' | 'memory' | 'output' | 'processes';
+
+export interface SandboxResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the run was stopped for breaking a limit. */
+  limit?: LimitBroken;
+  /** Host directory where outputs are looked up by tag (the start directory). */
+  outputDir: string;
+  wallMs: number;
+}
+
+export interface Sandbox {
+  /** 'none' or 'bwrap': shown in messages and traces. */
+  readonly kind: string;
+  run(req: SandboxRequest): Promise<SandboxResult>;
+}
