@@ -1,0 +1,45 @@
+/** Run the built CLI as a child process in a temp project, as a user would. */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const GG = path.join(REPO, 'dist/src/cli/main.js');
+export const VECTORS = path.resolve(REPO, '../shared/vectors/gg-original');
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function tempDir(prefix = 'gg-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function run(cwd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): RunResult {
+  const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [GG, ...args], {
+    cwd,
+    env: { ...process.env, GG_DIR: '', ...opts.env },
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 120_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Run and insist on success; returns trimmed stdout. */
+export function gg(cwd: string, ...args: string[]): string {
+  const r = run(cwd, args);
+  if (r.status !== 0) throw new Error(`gg ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A fresh project directory with .gg/ initialised. */
+export function project(): string {
+  const dir = tempDir();
+  gg(dir, 'init');
+  return dir;
+}
