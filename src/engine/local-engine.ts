@@ -7,7 +7,7 @@ import path from 'node:path';
 import { GgError } from '../errors.js';
 import { shortName } from '../ir/name.js';
 import type { Thunk } from '../ir/thunk.js';
-import { readTail } from '../sandbox/process-runner.js';
+import { readLogSince } from '../sandbox/process-runner.js';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxLimits, type StagedFile } from '../sandbox/sandbox.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Engine, ExecutedOutput, ExecutionResult } from './engine.js';
@@ -19,10 +19,17 @@ export interface LocalEngineOptions {
 }
 
 const LOG_TAIL_BYTES = 2048;
+const MAX_LOG_REUSE = 1024 * 1024;
+
+interface RunSlot {
+  workDir: string;
+  logFile: string;
+}
 
 export class LocalEngine implements Engine {
   readonly name = 'local';
   private readonly limits: SandboxLimits;
+  private readonly idle: RunSlot[] = [];
 
   constructor(
     private readonly store: LocalStore,
@@ -42,9 +49,10 @@ export class LocalEngine implements Engine {
       if (input.filename) files.push({ name: input.name, filename: input.filename, hostPath: host });
     }
     const program = objects.get(thunk.function.hash)!;
-    const workDir = this.store.tempPath('run');
-    const logFile = `${workDir}.log`;
-    fs.mkdirSync(workDir);
+    this.store.ensureExecutable(program);
+    const slot = this.takeSlot();
+    const { workDir, logFile } = slot;
+    const logStart = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
     let keep = false;
     try {
       const limits = thunk.timeout ? { ...this.limits, timeoutMs: thunk.timeout } : this.limits;
@@ -60,7 +68,7 @@ export class LocalEngine implements Engine {
         limits,
         logFile,
       });
-      const tail = (): string => readTail(logFile, LOG_TAIL_BYTES);
+      const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
         throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
           hint: 'raise the limit with gg force --timeout MS (or the thunk\'s own timeout), or find why the program hangs',
@@ -79,12 +87,32 @@ export class LocalEngine implements Engine {
         });
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
-      const size = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
-      return { outputs, wallMs: result.wallMs, log: size > 0 ? readTail(logFile, 64 * 1024) : '' };
+      return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
     } finally {
-      if (!keep) fs.rmSync(workDir, { recursive: true, force: true });
-      fs.rmSync(logFile, { force: true });
+      this.returnSlot(slot, keep);
     }
+  }
+
+  /**
+   * Working directories and log files are reused: a run that leaves its directory empty (outputs are moved
+   * into the store) hands it to the next run, saving a mkdir/rmdir and a log create/unlink per thunk.
+   */
+  private takeSlot(): RunSlot {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    const workDir = this.store.tempPath('run');
+    fs.mkdirSync(workDir);
+    return { workDir, logFile: `${workDir}.log` };
+  }
+
+  private returnSlot(slot: RunSlot, keep: boolean): void {
+    if (!keep && fs.readdirSync(slot.workDir).length === 0) {
+      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE) fs.rmSync(slot.logFile, { force: true });
+      this.idle.push(slot);
+      return;
+    }
+    if (!keep) fs.rmSync(slot.workDir, { recursive: true, force: true });
+    fs.rmSync(slot.logFile, { force: true });
   }
 
   private collectOutputs(name: string, thunk: Thunk, dir: string, limits: SandboxLimits): ExecutedOutput[] {
@@ -110,7 +138,12 @@ export class LocalEngine implements Engine {
     return found.map(({ tag, file }) => ({ tag, name: this.store.adoptFile(file).name }));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const slot of this.idle.splice(0)) {
+      fs.rmSync(slot.workDir, { recursive: true, force: true });
+      fs.rmSync(slot.logFile, { force: true });
+    }
+  }
 }
 
 function stderrBlock(tail: string): string {

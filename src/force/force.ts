@@ -97,8 +97,10 @@ export class Forcer {
         hint: `its outputs are: ${[...outputs.byTag.keys()].join(', ')}`,
       });
     }
-    const value = isThunkName(out) ? await this.force(out) : out;
-    if (value !== memo) await store.putReduction(ref, value);
+    if (!isThunkName(out)) return out; // recorded with the thunk's other outputs
+    const value = await this.force(out);
+    // Dynamic graph: the memo held a chain (ref -> thunk); record the final value so next time is one lookup.
+    await store.putReduction(ref, value);
     return value;
   }
 

@@ -31,7 +31,8 @@ export function placeholderContent(ref: string, kind: PlaceholderKind): string {
 /** Write atomically (temp + rename) so a build never sees half a placeholder. */
 export function writePlaceholder(file: string, ref: string, kind: PlaceholderKind = placeholderKindFor(file)): void {
   const tmp = `${file}.gg-tmp-${process.pid}`;
-  fs.writeFileSync(tmp, placeholderContent(ref, kind), { mode: kind === 'shell' ? 0o755 : 0o644 });
+  fs.rmSync(tmp, { force: true });
+  fs.writeFileSync(tmp, placeholderContent(ref, kind), { mode: kind === 'shell' ? 0o755 : 0o644, flag: 'wx' });
   if (kind === 'shell') fs.chmodSync(tmp, 0o755);
   fs.renameSync(tmp, file);
 }

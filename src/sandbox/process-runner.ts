@@ -29,6 +29,8 @@ const RETRYABLE_SPAWN = new Set(['EAGAIN', 'ENOMEM', 'EMFILE', 'ENFILE', 'EBUSY'
 
 export function runProcess(o: RunProcessOptions): Promise<ProcessOutcome> {
   const start = performance.now();
+  // Appending, never truncating: a slot's log is reused run after run (the engine remembers where each run's
+  // output starts), and on ext4 a truncate-and-rewrite forces a data flush on close (auto_da_alloc).
   const log = fs.openSync(o.logFile, 'a');
   return new Promise<ProcessOutcome>((resolve, reject) => {
     let timedOut = false;
@@ -87,13 +89,14 @@ function spawnError(e: unknown, file: string): GgError {
   });
 }
 
-/** Last `max` bytes of a log file, as text. */
-export function readTail(file: string, max = 4096): string {
+/** Last `max` bytes of what a log file received after offset `from`, as text. */
+export function readLogSince(file: string, from: number, max = 4096): string {
   try {
     const st = fs.statSync(file);
+    if (st.size <= from) return '';
     const fd = fs.openSync(file, 'r');
     try {
-      const len = Math.min(max, st.size);
+      const len = Math.min(max, st.size - from);
       const buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, st.size - len);
       return buf.toString('utf8');

@@ -1,4 +1,7 @@
 /**
+ * Temp files are created with O_EXCL and never O_TRUNC: ext4 flushes a truncated-and-rewritten file's data on
+ * close (auto_da_alloc), which made every small write ~10x slower.
+ *
  * The local store: `.gg/blobs/NAME` and `.gg/reductions/REF`, byte-compatible with gg's layout.
  * Every write goes to `.gg/tmp` first and is renamed into place once complete and verified, so a crash or a
  * full disk never leaves a half-written object. Every read is verified (through the hash cache for files
@@ -22,6 +25,7 @@ export class LocalStore implements Store {
   readonly tmpDir: string;
   readonly cacheDir: string;
   readonly hashCache: HashCache;
+  private readonly executable = new Set<string>();
 
   constructor(readonly ggDir: string) {
     this.description = `local ${ggDir}`;
@@ -89,6 +93,14 @@ export class LocalStore implements Store {
     return this.getSync(name);
   }
 
+  /** Blobs used as programs need the execute bit; set once, on first use as one. */
+  ensureExecutable(file: string): void {
+    if (this.executable.has(file)) return;
+    const st = fs.statSync(file);
+    if ((st.mode & 0o111) !== 0o111) fs.chmodSync(file, (st.mode & 0o777) | 0o555);
+    this.executable.add(file);
+  }
+
   /** Path of a blob whose content was checked against its name (cached by stat key while unchanged). */
   verifiedBlobPath(name: string): string {
     const p = this.blobPath(name);
@@ -124,7 +136,6 @@ export class LocalStore implements Store {
       return { name, written: false };
     }
     try {
-      fs.chmodSync(tmpFile, 0o555);
       fs.renameSync(tmpFile, dest);
     } catch (e) {
       fs.rmSync(tmpFile, { force: true });
@@ -139,7 +150,7 @@ export class LocalStore implements Store {
     if (fs.existsSync(this.blobPath(name))) return { name, written: false };
     const tmp = this.tempPath();
     try {
-      fs.writeFileSync(tmp, data, { mode: 0o555 });
+      fs.writeFileSync(tmp, data, { mode: 0o555, flag: 'wx' });
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       throw fromSystemError(e, `storing ${name}`);
@@ -216,10 +227,7 @@ export class LocalStore implements Store {
       return undefined;
     }
     const result = text.trim();
-    if (!isValidName(splitTag(result).name)) {
-      fs.rmSync(this.reductionPath(ref), { force: true }); // a damaged memo entry is only a cache miss
-      return undefined;
-    }
+    if (!isValidName(splitTag(result).name)) return undefined; // a damaged memo entry is only a cache miss
     return result;
   }
 
@@ -235,7 +243,7 @@ export class LocalStore implements Store {
     const p = this.reductionPath(ref);
     const tmp = this.tempPath('red');
     try {
-      fs.writeFileSync(tmp, result);
+      fs.writeFileSync(tmp, result, { flag: 'wx' });
       fs.renameSync(tmp, p);
     } catch (e) {
       fs.rmSync(tmp, { force: true });
