@@ -241,6 +241,24 @@ export class LocalStore implements Store {
 
   putReductionSync(ref: string, result: string): void {
     const p = this.reductionPath(ref);
+    // Fast path, one create: a new memo entry written in a single write(). A reader that catches it empty
+    // sees an invalid name, which is only a cache miss; on any error the entry is removed.
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(p, 'wx');
+      fs.writeSync(fd, result);
+      fs.closeSync(fd);
+      return;
+    } catch (e) {
+      if (fd !== undefined) {
+        fs.closeSync(fd);
+        fs.rmSync(p, { force: true });
+        throw fromSystemError(e, `recording the result of ${ref}`);
+      }
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `recording the result of ${ref}`);
+    }
+    if (this.getReductionSync(ref) === result) return;
+    // Replacing an entry (a dynamic-graph chain shortened to its value): temp + rename, atomic.
     const tmp = this.tempPath('red');
     try {
       fs.writeFileSync(tmp, result, { flag: 'wx' });
