@@ -43,6 +43,7 @@ export class ProgressReporter {
         if (e.log.trim() && !this.o.quiet) this.line(e.log.trimEnd());
         break;
       case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
+      case 'cancelled': this.running = Math.max(0, this.running - 1); break;
       case 'retry': this.running = Math.max(0, this.running - 1); this.line(`retry  ${shortName(e.name)} (attempt ${e.attempt}): ${e.error.message}`); break;
     }
   };

@@ -19,6 +19,6 @@ export interface ExecutionResult {
 export interface Engine {
   readonly name: string;
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
-  execute(name: string, thunk: Thunk, signal?: AbortSignal): Promise<ExecutionResult>;
+  execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult>;
   close(): Promise<void>;
 }

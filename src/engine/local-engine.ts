@@ -39,7 +39,7 @@ export class LocalEngine implements Engine {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
-  async execute(name: string, thunk: Thunk): Promise<ExecutionResult> {
+  async execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult> {
     if (thunk.thunks.length > 0) throw new GgError('GG_E_INTERNAL', `thunk ${name} still has unforced dependencies`);
     const objects = new Map<string, string>();
     const files: StagedFile[] = [];
@@ -67,12 +67,16 @@ export class LocalEngine implements Engine {
         cwd: thunk.cwd ?? '',
         limits,
         logFile,
+        ...(abort ? { abort } : {}),
       });
       const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
         throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
           hint: 'raise the limit with gg force --timeout MS (or the thunk\'s own timeout), or find why the program hangs',
         });
+      }
+      if (result.limit === 'cancelled') {
+        throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped: another thunk failed (--fail-fast)`);
       }
       if (result.limit !== undefined) {
         throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {

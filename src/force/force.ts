@@ -21,6 +21,7 @@ export type ForceEvent =
   | { type: 'started'; name: string; argv0: string }
   | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string }
   | { type: 'failed'; name: string; error: GgError }
+  | { type: 'cancelled'; name: string }
   | { type: 'retry'; name: string; attempt: number; error: GgError };
 
 export interface ForceOptions {
@@ -57,6 +58,7 @@ export class Forcer {
   private readonly slots: Semaphore;
   private readonly attempts: number;
   private stopped: GgError | undefined;
+  private readonly abort = new AbortController();
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -181,7 +183,7 @@ export class Forcer {
       for (let attempt = 1; ; attempt++) {
         this.emit({ type: 'started', name, argv0 });
         try {
-          const r = await this.o.engine.execute(name, thunk);
+          const r = await this.o.engine.execute(name, thunk, this.abort.signal);
           this.executed++;
           this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
@@ -193,10 +195,15 @@ export class Forcer {
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
             continue;
           }
+          if (err.code === 'GG_E_CANCELLED') {
+            this.emit({ type: 'cancelled', name }); // stopped by --fail-fast: not a failure of its own
+            throw err;
+          }
           this.failures.push({ name, error: err });
           this.emit({ type: 'failed', name, error: err });
           if (this.o.failFast && !this.stopped) {
-            this.stopped = new GgError('GG_E_DEPENDENCY_FAILED', `not run: stopped after the first failure (--fail-fast)`);
+            this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
+            this.abort.abort();
           }
           throw err;
         }

@@ -74,6 +74,7 @@ export class NoSandbox implements Sandbox {
       env: envFromEnvars(req.envars.map(sub)),
       logFile: req.logFile,
       timeoutMs: req.limits.timeoutMs,
+      ...(req.abort ? { abort: req.abort } : {}),
     });
     return { ...outcome, outputDir: startDir };
   }

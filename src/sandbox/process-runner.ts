@@ -16,6 +16,7 @@ export interface RunProcessOptions {
   env: Record<string, string>;
   logFile: string;
   timeoutMs: number;
+  abort?: AbortSignal;
 }
 
 export interface ProcessOutcome {
@@ -50,30 +51,38 @@ export function runProcess(o: RunProcessOptions): Promise<ProcessOutcome> {
       return;
     }
     fs.closeSync(log);
-    const timer = setTimeout(() => {
-      timedOut = true;
+    let cancelled = false;
+    const killGroup = (): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
     }, o.timeoutMs);
+    const onAbort = (): void => {
+      cancelled = true;
+      killGroup();
+    };
+    if (o.abort?.aborted) onAbort();
+    o.abort?.addEventListener('abort', onAbort, { once: true });
     child.once('error', (e) => {
       clearTimeout(timer);
+      o.abort?.removeEventListener('abort', onAbort);
       reject(spawnError(e, o.file));
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      // Reap stragglers the program left in its group (PID 1 here does not reap orphans for us).
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // none left
-      }
+      o.abort?.removeEventListener('abort', onAbort);
+      // Kill stragglers the program left in its group (PID 1 here does not reap orphans for us).
+      killGroup();
       resolve({
         exitCode: code,
         signal,
-        ...(timedOut ? { limit: 'timeout' as const } : {}),
+        ...(timedOut ? { limit: 'timeout' as const } : cancelled ? { limit: 'cancelled' as const } : {}),
         wallMs: performance.now() - start,
       });
     });

@@ -44,11 +44,13 @@ export interface SandboxRequest {
   /** Start directory relative to the working directory ('' = itself). */
   cwd: string;
   limits: SandboxLimits;
-  /** Host file that receives the program's stdout and stderr. */
+  /** Host file that receives the program's stdout and stderr (appended to; the file is reused). */
   logFile: string;
+  /** Aborting kills the program's whole process tree (--fail-fast stops running work at once). */
+  abort?: AbortSignal;
 }
 
-export type LimitBroken = 'timeout' | 'memory' | 'output' | 'processes';
+export type LimitBroken = 'timeout' | 'memory' | 'output' | 'processes' | 'cancelled';
 
 export interface SandboxResult {
   exitCode: number | null;

@@ -85,6 +85,20 @@ describe('gg force', () => {
     assert.equal(r.summary.failed, 1);
   });
 
+  it('--fail-fast also kills work already running', () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const slow = s.script('sleep 30; echo done > out');
+    const bad = s.script('sleep 0.3; exit 1');
+    s.close();
+    const start = Date.now();
+    const r = forceJson(dir, '-j', '2', '--fail-fast', slow.name, bad.name);
+    assert.equal(r.status, 1);
+    assert.ok(Date.now() - start < 10_000, 'the sleeping thunk was not killed');
+    assert.equal(r.summary.failed, 1);
+    assert.equal(r.summary.targets.find((t) => t.target === slow.name)?.error, 'GG_E_CANCELLED');
+  });
+
   it('fails a thunk that does not write a declared output', () => {
     const dir = project();
     const s = new ShellThunks(dir);

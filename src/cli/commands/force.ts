@@ -48,7 +48,7 @@ export function registerForce(program: Command): void {
         for (const t of report.targets) {
           if (t.error) {
             failedTargets++;
-            if (!report.failures.some((f) => f.error === t.error) && t.error.code !== 'GG_E_DEPENDENCY_FAILED') reportError(t.error);
+            if (!report.failures.some((f) => f.error === t.error) && t.error.code !== 'GG_E_DEPENDENCY_FAILED' && t.error.code !== 'GG_E_CANCELLED') reportError(t.error);
           }
         }
         if (o.json) {
