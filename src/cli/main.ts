@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBasic } from './commands/basic.js';
 import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
+import { registerInfer } from './commands/infer.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerBasic(program);
   registerCreateThunk(program);
   registerForce(program);
+  registerInfer(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
   return program;
 }

@@ -1,0 +1,4 @@
+#include "greet.h"
+
+/* Who we greet. */
+const char *greeting(void) { return "hello, world"; }

@@ -1,0 +1,100 @@
+/**
+ * How a file the build names becomes a thunk input. Files under the project root are declared by their
+ * name relative to the root (the thunk's working directory stands for the root); files outside it (system
+ * headers, the toolchain) and files the build names by absolute path are declared at that absolute path.
+ * A file that is still a placeholder is declared as the output of its thunk, so the graph links up.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parsePlaceholder } from '../../ir/placeholder.js';
+import type { ThunkInput } from '../../ir/thunk.js';
+import type { LocalStore } from '../../store/local-store.js';
+import { real } from './model.js';
+
+export interface DeclaredFile {
+  kind: 'value' | 'thunk';
+  input: ThunkInput;
+  /** The path to write in the thunk's argv (relative to the thunk's cwd, or absolute). */
+  argPath: string;
+}
+
+const PLACEHOLDER_MAX = 512;
+
+/** The placeholder reference a file holds, or undefined; reads at most a few hundred bytes. */
+export function placeholderRef(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = Buffer.alloc(PLACEHOLDER_MAX + 1);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    if (n > PLACEHOLDER_MAX) return undefined;
+    return parsePlaceholder(buf.subarray(0, n));
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export class FileDeclarer {
+  constructor(
+    private readonly store: LocalStore,
+    readonly root: string,
+  ) {}
+
+  /** The thunk cwd for a build directory, or a fallback when the build runs outside the root. */
+  cwdFor(dir: string): string {
+    const rel = path.relative(this.root, dir);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) real(`the build runs in ${dir}, outside the project root ${this.root}`);
+    return rel;
+  }
+
+  /** Relative-to-root name of an absolute path, or undefined if it lies outside the root. */
+  underRoot(abs: string): string | undefined {
+    const rel = path.relative(this.root, abs);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+    return rel;
+  }
+
+  /**
+   * Declare `p` as the build named it from `cwd`. With `relocatable`, an absolute path under the root is
+   * rewritten to a relative one (link and archive inputs, whose spelling does not reach the output).
+   */
+  declare(p: string, cwd: string, opts: { relocatable?: boolean } = {}): DeclaredFile {
+    const abs = path.resolve(cwd, p);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(abs);
+    } catch {
+      return real(`input ${p} does not exist`);
+    }
+    if (!st.isFile()) real(`input ${p} is not a regular file`);
+    const rel = this.underRoot(abs);
+    let filename: string;
+    let argPath = p;
+    if (path.isAbsolute(p)) {
+      if (rel !== undefined && opts.relocatable) {
+        filename = rel;
+        argPath = path.relative(cwd, abs) || path.basename(abs);
+      } else filename = path.normalize(p);
+    } else {
+      if (rel === undefined) real(`input ${p} is outside the project root ${this.root} but named by a relative path`);
+      filename = rel;
+    }
+    const ref = st.size <= PLACEHOLDER_MAX ? placeholderRef(abs) : undefined;
+    if (ref !== undefined) {
+      if (path.isAbsolute(filename)) real(`placeholder ${p} is named by an absolute path`);
+      return { kind: 'thunk', input: { name: ref, filename }, argPath };
+    }
+    return { kind: 'value', input: { name: this.store.putFileSync(abs).name, filename }, argPath };
+  }
+
+  /** A file at an absolute path outside the project (toolchain, system headers and libraries). */
+  declareAbsolute(abs: string): ThunkInput {
+    return { name: this.store.putFileSync(abs).name, filename: path.normalize(abs) };
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Header discovery: the real compiler's `-M` lists every file a preprocess reads. The list is cached by the
+ * compiler, the build directory, the preprocessing flags and the source's content, and a cached list is
+ * used only while every header in it still has the content recorded (stat-keyed hashes: cheap), so a second
+ * infer of an unchanged tree runs no compiler at all.
+ */
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { LocalStore } from '../../store/local-store.js';
+import { real } from './model.js';
+
+const run = promisify(execFile);
+
+export interface HeaderList {
+  /** Paths as the compiler printed them (relative to the build directory, or absolute), in its order. */
+  headers: string[];
+  cached: boolean;
+}
+
+interface CacheEntry {
+  headers: [string, string][];
+}
+
+/** Split a make dependency rule into its prerequisites (the part after the first unescaped `:`). */
+export function parseDepFile(text: string): string[] {
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  const firstRule = joined.split('\n')[0] ?? '';
+  let i = 0;
+  // skip the target(s): up to the first ':' not part of a drive letter or escape
+  while (i < firstRule.length && !(firstRule[i] === ':' && firstRule[i - 1] !== '\\')) i++;
+  const rest = firstRule.slice(i + 1);
+  const deps: string[] = [];
+  let cur = '';
+  for (let j = 0; j < rest.length; j++) {
+    const c = rest[j]!;
+    if (c === '\\' && rest[j + 1] === ' ') {
+      cur += ' ';
+      j++;
+    } else if (c === '$' && rest[j + 1] === '$') {
+      cur += '$';
+      j++;
+    } else if (c === ' ' || c === '\t') {
+      if (cur) deps.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  if (cur) deps.push(cur);
+  return deps;
+}
+
+export class HeaderDepsCache {
+  private readonly dir: string;
+
+  constructor(
+    private readonly store: LocalStore,
+    inferCacheDir: string,
+  ) {
+    this.dir = path.join(inferCacheDir, 'deps');
+    fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  /**
+   * Headers read when `driver ppArgs... source` preprocesses in `cwd`. `ppArgs` must hold only the flags
+   * that matter to preprocessing (no -o, no dependency flags).
+   */
+  async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv): Promise<HeaderList> {
+    const sourceName = this.store.hashCache.hashFile(path.resolve(cwd, source));
+    const key = crypto.createHash('sha256').update(JSON.stringify([driver, cwd, ppArgs, source, sourceName])).digest('hex').slice(0, 40);
+    const file = path.join(this.dir, key);
+    try {
+      const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheEntry;
+      if (entry.headers.every(([p, name]) => this.sameContent(path.resolve(cwd, p), name))) {
+        return { headers: entry.headers.map(([p]) => p), cached: true };
+      }
+    } catch {
+      // no entry, or a damaged one: discover again
+    }
+    const headers = await this.discover(driver, cwd, ppArgs, source, env);
+    const entry: CacheEntry = { headers: headers.map((h) => [h, this.store.hashCache.hashFile(path.resolve(cwd, h))]) };
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify(entry));
+    fs.renameSync(tmp, file);
+    return { headers, cached: false };
+  }
+
+  private sameContent(p: string, name: string): boolean {
+    try {
+      return this.store.hashCache.hashFile(p) === name;
+    } catch {
+      return false;
+    }
+  }
+
+  private async discover(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+    const tmp = path.join(os.tmpdir(), `gg-infer-deps-${process.pid}-${crypto.randomBytes(6).toString('hex')}.d`);
+    try {
+      await run(driver, [...ppArgs, '-M', '-MT', 'gg', '-MF', tmp, source], { cwd, env, maxBuffer: 64 << 20 });
+      const deps = parseDepFile(fs.readFileSync(tmp, 'utf8'));
+      // The first prerequisite is the source itself.
+      return deps.slice(1).filter((d) => d !== source);
+    } catch (e) {
+      const stderr = (e as { stderr?: string }).stderr ?? '';
+      return real(`header discovery failed (${stderr.split('\n')[0] || (e as Error).message})`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+}

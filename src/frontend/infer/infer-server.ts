@@ -1,0 +1,166 @@
+/**
+ * The infer server: one per `gg infer` run, listening on a unix socket. Model clients send a tool's argv,
+ * cwd and environment; the server answers with the model's result, or tells the client to exec the real
+ * tool (queries, probes, anything not modelled). Before a real tool runs, placeholders among its inputs
+ * are forced, so the real tool reads real files. A model that throws never fails the build: the real tool
+ * runs and the reason is logged.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { forceTargets } from '../../force/force-command.js';
+import type { Runtime } from '../../runtime.js';
+import { ArModel } from './ar-model.js';
+import { placeholderRef } from './file-declarer.js';
+import { GccModel } from './gcc-model.js';
+import { findOnPath } from './model-dir.js';
+import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
+
+/** Tools whose real program is a script that calls other modelled tools: PATH keeps the models. */
+const WRAPPER_TOOLS = new Set(['c89', 'c99']);
+const COMPILERS = new Set(['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']);
+
+export function parseRequest(buf: Buffer): ModelRequest {
+  const parts = buf.toString('utf8').split('\0');
+  if (parts[0] !== 'GGI1') throw new Error('bad request magic');
+  const tool = parts[1]!;
+  const cwd = parts[2]!;
+  const argc = Number(parts[3]);
+  const argv = parts.slice(4, 4 + argc);
+  const envc = Number(parts[4 + argc]);
+  const env: Record<string, string> = {};
+  for (const e of parts.slice(5 + argc, 5 + argc + envc)) {
+    const eq = e.indexOf('=');
+    if (eq > 0) env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return { tool, cwd, argv, env };
+}
+
+export function encodeExit(status: number, stdout = '', stderr = ''): Buffer {
+  const o = Buffer.from(stdout);
+  const e = Buffer.from(stderr);
+  return Buffer.concat([Buffer.from(`X ${status} ${o.length} ${e.length}\n`), o, e]);
+}
+
+export interface InferServerOptions {
+  ctx: InferContext;
+  /** Opens the runtime used to force placeholders before a real tool runs (lazily, once). */
+  runtime: () => Promise<Runtime>;
+  logFile?: string;
+}
+
+export class InferServer {
+  private server: net.Server | undefined;
+  private readonly gcc: GccModel;
+  private readonly ar: ArModel;
+  private rt: Promise<Runtime> | undefined;
+  private readonly logLines: string[] = [];
+
+  constructor(private readonly o: InferServerOptions) {
+    this.gcc = new GccModel(o.ctx);
+    this.ar = new ArModel(o.ctx);
+  }
+
+  listen(socketPath: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true }, (conn) => this.onConnection(conn));
+      server.on('error', reject);
+      server.listen(socketPath, () => resolve());
+      this.server = server;
+    });
+  }
+
+  private onConnection(conn: net.Socket): void {
+    const chunks: Buffer[] = [];
+    conn.on('data', (d: Buffer) => chunks.push(d));
+    conn.on('error', () => {});
+    conn.on('end', () => {
+      void this.handle(Buffer.concat(chunks)).then(
+        (answer) => conn.end(answer),
+        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? e}\n`)),
+      );
+    });
+  }
+
+  private async handle(buf: Buffer): Promise<Buffer> {
+    const req = parseRequest(buf);
+    let answer: ModelAnswer;
+    try {
+      answer = await this.dispatch(req);
+    } catch (e) {
+      const reason = e instanceof RunRealTool ? e.reason : `model error: ${(e as Error).stack ?? e}`;
+      answer = { kind: 'real', reason };
+    }
+    if (answer.kind === 'exit') {
+      this.o.ctx.stats.modelled++;
+      return encodeExit(answer.status, answer.stdout, answer.stderr);
+    }
+    this.o.ctx.stats.real++;
+    this.record(`real ${req.tool}: ${answer.reason}: ${req.argv.join(' ').slice(0, 400)}`);
+    const realPath = findOnPath(req.tool, this.o.ctx.realPath);
+    if (!realPath) return encodeExit(127, '', `gg infer: ${req.tool}: not found on the real PATH\n`);
+    try {
+      await this.forcePlaceholderInputs(req);
+    } catch (e) {
+      return encodeExit(1, '', `gg infer: could not force the inputs of ${req.tool}: ${(e as Error).message}\n`);
+    }
+    return Buffer.from(`${answer.keepModelPath || WRAPPER_TOOLS.has(req.tool) ? 'P' : 'R'} ${realPath}\n`);
+  }
+
+  private async dispatch(req: ModelRequest): Promise<ModelAnswer> {
+    if (COMPILERS.has(req.tool)) return this.gcc.run(req);
+    if (req.tool === 'ar') return this.ar.run(req);
+    if (req.tool === 'ranlib') return this.ar.ranlib(req);
+    return { kind: 'real', reason: `${req.tool} is not modelled`, ...(WRAPPER_TOOLS.has(req.tool) ? { keepModelPath: true } : {}) };
+  }
+
+  private record(line: string): void {
+    this.logLines.push(line);
+    this.o.ctx.log(line);
+  }
+
+  /** Placeholders the real tool would read (argv files and -l libraries in -L dirs) are forced first. */
+  private async forcePlaceholderInputs(req: ModelRequest): Promise<void> {
+    const files = new Set<string>();
+    const libDirs: string[] = [];
+    const args = req.argv.slice(1);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === '-o') {
+        i++;
+        continue;
+      }
+      if (a.startsWith('-L') && a.length > 2) libDirs.push(path.resolve(req.cwd, a.slice(2)));
+      if (a.startsWith('-')) continue;
+      const p = path.resolve(req.cwd, a);
+      if (placeholderRef(p) !== undefined) files.add(p);
+    }
+    for (const a of args) {
+      if (!a.startsWith('-l') || a.length <= 2) continue;
+      for (const d of libDirs) {
+        for (const f of [`lib${a.slice(2)}.a`, `lib${a.slice(2)}.so`]) {
+          const p = path.join(d, f);
+          if (placeholderRef(p) !== undefined) files.add(p);
+        }
+      }
+    }
+    if (files.size === 0) return;
+    this.rt ??= this.o.runtime();
+    const rt = await this.rt;
+    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)) });
+    const failed = report.targets.filter((t) => t.error);
+    if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    if (this.rt) await this.rt.then((rt) => rt.close(), () => {});
+    if (this.o.logFile) {
+      try {
+        fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));
+      } catch {
+        // the log is a convenience
+      }
+    }
+  }
+}

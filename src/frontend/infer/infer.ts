@@ -1,0 +1,107 @@
+/**
+ * `gg infer CMD...`: run a build with model programs first on PATH, so that every compile, link and archive
+ * step writes thunks and leaves a placeholder instead of working. Everything else the build runs (make,
+ * generators, configure, scripts) runs for real, with the real PATH behind the models.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GgError } from '../../errors.js';
+import { openRuntime } from '../../runtime.js';
+import type { SandboxKind } from '../../sandbox/create-sandbox.js';
+import { LocalStore } from '../../store/local-store.js';
+import { GraphBuilder } from '../sdk.js';
+import { FileDeclarer } from './file-declarer.js';
+import { HeaderDepsCache } from './header-deps.js';
+import { InferServer } from './infer-server.js';
+import { prepareModelDir } from './model-dir.js';
+import type { InferContext, InferStats } from './model.js';
+import { ToolchainCache } from './toolchain.js';
+
+export interface InferOptions {
+  /** The build command and its arguments. */
+  command: string[];
+  ggDir: string;
+  /** Files under it are declared relative to it; default: the directory holding .gg. */
+  root?: string;
+  sandbox: SandboxKind;
+  verbose?: boolean;
+  cwd?: string;
+  /** Where messages go (stderr by default). */
+  log?: (line: string) => void;
+}
+
+export interface InferResult {
+  exitCode: number;
+  stats: InferStats;
+  wallMs: number;
+}
+
+/** PATH without the model directory (in case gg infer runs inside gg infer). */
+function realPathOf(env: NodeJS.ProcessEnv, modelDir: string): string {
+  const base = env['GG_INFER_REAL_PATH'] ?? env['PATH'] ?? '/usr/bin:/bin';
+  return base.split(':').filter((d) => d && path.resolve(d) !== modelDir).join(':');
+}
+
+export async function runInfer(o: InferOptions): Promise<InferResult> {
+  const start = performance.now();
+  if (o.command.length === 0) throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
+  const store = new LocalStore(o.ggDir);
+  const root = path.resolve(o.root ?? path.dirname(o.ggDir));
+  const inferDir = path.join(store.cacheDir, 'infer');
+  fs.mkdirSync(inferDir, { recursive: true });
+  const modelDirPath = path.join(inferDir, 'bin');
+  const realPath = realPathOf(process.env, modelDirPath);
+  const models = prepareModelDir(inferDir, realPath);
+  const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
+  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0 };
+  const ctx: InferContext = {
+    store,
+    builder: new GraphBuilder(store),
+    root,
+    realPath,
+    declarer: new FileDeclarer(store, root),
+    toolchains: new ToolchainCache(store, inferDir, realPath),
+    deps: new HeaderDepsCache(store, inferDir),
+    stats,
+    log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
+  };
+  const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
+  const socketPath = path.join(sockDir, 'sock');
+  const server = new InferServer({
+    ctx,
+    runtime: () => openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox }),
+    logFile: path.join(inferDir, 'last-run.log'),
+  });
+  await server.listen(socketPath);
+  if (models.client === 'node') say('gg infer: warning: no C compiler for the model client; using the slower Node client');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${models.dir}:${realPath}`,
+    GG_INFER_REAL_PATH: realPath,
+    GG_INFER_SOCKET: socketPath,
+    GG_DIR: o.ggDir,
+    GG_SANDBOX: o.sandbox,
+  };
+  // Build systems that bake the compiler's absolute path (CMake, autoconf) get the models' paths.
+  const bake: Record<string, string> = { CC: 'cc', CXX: 'c++', AR: 'ar', RANLIB: 'ranlib', LD: 'ld', STRIP: 'strip', AS: 'as' };
+  for (const [k, tool] of Object.entries(bake)) {
+    const p = models.models.get(tool);
+    if (p && env[k] === undefined) env[k] = p;
+  }
+  let exitCode: number;
+  try {
+    exitCode = await new Promise<number>((resolve, reject) => {
+      const child = spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
+      child.on('error', (e) => reject(new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' })));
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1)));
+    });
+  } finally {
+    await server.close();
+    store.hashCache.flush();
+    fs.rmSync(sockDir, { recursive: true, force: true });
+  }
+  return { exitCode, stats, wallMs: performance.now() - start };
+}

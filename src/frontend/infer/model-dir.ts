@@ -1,0 +1,121 @@
+/**
+ * The directory of model programs put first on PATH by `gg infer`: one small client binary (client.c,
+ * compiled once with the host cc into the cache) linked under every tool name it models, plus
+ * `gg-force-and-run` so that placeholders the build executes force themselves. The directory is stable
+ * (`.gg/cache/infer/bin`), because build systems such as CMake bake the compiler's absolute path.
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GgError } from '../../errors.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** dist/src/frontend/infer -> repo root (four levels up), src/frontend/infer -> three. */
+const REPO = fs.existsSync(path.resolve(HERE, '../../../../package.json')) ? path.resolve(HERE, '../../../..') : path.resolve(HERE, '../../..');
+
+export const COMPILER_MODELS = ['gcc', 'g++', 'cc', 'c++', 'c89', 'c99', 'clang', 'clang++'];
+export const OTHER_MODELS = ['ar', 'ranlib', 'ld', 'strip', 'as'];
+
+export function clientSourcePath(): string {
+  for (const p of [path.join(HERE, 'client.c'), path.join(REPO, 'src/frontend/infer/client.c')]) if (fs.existsSync(p)) return p;
+  throw new GgError('GG_E_INFER', 'the model client source (client.c) is missing from this installation', { hint: 'reinstall gg-ts' });
+}
+
+function forceAndRunScript(): string {
+  return path.join(REPO, 'dist/src/cli/force-and-run.js');
+}
+
+function nodeClientScript(): string {
+  return path.join(REPO, 'dist/src/frontend/infer/node-client.js');
+}
+
+function findOnPath(tool: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(':')) {
+    const p = path.join(dir || '.', tool);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Compile the client once per source version; returns its path, or undefined when no C compiler works. */
+export function buildClient(cacheDir: string, realPath: string): string | undefined {
+  const src = clientSourcePath();
+  const text = fs.readFileSync(src);
+  const digest = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const out = path.join(cacheDir, `client-${digest}`);
+  if (fs.existsSync(out)) return out;
+  const cc = findOnPath('cc', realPath) ?? findOnPath('gcc', realPath);
+  if (!cc) return undefined;
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  const r = spawnSync(cc, ['-O2', '-o', tmp, src], { env: { ...process.env, PATH: realPath }, encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.rmSync(tmp, { force: true });
+    return undefined;
+  }
+  fs.renameSync(tmp, out);
+  return out;
+}
+
+export interface ModelDir {
+  dir: string;
+  /** tool name -> absolute path of its model. */
+  models: Map<string, string>;
+  /** 'c' when the compiled client is used, 'node' for the slower fallback. */
+  client: 'c' | 'node';
+}
+
+function writeIfChanged(file: string, content: string, mode: number): void {
+  let old: string | undefined;
+  try {
+    old = fs.readFileSync(file, 'utf8');
+  } catch {
+    old = undefined;
+  }
+  if (old === content && (fs.statSync(file).mode & 0o777) === mode) return;
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, file);
+}
+
+function linkIfChanged(target: string, link: string): void {
+  try {
+    if (fs.readlinkSync(link) === target) return;
+  } catch {
+    // missing or not a link
+  }
+  const tmp = `${link}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(target, tmp);
+  fs.renameSync(tmp, link);
+}
+
+/** Create or refresh the model directory under `inferCacheDir`. */
+export function prepareModelDir(inferCacheDir: string, realPath: string): ModelDir {
+  const dir = path.join(inferCacheDir, 'bin');
+  fs.mkdirSync(dir, { recursive: true });
+  const client = process.env['GG_INFER_NODE_CLIENT'] === '1' ? undefined : buildClient(inferCacheDir, realPath);
+  const models = new Map<string, string>();
+  const tools = [...COMPILER_MODELS.filter((t) => !t.startsWith('clang') || findOnPath(t, realPath)), ...OTHER_MODELS];
+  for (const tool of tools) {
+    const p = path.join(dir, tool);
+    if (client) linkIfChanged(client, p);
+    else {
+      fs.rmSync(p, { force: true });
+      writeIfChanged(p, `#!/bin/sh\nexec "${process.execPath}" "${nodeClientScript()}" "$0" "$@"\n`, 0o755);
+    }
+    models.set(tool, p);
+  }
+  writeIfChanged(path.join(dir, 'gg-force-and-run'), `#!/bin/sh\nexec "${process.execPath}" "${forceAndRunScript()}" "$@"\n`, 0o755);
+  return { dir, models, client: client ? 'c' : 'node' };
+}
+
+export { findOnPath };

@@ -1,0 +1,54 @@
+/** What a model is given (one tool invocation from the build) and what it answers. */
+import type { LocalStore } from '../../store/local-store.js';
+import type { GraphBuilder } from '../sdk.js';
+import type { FileDeclarer } from './file-declarer.js';
+import type { HeaderDepsCache } from './header-deps.js';
+import type { ToolchainCache } from './toolchain.js';
+
+export interface ModelRequest {
+  /** Basename the model was invoked as (gcc, cc, ar, ...). */
+  tool: string;
+  /** Absolute directory the build ran the tool in. */
+  cwd: string;
+  /** argv as the build gave it, argv[0] included. */
+  argv: string[];
+  env: Record<string, string>;
+}
+
+export type ModelAnswer =
+  | { kind: 'exit'; status: number; stdout?: string; stderr?: string }
+  /** Run the real tool for this command (a query, something not modelled); `reason` is logged. */
+  | { kind: 'real'; reason: string; keepModelPath?: boolean };
+
+export interface InferStats {
+  thunks: number;
+  modelled: number;
+  real: number;
+  depsCached: number;
+  depsDiscovered: number;
+}
+
+export interface InferContext {
+  store: LocalStore;
+  builder: GraphBuilder;
+  /** The project root: files under it are declared by relative names, the thunk's cwd is relative to it. */
+  root: string;
+  realPath: string;
+  declarer: FileDeclarer;
+  toolchains: ToolchainCache;
+  deps: HeaderDepsCache;
+  stats: InferStats;
+  log(msg: string): void;
+}
+
+/** Thrown by a model that cannot express a command as thunks: the real tool runs instead. */
+export class RunRealTool extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'RunRealTool';
+  }
+}
+
+export function real(reason: string): never {
+  throw new RunRealTool(reason);
+}

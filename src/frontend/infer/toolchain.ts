@@ -1,0 +1,321 @@
+/**
+ * Hermetic toolchains: everything a compiler driver touches, discovered once per compiler and cached, then
+ * declared (at absolute paths) in every thunk, so a jail holding only declared files compiles and links.
+ *
+ * - programs: the driver, `-print-prog-name` of cc1/cc1plus/collect2/lto-wrapper/lto1/as/ld, the LTO plugin;
+ * - their shared libraries and the dynamic loader (ldd);
+ * - what the linker opens for a plain, a shared, a static, a -pthread -lm and (for C++) a C++ link
+ *   (`-Wl,-t`): crt files, libc/libgcc archives, linker scripts such as libc.so and what they name;
+ * - the library search directories (`-print-search-dirs`), for resolving the build's `-l` flags.
+ * The cache file is keyed by the driver's path and stat; each entry is re-verified by content on load.
+ */
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { ThunkInput } from '../../ir/thunk.js';
+import type { LocalStore } from '../../store/local-store.js';
+import { findOnPath } from './model-dir.js';
+import { real } from './model.js';
+
+const run = promisify(execFile);
+
+export interface Toolchain {
+  /** Path the driver is found at on the real PATH, used as argv[0] and its declared file name. */
+  driver: string;
+  driverName: string;
+  /** Inputs (absolute file names) for each kind of step. */
+  preprocess: ThunkInput[];
+  compile: ThunkInput[];
+  assemble: ThunkInput[];
+  link: ThunkInput[];
+  libDirs: string[];
+  env: string[];
+}
+
+interface CachedToolchain {
+  key: string;
+  driver: string;
+  files: Record<'preprocess' | 'compile' | 'assemble' | 'link', string[]>;
+  libDirs: string[];
+  names: Record<string, string>;
+}
+
+export interface SimpleTool {
+  program: string;
+  programName: string;
+  inputs: ThunkInput[];
+  env: string[];
+}
+
+function isElf(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(4);
+    fs.readSync(fd, b, 0, 4, 0);
+    fs.closeSync(fd);
+    return b.toString('latin1') === '\x7fELF';
+  } catch {
+    return false;
+  }
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Shared libraries (and the loader) of ELF files, as ldd resolves them. */
+export async function sharedLibraries(files: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const elves = files.filter(isElf);
+  if (elves.length === 0) return [];
+  let out = '';
+  try {
+    out = (await run('ldd', elves, { env, maxBuffer: 16 << 20 })).stdout;
+  } catch (e) {
+    out = (e as { stdout?: string }).stdout ?? '';
+  }
+  const libs = new Set<string>();
+  for (const line of out.split('\n')) {
+    const m = /=>\s+(\/\S+)\s+\(/.exec(line) ?? /^\s+(\/\S+)\s+\(/.exec(line);
+    if (m && isFile(m[1]!)) libs.add(path.normalize(m[1]!));
+  }
+  return [...libs];
+}
+
+/** The absolute paths and `-l` names a GNU ld script refers to. */
+export function linkerScriptRefs(text: string): { paths: string[]; libs: string[]; names: string[] } {
+  const body = text.replace(/\/\*[\s\S]*?\*\//g, ' ');
+  const paths: string[] = [];
+  const libs: string[] = [];
+  const names: string[] = [];
+  for (const tok of body.split(/[\s(),]+/)) {
+    if (tok.startsWith('/')) paths.push(tok);
+    else if (tok.startsWith('-l')) libs.push(tok.slice(2));
+    else if (/^lib.*\.(so|a)(\.\d+)*$/.test(tok)) names.push(tok);
+  }
+  return { paths, libs, names };
+}
+
+export function isLinkerScript(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    const b = Buffer.alloc(256);
+    const n = fs.readSync(fd, b, 0, b.length, 0);
+    fs.closeSync(fd);
+    const head = b.subarray(0, n).toString('latin1');
+    return !head.startsWith('\x7fELF') && !head.startsWith('!<arch>') && /(GROUP|INPUT|OUTPUT_FORMAT|SEARCH_DIR)\s*\(/.test(head.replace(/\/\*[\s\S]*?\*\//g, ''));
+  } catch {
+    return false;
+  }
+}
+
+export class ToolchainCache {
+  private readonly memo = new Map<string, Promise<Toolchain>>();
+  private readonly simple = new Map<string, Promise<SimpleTool>>();
+  private readonly dir: string;
+
+  constructor(
+    private readonly store: LocalStore,
+    inferCacheDir: string,
+    private readonly realPath: string,
+  ) {
+    this.dir = path.join(inferCacheDir, 'toolchains');
+    fs.mkdirSync(this.dir, { recursive: true });
+  }
+
+  baseEnv(): string[] {
+    const env = ['LANG=C', 'LC_ALL=C', 'PATH=/usr/local/bin:/usr/bin:/bin', 'TMPDIR=/tmp'];
+    const sde = process.env['SOURCE_DATE_EPOCH'];
+    env.push(`SOURCE_DATE_EPOCH=${sde ?? '0'}`);
+    return env;
+  }
+
+  private hostEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, PATH: this.realPath, LANG: 'C', LC_ALL: 'C' };
+  }
+
+  /** The toolchain of a compiler driver invoked as `tool` (gcc, cc, g++, ...). */
+  compiler(tool: string): Promise<Toolchain> {
+    let p = this.memo.get(tool);
+    if (!p) {
+      p = this.loadCompiler(tool);
+      this.memo.set(tool, p);
+      p.catch(() => this.memo.delete(tool));
+    }
+    return p;
+  }
+
+  private stamp(file: string): string {
+    const st = fs.statSync(file);
+    const real = fs.realpathSync(file);
+    const rst = fs.statSync(real);
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v2`;
+  }
+
+  private async loadCompiler(tool: string): Promise<Toolchain> {
+    const driver = findOnPath(tool, this.realPath);
+    if (!driver) real(`${tool} is not on the real PATH`);
+    const key = this.stamp(driver);
+    const file = path.join(this.dir, crypto.createHash('sha256').update(key).digest('hex').slice(0, 32) + '.json');
+    let cached: CachedToolchain | undefined;
+    try {
+      cached = JSON.parse(fs.readFileSync(file, 'utf8')) as CachedToolchain;
+      if (cached.key !== key || !this.verify(cached)) cached = undefined;
+    } catch {
+      cached = undefined;
+    }
+    if (!cached) {
+      cached = await this.discover(tool, driver, key);
+      const tmp = `${file}.tmp-${process.pid}`;
+      fs.writeFileSync(tmp, JSON.stringify(cached));
+      fs.renameSync(tmp, file);
+    }
+    const names = cached.names;
+    const inputs = (list: string[]): ThunkInput[] => list.map((p) => ({ name: names[p]!, filename: p }));
+    return {
+      driver: cached.driver,
+      driverName: names[cached.driver]!,
+      preprocess: inputs(cached.files.preprocess),
+      compile: inputs(cached.files.compile),
+      assemble: inputs(cached.files.assemble),
+      link: inputs(cached.files.link),
+      libDirs: cached.libDirs,
+      env: this.baseEnv(),
+    };
+  }
+
+  /** Every file still has the content recorded (stat-keyed hash cache: cheap), and its blob is stored. */
+  private verify(c: CachedToolchain): boolean {
+    for (const [p, name] of Object.entries(c.names)) {
+      try {
+        if (this.store.hashCache.hashFile(p) !== name) return false;
+        if (!this.store.hasSync(name)) this.store.putFileSync(p, name);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private async printProg(driver: string, name: string): Promise<string | undefined> {
+    const { stdout } = await run(driver, [`-print-prog-name=${name}`], { env: this.hostEnv() });
+    const p = stdout.trim();
+    if (path.isAbsolute(p)) return isFile(p) ? path.normalize(p) : undefined;
+    return findOnPath(p, this.realPath);
+  }
+
+  private async discover(tool: string, driver: string, key: string): Promise<CachedToolchain> {
+    const env = this.hostEnv();
+    const prog = async (n: string): Promise<string[]> => {
+      const p = await this.printProg(driver, n);
+      return p ? [p] : [];
+    };
+    const [cc1, cc1plus, collect2, ltoWrapper, lto1, as, ld, plugin] = await Promise.all(
+      ['cc1', 'cc1plus', 'collect2', 'lto-wrapper', 'lto1', 'as', 'ld', 'liblto_plugin.so'].map(prog),
+    );
+    const specs = (await run(driver, ['-print-file-name=specs'], { env })).stdout.trim();
+    const common = [driver, ...(path.isAbsolute(specs) && isFile(specs) ? [specs] : [])];
+    const cpp = [...cc1!, ...cc1plus!];
+    const assemble = [...as!];
+    const linkProgs = [...collect2!, ...ltoWrapper!, ...lto1!, ...ld!, ...plugin!, ...as!, ...cpp];
+    const linkFiles = await this.traceLinks(tool, driver);
+    const libsOf = async (files: string[]): Promise<string[]> => sharedLibraries(files, env);
+    const [cppLibs, asLibs, linkLibs, traceLibs] = await Promise.all([
+      libsOf([driver, ...cpp]),
+      libsOf([driver, ...assemble]),
+      libsOf([driver, ...linkProgs]),
+      libsOf(linkFiles.filter((f) => /\.so(\.|$)/.test(f))),
+    ]);
+    const uniq = (l: string[]): string[] => [...new Set(l.map((p) => path.normalize(p)))].sort();
+    const files = {
+      preprocess: uniq([...common, ...cpp, ...cppLibs]),
+      compile: uniq([...common, ...cpp, ...cppLibs]),
+      assemble: uniq([...common, ...assemble, ...asLibs]),
+      link: uniq([...common, ...linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]),
+    };
+    const names: Record<string, string> = {};
+    for (const p of new Set(Object.values(files).flat())) names[p] = this.store.putFileSync(p).name;
+    const libDirs = await this.libraryDirs(driver);
+    return { key, driver, files, libDirs, names };
+  }
+
+  private async libraryDirs(driver: string): Promise<string[]> {
+    const { stdout } = await run(driver, ['-print-search-dirs'], { env: this.hostEnv() });
+    const line = stdout.split('\n').find((l) => l.startsWith('libraries:')) ?? '';
+    const dirs = line.replace(/^libraries:\s*=?/, '').split(':').filter(Boolean).map((d) => path.normalize(d));
+    return [...new Set(dirs)].filter((d) => {
+      try {
+        return fs.statSync(d).isDirectory();
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Files the linker opens for typical links (crt files, libc, libgcc, linker scripts). */
+  private async traceLinks(tool: string, driver: string): Promise<string[]> {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-trace-'));
+    const cxx = /\+\+/.test(tool);
+    const src = path.join(tmp, cxx ? 't.cc' : 't.c');
+    fs.writeFileSync(src, cxx ? '#include <iostream>\nint main(){std::cout<<1;return 0;}\n' : 'int main(void){return 0;}\n');
+    const variants: string[][] = [[], ['-shared', '-fPIC'], ['-no-pie'], ['-static'], ['-pthread', '-lm', '-ldl', '-lrt', '-lutil'], ['-static-libgcc']];
+    const found = new Set<string>();
+    await Promise.all(variants.map(async (v, i) => {
+      let out = '';
+      try {
+        const r = await run(driver, [...v, src, '-o', path.join(tmp, `out${i}`), '-Wl,-t'], { env: this.hostEnv(), maxBuffer: 16 << 20 });
+        out = r.stdout + r.stderr;
+      } catch {
+        return; // a variant this toolchain cannot do (e.g. no static libc): its files are not needed
+      }
+      for (const m of out.matchAll(/\/[^\s():]+/g)) {
+        const p = path.normalize(m[0]);
+        if (p.startsWith(tmp) || !isFile(p)) continue;
+        found.add(p);
+      }
+    }));
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // Linker scripts name more files (libc.so -> libc.so.6, libc_nonshared.a, the loader).
+    for (const f of [...found]) {
+      if (!isLinkerScript(f)) continue;
+      for (const p of linkerScriptRefs(fs.readFileSync(f, 'latin1')).paths) if (isFile(p)) found.add(path.normalize(p));
+    }
+    return [...found];
+  }
+
+  /** A plain tool (ar, ranlib, strip): the program, its libraries, and the bfd plugins it may load. */
+  tool(tool: string): Promise<SimpleTool> {
+    let p = this.simple.get(tool);
+    if (!p) {
+      p = (async () => {
+        const program = findOnPath(tool, this.realPath);
+        if (!program) real(`${tool} is not on the real PATH`);
+        const plugins: string[] = [];
+        for (const d of ['/usr/lib/bfd-plugins', '/usr/local/lib/bfd-plugins']) {
+          try {
+            for (const f of fs.readdirSync(d)) if (isFile(path.join(d, f))) plugins.push(path.join(d, f));
+          } catch {
+            // none
+          }
+        }
+        const libs = await sharedLibraries([program, ...plugins], this.hostEnv());
+        const files = [...new Set([program, ...plugins, ...libs])];
+        return {
+          program,
+          programName: this.store.putFileSync(program).name,
+          inputs: files.map((f) => ({ name: this.store.putFileSync(f).name, filename: path.normalize(f) })),
+          env: this.baseEnv(),
+        };
+      })();
+      this.simple.set(tool, p);
+      p.catch(() => this.simple.delete(tool));
+    }
+    return p;
+  }
+}
