@@ -16,7 +16,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = fs.existsSync(path.resolve(HERE, '../../../../package.json')) ? path.resolve(HERE, '../../../..') : path.resolve(HERE, '../../..');
 
 export const COMPILER_MODELS = ['gcc', 'g++', 'cc', 'c++', 'c89', 'c99', 'clang', 'clang++'];
-export const OTHER_MODELS = ['ar', 'ranlib', 'ld', 'strip', 'as'];
+/** Not modelled as thunks: they run for real, after the placeholders they read are forced. */
+export const OTHER_MODELS = ['ar', 'ranlib', 'ld', 'strip', 'as', 'nm', 'objdump', 'objcopy', 'readelf', 'size'];
 
 export function clientSourcePath(): string {
   for (const p of [path.join(HERE, 'client.c'), path.join(REPO, 'src/frontend/infer/client.c')]) if (fs.existsSync(p)) return p;

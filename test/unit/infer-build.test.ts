@@ -1,0 +1,152 @@
+/** gg infer on small generated C projects: thunks, placeholders, depfiles, early cutoff, fallbacks. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { HELLO, cProject, forceJson, isElf, isPlaceholder, sh, shOk } from '../helpers/c-project.js';
+
+function stripped(file: string): Buffer {
+  const out = `${file}.stripped`;
+  shOk(path.dirname(file), `strip --strip-debug -o '${out}' '${file}'`);
+  return fs.readFileSync(out);
+}
+
+describe('gg infer', () => {
+  it('turns compile, archive and link into thunks; force builds a working program; -MMD depfiles are written', () => {
+    const dir = cProject(HELLO);
+    shOk(dir, 'gg infer make -j2');
+    for (const f of ['main.o', 'greet.o', 'shout.o', 'libgreet.a', 'hello']) assert.ok(isPlaceholder(path.join(dir, f)), `${f} is a placeholder`);
+    assert.equal(fs.statSync(path.join(dir, 'hello')).mode & 0o111, 0o111);
+    const dep = fs.readFileSync(path.join(dir, 'main.d'), 'utf8');
+    assert.match(dep, /^main\.o: main\.c \\\n greet\.h\n/);
+    assert.match(dep, /\ngreet\.h:\n/); // -MP
+    assert.doesNotMatch(dep, /\/usr\/include/); // -MMD leaves system headers out
+    const s = forceJson(dir, 'hello');
+    assert.equal(s.failed, 0);
+    assert.ok(s.executed >= 11, `executed ${s.executed}`);
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
+  it('memoizes: make clean + infer again + force executes nothing, and header discovery is cached', () => {
+    const dir = cProject(HELLO);
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    shOk(dir, 'rm -f *.o *.a *.d hello');
+    const r = sh(dir, 'gg infer make -j2');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /headers: 3 cached, 0 discovered/);
+    const s = forceJson(dir, 'hello');
+    assert.equal(s.executed, 0);
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
+  it('early cutoff: a comment edit re-runs only the preprocess step', () => {
+    const dir = cProject(HELLO);
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('who we greet', 'the one we greet'));
+    shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
+    const s = forceJson(dir, 'hello');
+    assert.equal(s.executed, 1, 'only the preprocess thunk of greet.c runs');
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
+  it('a real edit re-runs its chain, the archive and the link, and nothing else', () => {
+    const dir = cProject(HELLO);
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('hello, world', 'hi'));
+    shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
+    const s = forceJson(dir, 'hello');
+    assert.equal(s.executed, 5); // preprocess, compile, assemble, ar, link
+    assert.equal(shOk(dir, './hello'), 'hi HI main.c\n');
+  });
+
+  it('several sources in one command: -c a.c b.c, and compile-and-link', () => {
+    const dir = cProject({
+      'a.c': 'int a(void) { return 40; }\n',
+      'b.c': 'int a(void);\nint b(void) { return a() + 2; }\n',
+      'm.c': '#include <stdio.h>\nint b(void);\nint main(void) { printf("%d\\n", b()); return 0; }\n',
+      'sub/x.c': 'int x(void) { return 1; }\n',
+    });
+    shOk(dir, 'gg infer cc -O2 -c a.c b.c && gg infer cc -O2 -o prog m.c a.o b.o && gg infer cc -o prog2 m.c a.c b.c');
+    for (const f of ['a.o', 'b.o', 'prog', 'prog2']) assert.ok(isPlaceholder(path.join(dir, f)), f);
+    shOk(dir, 'cd sub && gg infer cc -c x.c -o ../x.o'); // a build sub-directory
+    assert.ok(isPlaceholder(path.join(dir, 'x.o')));
+    assert.equal(forceJson(dir, 'prog prog2 x.o').failed, 0);
+    assert.equal(shOk(dir, './prog'), '42\n');
+    assert.equal(shOk(dir, './prog2'), '42\n');
+    assert.ok(isElf(path.join(dir, 'x.o')));
+  });
+
+  it('objects equal those of a plain build after strip --strip-debug (and __FILE__ is the build\'s)', () => {
+    const files = {
+      'src/lib.c': '#include <assert.h>\n#include "lib.h"\nint f(int x) { assert(x >= 0); return x * 2; }\nconst char *where(void) { return __FILE__; }\n',
+      'src/lib.h': 'int f(int x);\nconst char *where(void);\n',
+      'src/main.c': '#include <stdio.h>\n#include "lib.h"\nint main(void) { printf("%d %s\\n", f(21), where()); return 0; }\n',
+      'Makefile': 'all:\n\tcd src && cc -g -O2 -fPIC -DNAME=1 -I. -c lib.c && cc -g -O2 -c main.c -o main.o && cc -o prog main.o lib.o\n',
+    };
+    const dir = cProject(files);
+    const plain = cProject(files);
+    shOk(plain, 'make');
+    shOk(dir, 'gg infer make && gg force --sandbox=none -j2 src/lib.o src/main.o src/prog');
+    for (const o of ['src/lib.o', 'src/main.o']) assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
+    assert.equal(shOk(dir, 'src/prog'), '42 lib.c\n');
+  });
+
+  it('runs the real tool for an option it does not model, and logs why', () => {
+    const dir = cProject({ 'a.c': 'int a(void) { return 1; }\n' });
+    const r = sh(dir, 'gg infer -v cc -c -aux-info a.aux a.c');
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(isElf(path.join(dir, 'a.o')), 'the real compiler wrote a real object');
+    assert.ok(fs.existsSync(path.join(dir, 'a.aux')));
+    assert.match(r.stderr, /real cc: unknown flag -aux-info/);
+    assert.match(fs.readFileSync(path.join(dir, '.gg/cache/infer/last-run.log'), 'utf8'), /unknown flag -aux-info/);
+  });
+
+  it('a compile error surfaces at force time with the compiler\'s message; a missing header at infer time', () => {
+    const dir = cProject({ 'bad.c': 'int f( { }\n', 'nohdr.c': '#include "missing.h"\n' });
+    shOk(dir, 'gg infer cc -c bad.c');
+    const r = sh(dir, 'gg force --sandbox=none bad.o');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /GG_E_THUNK_FAILED[\s\S]*bad\.c:1/);
+    const m = sh(dir, 'gg infer cc -c nohdr.c');
+    assert.notEqual(m.status, 0, 'the real compiler ran and failed');
+    assert.match(m.stderr, /missing\.h/);
+    assert.ok(!fs.existsSync(path.join(dir, 'nohdr.o')));
+  });
+
+  it('passes queries, -E to stdout and probes to the real tool', () => {
+    const dir = cProject({ 'a.c': '#define X 42\nint x = X;\n', 'conftest.c': 'int main(void) { return 0; }\n' });
+    const real = shOk(dir, 'cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so');
+    const viaModels = shOk(dir, 'gg infer sh -c "cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so"');
+    assert.equal(viaModels, real);
+    shOk(dir, 'gg infer cc -o conftest conftest.c');
+    assert.ok(isElf(path.join(dir, 'conftest')), 'configure probes are built for real');
+  });
+
+  it('a placeholder the build reads with a real tool is forced first; one it executes forces itself', () => {
+    const dir = cProject({
+      'a.c': 'int a(void) { return 7; }\n',
+      'gen.c': '#include <stdio.h>\nint main(void) { printf("int g(void) { return 5; }\\n"); return 0; }\n',
+      'Makefile': 'all:\n\tcc -c a.c\n\tobjdump -h a.o > sections.txt\n\tcc -o gen gen.c\n\t./gen > g.c\n\tcc -c g.c\n',
+    });
+    const r = sh(dir, 'gg infer make');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(fs.readFileSync(path.join(dir, 'g.c'), 'utf8'), /return 5/);
+    assert.ok(isPlaceholder(path.join(dir, 'g.o')));
+  });
+
+  it('handles response files, -include, -D/-U, -isystem, -x and -MD with -MF/-MT', () => {
+    const dir = cProject({
+      'inc/conf.h': '#define BASE 40\n',
+      'sys/s.h': '#define TWO 2\n',
+      'code.txt': 'int v(void) { return BASE + TWO + EXTRA; }\n',
+      'opts.rsp': '-DEXTRA=0 -include inc/conf.h "-isystem" sys\n',
+      'm.c': '#include <stdio.h>\nint v(void);\nint main(void) { printf("%d\\n", v()); return 0; }\n',
+    });
+    shOk(dir, 'mkdir -p deps && gg infer cc @opts.rsp -UNOTHING -include s.h -I sys -x c -c code.txt -o v.o -MD -MF deps/v.d -MT my-target');
+    const d = fs.readFileSync(path.join(dir, 'deps/v.d'), 'utf8').replace(/\\\n/g, '');
+    assert.match(d, /^my-target: code\.txt/);
+    assert.match(d, /inc\/conf\.h/);
+    shOk(dir, 'gg infer cc -o prog m.c v.o && gg force --sandbox=none prog');
+    assert.equal(shOk(dir, './prog'), '42\n');
+  });
+});
