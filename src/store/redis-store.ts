@@ -1,0 +1,449 @@
+/**
+ * Objects and reductions in Redis, over ioredis.
+ *
+ * Key layout (docs/STORAGE.md):
+ *   NAME                  the object's bytes (a plain string, keyed by the name itself, as gg does)
+ *   reduction:REF         the name REF (`T...` or `T...#tag`) reduced to
+ *
+ * Small objects are one `SET NX` through ioredis (the name was computed from the bytes in hand, so the write is
+ * verified and atomic). Large objects stream over a connection of their own (redis-stream-connection.ts): the
+ * upload's final bytes are held back until the content hashed to its name, so a bad upload never lands; the
+ * download goes to a temp file renamed only once verified. Nothing holds a large object whole, in our process or
+ * under a temp key. A copy that does not match its name is deleted and reported as GG_E_OBJECT_CORRUPT.
+ * Limits: one Redis string holds at most 512 MiB (proto-max-bulk-len); Redis Cluster is not supported.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Redis, type RedisOptions } from 'ioredis';
+import { GgError, fromSystemError } from '../errors.js';
+import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
+import { chunked, mapConcurrent } from './concurrency.js';
+import { RedisReplyError, RedisStreamConnection, encodeCommand } from './redis-stream-connection.js';
+import { hashFileUncached } from './hash-cache.js';
+import type { PutResult } from './store.js';
+import {
+  assertRef,
+  corruptObject,
+  missingObject,
+  parseReduction,
+  receiveVerified,
+  storageIoError,
+  type RemoteStore,
+} from './remote-store.js';
+
+export const REDUCTION_PREFIX = 'reduction:';
+/** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
+export const REDIS_MAX_OBJECT = 512 * 1024 * 1024;
+
+export interface RedisStoreOptions {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  db: number;
+  tls: boolean;
+  /** Give up connecting after this long (fail fast on a wrong host or a firewall). */
+  connectTimeoutMs?: number;
+  /** Objects up to this size are read/written whole through ioredis; larger ones stream. */
+  singleShotBytes?: number;
+  /** Names per pipelined EXISTS batch. */
+  batchSize?: number;
+}
+
+const DEFAULTS = {
+  connectTimeoutMs: 3000,
+  singleShotBytes: 4 * 1024 * 1024,
+  batchSize: 2000,
+};
+
+/** `redis://[user:pass@]host:port[/db]` or `rediss://...` (TLS). */
+export function parseRedisUri(uri: string): RedisStoreOptions {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw badRedisUri(uri, 'it is not a URI');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw badRedisUri(uri, `the scheme is not redis:// or rediss://`);
+  if (!url.hostname) throw badRedisUri(uri, 'the host is missing');
+  const port = url.port ? Number(url.port) : 6379;
+  const dbText = url.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^\d+$/.test(dbText)) throw badRedisUri(uri, `the database '${dbText}' is not a number`);
+  if (url.search !== '') throw badRedisUri(uri, 'query parameters are not supported');
+  const opts: RedisStoreOptions = {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port,
+    db: dbText === '' ? 0 : Number(dbText),
+    tls: url.protocol === 'rediss:',
+  };
+  if (url.username) opts.username = decodeURIComponent(url.username);
+  if (url.password) opts.password = decodeURIComponent(url.password);
+  return opts;
+}
+
+function badRedisUri(uri: string, why: string): GgError {
+  return new GgError('GG_E_STORAGE_URI', `bad Redis storage URI '${redactUri(uri)}': ${why}`, {
+    hint: 'use redis://[user:password@]host:port[/db] (or rediss:// for TLS), e.g. redis://:secret@10.0.0.5:6379/0',
+  });
+}
+
+/** URIs end up in messages and logs: never print a password. */
+export function redactUri(uri: string): string {
+  return uri.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
+}
+
+export class RedisStore implements RemoteStore {
+  readonly kind = 'redis' as const;
+  readonly description: string;
+  readonly client: Redis;
+  private readonly opts: Required<Omit<RedisStoreOptions, 'username' | 'password'>> & Pick<RedisStoreOptions, 'username' | 'password'>;
+  private lastError: Error | undefined;
+  private everReady = false;
+  private connecting: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions) {
+    this.opts = { ...DEFAULTS, ...options };
+    const scheme = options.tls ? 'rediss' : 'redis';
+    this.description = `${scheme}://${options.host}:${options.port}/${options.db}`;
+    const redisOptions: RedisOptions = {
+      host: options.host,
+      port: options.port,
+      db: options.db,
+      username: options.username,
+      password: options.password,
+      lazyConnect: true,
+      connectTimeout: this.opts.connectTimeoutMs,
+      // RESP2 works with every Redis-compatible server (RESP3 needs HELLO, Redis >= 6).
+      protocol: 2,
+      // Concurrent small puts/gets/exists issued in one tick go out as one pipeline.
+      enableAutoPipelining: true,
+      maxRetriesPerRequest: 3,
+      // Never retry a server we could not reach the first time (fail fast on bad configuration); after that, ride
+      // out a short outage and then give up instead of reconnecting forever.
+      retryStrategy: (times: number) => (!this.everReady || times > 10 ? null : Math.min(100 * times, 1000)),
+    };
+    if (options.tls) redisOptions.tls = { servername: options.host };
+    this.client = new Redis(redisOptions);
+    // Without a listener an 'error' event would crash the process; the last one explains a failed connect.
+    this.client.on('error', (e: Error) => {
+      this.lastError = e;
+    });
+    this.client.on('ready', () => {
+      this.everReady = true;
+    });
+  }
+
+  static fromUri(uri: string, overrides: Partial<RedisStoreOptions> = {}): RedisStore {
+    return new RedisStore({ ...parseRedisUri(uri), ...overrides });
+  }
+
+  /** Connect once; every public method goes through here so a bad configuration fails with a clear code. */
+  private async ready(): Promise<void> {
+    const status = this.client.status;
+    if (status === 'ready') return;
+    if (this.everReady && status !== 'end') return; // reconnecting: commands queue until it is back or gives up
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.client.status === 'end' && this.everReady) {
+      throw new GgError('GG_E_STORAGE_UNREACHABLE', `lost the connection to ${this.description} and could not reconnect`, {
+        hint: 'check that the Redis server is running, then run the command again',
+        retryable: true,
+      });
+    }
+    this.lastError = undefined;
+    try {
+      await this.client.connect();
+      return;
+    } catch (e) {
+      this.client.disconnect(); // no background reconnect loop
+      throw this.classifyConnectError(this.lastError ?? (e as Error));
+    }
+  }
+
+  private classifyConnectError(e: Error): GgError {
+    const msg = e.message;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (/WRONGPASS|NOAUTH|invalid password|AUTH.*(failed|without any password|called without)/i.test(msg)) {
+      const how = this.opts.password === undefined ? 'no password was given' : 'the user name or password was rejected';
+      return new GgError('GG_E_STORAGE_AUTH', `${this.description} refused us: ${how} (${msg})`, {
+        hint: 'put the password in the URI: redis://:PASSWORD@host:port (or redis://USER:PASSWORD@host:port for an ACL user)',
+        cause: e,
+      });
+    }
+    if (/NOPERM|DB index is out of range|invalid DB index/i.test(msg)) {
+      return new GgError('GG_E_STORAGE_AUTH', `${this.description}: ${msg}`, {
+        hint: 'check the database number and the ACL permissions of the user in the URI',
+        cause: e,
+      });
+    }
+    const where = `${this.opts.host}:${this.opts.port}`;
+    let detail = msg;
+    if (code === 'ECONNREFUSED') detail = 'connection refused (nothing listens on that port)';
+    else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') detail = `host '${this.opts.host}' not found`;
+    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg)) detail = `no answer within ${this.opts.connectTimeoutMs} ms`;
+    else if (/Unknown RESP type|Protocol error/i.test(msg)) detail = `what answers there does not speak Redis (${msg})`;
+    return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach Redis at ${where}: ${detail}`, {
+      hint: 'check the host and port in the storage URI (or GG_STORAGE_URI) and that redis-server is running and reachable from here',
+      retryable: true,
+      cause: e,
+    });
+  }
+
+  async check(): Promise<void> {
+    await this.ready();
+    try {
+      await this.client.ping();
+    } catch (e) {
+      throw this.classifyConnectError(e as Error);
+    }
+  }
+
+  private async run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    await this.ready();
+    try {
+      return await op();
+    } catch (e) {
+      throw storageIoError(e, what, this.description);
+    }
+  }
+
+  async has(name: string): Promise<boolean> {
+    assertName(name);
+    return this.run(`checking ${name}`, async () => (await this.client.exists(name)) === 1);
+  }
+
+  async hasMany(names: readonly string[]): Promise<boolean[]> {
+    for (const n of names) assertName(n);
+    if (names.length === 0) return [];
+    return this.run(`checking ${names.length} objects`, async () => {
+      const batches = chunked(names, this.opts.batchSize);
+      const answers = await mapConcurrent(batches, 4, async (batch) => {
+        const p = this.client.pipeline();
+        for (const n of batch) p.exists(n);
+        const replies = (await p.exec()) ?? [];
+        return replies.map(([err, v]) => {
+          if (err) throw err;
+          return v === 1;
+        });
+      });
+      return answers.flat();
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    assertName(name);
+    await this.run(`deleting ${name}`, () => this.client.del(name));
+  }
+
+  /** Drop a copy that failed verification. A concurrent re-upload of the same name may be dropped too: that is
+   *  only a later miss, which uploadMissing / recomputation repairs; a bad copy kept would be worse. */
+  private async dropCorrupt(name: string): Promise<void> {
+    await this.client.del(name).catch(() => undefined);
+  }
+
+  async get(name: string): Promise<Buffer> {
+    assertName(name);
+    const data = await this.run(`reading ${name}`, () => this.client.getBuffer(name));
+    if (data === null) throw missingObject(name, this.description);
+    const actual = computeName(data);
+    if (actual !== name) {
+      await this.dropCorrupt(name);
+      throw corruptObject(name, this.description, `its ${data.length} bytes hash to ${actual}`);
+    }
+    return data;
+  }
+
+  async getToFile(name: string, dest: string): Promise<void> {
+    assertName(name);
+    const size = nameSize(name);
+    if (size <= this.opts.singleShotBytes) {
+      const data = await this.get(name);
+      const tmp = `${dest}.gg-tmp-${process.pid}-${randomUUID()}`;
+      try {
+        fs.writeFileSync(tmp, data);
+        fs.renameSync(tmp, dest);
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        throw fromSystemError(e, `writing ${dest}`);
+      }
+      return;
+    }
+    const conn = await this.openStream(`reading ${name}`);
+    try {
+      const header = await this.streamStep(`reading ${name}`, async () => {
+        await conn.write(encodeCommand(['GET', name]));
+        return conn.readSimple();
+      });
+      if (header === '$-1') throw missingObject(name, this.description);
+      if (!/^\$\d+$/.test(header)) throw storageIoError(new Error(`unexpected reply '${header}'`), `reading ${name}`, this.description);
+      const stored = Number(header.slice(1));
+      if (stored !== size) {
+        await this.dropCorrupt(name);
+        throw corruptObject(name, this.description, `it holds ${stored} bytes, its name says ${size}`);
+      }
+      await receiveVerified(name, dest, conn.readBytes(size), this.description, () => this.dropCorrupt(name), size);
+    } finally {
+      conn.destroy();
+    }
+  }
+
+  /** A connection of its own for one large transfer (see redis-stream-connection.ts). */
+  private async openStream(what: string): Promise<RedisStreamConnection> {
+    await this.ready();
+    try {
+      return await RedisStreamConnection.open(this.opts);
+    } catch (e) {
+      if (e instanceof RedisReplyError) throw this.classifyConnectError(e);
+      throw storageIoError(e, what, this.description);
+    }
+  }
+
+  private async streamStep<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      throw storageIoError(e, what, this.description);
+    }
+  }
+
+  async put(data: Buffer): Promise<PutResult> {
+    const name = computeName(data);
+    this.checkSize(name, data.length);
+    const reply = await this.run(`storing ${name}`, () => this.client.set(name, data, 'NX'));
+    return { name, written: reply === 'OK' };
+  }
+
+  private checkSize(name: string, size: number): void {
+    if (size > REDIS_MAX_OBJECT) {
+      throw new GgError('GG_E_STORAGE_IO', `object ${name} is ${size} bytes; a Redis string holds at most ${REDIS_MAX_OBJECT} bytes`, {
+        hint: 'use S3 storage (s3://...) for objects larger than 512 MiB',
+      });
+    }
+  }
+
+  async putFile(file: string, name?: string): Promise<PutResult> {
+    if (name !== undefined) assertName(name);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch (e) {
+      throw fromSystemError(e, `reading ${file}`);
+    }
+    if (size <= this.opts.singleShotBytes) {
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (e) {
+        throw fromSystemError(e, `reading ${file}`);
+      }
+      if (name !== undefined) {
+        const actual = computeName(data);
+        if (actual !== name) throw fileMismatch(file, name, actual);
+      }
+      return this.put(data);
+    }
+    // The key must be known before the upload starts; hashing first costs one local read and the upload is still
+    // verified against it (the file may change meanwhile).
+    let expected: string;
+    try {
+      expected = name ?? hashFileUncached(file);
+    } catch (e) {
+      throw fromSystemError(e, `reading ${file}`);
+    }
+    if (await this.has(expected)) return { name: expected, written: false };
+    return this.upload(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+  }
+
+  async putStream(name: string, body: Readable): Promise<PutResult> {
+    assertName(name);
+    if (await this.has(name)) {
+      body.resume();
+      return { name, written: false };
+    }
+    return this.upload(name, body, `the stream for ${name}`);
+  }
+
+  /**
+   * `SET name <body> NX` streamed on its own connection; the command's last bytes go out only once the body has
+   * hashed to `name`, so a wrong or incomplete body is never stored (the connection is dropped instead).
+   */
+  private async upload(name: string, body: Readable, source: string): Promise<PutResult> {
+    const size = nameSize(name);
+    this.checkSize(name, size);
+    const hasher = new NameHasher();
+    const conn = await this.openStream(`storing ${name}`);
+    try {
+      await this.streamStep(`storing ${name}`, () => conn.write(`*4\r\n$3\r\nSET\r\n$${name.length}\r\n${name}\r\n$${size}\r\n`));
+      const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await chunks.next();
+        } catch (e) {
+          throw fromSystemError(e, `reading ${source}`);
+        }
+        if (next.done) break;
+        hasher.update(next.value);
+        if (hasher.bytes > size) break;
+        await this.streamStep(`storing ${name}`, () => conn.write(next.value));
+      }
+      const actual = hasher.bytes > size ? `more than ${size} bytes` : hasher.digestName();
+      if (actual !== name) {
+        throw new GgError('GG_E_OBJECT_CORRUPT', `${source} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
+          hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+        });
+      }
+      const reply = await this.streamStep(`storing ${name}`, async () => {
+        await conn.write('\r\n$2\r\nNX\r\n');
+        return conn.readSimple();
+      });
+      if (reply !== '+OK' && reply !== '$-1') throw storageIoError(new Error(`unexpected reply '${reply}'`), `storing ${name}`, this.description);
+      return { name, written: reply === '+OK' };
+    } finally {
+      body.destroy();
+      conn.destroy(); // before the final bytes, this discards the half-sent command on the server
+    }
+  }
+
+  async getReduction(ref: string): Promise<string | undefined> {
+    assertRef(ref);
+    return parseReduction(await this.run(`looking up ${ref}`, () => this.client.get(REDUCTION_PREFIX + ref)));
+  }
+
+  async getReductions(refs: readonly string[]): Promise<(string | undefined)[]> {
+    for (const r of refs) assertRef(r);
+    if (refs.length === 0) return [];
+    return this.run(`looking up ${refs.length} reductions`, async () => {
+      const answers = await mapConcurrent(chunked(refs, this.opts.batchSize), 4, (batch) =>
+        this.client.mget(batch.map((r) => REDUCTION_PREFIX + r)),
+      );
+      return answers.flat().map(parseReduction);
+    });
+  }
+
+  async putReduction(ref: string, result: string): Promise<void> {
+    assertRef(ref);
+    assertRef(result);
+    await this.run(`recording the result of ${ref}`, () => this.client.set(REDUCTION_PREFIX + ref, result));
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'ready') {
+      await this.client.quit().catch(() => this.client.disconnect());
+    } else {
+      this.client.disconnect();
+    }
+  }
+}
+
+function fileMismatch(file: string, name: string, actual: string): GgError {
+  return new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
+    hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * What the remote backends (Redis, S3) share beyond the Store contract: a configuration check that runs before
+ * any work, raw deletion (to drop corrupt copies), and the verified download path (temp file + hash + rename).
+ */
+import fs from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GgError, fromSystemError } from '../errors.js';
+import { NameHasher, assertName, isValidName, splitTag } from '../ir/name.js';
+import type { Store } from './store.js';
+
+export interface RemoteStore extends Store {
+  readonly kind: 'redis' | 's3';
+  /** Connect and prove the configuration works (reachable, authenticated, bucket present); GG_E_STORAGE_* if not. */
+  check(): Promise<void>;
+  /** Remove an object (a corrupt copy; tests). Missing objects are not an error. */
+  delete(name: string): Promise<void>;
+}
+
+export function isRemoteStore(store: Store): store is RemoteStore {
+  return typeof (store as Partial<RemoteStore>).check === 'function' && typeof (store as Partial<RemoteStore>).delete === 'function';
+}
+
+export function missingObject(name: string, where: string): GgError {
+  return new GgError('GG_E_OBJECT_MISSING', `object ${name} is not in ${where}`, {
+    hint: 'upload it again from a machine that has it (gg force uploads missing inputs), or force the thunk that produces it',
+  });
+}
+
+export function corruptObject(name: string, where: string, detail: string): GgError {
+  return new GgError('GG_E_OBJECT_CORRUPT', `object ${name} in ${where} is corrupt (${detail}); the bad copy was removed`, {
+    hint: 'it will be re-uploaded from a machine that has it, or recomputed by gg force',
+  });
+}
+
+/** An I/O failure talking to a backend that was reachable at check time: worth retrying. */
+export function storageIoError(e: unknown, what: string, where: string): GgError {
+  if (e instanceof GgError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new GgError('GG_E_STORAGE_IO', `${what} on ${where} failed: ${msg}`, {
+    hint: 'the storage server may be overloaded or the network down; the operation can be retried',
+    retryable: true,
+    cause: e,
+  });
+}
+
+/** A reduction's stored text is only a memo: anything that is not a valid name is a miss, never an error. */
+export function parseReduction(text: string | null | undefined): string | undefined {
+  if (text === null || text === undefined) return undefined;
+  const result = text.trim();
+  return isValidName(splitTag(result).name) ? result : undefined;
+}
+
+export function assertRef(ref: string): void {
+  assertName(splitTag(ref).name, 'thunk reference');
+}
+
+/**
+ * Hashes (and counts) everything that flows through it. With `expectedName`, it fails at the end of the data when
+ * the bytes do not hash to that name, so a consumer (an upload) never completes with the wrong content.
+ */
+export class HashingPassThrough extends Transform {
+  readonly hasher = new NameHasher();
+
+  constructor(
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
+    private readonly expectedName?: string,
+    private readonly source = 'the data',
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hasher.update(chunk);
+    // More bytes than the name promises: stop early instead of sending or writing a bad copy.
+    if (this.hasher.bytes > this.maxBytes) cb(new Error(`more than the expected ${this.maxBytes} bytes`));
+    else cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.expectedName === undefined) return cb();
+    const actual = this.hasher.digestName();
+    if (actual === this.expectedName) return cb();
+    cb(
+      new GgError('GG_E_OBJECT_CORRUPT', `${this.source} does not match ${this.expectedName} (it hashes to ${actual}); nothing was stored`, {
+        hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+      }),
+    );
+  }
+}
+
+let tmpCounter = 0;
+
+/**
+ * Stream `source` into `dest` through a temp file beside it; the temp file becomes `dest` only if the content hashes
+ * to `name`. Otherwise `onCorrupt` runs (to drop the remote copy) and GG_E_OBJECT_CORRUPT is thrown.
+ */
+export async function receiveVerified(
+  name: string,
+  dest: string,
+  source: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  where: string,
+  onCorrupt: () => Promise<void>,
+  expectedSize: number,
+): Promise<void> {
+  const tmp = `${dest}.gg-tmp-${process.pid}-${(tmpCounter++).toString(36)}`;
+  const hashing = new HashingPassThrough(expectedSize);
+  try {
+    await pipeline(source, hashing, fs.createWriteStream(tmp, { mode: 0o644 }));
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    if (hashing.hasher.bytes > expectedSize) {
+      await onCorrupt();
+      throw corruptObject(name, where, `it has more than the ${expectedSize} bytes its name says`);
+    }
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT') throw fromSystemError(e, `writing ${dest}`);
+    throw storageIoError(e, `downloading ${name}`, where);
+  }
+  const actual = hashing.hasher.digestName();
+  if (actual !== name) {
+    fs.rmSync(tmp, { force: true });
+    await onCorrupt();
+    throw corruptObject(name, where, `its ${hashing.hasher.bytes} bytes hash to ${actual}`);
+  }
+  try {
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fromSystemError(e, `writing ${dest}`);
+  }
+}

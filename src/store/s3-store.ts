@@ -1,0 +1,492 @@
+/**
+ * Objects and reductions in an S3 bucket (AWS, or any S3-compatible service through `endpoint=`, including Google
+ * Cloud Storage at https://storage.googleapis.com with HMAC keys), over @aws-sdk/client-s3.
+ *
+ * Key layout (docs/STORAGE.md):
+ *   PREFIX + NAME               the object's bytes (with no prefix: the name itself, as gg does)
+ *   PREFIX + reductions/REF     the name REF (`T...` or `T...#tag`) reduced to, as text
+ *
+ * Uploads of large objects are multipart (s3-multipart.ts: parts streamed from the file, buffer or stream they
+ * come from, never buffered), and CompleteMultipartUpload is sent only once the content is proven to hash to the
+ * name, so a wrong object never becomes visible. Downloads stream into a temp file that is
+ * renamed only once verified; a copy that does not match its name is deleted and reported (GG_E_OBJECT_CORRUPT).
+ * Credentials come from the SDK's standard chain (env, ~/.aws, SSO, web identity, ECS/EC2 metadata).
+ */
+import fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type GetObjectCommandOutput,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { GgError, fromSystemError } from '../errors.js';
+import { assertName, computeName, nameSize } from '../ir/name.js';
+import { mapConcurrent } from './concurrency.js';
+import { multipartUpload, type MultipartSource } from './s3-multipart.js';
+import { hashFileUncached } from './hash-cache.js';
+import type { PutResult } from './store.js';
+import {
+  assertRef,
+  corruptObject,
+  missingObject,
+  parseReduction,
+  receiveVerified,
+  storageIoError,
+  type RemoteStore,
+} from './remote-store.js';
+
+export const GCS_ENDPOINT = 'https://storage.googleapis.com';
+export const REDUCTIONS_DIR = 'reductions/';
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix, '' or ending in '/'. */
+  prefix: string;
+  region: string;
+  /** Any S3-compatible service; implies path-style addressing. */
+  endpoint?: string;
+  /** Requests in flight for batched operations (existence checks, reductions). */
+  concurrency?: number;
+  /** Multipart part size and parts in flight (parts are streamed, not buffered: memory does not grow with them). */
+  partBytes?: number;
+  queueSize?: number;
+  /** In-memory objects up to this size go up in one PutObject; larger ones multipart. */
+  singlePutBytes?: number;
+  connectTimeoutMs?: number;
+  /** Extra SDK client configuration (tests: explicit credentials). */
+  clientConfig?: Partial<S3ClientConfig>;
+}
+
+const DEFAULTS = {
+  concurrency: 64,
+  partBytes: 8 * 1024 * 1024,
+  queueSize: 4,
+  singlePutBytes: 64 * 1024 * 1024,
+  connectTimeoutMs: 3000,
+};
+
+/** hasMany lists the prefix instead of asking name by name once a batch is at least this big. */
+const LIST_MIN_NAMES = 200;
+
+/**
+ * `s3://bucket[/prefix][?region=R&endpoint=URL]`, or `gs://bucket[/prefix]` (Google Cloud Storage through its
+ * S3-compatible XML API; HMAC keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+ */
+export function parseS3Uri(uri: string, env: NodeJS.ProcessEnv = process.env): S3StoreOptions {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw badS3Uri(uri, 'it is not a URI');
+  }
+  const gcs = url.protocol === 'gs:';
+  if (url.protocol !== 's3:' && !gcs) throw badS3Uri(uri, 'the scheme is not s3:// or gs://');
+  if (url.username || url.password) throw badS3Uri(uri, 'credentials do not belong in the URI');
+  const bucket = url.hostname;
+  if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(bucket)) throw badS3Uri(uri, `'${bucket}' is not a valid bucket name`);
+  let prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
+  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+  const opts: S3StoreOptions = {
+    bucket,
+    prefix,
+    region: env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || (gcs ? 'auto' : 'us-east-1'),
+  };
+  if (gcs) opts.endpoint = GCS_ENDPOINT;
+  for (const [key, value] of url.searchParams) {
+    if (key === 'region') {
+      if (!/^[a-z0-9-]+$/.test(value)) throw badS3Uri(uri, `'${value}' is not a region name`);
+      opts.region = value;
+    } else if (key === 'endpoint') {
+      let ep: URL;
+      try {
+        ep = new URL(value);
+      } catch {
+        throw badS3Uri(uri, `the endpoint '${value}' is not a URL`);
+      }
+      if (ep.protocol !== 'http:' && ep.protocol !== 'https:') throw badS3Uri(uri, `the endpoint '${value}' is not http(s)://`);
+      opts.endpoint = value.replace(/\/+$/, '');
+    } else {
+      throw badS3Uri(uri, `unknown parameter '${key}' (known: region, endpoint)`);
+    }
+  }
+  return opts;
+}
+
+function badS3Uri(uri: string, why: string): GgError {
+  return new GgError('GG_E_STORAGE_URI', `bad S3 storage URI '${uri}': ${why}`, {
+    hint: 's3://BUCKET[/PREFIX][?region=REGION&endpoint=https://host:port], e.g. s3://my-gg-cache/builds?region=eu-west-1; gs://BUCKET for Google Cloud Storage',
+  });
+}
+
+interface AwsErrorShape {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function errorFacts(e: unknown): { name: string; status: number | undefined; code: string | undefined; message: string } {
+  const x = (e ?? {}) as AwsErrorShape;
+  return { name: x.name ?? '', status: x.$metadata?.httpStatusCode, code: x.code ?? x.Code, message: x.message ?? String(e) };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+function isNotFound(e: unknown): boolean {
+  const f = errorFacts(e);
+  return f.name === 'NoSuchKey' || f.name === 'NotFound' || (f.status === 404 && f.name !== 'NoSuchBucket');
+}
+
+export class S3Store implements RemoteStore {
+  readonly kind = 's3' as const;
+  readonly description: string;
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly opts: S3StoreOptions & typeof DEFAULTS;
+  private readonly config: S3ClientConfig;
+
+  constructor(options: S3StoreOptions) {
+    this.opts = { ...DEFAULTS, ...options };
+    this.bucket = options.bucket;
+    this.prefix = options.prefix;
+    this.description = `s3://${options.bucket}/${options.prefix}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
+    // The SDK warns on every Node < 22 process; gg supports Node 20 and the warning would pollute every command.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+    const agent = { keepAlive: true, maxSockets: this.opts.concurrency };
+    this.config = {
+      region: options.region,
+      followRegionRedirects: true,
+      // Our own SHA-256 check covers integrity end to end; the SDK's default CRC trailers (aws-chunked) are not
+      // understood by several S3-compatible services (GCS, s3rver, older MinIO).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK's default logger writes to the console (e.g. on any failed streamed part); every failure already
+      // reaches the caller as a GgError, so stay quiet.
+      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
+      requestHandler: { connectionTimeout: this.opts.connectTimeoutMs, socketTimeout: 120_000, httpAgent: agent, httpsAgent: agent },
+      ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
+      ...options.clientConfig,
+    };
+    this.client = new S3Client(this.config);
+  }
+
+  static fromUri(uri: string, overrides: Partial<S3StoreOptions> = {}): S3Store {
+    return new S3Store({ ...parseS3Uri(uri), ...overrides });
+  }
+
+  key(name: string): string {
+    return this.prefix + name;
+  }
+
+  reductionKey(ref: string): string {
+    return this.prefix + REDUCTIONS_DIR + ref;
+  }
+
+  /** One HeadBucket, no retries: proves the endpoint answers, the credentials work and the bucket exists. */
+  async check(): Promise<void> {
+    const probe = new S3Client({ ...this.config, maxAttempts: 1 });
+    try {
+      await probe.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (e) {
+      throw this.classifyCheckError(e);
+    } finally {
+      probe.destroy();
+    }
+  }
+
+  private classifyCheckError(e: unknown): GgError {
+    const f = errorFacts(e);
+    const where = this.opts.endpoint ?? `AWS S3 (${this.opts.region})`;
+    if (f.name === 'CredentialsProviderError' || /Could not load credentials|credential/i.test(f.name)) {
+      return new GgError('GG_E_STORAGE_CREDENTIALS', `no credentials for ${this.description}: ${f.message}`, {
+        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run on a machine with an instance role); for GCS use HMAC keys in the same variables',
+        cause: e,
+      });
+    }
+    if (f.status === 403 || ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden', 'ExpiredToken', 'InvalidToken'].includes(f.name)) {
+      return new GgError('GG_E_STORAGE_AUTH', `${where} refused access to bucket '${this.bucket}' (${f.name || 'HTTP 403'})`, {
+        hint: 'check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read and write this bucket (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject)',
+        cause: e,
+      });
+    }
+    if (f.status === 404 || f.name === 'NoSuchBucket' || f.name === 'NotFound') {
+      return new GgError('GG_E_STORAGE_BUCKET', `bucket '${this.bucket}' does not exist at ${where}`, {
+        hint: `create it first (e.g. aws s3 mb s3://${this.bucket}) or fix the bucket name in the storage URI`,
+        cause: e,
+      });
+    }
+    if (f.status === 301 || f.name === 'PermanentRedirect') {
+      return new GgError('GG_E_STORAGE_URI', `bucket '${this.bucket}' is not in region ${this.opts.region}`, {
+        hint: 'add ?region=THE-BUCKET-REGION to the storage URI',
+        cause: e,
+      });
+    }
+    if ((f.code !== undefined && NETWORK_CODES.has(f.code)) || f.name === 'TimeoutError' || f.status === undefined) {
+      return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach ${where}: ${f.code ?? f.name}: ${f.message}`, {
+        hint: 'check the endpoint (and network / proxy settings); for S3-compatible servers pass ?endpoint=http://host:port',
+        retryable: true,
+        cause: e,
+      });
+    }
+    return new GgError('GG_E_STORAGE_UNREACHABLE', `${where} answered HTTP ${f.status} (${f.name}) for bucket '${this.bucket}': ${f.message}`, {
+      hint: 'check the endpoint in the storage URI; is it an S3-compatible service?',
+      cause: e,
+    });
+  }
+
+  private async call<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (e) {
+      throw this.mapError(e, what);
+    }
+  }
+
+  /** Configuration problems keep their GG_E_STORAGE_* code; anything else is retryable I/O. */
+  private mapError(e: unknown, what: string): GgError {
+    if (e instanceof GgError) return e;
+    const f = errorFacts(e);
+    if (f.name === 'NoSuchBucket' || f.name === 'CredentialsProviderError' || f.status === 403) return this.classifyCheckError(e);
+    return storageIoError(e, what, this.description);
+  }
+
+  async has(name: string): Promise<boolean> {
+    assertName(name);
+    return this.call(`checking ${name}`, async () => {
+      try {
+        await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+        return true;
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Listing the prefix answers 1,000 names per request but covers the whole bucket; HEAD answers one name per
+   * request. Both run at once over the sorted names: the listing from the bottom, HEADs from the top, and whatever
+   * each has answered the other skips. A bucket not much larger than the batch is answered mostly by the listing,
+   * a huge one mostly by HEADs, with no guess about the bucket's size.
+   */
+  async hasMany(names: readonly string[]): Promise<boolean[]> {
+    for (const n of names) assertName(n);
+    const unique = [...new Set(names)].sort();
+    const answer = new Map<string, boolean>();
+    if (unique.length < LIST_MIN_NAMES) {
+      const found = await mapConcurrent(unique, this.opts.concurrency, (n) => this.has(n));
+      unique.forEach((n, i) => answer.set(n, found[i] as boolean));
+      return names.map((n) => answer.get(n) as boolean);
+    }
+    let lo = 0; // names below lo are answered by the listing
+    let hi = unique.length; // names at or above hi are taken by HEAD workers
+    const lister = async (): Promise<void> => {
+      const first = this.key(unique[0] as string);
+      let startAfter: string | undefined = first.slice(0, -1); // just before the smallest key
+      let token: string | undefined;
+      while (lo < hi) {
+        const page = await this.call('listing objects', () =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.bucket,
+              Prefix: this.prefix,
+              MaxKeys: 1000,
+              ...(token ? { ContinuationToken: token } : { StartAfter: startAfter }),
+            }),
+          ),
+        );
+        const keys = new Set((page.Contents ?? []).map((o) => o.Key ?? ''));
+        const done = !page.IsTruncated;
+        const lastKey = page.Contents?.at(-1)?.Key ?? '';
+        while (lo < hi) {
+          const n = unique[lo] as string;
+          const k = this.key(n);
+          if (!done && k > lastKey) break;
+          answer.set(n, keys.has(k));
+          lo++;
+        }
+        if (done) return;
+        token = page.NextContinuationToken;
+        startAfter = undefined;
+        if (!token) return; // a service without continuation tokens: leave the rest to HEADs
+      }
+    };
+    const header = async (): Promise<void> => {
+      while (hi > lo) {
+        const n = unique[--hi] as string;
+        answer.set(n, await this.has(n));
+      }
+    };
+    const workers = [lister()];
+    for (let i = 0; i < this.opts.concurrency; i++) workers.push(header());
+    await Promise.all(workers);
+    return names.map((n) => answer.get(n) as boolean);
+  }
+
+  async delete(name: string): Promise<void> {
+    assertName(name);
+    await this.call(`deleting ${name}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) })));
+  }
+
+  /** Drop a copy that failed verification (a concurrent correct re-upload may be dropped too: only a later miss). */
+  private async dropCorrupt(name: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) })).catch(() => undefined);
+  }
+
+  /** GetObject with the length the name promises checked before any byte is read. */
+  private async open(name: string): Promise<Readable> {
+    const res: GetObjectCommandOutput = await this.call(`reading ${name}`, async () => {
+      try {
+        return await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      } catch (e) {
+        if (isNotFound(e)) throw missingObject(name, this.description);
+        throw e;
+      }
+    });
+    // In Node the SDK's body is an http.IncomingMessage (a Readable) behind its SdkStream mixin.
+    const body = res.Body as Readable | undefined;
+    const size = nameSize(name);
+    if (res.ContentLength !== undefined && res.ContentLength !== size) {
+      body?.destroy();
+      await this.dropCorrupt(name);
+      throw corruptObject(name, this.description, `it holds ${res.ContentLength} bytes, its name says ${size}`);
+    }
+    if (body === undefined) throw storageIoError(new Error('no body in the response'), `reading ${name}`, this.description);
+    return body;
+  }
+
+  async get(name: string): Promise<Buffer> {
+    assertName(name);
+    const body = await this.open(name);
+    const size = nameSize(name);
+    const parts: Buffer[] = [];
+    let got = 0;
+    try {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        got += chunk.length;
+        if (got > size) break;
+        parts.push(chunk);
+      }
+    } catch (e) {
+      throw storageIoError(e, `reading ${name}`, this.description);
+    }
+    const data = Buffer.concat(parts);
+    const actual = got > size ? `more than ${size} bytes` : computeName(data);
+    if (actual !== name) {
+      await this.dropCorrupt(name);
+      throw corruptObject(name, this.description, got > size ? `it has ${actual}` : `its ${data.length} bytes hash to ${actual}`);
+    }
+    return data;
+  }
+
+  async getToFile(name: string, dest: string): Promise<void> {
+    assertName(name);
+    const body = await this.open(name);
+    await receiveVerified(name, dest, body, this.description, () => this.dropCorrupt(name), nameSize(name));
+  }
+
+  async put(data: Buffer): Promise<PutResult> {
+    const name = computeName(data);
+    if (data.length <= this.opts.singlePutBytes) {
+      await this.call(`storing ${name}`, () =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: data, ContentLength: data.length })),
+      );
+    } else {
+      await this.multipart(name, { kind: 'buffer', data });
+    }
+    // No HEAD first (it would double the requests for small objects): re-writing identical bytes is harmless.
+    return { name, written: true };
+  }
+
+  async putFile(file: string, name?: string): Promise<PutResult> {
+    if (name !== undefined) assertName(name);
+    let size: number;
+    try {
+      size = fs.statSync(file).size;
+    } catch (e) {
+      throw fromSystemError(e, `reading ${file}`);
+    }
+    if (size <= this.opts.partBytes) {
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (e) {
+        throw fromSystemError(e, `reading ${file}`);
+      }
+      if (name !== undefined && computeName(data) !== name) {
+        throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${computeName(data)}); nothing was stored`, {
+          hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
+        });
+      }
+      return this.put(data);
+    }
+    // The key must be known before the upload starts: hash first (a local read); the upload is verified again.
+    let expected: string;
+    try {
+      expected = name ?? hashFileUncached(file);
+    } catch (e) {
+      throw fromSystemError(e, `reading ${file}`);
+    }
+    if (await this.has(expected)) return { name: expected, written: false };
+    await this.multipart(expected, { kind: 'file', path: file }, file);
+    return { name: expected, written: true };
+  }
+
+  async putStream(name: string, body: Readable): Promise<PutResult> {
+    assertName(name);
+    if (await this.has(name)) {
+      body.resume();
+      return { name, written: false };
+    }
+    await this.multipart(name, { kind: 'stream', body }, `the stream for ${name}`);
+    return { name, written: true };
+  }
+
+  /** Multipart upload (s3-multipart.ts): parts streamed from their source, completed only once verified. */
+  private async multipart(name: string, source: MultipartSource, what = 'the data'): Promise<void> {
+    await this.call(`storing ${name}`, () =>
+      multipartUpload(
+        { client: this.client, bucket: this.bucket, key: this.key(name), name, partBytes: this.opts.partBytes, concurrency: this.opts.queueSize, source: what },
+        source,
+      ),
+    );
+  }
+
+  async getReduction(ref: string): Promise<string | undefined> {
+    assertRef(ref);
+    return this.call(`looking up ${ref}`, async () => {
+      try {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.reductionKey(ref) }));
+        return parseReduction(await res.Body?.transformToString('latin1'));
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
+    });
+  }
+
+  async getReductions(refs: readonly string[]): Promise<(string | undefined)[]> {
+    for (const r of refs) assertRef(r);
+    return mapConcurrent(refs, this.opts.concurrency, (r) => this.getReduction(r));
+  }
+
+  async putReduction(ref: string, result: string): Promise<void> {
+    assertRef(ref);
+    assertRef(result);
+    await this.call(`recording the result of ${ref}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.reductionKey(ref), Body: result, ContentType: 'text/plain' })),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
