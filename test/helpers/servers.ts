@@ -35,6 +35,8 @@ export const s3Env: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   // never wait on the EC2 metadata service in tests
   AWS_EC2_METADATA_DISABLED: 'true',
+  // the SDK nags on Node < 22 (gg supports Node 20)
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
 export function useS3Credentials(): void {

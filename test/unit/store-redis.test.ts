@@ -1,0 +1,182 @@
+/** RedisStore against a real redis-server (one open, one with requirepass) on ephemeral ports. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { isGgError } from '../../src/errors.js';
+import { computeName } from '../../src/ir/name.js';
+import { openRemoteStore, openStore } from '../../src/store/open-store.js';
+import { RedisStore, parseRedisUri } from '../../src/store/redis-store.js';
+import { startRedis, freePort, type RunningServer } from '../helpers/servers.js';
+import { cleanupTemps, randomFile, randomObject, runBigRoundTrip, tempDir, tempLocalStore } from '../helpers/store-fixtures.js';
+
+const MiB = 1024 * 1024;
+
+function rejectsWith(code: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(isGgError(e), `expected a GgError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    return true;
+  };
+}
+
+describe('RedisStore', () => {
+  let server: RunningServer;
+  let secured: RunningServer;
+  let store: RedisStore;
+  let raw: Redis;
+
+  before(async () => {
+    [server, secured] = await Promise.all([startRedis(), startRedis({ password: 's3cret pass' })]);
+    store = RedisStore.fromUri(server.uri);
+    await store.check();
+    raw = new Redis({ host: server.host, port: server.port, protocol: 2 });
+  });
+
+  after(async () => {
+    await store?.close();
+    raw?.disconnect();
+    await Promise.all([server?.stop(), secured?.stop()]);
+    cleanupTemps();
+  });
+
+  it('parses URIs, and rejects bad ones with GG_E_STORAGE_URI', async () => {
+    assert.deepEqual(parseRedisUri('redis://u:p%40ss@h.example:6380/3'), { host: 'h.example', port: 6380, db: 3, tls: false, username: 'u', password: 'p@ss' });
+    assert.deepEqual(parseRedisUri('rediss://:pw@10.0.0.1'), { host: '10.0.0.1', port: 6379, db: 0, tls: true, password: 'pw' });
+    for (const bad of ['redis://host:6379/notadb', 'redis:///0', 'http://host', 'redis://h:1/0?x=1']) {
+      await assert.rejects(openRemoteStore(bad), rejectsWith('GG_E_STORAGE_URI'), bad);
+    }
+  });
+
+  it('round-trips objects, existence and reductions', async () => {
+    const a = randomObject(4096);
+    const b = randomObject(10);
+    const put = await store.put(a);
+    assert.equal(put.name, computeName(a));
+    assert.equal(put.written, true);
+    assert.equal((await store.put(a)).written, false);
+    assert.deepEqual(await store.get(put.name), a);
+    assert.equal(await store.has(put.name), true);
+    const bName = computeName(b);
+    assert.equal(await store.has(bName), false);
+    assert.deepEqual(await store.hasMany([put.name, bName, put.name]), [true, false, true]);
+    await assert.rejects(store.get(bName), rejectsWith('GG_E_OBJECT_MISSING'));
+
+    const empty = await store.put(Buffer.alloc(0));
+    assert.deepEqual(await store.get(empty.name), Buffer.alloc(0));
+
+    const thunk = 'T' + put.name.slice(1);
+    assert.equal(await store.getReduction(thunk), undefined);
+    await store.putReduction(thunk, put.name);
+    await store.putReduction(`${thunk}#out2`, bName);
+    assert.equal(await store.getReduction(thunk), put.name);
+    assert.deepEqual(await store.getReductions([thunk, `${thunk}#out2`, `${thunk}#nope`]), [put.name, bName, undefined]);
+    // the memo is plain text under its documented key
+    assert.equal(await raw.get(`reduction:${thunk}`), put.name);
+  });
+
+  it('streams files and streams both ways, verified', async () => {
+    const file = randomFile(9 * MiB + 123); // above the single-shot size: streamed on a connection of its own
+    const put = await store.putFile(file);
+    assert.equal(put.written, true);
+    assert.equal(await raw.strlen(put.name), 9 * MiB + 123);
+    assert.equal((await store.putFile(file, put.name)).written, false);
+    const dest = path.join(tempDir(), 'out');
+    await store.getToFile(put.name, dest);
+    assert.ok(fs.readFileSync(dest).equals(fs.readFileSync(file)));
+
+    const data = randomObject(5 * MiB);
+    const name = computeName(data);
+    const viaStream = await store.putStream(name, Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
+    assert.equal(viaStream.written, true);
+    assert.ok((await store.get(name)).equals(data));
+
+    // a stream that does not match its name is refused and leaves nothing behind
+    const keysBefore = await raw.dbsize();
+    const other = randomObject(5 * MiB);
+    const wrong = computeName(randomObject(5 * MiB));
+    await assert.rejects(store.putStream(wrong, Readable.from([other])), rejectsWith('GG_E_OBJECT_CORRUPT'));
+    // a stream shorter than its name says is refused too
+    await assert.rejects(store.putStream(name.slice(0, 44) + (5 * MiB + 1).toString(16).padStart(8, '0'), Readable.from([data])), rejectsWith('GG_E_OBJECT_CORRUPT'));
+    assert.equal(await store.has(wrong), false);
+    assert.equal(await raw.dbsize(), keysBefore, 'nothing stored, not even a temp key');
+  });
+
+  it('reports a tampered object as GG_E_OBJECT_CORRUPT, removes it, never returns it', async () => {
+    const data = randomObject(4096);
+    const { name } = await store.put(data);
+    const evil = Buffer.from(data);
+    evil[100] = (evil[100] as number) ^ 0xff;
+    await raw.set(name, evil);
+    await assert.rejects(store.get(name), rejectsWith('GG_E_OBJECT_CORRUPT'));
+    assert.equal(await store.has(name), false, 'the bad copy is gone');
+
+    // large object: flip one byte in the middle, download to a file
+    const file = randomFile(6 * MiB);
+    const big = await store.putFile(file);
+    await raw.setrange(big.name, 3 * MiB, 'X');
+    const dest = path.join(tempDir(), 'out');
+    await assert.rejects(store.getToFile(big.name, dest), rejectsWith('GG_E_OBJECT_CORRUPT'));
+    assert.equal(fs.existsSync(dest), false, 'nothing was written at the destination');
+    assert.deepEqual(fs.readdirSync(path.dirname(dest)), [], 'no temp file left');
+    assert.equal(await store.has(big.name), false);
+  });
+
+  it('reports a truncated object as GG_E_OBJECT_CORRUPT', async () => {
+    const data = randomObject(4096);
+    const { name } = await store.put(data);
+    await raw.set(name, data.subarray(0, 4000));
+    await assert.rejects(store.get(name), rejectsWith('GG_E_OBJECT_CORRUPT'));
+
+    const file = randomFile(6 * MiB);
+    const big = await store.putFile(file);
+    await raw.set(big.name, fs.readFileSync(file).subarray(0, 5 * MiB));
+    await assert.rejects(store.getToFile(big.name, path.join(tempDir(), 'out')), rejectsWith('GG_E_OBJECT_CORRUPT'));
+    assert.equal(await store.has(big.name), false);
+  });
+
+  it('fails fast with GG_E_STORAGE_AUTH on a wrong or missing password', async () => {
+    const wrong = secured.uri.replace(/:[^:@/]*@/, ':wrong@');
+    await assert.rejects(openStore(wrong, tempLocalStore()), rejectsWith('GG_E_STORAGE_AUTH'));
+    const none = secured.uri.replace(/\/\/[^@]*@/, '//');
+    await assert.rejects(openStore(none, tempLocalStore()), rejectsWith('GG_E_STORAGE_AUTH'));
+    const good = await openStore(secured.uri, tempLocalStore());
+    await good.put(randomObject(10));
+    await good.close();
+  });
+
+  it('fails fast with GG_E_STORAGE_UNREACHABLE when nothing listens', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    await assert.rejects(openStore(`redis://127.0.0.1:${port}`, tempLocalStore()), (e: unknown) => {
+      rejectsWith('GG_E_STORAGE_UNREACHABLE')(e);
+      assert.ok(isGgError(e) && e.hint !== undefined && e.hint.length > 0);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  });
+
+  it('checks existence in batches at >= 10,000 names/s', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 20_000; i++) names.push(computeName(Buffer.from(`object ${i}`)));
+    await store.put(Buffer.from('object 7'));
+    const t0 = performance.now();
+    const found = await store.hasMany(names);
+    const perSecond = names.length / ((performance.now() - t0) / 1000);
+    assert.equal(found.filter(Boolean).length, 1);
+    assert.equal(found[7], true);
+    assert.ok(perSecond >= 10_000, `${Math.round(perSecond)} names/s`);
+  });
+
+  it('streams a 300 MiB object up and down with RSS under 150 MiB', async (t) => {
+    const r = await runBigRoundTrip(server.uri, 300);
+    t.diagnostic(`peak RSS ${r.maxRssMiB.toFixed(1)} MiB, ${r.seconds.toFixed(1)} s`);
+    assert.equal(r.downloaded, 300 * MiB);
+    assert.equal(r.written, true);
+    assert.equal(r.stillThere, true);
+    assert.ok(r.maxRssMiB < 150, `peak RSS ${r.maxRssMiB.toFixed(1)} MiB`);
+    await raw.del(r.name);
+  });
+});
