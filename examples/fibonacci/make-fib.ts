@@ -2,6 +2,7 @@
  * Write fib(N) as a thunk into the local store (.gg found as gg does) and print its name:
  *   node dist/examples/fibonacci/make-fib.js 20 > fib.name && gg force $(cat fib.name)
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraphBuilder } from '../../src/frontend/sdk.js';
@@ -10,12 +11,27 @@ import { LocalStore } from '../../src/store/local-store.js';
 import { fibThunk, type FibEnv } from './fib.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const MODULES = ['examples/fibonacci/fib.js', 'examples/fibonacci/add.js', 'src/frontend/sdk.js', 'src/ir/name.js', 'src/ir/thunk.js', 'src/ir/protobuf.js', 'src/errors.js'];
+const ENTRIES = ['examples/fibonacci/fib.js', 'examples/fibonacci/add.js'];
+
+/** The entry modules and every module of ours they import, transitively (paths relative to dist/). */
+export function moduleClosure(entries: string[]): string[] {
+  const seen = new Set<string>();
+  const visit = (rel: string): void => {
+    if (seen.has(rel)) return;
+    seen.add(rel);
+    const src = fs.readFileSync(path.join(DIST, rel), 'utf8');
+    for (const m of src.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/g)) {
+      visit(path.posix.normalize(path.posix.join(path.posix.dirname(rel), m[1]!)));
+    }
+  };
+  entries.forEach(visit);
+  return [...seen].sort();
+}
 
 export function writeFib(store: LocalStore, n: number): string {
   const g = new GraphBuilder(store);
   const node = g.file(process.execPath);
-  const modules = MODULES.map((m) => ({ name: g.file(path.join(DIST, m)), filename: m }));
+  const modules = moduleClosure(ENTRIES).map((m) => ({ name: g.file(path.join(DIST, m)), filename: m }));
   // Without a package.json saying so, node would read the modules as CommonJS.
   modules.push({ name: g.value('{"type":"module"}\n'), filename: 'package.json' });
   const e: FibEnv = { node, modules, runtime: [] };
