@@ -41,6 +41,11 @@ export function placeholderRef(file: string): string | undefined {
 }
 
 export class FileDeclarer {
+  /** Files outside the root (system headers, libraries) do not change during one infer run. */
+  private readonly outside = new Map<string, string>();
+  /** Blobs known to be in the store during this run. */
+  private readonly stored = new Set<string>();
+
   constructor(
     private readonly store: LocalStore,
     readonly root: string,
@@ -91,6 +96,40 @@ export class FileDeclarer {
       return { kind: 'thunk', input: { name: ref, filename }, argPath };
     }
     return { kind: 'value', input: { name: this.store.putFileSync(abs).name, filename }, argPath };
+  }
+
+  /** Name of a file's content: stat-keyed, and once per run for files outside the root. */
+  nameOf(abs: string): string {
+    const outside = this.underRoot(abs) === undefined;
+    if (outside) {
+      const hit = this.outside.get(abs);
+      if (hit !== undefined) return hit;
+    }
+    const name = this.store.hashCache.hashFile(abs);
+    if (outside) this.outside.set(abs, name);
+    return name;
+  }
+
+  /**
+   * Declare a file whose content name was just verified (a cached header list): no stat, no hashing; a
+   * file small enough to be a placeholder takes the careful path.
+   */
+  declareKnown(p: string, cwd: string, name: string): DeclaredFile {
+    const size = parseInt(name.slice(-8), 16);
+    if (size <= PLACEHOLDER_MAX) return this.declare(p, cwd);
+    const abs = path.resolve(cwd, p);
+    const rel = this.underRoot(abs);
+    let filename: string;
+    if (path.isAbsolute(p)) filename = path.normalize(p);
+    else {
+      if (rel === undefined) real(`input ${p} is outside the project root ${this.root} but named by a relative path`);
+      filename = rel;
+    }
+    if (!this.stored.has(name)) {
+      if (!this.store.hasSync(name)) this.store.putFileSync(abs, name);
+      this.stored.add(name);
+    }
+    return { kind: 'value', input: { name, filename }, argPath: p };
   }
 
   /** A file at an absolute path outside the project (toolchain, system headers and libraries). */

@@ -136,10 +136,11 @@ export class GccModel {
       if (list.cached) this.ctx.stats.depsCached++;
       else this.ctx.stats.depsDiscovered++;
       const values: ThunkInput[] = [declared.input];
-      for (const h of headers) {
-        const d = this.declareHeader(h, req.cwd);
+      headers.forEach((h, i) => {
+        const d = this.ctx.declarer.declareKnown(h, req.cwd, list.names[i]!);
+        if (d.kind === 'thunk') real(`header ${h} is a placeholder`);
         values.push(d.input);
-      }
+      });
       const t = this.toolInputs(tc, tc.preprocess);
       return this.thunk({
         function: tc.driverName,
@@ -206,12 +207,6 @@ export class GccModel {
         break;
     }
     return { source: src, ref, headers };
-  }
-
-  private declareHeader(h: string, cwd: string): DeclaredFile {
-    const d = this.ctx.declarer.declare(h, cwd);
-    if (d.kind === 'thunk') real(`header ${h} is a placeholder`);
-    return d;
   }
 
   private readonly libCache = new Map<string, ThunkInput[]>();

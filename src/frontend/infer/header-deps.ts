@@ -18,6 +18,8 @@ const run = promisify(execFile);
 export interface HeaderList {
   /** Paths as the compiler printed them (relative to the build directory, or absolute), in its order. */
   headers: string[];
+  /** Content names of the headers (same order), verified just now. */
+  names: string[];
   cached: boolean;
 }
 
@@ -56,8 +58,10 @@ export class HeaderDepsCache {
   private readonly dir: string;
 
   constructor(
-    private readonly store: LocalStore,
+    store: LocalStore,
     inferCacheDir: string,
+    /** Content name of an absolute path (cached per run for files that cannot change during it). */
+    private readonly nameOf: (abs: string) => string = (abs) => store.hashCache.hashFile(abs),
   ) {
     this.dir = path.join(inferCacheDir, 'deps');
     fs.mkdirSync(this.dir, { recursive: true });
@@ -68,28 +72,28 @@ export class HeaderDepsCache {
    * that matter to preprocessing (no -o, no dependency flags).
    */
   async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv): Promise<HeaderList> {
-    const sourceName = this.store.hashCache.hashFile(path.resolve(cwd, source));
+    const sourceName = this.nameOf(path.resolve(cwd, source));
     const key = crypto.createHash('sha256').update(JSON.stringify([driver, cwd, ppArgs, source, sourceName])).digest('hex').slice(0, 40);
     const file = path.join(this.dir, key);
     try {
       const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheEntry;
       if (entry.headers.every(([p, name]) => this.sameContent(path.resolve(cwd, p), name))) {
-        return { headers: entry.headers.map(([p]) => p), cached: true };
+        return { headers: entry.headers.map(([p]) => p), names: entry.headers.map(([, n]) => n), cached: true };
       }
     } catch {
       // no entry, or a damaged one: discover again
     }
     const headers = await this.discover(driver, cwd, ppArgs, source, env);
-    const entry: CacheEntry = { headers: headers.map((h) => [h, this.store.hashCache.hashFile(path.resolve(cwd, h))]) };
+    const entry: CacheEntry = { headers: headers.map((h) => [h, this.nameOf(path.resolve(cwd, h))]) };
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(entry));
     fs.renameSync(tmp, file);
-    return { headers, cached: false };
+    return { headers, names: entry.headers.map(([, n]) => n), cached: false };
   }
 
   private sameContent(p: string, name: string): boolean {
     try {
-      return this.store.hashCache.hashFile(p) === name;
+      return this.nameOf(p) === name;
     } catch {
       return false;
     }

@@ -57,14 +57,15 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
   const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0 };
+  const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
     builder: new GraphBuilder(store),
     root,
     realPath,
-    declarer: new FileDeclarer(store, root),
+    declarer,
     toolchains: new ToolchainCache(store, inferDir, realPath),
-    deps: new HeaderDepsCache(store, inferDir),
+    deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
