@@ -221,7 +221,7 @@ export function parseGcc(args: string[]): GccCommand {
       const parts = a.slice(4).split(',');
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k]!;
-        if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace|-t$|--verbose|-v$|--version|--help|--plugin)/.test(p)) real(`${a} makes the linker write or print more`);
+        if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(p)) real(`${a} makes the linker write or print more`);
         const m = /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
         if (m) {
           const f = m[1] ?? parts[k + 1];
