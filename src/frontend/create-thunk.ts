@@ -2,8 +2,9 @@
  * `gg create-thunk` as a library call: build a thunk from gg-style input declarations, check that every
  * object it names exists (the original checked nothing), store it, and optionally leave a placeholder.
  */
+import path from 'node:path';
 import { GgError } from '../errors.js';
-import { assertName, splitTag } from '../ir/name.js';
+import { assertName, isValidName, splitTag } from '../ir/name.js';
 import { writePlaceholder } from '../ir/placeholder.js';
 import { parseInput } from '../ir/thunk.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -19,7 +20,9 @@ export interface CreateThunkRequest {
   timeoutMs: number;
   cwd?: string;
   placeholder?: string;
-  /** FUNCTION-NAME ARGV0 ARGS... */
+  /** Host programs declared with their ELF/#! closure at their absolute paths (--executable-file). */
+  executableFiles?: string[];
+  /** FUNCTION-NAME ARGV0 ARGS... (FUNCTION may also be the path of one of the executableFiles). */
   command: string[];
 }
 
@@ -27,7 +30,10 @@ export function createThunk(store: LocalStore, r: CreateThunkRequest): WrittenTh
   if (r.command.length < 2) {
     throw new GgError('GG_E_USAGE', 'missing the function and its argv', { hint: 'gg create-thunk ... -- FUNCTION-NAME ARGV0 [ARGS...]' });
   }
-  const [fn, ...args] = r.command as [string, ...string[]];
+  const [given, ...args] = r.command as [string, ...string[]];
+  const programs = (r.executableFiles ?? []).map((p) => new GraphBuilder(store).executableFile(p));
+  // `--executable-file /bin/sh -- /bin/sh sh -c ...` names the function by path: it stands for /bin/sh's hash.
+  const fn = isValidName(given) ? given : (programs.find((p) => p.path === path.resolve(given))?.name ?? given);
   assertName(fn, 'function name');
   const need = (ref: string, kind: string): void => {
     const { name } = splitTag(ref);
@@ -40,7 +46,7 @@ export function createThunk(store: LocalStore, r: CreateThunkRequest): WrittenTh
   };
   const values = r.values.map(parseInput);
   const thunks = r.thunks.map(parseInput);
-  const executables = r.executables.map(parseInput);
+  const executables = [...r.executables.map(parseInput), ...programs.flatMap((p) => p.inputs)];
   values.forEach((v) => need(v.name, 'value'));
   thunks.forEach((v) => need(v.name, 'thunk'));
   executables.forEach((v) => need(v.name, 'executable'));

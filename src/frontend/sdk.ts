@@ -12,6 +12,7 @@
 import { joinTag, isThunkName, splitTag } from '../ir/name.js';
 import { encodeThunk, sortInputs, validateThunk, type Thunk, type ThunkInput } from '../ir/thunk.js';
 import { computeName } from '../ir/name.js';
+import { executableClosure } from './executable-closure.js';
 import type { Store } from '../store/store.js';
 import type { LocalStore } from '../store/local-store.js';
 
@@ -93,6 +94,15 @@ export async function writeThunk(store: Store, thunk: Thunk): Promise<WrittenThu
   return thunkHandle(name, thunk);
 }
 
+export interface ExecutableFile {
+  /** Name of the program's content: the function of a thunk that runs it. */
+  name: string;
+  /** Absolute path it is declared at (where it runs in the jail). */
+  path: string;
+  /** The program and its closure, each at its absolute path: a thunk's executables. */
+  inputs: ThunkInput[];
+}
+
 /** Synchronous graph builder over the local store: the shape front ends (infer models, examples) use. */
 export class GraphBuilder {
   constructor(readonly store: LocalStore) {}
@@ -105,6 +115,20 @@ export class GraphBuilder {
   /** Store bytes or text; returns the name. */
   value(data: Buffer | string): string {
     return this.store.putSync(typeof data === 'string' ? Buffer.from(data) : data).name;
+  }
+
+  /**
+   * A host program with everything it needs to run in the jail (ELF interpreter, shared libraries, `#!`
+   * interpreter), each stored and declared at its absolute path. Use `name` as the function and pass
+   * `inputs` as executables:
+   *
+   *   const ls = g.executableFile('/bin/ls');
+   *   g.thunk({ function: ls.name, executables: ls.inputs, args: ['ls', '-l'], outputs: ['out'] });
+   */
+  executableFile(path: string): ExecutableFile {
+    const files = executableClosure(path);
+    const inputs = files.map((f) => ({ name: this.store.putFileSync(f.hostPath).name, filename: f.filename }));
+    return { name: inputs[0]!.name, path: files[0]!.filename, inputs };
   }
 
   thunk(spec: ThunkSpec): WrittenThunk {
