@@ -3,6 +3,7 @@
  * that holds objects and the memo (local, or a remote one behind a local cache), and the engine.
  */
 import os from 'node:os';
+import path from 'node:path';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
@@ -22,6 +23,8 @@ export interface Runtime {
   local: LocalStore;
   store: Store;
   engine: Engine;
+  /** What the user should be told about this run's isolation (e.g. a limits fallback); empty when nothing. */
+  notices: string[];
   close(): Promise<void>;
 }
 
@@ -31,14 +34,16 @@ export function openLocalStore(ggDir?: string): LocalStore {
 
 export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const local = openLocalStore(o.ggDir);
-  const sandbox = await createSandbox(o.sandbox ?? 'bwrap', local.hashCache);
+  const sandbox = await createSandbox(o.sandbox ?? 'bwrap', local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') });
   const engine = new LocalEngine(local, sandbox, { ...(o.limits ? { limits: o.limits } : {}), keepFailed: o.keepFailed ?? false });
   return {
     local,
     store: local,
     engine,
+    notices: sandbox.notice ? [sandbox.notice] : [],
     async close() {
       await engine.close();
+      await sandbox.close?.();
       await local.close();
     },
   };

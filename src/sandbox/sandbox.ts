@@ -65,5 +65,9 @@ export interface SandboxResult {
 export interface Sandbox {
   /** 'none' or 'bwrap': shown in messages and traces. */
   readonly kind: string;
+  /** Something the user should know about how this sandbox isolates (e.g. a weaker fallback), said once per run. */
+  readonly notice?: string | undefined;
   run(req: SandboxRequest): Promise<SandboxResult>;
+  /** Release what the sandbox holds across runs (namespaces, cgroups). */
+  close?(): Promise<void>;
 }

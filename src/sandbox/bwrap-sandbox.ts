@@ -1,0 +1,447 @@
+/**
+ * The default sandbox: every thunk runs in a bubblewrap jail that holds only what it declares.
+ *
+ *   /                 a staged root (jail-roots.ts), read-only: absolute-path inputs at their paths + skeleton
+ *   /gg/work          the host run directory, read-write: relative inputs (hard links the jail user cannot
+ *                     modify), links, the start directory; outputs are left here
+ *   /gg/obj/NAME      what @{GGHASH:NAME} names, read-only (and the function when it has no file name)
+ *   /proc /dev /tmp   fresh procfs, a minimal /dev, a size-limited tmpfs
+ *
+ * New PID, IPC, UTS, network (loopback only) and cgroup namespaces in a reused user namespace
+ * (jail-user-namespaces.ts); the program runs as uid 1000 with no capabilities, only its declared environment
+ * (+ TZ=UTC and LANG=C unless declared), hostname `gg`. Limits: wall clock (the whole jail dies with its
+ * PID namespace), memory and processes through a fresh cgroup per run (or rlimits when cgroups are not
+ * writable), output through RLIMIT_FSIZE per file plus a watchdog on the working directory's total.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GgError } from '../errors.js';
+import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
+import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
+import { jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
+import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
+import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
+import type { LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
+
+export interface BwrapSandboxOptions {
+  /** Where staged roots are kept: must be on the store's file system (hard links), e.g. .gg/cache/roots. */
+  rootsDir: string;
+  /** Use cgroups for the memory and process limits when writable (default); false forces the rlimit fallback. */
+  cgroups?: boolean;
+  /** bubblewrap executable (default: found on PATH). */
+  bwrap?: string;
+}
+
+/** Joins the run's cgroups, sets rlimits, then becomes bubblewrap: everything the jail starts inherits both. */
+const WRAPPER = 'fs=$1 as=$2 np=$3 n=$4; shift 4; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; ' +
+  'ulimit -f "$fs" || exit 125; [ "$as" = - ] || ulimit -v "$as" || exit 125; [ "$np" = - ] || ulimit -p "$np" || exit 125; exec "$@"';
+/** bubblewrap's own processes in the jail's cgroup: the monitor outside and the reaper inside (PID 1). */
+const BWRAP_PROCESSES = 2;
+/** Above this size, bubblewrap's options go through --args (a file) rather than the command line. */
+const ARGS_FILE_THRESHOLD = 64 * 1024;
+const PIDS_POLL_MS = 20;
+const OUTPUT_WATCH_FIRST_MS = 200;
+const OUTPUT_WATCH_MAX_MS = 2000;
+const ERRNO_NAMES: Record<number, string> = { 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 20: 'ENOTDIR', 40: 'ELOOP', 7: 'E2BIG' };
+
+let runCounter = 0;
+
+export class BwrapSandbox implements Sandbox {
+  readonly kind = 'bwrap';
+  /** How the memory and process limits are enforced; a fallback is worth telling the user about. */
+  readonly limitsMechanism: string;
+  readonly notice: string | undefined;
+
+  private constructor(
+    private readonly bwrap: string,
+    private readonly roots: JailRoots,
+    private readonly userns: JailUserNamespaces,
+    private readonly cgroups: JailCgroups | undefined,
+    cgroupProblem: string | undefined,
+  ) {
+    this.limitsMechanism = cgroups ? `cgroup v${cgroups.version} (memory, pids)` : 'rlimits (RLIMIT_AS, RLIMIT_NPROC)';
+    this.notice = cgroupProblem === undefined ? undefined
+      : `memory and process limits use rlimits, not cgroups (${cgroupProblem}): a thunk breaking them fails as the program's own error, and memory counts address space`;
+  }
+
+  /** Check once that bubblewrap can really run a jail here; GG_E_SANDBOX_UNAVAILABLE (with a hint) if not. */
+  static async create(o: BwrapSandboxOptions): Promise<BwrapSandbox> {
+    const helper = jailExecHelper();
+    if (!helper) throw unavailable(`the jail's exec helper exists only for x86-64 so far (this machine is ${process.arch})`);
+    if (process.getuid?.() !== 0) throw unavailable('the bubblewrap sandbox needs root (it maps each jail to a host uid of its own)');
+    const bwrap = o.bwrap ?? findOnPath('bwrap');
+    if (!bwrap) throw unavailable('bubblewrap (bwrap) is not installed', 'install it (Debian: apt-get install bubblewrap), or run with --sandbox=none');
+    let cgroups: JailCgroups | undefined;
+    let problem: string | undefined;
+    if (o.cgroups !== false) {
+      const opened = JailCgroups.open();
+      if (typeof opened === 'string') problem = opened;
+      else cgroups = opened;
+    } else {
+      problem = 'disabled by the caller';
+    }
+    const sandbox = new BwrapSandbox(bwrap, new JailRoots(o.rootsDir, helper), new JailUserNamespaces(bwrap), cgroups, problem);
+    try {
+      await sandbox.probe();
+    } catch (e) {
+      await sandbox.close();
+      throw e;
+    }
+    return sandbox;
+  }
+
+  /** Run the exec helper itself as a program in an empty jail: it reports in and exits 126 (no arguments). */
+  private async probe(): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(path.dirname(this.roots.dir), 'probe-'));
+    try {
+      const workDir = path.join(dir, 'work');
+      fs.mkdirSync(workDir);
+      const helper = path.join(this.roots.rootFor([]), JAIL_EXEC);
+      let result: SandboxResult;
+      try {
+        result = await this.run({
+          workDir, files: [], objects: new Map([['probe', helper]]), program: helper, args: ['probe'], envars: [], links: {}, cwd: '',
+          limits: { timeoutMs: 10_000, memoryBytes: 256 * 1024 ** 2, outputBytes: 1024 ** 2, maxProcesses: 16 }, logFile: path.join(dir, 'log'),
+        });
+      } catch (e) {
+        throw unavailable(`bubblewrap cannot run a jail here: ${(e as Error).message}`);
+      }
+      if (result.exitCode !== 126) {
+        throw unavailable(`bubblewrap's trial jail ended with status ${result.exitCode}: ${fs.readFileSync(path.join(dir, 'log'), 'utf8').trim()}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  async run(req: SandboxRequest): Promise<SandboxResult> {
+    const absolute: StagedFile[] = [];
+    const relative: StagedFile[] = [];
+    for (const f of req.files) (path.isAbsolute(f.filename) ? absolute : relative).push(f);
+    const root = this.roots.rootFor(absolute);
+    const slot = await this.userns.acquire();
+    const objDir = `${req.workDir}.obj`;
+    let cgroup: JailCgroup | undefined;
+    try {
+      const jailProgram = this.prepareWorkDir(req, relative, slot, objDir);
+      const limits = req.limits;
+      cgroup = this.cgroups?.create(limits.memoryBytes, limits.maxProcesses + BWRAP_PROCESSES);
+      const sub = (s: string): string => replacePlaceholders(s, (n) => (req.objects.has(n) || req.objects.has(stripTag(n)) ? `${JAIL_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`));
+      const args = req.args.map(sub);
+      const env = req.envars.map(sub);
+      const declared = new Set(env.map((e) => e.slice(0, e.indexOf('='))));
+      if (!declared.has('TZ')) env.push('TZ=UTC');
+      if (!declared.has('LANG')) env.push('LANG=C');
+      const options = [
+        '--userns', '4',
+        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
+        '--die-with-parent', '--new-session', '--hostname', 'gg',
+        '--ro-bind', root, '/',
+        '--proc', '/proc',
+        '--dev', '/dev', '--chmod', '1777', '/dev/shm',
+        '--perms', '1777', '--size', String(limits.outputBytes), '--tmpfs', '/tmp',
+        ...tmpInputBinds(root, absolute),
+        '--bind', req.workDir, JAIL_WORK_DIR,
+        ...(fs.existsSync(objDir) ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
+        '--chdir', path.posix.join(JAIL_WORK_DIR, req.cwd),
+        '--clearenv', ...env.flatMap((e) => ['--setenv', e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+        // The helper needs these two to switch to the jail user; switching drops them and everything else.
+        '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID',
+      ];
+      const command = [JAIL_EXEC, jailProgram, ...args];
+      const outcome = await this.spawnJail(req, slot, cgroup, options, command);
+      if (!outcome.report.started && outcome.limit === undefined) {
+        throw new GgError('GG_E_INFRA', `bubblewrap could not set up the jail (status ${outcome.exitCode})${logSince(req.logFile, outcome.logStart)}`, {
+          hint: 'this is a fault of the machine, not of the thunk; check that bwrap works here (gg force --sandbox=none to bypass)',
+        });
+      }
+      if (outcome.report.execErrno !== undefined) {
+        const errno = outcome.report.execErrno;
+        fs.appendFileSync(req.logFile, `gg: the jail cannot execute ${jailProgram} (${ERRNO_NAMES[errno] ?? `errno ${errno}`})${errno === 2 ? ': a dynamically linked program needs its ELF interpreter and libraries declared (gg create-thunk --executable-file PATH)' : ''}\n`);
+      }
+      this.checkOutputDir(req);
+      return { exitCode: outcome.exitCode, signal: outcome.signal, ...(outcome.limit ? { limit: outcome.limit } : {}), outputDir: path.join(req.workDir, req.cwd), wallMs: outcome.wallMs };
+    } finally {
+      fs.rmSync(objDir, { recursive: true, force: true });
+      if (cgroup) await cgroup.remove();
+      this.userns.release(slot);
+    }
+  }
+
+  /**
+   * Place relative inputs, links and the start directory in the host run directory, owned so that the jail
+   * user may write there but not into the inputs (hard links to root-owned, read-only blobs). Returns the
+   * program's path inside the jail.
+   */
+  private prepareWorkDir(req: SandboxRequest, relative: readonly StagedFile[], slot: JailSlot, objDir: string): string {
+    const own = (p: string): void => fs.lchownSync(p, slot.hostId, slot.hostId);
+    const mkdirs = (dir: string): void => {
+      const first = fs.mkdirSync(dir, { recursive: true });
+      if (first === undefined) return;
+      for (let d = dir; ; d = path.dirname(d)) {
+        own(d);
+        if (d === first) break;
+      }
+    };
+    own(req.workDir);
+    for (const f of relative) {
+      const dest = path.join(req.workDir, f.filename);
+      mkdirs(path.dirname(dest));
+      linkInput(f.hostPath, dest);
+    }
+    for (const [name, target] of Object.entries(req.links)) {
+      const p = path.join(req.workDir, name);
+      mkdirs(path.dirname(p));
+      fs.symlinkSync(target, p);
+      own(p);
+    }
+    mkdirs(path.join(req.workDir, req.cwd));
+    const functionName = [...req.objects].find(([, host]) => host === req.program)?.[0];
+    const placed = req.files.filter((f) => f.name === functionName).sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
+    const wanted = new Set<string>();
+    for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
+    let jailProgram: string;
+    if (placed) {
+      jailProgram = path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(JAIL_WORK_DIR, placed.filename);
+    } else {
+      const name = functionName ?? 'function';
+      jailProgram = `${JAIL_OBJ_DIR}/${name}`;
+      wanted.add(name);
+    }
+    if (wanted.size > 0) {
+      fs.mkdirSync(objDir, { recursive: true });
+      for (const n of wanted) linkInput(req.objects.get(n) ?? req.program, path.join(objDir, n));
+    }
+    return jailProgram;
+  }
+
+  private spawnJail(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): Promise<JailOutcome> {
+    const limits = req.limits;
+    const start = performance.now();
+    const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
+    // RLIMIT_FSIZE just above the output limit: a file that reaches it proves the program tried to exceed it.
+    const fsizeBlocks = Math.floor(limits.outputBytes / 512) + 1;
+    // With cgroups these rlimits stay as they are ('-'): raising one would need CAP_SYS_RESOURCE.
+    const rlimitAs = cgroup ? '-' : String(Math.ceil(limits.memoryBytes / 1024));
+    const rlimitNproc = cgroup ? '-' : String(limits.maxProcesses);
+    let argsFile: string | undefined;
+    let argsFd: number | undefined;
+    if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
+      argsFile = `${req.workDir}.bwrap-args-${runCounter++}`;
+      fs.writeFileSync(argsFile, options.map((a) => `${a}\0`).join(''));
+      argsFd = fs.openSync(argsFile, 'r');
+      options = ['--args', '5'];
+    }
+    const log = fs.openSync(req.logFile, 'a');
+    const cgFiles = cgroup?.procsFiles ?? [];
+    return new Promise<JailOutcome>((resolve, reject) => {
+      let child;
+      try {
+        child = spawn('/bin/sh', ['-c', WRAPPER, 'gg-jail', String(fsizeBlocks), rlimitAs, rlimitNproc, String(cgFiles.length), ...cgFiles, this.bwrap, ...options, '--', ...command], {
+          cwd: '/',
+          env: {},
+          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, ...(argsFd === undefined ? [] : [argsFd])],
+          // Own process group: bubblewrap's monitor and reaper are killed together.
+          detached: true,
+        });
+      } catch (e) {
+        reject(new GgError('GG_E_INFRA', `could not start the jail: ${(e as Error).message}`, { retryable: true, cause: e }));
+        return;
+      } finally {
+        fs.closeSync(log);
+        if (argsFd !== undefined) fs.closeSync(argsFd);
+        if (argsFile) fs.rmSync(argsFile, { force: true });
+      }
+      const reportChunks: Buffer[] = [];
+      child.stdio[3]!.on('data', (d: Buffer) => reportChunks.push(d));
+      child.stdio[3]!.on('error', () => {});
+      let limit: LimitBroken | undefined;
+      // Killing bubblewrap's process group ends the PID namespace, which takes every jailed process with it.
+      const killTree = (): void => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+        cgroup?.killAll();
+      };
+      const kill = (why: LimitBroken): void => {
+        limit ??= why;
+        killTree();
+      };
+      const timer = setTimeout(() => kill('timeout'), limits.timeoutMs);
+      const onAbort = (): void => kill('cancelled');
+      if (req.abort?.aborted) onAbort();
+      req.abort?.addEventListener('abort', onAbort, { once: true });
+      // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
+      const pidsPoll = cgroup ? setInterval(() => {
+        if (cgroup.counters().forksRefused > 0) kill('processes');
+      }, PIDS_POLL_MS) : undefined;
+      let outputWatch: NodeJS.Timeout | undefined;
+      const watchOutput = (delay: number): void => {
+        outputWatch = setTimeout(() => {
+          if (bytesWrittenBy(req.workDir, slot.hostId) > limits.outputBytes) kill('output');
+          else watchOutput(Math.min(delay * 2, OUTPUT_WATCH_MAX_MS));
+        }, delay);
+      };
+      watchOutput(OUTPUT_WATCH_FIRST_MS);
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        clearInterval(pidsPoll);
+        clearTimeout(outputWatch);
+        req.abort?.removeEventListener('abort', onAbort);
+        reject(new GgError('GG_E_INFRA', `could not start the jail: ${e.message}`, { retryable: true, cause: e }));
+      });
+      // 'close', not 'exit': the helper's report on fd 3 must be read to its end.
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        clearInterval(pidsPoll);
+        clearTimeout(outputWatch);
+        req.abort?.removeEventListener('abort', onAbort);
+        // Nothing outlives bubblewrap: its reaper was PID 1 of the jail's namespace, whose end kills the rest.
+        const counters = cgroup?.counters();
+        let broken = limit;
+        if (broken === undefined && counters && counters.forksRefused > 0) broken = 'processes';
+        if (broken === undefined && counters && counters.oomKills > 0) broken = 'memory';
+        // Also when the program survived it (a shell goes on after `dd` dies of SIGXFSZ): the limit is on what was written.
+        if (broken === undefined && bytesWrittenBy(req.workDir, slot.hostId) > limits.outputBytes) broken = 'output';
+        resolve({
+          exitCode: code,
+          signal,
+          ...(broken ? { limit: broken } : {}),
+          report: parseHelperReport(Buffer.concat(reportChunks)),
+          wallMs: performance.now() - start,
+          logStart,
+        });
+      });
+    });
+  }
+
+  /** The start directory must still be a real directory inside the run directory, not a planted symlink. */
+  private checkOutputDir(req: SandboxRequest): void {
+    let p = req.workDir;
+    for (const part of req.cwd.split('/').filter(Boolean)) {
+      p = path.join(p, part);
+      if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new GgError('GG_E_THUNK_FAILED', `the program replaced its start directory '${req.cwd}' with something other than a directory`, {
+          hint: 'a thunk must leave its outputs in its start directory',
+        });
+      }
+    }
+    // Outputs enter the store as root's files: a later jail must not own (and so be able to chmod) them.
+    for (const e of fs.readdirSync(p, { withFileTypes: true })) if (e.isFile()) fs.lchownSync(path.join(p, e.name), 0, 0);
+  }
+
+  async close(): Promise<void> {
+    this.userns.close();
+    this.cgroups?.closeSync();
+  }
+}
+
+interface JailOutcome {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  limit?: LimitBroken;
+  report: HelperReport;
+  wallMs: number;
+  logStart: number;
+}
+
+/** Inputs under /tmp, bound one by one into the jail's fresh tmpfs, their directories made traversable. */
+function tmpInputBinds(root: string, absolute: readonly StagedFile[]): string[] {
+  const out: string[] = [];
+  const dirs = new Set<string>();
+  for (const f of absolute) {
+    const filename = path.posix.normalize(f.filename);
+    if (!filename.startsWith('/tmp/')) continue;
+    const parents: string[] = [];
+    for (let d = path.posix.dirname(filename); d !== '/tmp'; d = path.posix.dirname(d)) parents.unshift(d);
+    for (const d of parents) {
+      if (dirs.has(d)) continue;
+      dirs.add(d);
+      out.push('--perms', '0755', '--dir', d);
+    }
+    out.push('--ro-bind', path.join(root, filename), filename);
+  }
+  return out;
+}
+
+function stripTag(name: string): string {
+  const i = name.indexOf('#');
+  return i < 0 ? name : name.slice(0, i);
+}
+
+function linkInput(src: string, dest: string): void {
+  try {
+    fs.linkSync(src, dest);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') fs.copyFileSync(src, dest);
+    else throw e;
+  }
+}
+
+/** Bytes in files the jail user created under `dir` (inputs are root's and not counted), each inode once. */
+function bytesWrittenBy(dir: string, uid: number): number {
+  let total = 0;
+  const seen = new Set<number>();
+  walk(dir, (st) => {
+    if (st.uid === uid && !seen.has(st.ino)) {
+      seen.add(st.ino);
+      total += st.size;
+    }
+  });
+  return total;
+}
+
+function walk(dir: string, visit: (st: fs.Stats) => void): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, visit);
+    else if (e.isFile()) {
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st) visit(st);
+    }
+  }
+}
+
+function logSince(logFile: string, start: number): string {
+  try {
+    const text = fs.readFileSync(logFile).subarray(start).toString('utf8').trim();
+    return text ? `: ${text.split('\n').slice(-5).join(' / ')}` : '';
+  } catch {
+    return '';
+  }
+}
+
+function findOnPath(cmd: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
+    const p = path.join(dir || '.', cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+function unavailable(message: string, hint = 'run as root on Linux with bubblewrap installed, or pass --sandbox=none to run thunks unisolated'): GgError {
+  return new GgError('GG_E_SANDBOX_UNAVAILABLE', message, { hint });
+}
+
+// Exported for the benchmark and tests: the bwrap version in use.
+export function bwrapVersion(bwrap = findOnPath('bwrap')): string | undefined {
+  if (!bwrap) return undefined;
+  const r = spawnSync(bwrap, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}

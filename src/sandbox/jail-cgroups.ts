@@ -1,0 +1,245 @@
+/**
+ * Memory and process-count limits for jails through control groups: one fresh cgroup per run (fresh
+ * counters, ~0.3 ms), created below the cgroup this process is already in, so that the jails stay inside
+ * whatever accounting the machine applies to us. cgroup v1 (a `memory` and a `pids` hierarchy) and v2 (when
+ * our cgroup already delegates `memory` and `pids` to its children) are supported. When neither is writable
+ * the sandbox falls back to rlimits and says so (see BwrapSandbox).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+type Controller = 'memory' | 'pids';
+
+interface Hierarchy {
+  version: 1 | 2;
+  /** Directory of the cgroup this process is in, per controller (the same directory for v2). */
+  own: Record<Controller, string>;
+}
+
+export interface JailCgroupCounters {
+  /** Processes the kernel OOM-killed for breaking the memory limit. */
+  oomKills: number;
+  /** Forks refused for breaking the process limit. */
+  forksRefused: number;
+}
+
+/** The cgroup(s) of one run: the `cgroup.procs` files to join, counters to read, and removal. */
+export interface JailCgroup {
+  procsFiles: string[];
+  counters(): JailCgroupCounters;
+  /** SIGKILL every process still inside. */
+  killAll(): void;
+  remove(): Promise<void>;
+}
+
+let runCounter = 0;
+
+export class JailCgroups {
+  private readonly bases: Record<Controller, string>;
+  private readonly leftovers = new Set<string>();
+
+  private constructor(private readonly h: Hierarchy) {
+    const name = `gg-ts-${process.pid}`;
+    this.bases = { memory: path.join(h.own.memory, name), pids: path.join(h.own.pids, name) };
+  }
+
+  get version(): 1 | 2 {
+    return this.h.version;
+  }
+
+  /** Usable cgroups, or the reason there are none. */
+  static open(): JailCgroups | string {
+    let h: Hierarchy | string;
+    try {
+      h = findHierarchy();
+    } catch (e) {
+      return `cannot read this process's cgroups (${(e as Error).message})`;
+    }
+    if (typeof h === 'string') return h;
+    removeStale(h);
+    const cg = new JailCgroups(h);
+    try {
+      for (const c of ['memory', 'pids'] as const) fs.mkdirSync(cg.bases[c], { recursive: true });
+      if (h.version === 2) fs.writeFileSync(path.join(cg.bases.memory, 'cgroup.subtree_control'), '+memory +pids');
+      // One trial run proves we may create, limit and remove cgroups here.
+      const trial = cg.create(64 * 1024 * 1024, 8);
+      void trial.remove();
+    } catch (e) {
+      cg.closeSync();
+      return `cgroups below ${h.own.memory} are not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    }
+    return cg;
+  }
+
+  create(memoryBytes: number, maxProcesses: number): JailCgroup {
+    const name = `run-${(runCounter++).toString(36)}`;
+    const v1 = this.h.version === 1;
+    const dirs = v1 ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)] : [path.join(this.bases.memory, name)];
+    const [memDir, pidsDir] = v1 ? [dirs[0]!, dirs[1]!] : [dirs[0]!, dirs[0]!];
+    for (const d of dirs) fs.mkdirSync(d);
+    try {
+      if (v1) {
+        fs.writeFileSync(path.join(memDir, 'memory.limit_in_bytes'), String(memoryBytes));
+        // Without swap accounting this file is absent; with it, swap must not extend the limit.
+        writeIfPresent(path.join(memDir, 'memory.memsw.limit_in_bytes'), String(memoryBytes));
+      } else {
+        fs.writeFileSync(path.join(memDir, 'memory.max'), String(memoryBytes));
+        writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
+      }
+      fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
+    } catch (e) {
+      for (const d of dirs) rmdirQuiet(d);
+      throw e;
+    }
+    const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
+    const counters = (): JailCgroupCounters => ({
+      oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
+      forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
+    });
+    const killAll = (): void => {
+      for (const f of procsFiles) {
+        for (const pid of readPids(f)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+      }
+    };
+    const remove = async (): Promise<void> => {
+      // Processes of a dead PID namespace take a moment to leave; a cgroup with members cannot be removed.
+      for (let attempt = 0; attempt < 50; attempt++) {
+        if (procsFiles.every((f) => readPids(f).length === 0)) break;
+        killAll();
+        await new Promise((r) => setTimeout(r, attempt < 10 ? 2 : 20));
+      }
+      for (const d of dirs) if (!rmdirQuiet(d)) this.leftovers.add(d);
+    };
+    return { procsFiles, counters, killAll, remove };
+  }
+
+  closeSync(): void {
+    for (const d of this.leftovers) if (rmdirQuiet(d)) this.leftovers.delete(d);
+    for (const base of new Set(Object.values(this.bases))) {
+      for (const child of safeReaddir(base)) {
+        const d = path.join(base, child);
+        if (fs.statSync(d, { throwIfNoEntry: false })?.isDirectory()) rmdirQuiet(d);
+      }
+      rmdirQuiet(base);
+    }
+  }
+}
+
+function findHierarchy(): Hierarchy | string {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  const memberships = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').filter(Boolean);
+  const v1: Partial<Record<Controller, string>> = {};
+  let v2Mount: { root: string; point: string } | undefined;
+  for (const line of mounts) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const f = pre.split(' ');
+    const [fstype, , superOpts] = post.split(' ');
+    const root = unescapeMount(f[3]!);
+    const point = unescapeMount(f[4]!);
+    if (fstype === 'cgroup2') v2Mount ??= { root, point };
+    if (fstype !== 'cgroup') continue;
+    const opts = (superOpts ?? '').split(',');
+    for (const c of ['memory', 'pids'] as const) {
+      if (!opts.includes(c) || v1[c]) continue;
+      const m = memberships.map((l) => l.split(':')).find((p) => p[1]!.split(',').includes(c));
+      if (m) v1[c] = under(point, root, m.slice(2).join(':'));
+    }
+  }
+  if (v1.memory && v1.pids) return { version: 1, own: { memory: v1.memory, pids: v1.pids } };
+  if (v1.memory || v1.pids) return `only the ${v1.memory ? 'memory' : 'pids'} cgroup v1 controller is mounted`;
+  const unified = memberships.find((l) => l.startsWith('0::'));
+  if (!v2Mount || !unified) return 'no cgroup v1 memory+pids hierarchy and no cgroup v2 mount';
+  const own = under(v2Mount.point, v2Mount.root, unified.slice(3));
+  const delegated = fs.readFileSync(path.join(own, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
+  if (!delegated.includes('memory') || !delegated.includes('pids')) {
+    return `cgroup v2: ${own} does not delegate the memory and pids controllers to its children`;
+  }
+  return { version: 2, own: { memory: own, pids: own } };
+}
+
+/** Host path of cgroup `rel` in a hierarchy mounted at `point` whose mount shows cgroup `root`. */
+function under(point: string, root: string, rel: string): string {
+  const inside = root !== '/' && (rel === root || rel.startsWith(`${root}/`)) ? rel.slice(root.length) : rel;
+  return path.join(point, inside);
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Cgroups left by a gg-ts process that died without cleaning up. */
+function removeStale(h: Hierarchy): void {
+  for (const own of new Set(Object.values(h.own))) {
+    for (const name of safeReaddir(own)) {
+      const m = /^gg-ts-(\d+)$/.exec(name);
+      if (!m || isAlive(Number(m[1]))) continue;
+      const base = path.join(own, name);
+      for (const child of safeReaddir(base)) {
+        const d = path.join(base, child);
+        if (fs.statSync(d, { throwIfNoEntry: false })?.isDirectory()) rmdirQuiet(d);
+      }
+      rmdirQuiet(base);
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function writeIfPresent(file: string, value: string): void {
+  try {
+    fs.writeFileSync(file, value);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+function readKey(file: string, key: string): number {
+  try {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const [k, v] = line.split(' ');
+      if (k === key) return Number(v);
+    }
+  } catch {
+    // counter absent on this kernel
+  }
+  return 0;
+}
+
+function readPids(procsFile: string): number[] {
+  try {
+    return fs.readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function rmdirQuiet(d: string): boolean {
+  try {
+    fs.rmdirSync(d);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function safeReaddir(d: string): string[] {
+  try {
+    return fs.readdirSync(d);
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Staged jail roots: one directory tree per distinct set of absolute-path inputs (a toolchain), holding each
+ * input as a hard link to its blob at its declared path, plus the jail's fixed skeleton:
+ *
+ *   /proc /dev /tmp          mount points (bubblewrap mounts procfs, a minimal /dev and a tmpfs on them)
+ *   /gg/work                 the thunk's working directory (the host run directory, bound read-write)
+ *   /gg/obj                  objects named by @{GGHASH:NAME} (a per-run directory, bound read-only)
+ *   /gg/bin/exec             the exec helper (jail-exec-helper.ts)
+ *
+ * The tree is bound read-only at / with ONE bind mount: bubblewrap's cost grows with every mount (a
+ * --ro-bind per file costs ~0.5 ms each here), so 300 inputs must not mean 300 mounts. Roots are built
+ * atomically (temp dir + rename) under .gg/cache/roots/<key>, where key = hash of the sorted (path, name) list,
+ * and reused by every thunk with the same set, across processes.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GgError } from '../errors.js';
+import type { StagedFile } from './sandbox.js';
+
+export const JAIL_WORK_DIR = '/gg/work';
+export const JAIL_OBJ_DIR = '/gg/obj';
+export const JAIL_EXEC = '/gg/bin/exec';
+/**
+ * Top-level names the jail mounts over; inputs may not be declared below them. (/tmp is a fresh tmpfs too,
+ * but inputs below it are bound into it one by one: scripts and test data live there.)
+ */
+const RESERVED = new Set(['proc', 'dev', 'gg']);
+const LAYOUT_VERSION = 'gg-ts jail root v1';
+
+let tmpCounter = 0;
+
+export class JailRoots {
+  /** key -> root directory, checked against the store once per process. */
+  private readonly known = new Map<string, string>();
+
+  constructor(
+    readonly dir: string,
+    private readonly helper: Buffer,
+  ) {
+    fs.mkdirSync(dir, { recursive: true });
+  }
+
+  /** The staged root holding exactly `files` (all with absolute file names). */
+  rootFor(files: readonly StagedFile[]): string {
+    const entries = files.map((f) => ({ ...f, filename: checkAbsolute(f.filename) })).sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+    const key = this.key(entries);
+    const known = this.known.get(key);
+    if (known) return known;
+    const root = path.join(this.dir, key);
+    if (!(fs.existsSync(root) && this.matches(root, entries))) {
+      fs.rmSync(root, { recursive: true, force: true });
+      this.build(root, entries);
+    }
+    this.known.set(key, root);
+    return root;
+  }
+
+  private key(entries: readonly StagedFile[]): string {
+    const h = crypto.createHash('sha256');
+    h.update(`${LAYOUT_VERSION}\0`);
+    h.update(this.helper);
+    for (const e of entries) h.update(`\0${e.filename}\0${e.name}`);
+    return h.digest('hex').slice(0, 40);
+  }
+
+  /**
+   * A root built by an earlier process must still hold the store's files (the same inodes): a blob found
+   * corrupt is deleted from the store and collected again as a new file, and the root must follow.
+   */
+  private matches(root: string, entries: readonly StagedFile[]): boolean {
+    for (const e of entries) {
+      const staged = fs.statSync(path.join(root, e.filename), { throwIfNoEntry: false });
+      const blob = fs.statSync(e.hostPath, { throwIfNoEntry: false });
+      if (!staged || !blob || staged.ino !== blob.ino || staged.dev !== blob.dev) return false;
+    }
+    return true;
+  }
+
+  private build(root: string, entries: readonly StagedFile[]): void {
+    const tmp = path.join(this.dir, `.tmp-${process.pid}-${(tmpCounter++).toString(36)}`);
+    try {
+      for (const d of ['proc', 'dev', 'tmp', 'gg/work', 'gg/obj', 'gg/bin']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+      fs.writeFileSync(path.join(tmp, JAIL_EXEC), this.helper, { mode: 0o555 });
+      const made = new Set<string>();
+      for (const e of entries) {
+        const dest = path.join(tmp, e.filename);
+        const parent = path.dirname(dest);
+        if (!made.has(parent)) {
+          try {
+            fs.mkdirSync(parent, { recursive: true });
+          } catch (err) {
+            throw conflict(e.filename, err);
+          }
+          made.add(parent);
+        }
+        linkOrCopy(e.hostPath, dest, e.filename);
+      }
+      try {
+        fs.renameSync(tmp, root);
+      } catch (err) {
+        // Another process built the same root first: use theirs.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
+function checkAbsolute(filename: string): string {
+  const normal = path.posix.normalize(filename);
+  const top = normal.split('/')[1] ?? '';
+  if (normal === '/' || filename.endsWith('/') || RESERVED.has(top)) {
+    throw new GgError('GG_E_THUNK_INVALID', `input file name '${filename}' cannot be placed in the jail: /proc, /dev and /gg are the jail's own`, {
+      hint: 'declare the input under another absolute path, or as a relative name in the working directory',
+    });
+  }
+  return normal;
+}
+
+function linkOrCopy(src: string, dest: string, filename: string): void {
+  try {
+    fs.linkSync(src, dest);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') fs.copyFileSync(src, dest);
+    else throw conflict(filename, e);
+  }
+}
+
+function conflict(filename: string, cause: unknown): GgError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') {
+    return new GgError('GG_E_THUNK_INVALID', `input '${filename}' conflicts with another input (one is declared as a file where the other needs a directory)`, {
+      hint: 'declare each absolute path once, and never both a file and something below it',
+      cause,
+    });
+  }
+  return new GgError('GG_E_INFRA', `staging input '${filename}' for the jail: ${(cause as Error).message}`, { cause });
+}

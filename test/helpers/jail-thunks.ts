@@ -1,0 +1,111 @@
+/** Thunks that run host programs in the bubblewrap jail, for the sandbox tests (real programs, no mocks). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GgError } from '../../src/errors.js';
+import { forceAll } from '../../src/force/force.js';
+import { GraphBuilder, type ExecutableFile, type InputSpec, type WrittenThunk } from '../../src/frontend/sdk.js';
+import type { ThunkInput } from '../../src/ir/thunk.js';
+import { openRuntime, type Runtime } from '../../src/runtime.js';
+import type { SandboxLimits } from '../../src/sandbox/sandbox.js';
+import { initGgDir } from '../../src/store/gg-dir.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import { tempDir } from './cli.js';
+
+export interface ScriptOptions {
+  /** Host programs (from /usr/bin unless absolute) the script may run. */
+  tools?: string[];
+  values?: InputSpec[];
+  thunks?: InputSpec[];
+  outputs?: string[];
+  timeoutMs?: number;
+  env?: Record<string, string>;
+  argv0?: string;
+}
+
+export interface Forced {
+  value?: string;
+  error?: GgError;
+}
+
+export class JailProject {
+  readonly dir: string;
+  readonly ggDir: string;
+  readonly store: LocalStore;
+  readonly g: GraphBuilder;
+  readonly sh: ExecutableFile;
+  private readonly tools = new Map<string, ThunkInput[]>();
+
+  constructor() {
+    this.dir = tempDir('gg-jail-');
+    this.ggDir = initGgDir(this.dir, {});
+    this.store = new LocalStore(this.ggDir);
+    this.g = new GraphBuilder(this.store);
+    this.sh = this.g.executableFile('/bin/sh');
+  }
+
+  tool(name: string): ThunkInput[] {
+    let t = this.tools.get(name);
+    if (!t) {
+      t = this.g.executableFile(path.isAbsolute(name) ? name : path.join('/usr/bin', name)).inputs;
+      this.tools.set(name, t);
+    }
+    return t;
+  }
+
+  /** `sh -c script` in the jail; outputs default to ['out']. */
+  script(script: string, o: ScriptOptions = {}): WrittenThunk {
+    const t = this.g.thunk({
+      function: this.sh.name,
+      executables: [...this.sh.inputs, ...(o.tools ?? []).flatMap((n) => this.tool(n))],
+      args: [o.argv0 ?? 'sh', '-c', script],
+      outputs: o.outputs ?? ['out'],
+      ...(o.values ? { values: o.values } : {}),
+      ...(o.thunks ? { thunks: o.thunks } : {}),
+      ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}),
+      env: { PATH: '/usr/bin:/bin', ...(o.env ?? {}) },
+    });
+    this.store.hashCache.flush();
+    return t;
+  }
+
+  runtime(limits: Partial<SandboxLimits> = {}, sandbox: 'bwrap' | 'none' = 'bwrap'): Promise<Runtime> {
+    return openRuntime({ ggDir: this.ggDir, sandbox, limits });
+  }
+
+  text(value: string): string {
+    return fs.readFileSync(this.store.blobPath(value), 'utf8');
+  }
+
+  /** Run directories left in .gg/tmp that are not idle (reusable ones are empty). */
+  leftovers(): string[] {
+    const tmp = path.join(this.ggDir, 'tmp');
+    return fs.readdirSync(tmp).filter((n) => {
+      const p = path.join(tmp, n);
+      return !(fs.statSync(p).isDirectory() && fs.readdirSync(p).length === 0) && !n.endsWith('.log');
+    });
+  }
+
+  remove(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function force(rt: Runtime, ref: string): Promise<Forced> {
+  const o = await forceAll([ref], { store: rt.store, engine: rt.engine, jobs: 2 });
+  const value = o.results.get(ref);
+  return value !== undefined ? { value } : { error: o.errors.get(ref)! };
+}
+
+/** Host processes whose command line contains `marker` (jailed processes are visible from the host). */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').includes(marker)) found.push(Number(pid));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
