@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { GgError } from '../../errors.js';
 import { forceTargets } from '../../force/force-command.js';
+import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { defaultJobs, openRuntime } from '../../runtime.js';
 import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { action, parseIntOption, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
+import { limitsFromFlags, parseByteSize, parseCount } from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
@@ -17,6 +19,10 @@ interface Opts {
   status: boolean;
   verbose?: boolean;
   keepFailed?: boolean;
+  check?: boolean;
+  memoryLimit?: number;
+  outputLimit?: number;
+  pidsLimit?: number;
 }
 
 export function registerForce(program: Command): void {
@@ -33,12 +39,17 @@ export function registerForce(program: Command): void {
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
+    .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
+    .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
+    .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
+    .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'))
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
     .action(action(async (targets: string[], o: Opts) => {
       if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
       const sandbox = parseSandboxKind(o.sandbox);
       if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
-      const rt = await openRuntime({ sandbox, ...(o.timeout ? { limits: { timeoutMs: o.timeout } } : {}), keepFailed: o.keepFailed ?? false });
+      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false });
+      if (!o.json) for (const n of rt.notices) process.stderr.write(`gg: note: ${n}\n`);
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
       try {
         const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent });
@@ -51,8 +62,18 @@ export function registerForce(program: Command): void {
             if (!report.failures.some((f) => f.error === t.error) && t.error.code !== 'GG_E_DEPENDENCY_FAILED' && t.error.code !== 'GG_E_CANCELLED') reportError(t.error);
           }
         }
+        let check: VerifyOutcome | undefined;
+        let checkFailed = false;
+        if (o.check && failedTargets === 0) {
+          check = await verifyRefs(report.targets.filter((t) => t.result).map((t) => t.ref), { store: rt.store, engine: rt.engine, jobs: o.jobs });
+          for (const e of check.errors.values()) reportError(e);
+          const nd = nondeterminismError(check.differences);
+          if (nd) reportError(nd);
+          checkFailed = nd !== undefined || check.errors.size > 0;
+        }
         if (o.json) {
           process.stdout.write(JSON.stringify({
+            ...(check ? { check: { checked: check.checked, differences: check.differences } } : {}),
             targets: report.targets.map((t) => ({ target: t.target, ref: t.ref, ...(t.result ? { result: t.result } : {}), ...(t.upToDate ? { up_to_date: true } : {}), ...(t.error ? { error: t.error.code } : {}) })),
             executed: report.executed,
             cached: report.cached,
@@ -70,7 +91,7 @@ export function registerForce(program: Command): void {
           process.stderr.write(`gg: ${failedTargets} of ${report.targets.length} target(s) failed\n`);
           return 1;
         }
-        return 0;
+        return checkFailed ? 1 : 0;
       } finally {
         await rt.close();
       }
