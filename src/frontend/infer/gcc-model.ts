@@ -7,6 +7,7 @@
  * objects are those of a plain build. The placeholder is left at the output path; -MD/-MMD files are
  * written at once for make.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writePlaceholder } from '../../ir/placeholder.js';
@@ -22,6 +23,21 @@ const GCC_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
+const ANSWER_VERSION = 1;
+
+interface RecordedAnswer {
+  /** [absolute path, content name] that must still hold for the answer to be replayed. */
+  checks: [string, string][];
+  /** [absolute path, thunk reference]. */
+  placeholders: [string, string][];
+  depFiles: [string, string][];
+}
+
+function applyAnswer(a: RecordedAnswer): void {
+  for (const [p, ref] of a.placeholders) writePlaceholder(p, ref);
+  for (const [p, text] of a.depFiles) fs.writeFileSync(p, text);
+}
+
 /** Timeouts per stage, as gg uses them for straggler detection (ms). */
 const TIMEOUT = { preprocess: 12_500, compile: 7_500, assemble: 7_500, link: 5_000 };
 
@@ -33,6 +49,9 @@ export function isProbe(cwd: string, cmd: GccCommand): boolean {
 
 interface Chain {
   source: Input;
+  /** Content names of the source and of each header (same order as `headers`). */
+  sourceName: string;
+  headerNames: string[];
   /** Reference of the last thunk's main output. */
   ref: string;
   headers: string[];
@@ -80,6 +99,8 @@ export class GccModel {
     const tc = await this.ctx.toolchains.compiler(req.tool);
     const upTo = cmd.mode === 'S' ? 'S' : 'o';
     if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp')) real('-S of assembly');
+    const memoKey = cmd.mode === 'link' ? undefined : this.answerKey(req, args, tc);
+    if (memoKey !== undefined && this.replayAnswer(memoKey, req)) return { kind: 'exit', status: 0 };
     const chains = await Promise.all(sources.map((s) => this.chain(req, cmd, tc, cwdRel, s, upTo)));
 
     if (cmd.mode === 'link') {
@@ -91,16 +112,66 @@ export class GccModel {
       return { kind: 'exit', status: 0 };
     }
     const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) => (all[i - 1] === '-isystem' ? [path.resolve(req.cwd, f)] : f.startsWith('-isystem') && f.length > 8 ? [path.resolve(req.cwd, f.slice(8))] : []));
+    const answer: RecordedAnswer = { checks: [], placeholders: [], depFiles: [] };
     for (const c of chains) {
       const outName = cmd.output ?? `${withoutExt(path.basename(c.source.path))}.${upTo === 'S' ? 's' : 'o'}`;
-      writePlaceholder(path.resolve(req.cwd, outName), c.ref);
+      answer.placeholders.push([path.resolve(req.cwd, outName), c.ref]);
       if (cmd.dep.md || cmd.dep.mmd) {
         const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
-        fs.writeFileSync(path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, outName, c.headers, isystem));
+        answer.depFiles.push([path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, outName, c.headers, isystem)]);
       }
+      answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
+      c.headers.forEach((h, i) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[i]!]));
       this.ctx.log(`${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`);
     }
+    applyAnswer(answer);
+    if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
     return { kind: 'exit', status: 0 };
+  }
+
+  /**
+   * Compile answers are memoized like ccache's direct mode: the same command in the same directory with the
+   * same compiler, whose source and headers still have the recorded contents, leaves the same placeholders
+   * and dependency files, without building a single thunk.
+   */
+  private answerKey(req: ModelRequest, args: string[], tc: Toolchain): string {
+    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, tc.env])).digest('hex').slice(0, 40);
+  }
+
+  private answerFile(key: string): string {
+    return path.join(this.ctx.store.cacheDir, 'infer', 'answers', key.slice(0, 2), key);
+  }
+
+  private replayAnswer(key: string, req: ModelRequest): boolean {
+    let answer: RecordedAnswer;
+    try {
+      answer = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as RecordedAnswer;
+    } catch {
+      return false;
+    }
+    for (const [p, name] of answer.checks) {
+      try {
+        if (this.ctx.declarer.nameOf(p) !== name) return false;
+      } catch {
+        return false;
+      }
+    }
+    applyAnswer(answer);
+    this.ctx.stats.depsCached += answer.placeholders.length;
+    this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
+    return true;
+  }
+
+  private recordAnswer(key: string, answer: RecordedAnswer): void {
+    const file = this.answerFile(key);
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.tmp-${process.pid}`;
+      fs.writeFileSync(tmp, JSON.stringify(answer));
+      fs.renameSync(tmp, file);
+    } catch {
+      // a cache: losing an entry costs one slower infer
+    }
   }
 
   private thunk(spec: Parameters<InferContext['builder']['thunk']>[0]): WrittenThunk {
@@ -127,12 +198,14 @@ export class GccModel {
     const asmFlags = flagsOf(cmd, ['A', 'G', 'M']);
     const env = tc.env;
     let headers: string[] = [];
+    let headerNames: string[] = [];
     let ref: string;
 
     const preprocessed = async (outTag: string): Promise<WrittenThunk> => {
       const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(hasDebug ? ['-fno-working-directory'] : [])];
       const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, { ...req.env, PATH: this.ctx.realPath });
       headers = list.headers;
+      headerNames = list.names;
       if (list.cached) this.ctx.stats.depsCached++;
       else this.ctx.stats.depsDiscovered++;
       const values: ThunkInput[] = [declared.input];
@@ -206,7 +279,7 @@ export class GccModel {
         ref = assemble({ value: declared }, cwdRel).name;
         break;
     }
-    return { source: src, ref, headers };
+    return { source: src, sourceName: declared.input.name, ref, headers, headerNames };
   }
 
   private readonly libCache = new Map<string, ThunkInput[]>();
