@@ -30,11 +30,12 @@ export function moduleClosure(entries: string[]): string[] {
 
 export function writeFib(store: LocalStore, n: number): string {
   const g = new GraphBuilder(store);
-  const node = g.file(process.execPath);
+  // node and its shared libraries, declared at their absolute paths: the jail holds nothing else.
+  const node = g.executableFile(process.execPath);
   const modules = moduleClosure(ENTRIES).map((m) => ({ name: g.file(path.join(DIST, m)), filename: m }));
   // Without a package.json saying so, node would read the modules as CommonJS.
   modules.push({ name: g.value('{"type":"module"}\n'), filename: 'package.json' });
-  const e: FibEnv = { node, modules, runtime: [] };
+  const e: FibEnv = { node: node.name, modules, runtime: node.inputs };
   const t = fibThunk(n, e);
   return g.thunk({ function: t.function.hash, args: t.function.args, env: t.function.envars, values: t.values, executables: t.executables, outputs: t.outputs }).name;
 }
