@@ -10,10 +10,14 @@ import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
 import { findGgDir } from './store/gg-dir.js';
 import { LocalStore } from './store/local-store.js';
+import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
+import { TieredStore } from './store/tiered-store.js';
 
 export interface RuntimeOptions {
   ggDir?: string;
+  /** Remote store URI (redis://, rediss://, s3://, gs://); unset = the local .gg store alone. */
+  storageUri?: string;
   sandbox?: SandboxKind;
   limits?: Partial<SandboxLimits>;
   keepFailed?: boolean;
@@ -21,7 +25,9 @@ export interface RuntimeOptions {
 
 export interface Runtime {
   local: LocalStore;
+  /** Where objects and the memo live: the local store, or a TieredStore (local cache + remote). */
   store: Store;
+  remote?: TieredStore;
   engine: Engine;
   /** What the user should be told about this run's isolation (e.g. a limits fallback); empty when nothing. */
   notices: string[];
@@ -34,17 +40,26 @@ export function openLocalStore(ggDir?: string): LocalStore {
 
 export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const local = openLocalStore(o.ggDir);
+  // Bad storage configuration fails here, before any work.
+  const store = await openStore(o.storageUri, local);
+  const remote = store instanceof TieredStore ? store : undefined;
   const sandbox = await createSandbox(o.sandbox ?? 'bwrap', local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') });
-  const engine = new LocalEngine(local, sandbox, { ...(o.limits ? { limits: o.limits } : {}), keepFailed: o.keepFailed ?? false });
+  const engine = new LocalEngine(local, sandbox, {
+    ...(o.limits ? { limits: o.limits } : {}),
+    keepFailed: o.keepFailed ?? false,
+    // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
+    ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
+  });
   return {
     local,
-    store: local,
+    store,
+    ...(remote ? { remote } : {}),
     engine,
     notices: sandbox.notice ? [sandbox.notice] : [],
     async close() {
       await engine.close();
       await sandbox.close?.();
-      await local.close();
+      await store.close(); // a TieredStore closes its local cache too
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { ForceEvent } from '../force/force.js';
 import { shortName } from '../ir/name.js';
+import type { UploadProgress } from '../store/upload.js';
 
 export interface ProgressOptions {
   tty: boolean;
@@ -45,6 +46,21 @@ export class ProgressReporter {
       case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
       case 'cancelled': this.running = Math.max(0, this.running - 1); break;
       case 'retry': this.running = Math.max(0, this.running - 1); this.line(`retry  ${shortName(e.name)} (attempt ${e.attempt}): ${e.error.message}`); break;
+    }
+  };
+
+  /** The bulk upload before forcing: a live line on a TTY, one line when it ends otherwise. */
+  readonly onUpload = (p: UploadProgress): void => {
+    if (this.o.quiet) return;
+    const mb = (b: number): string => (b / 1024 / 1024).toFixed(1);
+    const text = p.objectsChecked < p.objectsTotal
+      ? `uploading: checked ${p.objectsChecked}/${p.objectsTotal} objects`
+      : `uploading: ${p.objectsUploaded}/${p.objectsMissing} missing objects, ${mb(p.bytesUploaded)}/${mb(p.bytesMissing)} MiB (${p.objectsTotal - p.objectsMissing} already there)`;
+    if (this.o.tty) {
+      this.o.stream.write(`\r\x1b[2K${text}`);
+      this.lineShown = true;
+    } else if (p.objectsChecked === p.objectsTotal && p.objectsUploaded === p.objectsMissing) {
+      this.line(text);
     }
   };
 

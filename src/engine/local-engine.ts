@@ -14,6 +14,8 @@ import type { Engine, ExecutedOutput, ExecutionResult } from './engine.js';
 
 export interface LocalEngineOptions {
   limits?: Partial<SandboxLimits>;
+  /** Bring an object missing from the local store into it (from a shared remote store). */
+  fetch?: (name: string) => Promise<void>;
   /** Keep the working directory of failed thunks for inspection. */
   keepFailed?: boolean;
 }
@@ -43,7 +45,11 @@ export class LocalEngine implements Engine {
     if (thunk.thunks.length > 0) throw new GgError('GG_E_INTERNAL', `thunk ${name} still has unforced dependencies`);
     const objects = new Map<string, string>();
     const files: StagedFile[] = [];
-    for (const input of [...thunk.values, ...thunk.executables]) {
+    const inputs = [...thunk.values, ...thunk.executables];
+    if (this.options.fetch) {
+      for (const input of inputs) if (!this.store.hasSync(input.name)) await this.options.fetch(input.name);
+    }
+    for (const input of inputs) {
       const host = objects.get(input.name) ?? this.store.verifiedBlobPath(input.name);
       objects.set(input.name, host);
       if (input.filename) files.push({ name: input.name, filename: input.filename, hostPath: host });

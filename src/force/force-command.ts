@@ -5,9 +5,13 @@ import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
 import { placeOutput, resolveTarget, type Target } from './targets.js';
+import { objectsToUpload } from './upload-plan.js';
+import type { UploadProgress } from '../store/upload.js';
 
 export interface ForceTargetsOptions {
   jobs: number;
+  /** Progress of the bulk upload to a remote store, before forcing. */
+  onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
 }
@@ -28,6 +32,10 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
   if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
+  if (rt.remote) {
+    // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
+    await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+  }
   const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
   const reports: TargetReport[] = [];
   for (const t of targets) {

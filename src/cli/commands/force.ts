@@ -23,6 +23,7 @@ interface Opts {
   memoryLimit?: number;
   outputLimit?: number;
   pidsLimit?: number;
+  storage?: string;
 }
 
 export function registerForce(program: Command): void {
@@ -39,6 +40,7 @@ export function registerForce(program: Command): void {
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
+    .option('--storage <uri>', 'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)')
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
     .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
@@ -48,11 +50,12 @@ export function registerForce(program: Command): void {
       if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
       const sandbox = parseSandboxKind(o.sandbox);
       if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
-      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false });
+      const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
       if (!o.json) for (const n of rt.notices) process.stderr.write(`gg: note: ${n}\n`);
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
       try {
-        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent });
+        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload });
         progress.finish();
         for (const f of report.failures) reportError(f.error);
         let failedTargets = 0;

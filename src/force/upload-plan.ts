@@ -1,0 +1,37 @@
+/**
+ * What a remote store must hold before forcing: every thunk of the graph that is not already reduced, with its
+ * values and executables. Walked level by level so that memo lookups go to the store in batches.
+ */
+import { isThunkName, splitTag } from '../ir/name.js';
+import { decodeThunk } from '../ir/thunk.js';
+import type { Store } from '../store/store.js';
+
+export async function objectsToUpload(refs: readonly string[], store: Store): Promise<string[]> {
+  const objects = new Set<string>();
+  const seen = new Set<string>();
+  let level = [...new Set(refs)];
+  while (level.length > 0) {
+    const thunkRefs = level.filter((r) => {
+      if (!isThunkName(r)) {
+        objects.add(r);
+        return false;
+      }
+      const { name } = splitTag(r);
+      if (seen.has(name)) return false;
+      seen.add(name);
+      return true;
+    });
+    const reduced = await store.getReductions(thunkRefs);
+    const next: string[] = [];
+    for (let i = 0; i < thunkRefs.length; i++) {
+      if (reduced[i] !== undefined) continue; // known result: its inputs are not needed
+      const name = splitTag(thunkRefs[i]!).name;
+      const t = decodeThunk(await store.get(name));
+      objects.add(name);
+      for (const input of [...t.values, ...t.executables]) objects.add(input.name);
+      for (const dep of t.thunks) next.push(dep.name);
+    }
+    level = next;
+  }
+  return [...objects];
+}
