@@ -5,7 +5,7 @@
  *   /gg/work          the host run directory, read-write: relative inputs (hard links the jail user cannot
  *                     modify), links, the start directory; outputs are left here
  *   /gg/obj/NAME      what @{GGHASH:NAME} names, read-only (and the function when it has no file name)
- *   /proc /dev /tmp   fresh procfs, a minimal /dev, a size-limited tmpfs
+ *   /proc /dev /tmp   fresh procfs, the root's own few device nodes, a size-limited tmpfs
  *
  * New PID, IPC, UTS, network (loopback only) and cgroup namespaces in a reused user namespace
  * (jail-user-namespaces.ts); the program runs as uid 1000 with no capabilities, only its declared environment
@@ -16,10 +16,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
 import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
-import { jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
+import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
 import type { LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
@@ -33,11 +34,9 @@ export interface BwrapSandboxOptions {
   bwrap?: string;
 }
 
-/** Joins the run's cgroups, sets rlimits, then becomes bubblewrap: everything the jail starts inherits both. */
-const WRAPPER = 'fs=$1 as=$2 np=$3 n=$4; shift 4; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; ' +
-  'ulimit -f "$fs" || exit 125; [ "$as" = - ] || ulimit -v "$as" || exit 125; [ "$np" = - ] || ulimit -p "$np" || exit 125; exec "$@"';
-/** bubblewrap's own processes in the jail's cgroup: the monitor outside and the reaper inside (PID 1). */
-const BWRAP_PROCESSES = 2;
+/** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args. */
+const FD_USERNS = 4;
+const FD_ARGS = 7;
 /** Above this size, bubblewrap's options go through --args (a file) rather than the command line. */
 const ARGS_FILE_THRESHOLD = 64 * 1024;
 const PIDS_POLL_MS = 20;
@@ -122,11 +121,12 @@ export class BwrapSandbox implements Sandbox {
     const root = this.roots.rootFor(absolute);
     const slot = await this.userns.acquire();
     const objDir = `${req.workDir}.obj`;
-    let cgroup: JailCgroup | undefined;
     try {
       const jailProgram = this.prepareWorkDir(req, relative, slot, objDir);
       const limits = req.limits;
-      cgroup = this.cgroups?.create(limits.memoryBytes, limits.maxProcesses + BWRAP_PROCESSES);
+      const cgroup = this.cgroups?.slot(slot.index);
+      // Only the program's processes count: the exec helper joins the cgroup, bubblewrap's own stay outside.
+      await cgroup?.begin(limits.memoryBytes, limits.maxProcesses);
       const sub = (s: string): string => replacePlaceholders(s, (n) => (req.objects.has(n) || req.objects.has(stripTag(n)) ? `${JAIL_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`));
       const args = req.args.map(sub);
       const env = req.envars.map(sub);
@@ -134,20 +134,21 @@ export class BwrapSandbox implements Sandbox {
       if (!declared.has('TZ')) env.push('TZ=UTC');
       if (!declared.has('LANG')) env.push('LANG=C');
       const options = [
-        '--userns', '4',
-        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup-try',
+        '--userns', String(FD_USERNS),
+        // No --unshare-cgroup: the helper makes the cgroup namespace once it has joined the run's cgroup.
+        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net',
         '--die-with-parent', '--new-session', '--hostname', 'gg',
         '--ro-bind', root, '/',
         '--proc', '/proc',
-        '--dev', '/dev', '--chmod', '1777', '/dev/shm',
+        ...(this.roots.devTemplate ? ['--dev-bind', path.join(root, 'dev'), '/dev'] : ['--dev', '/dev', '--chmod', '1777', '/dev/shm']),
         '--perms', '1777', '--size', String(limits.outputBytes), '--tmpfs', '/tmp',
         ...tmpInputBinds(root, absolute),
         '--bind', req.workDir, JAIL_WORK_DIR,
         ...(fs.existsSync(objDir) ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
         '--chdir', path.posix.join(JAIL_WORK_DIR, req.cwd),
         '--clearenv', ...env.flatMap((e) => ['--setenv', e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-        // The helper needs these two to switch to the jail user; switching drops them and everything else.
-        '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID',
+        // What the helper needs to make the cgroup namespace and switch to the jail user; switching drops all.
+        '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SYS_ADMIN',
       ];
       const command = [JAIL_EXEC, jailProgram, ...args];
       const outcome = await this.spawnJail(req, slot, cgroup, options, command);
@@ -164,7 +165,6 @@ export class BwrapSandbox implements Sandbox {
       return { exitCode: outcome.exitCode, signal: outcome.signal, ...(outcome.limit ? { limit: outcome.limit } : {}), outputDir: path.join(req.workDir, req.cwd), wallMs: outcome.wallMs };
     } finally {
       fs.rmSync(objDir, { recursive: true, force: true });
-      if (cgroup) await cgroup.remove();
       this.userns.release(slot);
     }
   }
@@ -221,27 +221,25 @@ export class BwrapSandbox implements Sandbox {
     const start = performance.now();
     const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
     // RLIMIT_FSIZE just above the output limit: a file that reaches it proves the program tried to exceed it.
-    const fsizeBlocks = Math.floor(limits.outputBytes / 512) + 1;
-    // With cgroups these rlimits stay as they are ('-'): raising one would need CAP_SYS_RESOURCE.
-    const rlimitAs = cgroup ? '-' : String(Math.ceil(limits.memoryBytes / 1024));
-    const rlimitNproc = cgroup ? '-' : String(limits.maxProcesses);
+    // With cgroups, RLIMIT_AS and RLIMIT_NPROC stay as they are (raising one would need CAP_SYS_RESOURCE).
+    const rlimits = encodeRlimits(limits.outputBytes + 1, cgroup ? undefined : limits.memoryBytes, cgroup ? undefined : limits.maxProcesses);
     let argsFile: string | undefined;
     let argsFd: number | undefined;
     if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
       argsFile = `${req.workDir}.bwrap-args-${runCounter++}`;
       fs.writeFileSync(argsFile, options.map((a) => `${a}\0`).join(''));
       argsFd = fs.openSync(argsFile, 'r');
-      options = ['--args', '5'];
+      options = ['--args', String(FD_ARGS)];
     }
     const log = fs.openSync(req.logFile, 'a');
-    const cgFiles = cgroup?.procsFiles ?? [];
+    const cgFds = cgroup?.procsFds ?? [];
     return new Promise<JailOutcome>((resolve, reject) => {
       let child;
       try {
-        child = spawn('/bin/sh', ['-c', WRAPPER, 'gg-jail', String(fsizeBlocks), rlimitAs, rlimitNproc, String(cgFiles.length), ...cgFiles, this.bwrap, ...options, '--', ...command], {
+        child = spawn(this.bwrap, [...options, '--', ...command], {
           cwd: '/',
           env: {},
-          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, ...(argsFd === undefined ? [] : [argsFd])],
+          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', ...(argsFd === undefined ? [] : [argsFd])],
           // Own process group: bubblewrap's monitor and reaper are killed together.
           detached: true,
         });
@@ -254,8 +252,11 @@ export class BwrapSandbox implements Sandbox {
         if (argsFile) fs.rmSync(argsFile, { force: true });
       }
       const reportChunks: Buffer[] = [];
-      child.stdio[3]!.on('data', (d: Buffer) => reportChunks.push(d));
-      child.stdio[3]!.on('error', () => {});
+      // Node makes extra 'pipe' descriptors duplex sockets: we write the limits and read the report on one.
+      const channel = child.stdio[3] as unknown as Duplex;
+      channel.on('data', (d: Buffer) => reportChunks.push(d));
+      channel.on('error', () => {}); // bubblewrap may die before the helper reads
+      channel.write(rlimits);
       let limit: LimitBroken | undefined;
       // Killing bubblewrap's process group ends the PID namespace, which takes every jailed process with it.
       const killTree = (): void => {

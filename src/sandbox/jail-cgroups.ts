@@ -1,7 +1,7 @@
 /**
- * Memory and process-count limits for jails through control groups: one fresh cgroup per run (fresh
- * counters, ~0.3 ms), created below the cgroup this process is already in, so that the jails stay inside
- * whatever accounting the machine applies to us. cgroup v1 (a `memory` and a `pids` hierarchy) and v2 (when
+ * Memory and process-count limits for jails through control groups: one cgroup per jail slot, reused by the
+ * slot's runs (creating and removing a memory cgroup per run costs ~0.3-3 ms), created below the cgroup this
+ * process is already in, so that the jails stay inside whatever accounting the machine applies to us. cgroup v1 (a `memory` and a `pids` hierarchy) and v2 (when
  * our cgroup already delegates `memory` and `pids` to its children) are supported. When neither is writable
  * the sandbox falls back to rlimits and says so (see BwrapSandbox).
  */
@@ -23,20 +23,22 @@ export interface JailCgroupCounters {
   forksRefused: number;
 }
 
-/** The cgroup(s) of one run: the `cgroup.procs` files to join, counters to read, and removal. */
+/** The cgroup(s) of one slot: `cgroup.procs` to join, limits, counters, and cleanup. */
 export interface JailCgroup {
-  procsFiles: string[];
+  /** `cgroup.procs` of each hierarchy, open for writing: the jail's exec helper joins by writing "0". */
+  procsFds: number[];
+  /** Set the limits for the next run and start its counters from zero (the kernel's never go back). */
+  begin(memoryBytes: number, maxProcesses: number): Promise<void>;
+  /** Counts since begin(). */
   counters(): JailCgroupCounters;
   /** SIGKILL every process still inside. */
   killAll(): void;
-  remove(): Promise<void>;
 }
-
-let runCounter = 0;
 
 export class JailCgroups {
   private readonly bases: Record<Controller, string>;
-  private readonly leftovers = new Set<string>();
+  private readonly slots = new Map<number, JailCgroup>();
+  private readonly fds: number[] = [];
 
   private constructor(private readonly h: Hierarchy) {
     const name = `gg-ts-${process.pid}`;
@@ -61,9 +63,10 @@ export class JailCgroups {
     try {
       for (const c of ['memory', 'pids'] as const) fs.mkdirSync(cg.bases[c], { recursive: true });
       if (h.version === 2) fs.writeFileSync(path.join(cg.bases.memory, 'cgroup.subtree_control'), '+memory +pids');
-      // One trial run proves we may create, limit and remove cgroups here.
-      const trial = cg.create(64 * 1024 * 1024, 8);
-      void trial.remove();
+      // A trial proves we may create, limit and remove cgroups here.
+      const trial = cg.create('trial');
+      trial.setLimits(64 * 1024 * 1024, 8);
+      trial.remove();
     } catch (e) {
       cg.closeSync();
       return `cgroups below ${h.own.memory} are not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
@@ -71,56 +74,90 @@ export class JailCgroups {
     return cg;
   }
 
-  create(memoryBytes: number, maxProcesses: number): JailCgroup {
-    const name = `run-${(runCounter++).toString(36)}`;
+  slot(index: number): JailCgroup {
+    let cg = this.slots.get(index);
+    if (!cg) {
+      cg = this.slotCgroup(index);
+      this.slots.set(index, cg);
+    }
+    return cg;
+  }
+
+  private slotCgroup(index: number): JailCgroup {
+    const g = this.create(`slot-${index}`);
+    let limits = '';
+    let base: JailCgroupCounters = { oomKills: 0, forksRefused: 0 };
+    const procsFds = g.procsFiles.map((f) => fs.openSync(f, fs.constants.O_WRONLY));
+    this.fds.push(...procsFds);
+    return {
+      procsFds,
+      async begin(memoryBytes: number, maxProcesses: number): Promise<void> {
+        // A previous run's processes are gone with its PID namespace; make sure before counting anew.
+        for (let attempt = 0; !g.empty(); attempt++) {
+          if (attempt === 50) throw new Error(`processes of an earlier jail do not leave ${g.procsFiles[0]}`);
+          g.killAll();
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        if (limits !== `${memoryBytes}/${maxProcesses}`) {
+          g.setLimits(memoryBytes, maxProcesses);
+          limits = `${memoryBytes}/${maxProcesses}`;
+        }
+        base = g.counters();
+      },
+      counters(): JailCgroupCounters {
+        const now = g.counters();
+        return { oomKills: now.oomKills - base.oomKills, forksRefused: now.forksRefused - base.forksRefused };
+      },
+      killAll: () => g.killAll(),
+    };
+  }
+
+  private create(name: string): RawCgroup {
     const v1 = this.h.version === 1;
     const dirs = v1 ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)] : [path.join(this.bases.memory, name)];
     const [memDir, pidsDir] = v1 ? [dirs[0]!, dirs[1]!] : [dirs[0]!, dirs[0]!];
-    for (const d of dirs) fs.mkdirSync(d);
-    try {
-      if (v1) {
-        fs.writeFileSync(path.join(memDir, 'memory.limit_in_bytes'), String(memoryBytes));
-        // Without swap accounting this file is absent; with it, swap must not extend the limit.
-        writeIfPresent(path.join(memDir, 'memory.memsw.limit_in_bytes'), String(memoryBytes));
-      } else {
-        fs.writeFileSync(path.join(memDir, 'memory.max'), String(memoryBytes));
-        writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
-      }
-      fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
-    } catch (e) {
-      for (const d of dirs) rmdirQuiet(d);
-      throw e;
-    }
+    for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
-    const counters = (): JailCgroupCounters => ({
-      oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
-      forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
-    });
-    const killAll = (): void => {
-      for (const f of procsFiles) {
-        for (const pid of readPids(f)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone already
+    let memory = 0;
+    return {
+      procsFiles,
+      setLimits(memoryBytes: number, maxProcesses: number): void {
+        const files = v1 ? ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'] : ['memory.max'];
+        // v1 keeps memsw >= memory at every step: raise memsw first, lower it last (a fresh cgroup has both
+        // unlimited: lowering). Without swap accounting the memsw file is absent; with it, swap must not
+        // extend the limit.
+        const raising = memory !== 0 && memoryBytes > memory;
+        for (const f of raising ? [...files].reverse() : files) writeIfPresent(path.join(memDir, f), String(memoryBytes));
+        if (!v1) writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
+        memory = memoryBytes;
+        fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
+      },
+      counters: (): JailCgroupCounters => ({
+        oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
+        forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
+      }),
+      empty: () => procsFiles.every((f) => readPids(f).length === 0),
+      killAll(): void {
+        for (const f of procsFiles) {
+          for (const pid of readPids(f)) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone already
+            }
           }
         }
-      }
+      },
+      remove(): void {
+        for (const d of dirs) rmdirQuiet(d);
+      },
     };
-    const remove = async (): Promise<void> => {
-      // Processes of a dead PID namespace take a moment to leave; a cgroup with members cannot be removed.
-      for (let attempt = 0; attempt < 50; attempt++) {
-        if (procsFiles.every((f) => readPids(f).length === 0)) break;
-        killAll();
-        await new Promise((r) => setTimeout(r, attempt < 10 ? 2 : 20));
-      }
-      for (const d of dirs) if (!rmdirQuiet(d)) this.leftovers.add(d);
-    };
-    return { procsFiles, counters, killAll, remove };
   }
 
   closeSync(): void {
-    for (const d of this.leftovers) if (rmdirQuiet(d)) this.leftovers.delete(d);
+    for (const cg of this.slots.values()) cg.killAll();
+    this.slots.clear();
+    for (const fd of this.fds.splice(0)) fs.closeSync(fd);
     for (const base of new Set(Object.values(this.bases))) {
       for (const child of safeReaddir(base)) {
         const d = path.join(base, child);
@@ -129,6 +166,15 @@ export class JailCgroups {
       rmdirQuiet(base);
     }
   }
+}
+
+interface RawCgroup {
+  procsFiles: string[];
+  setLimits(memoryBytes: number, maxProcesses: number): void;
+  counters(): JailCgroupCounters;
+  empty(): boolean;
+  killAll(): void;
+  remove(): void;
 }
 
 function findHierarchy(): Hierarchy | string {

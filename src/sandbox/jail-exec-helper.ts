@@ -1,29 +1,22 @@
 /**
- * The first program run inside every jail: a 208-byte static x86-64 executable that we write ourselves, so
+ * The first program run inside every jail: a 464-byte static x86-64 executable that we write ourselves, so
  * the jail needs nothing from the host to start a thunk. It exists because bubblewrap (0.8) can neither set
- * argv[0] apart from the program path nor drop to a second uid after setting up the mounts:
+ * argv[0] apart from the program path nor drop to a second uid after setting up the mounts, and because
+ * doing the cgroup join and rlimits here saves a shell in front of bubblewrap on every run:
  *
- *   /gg/bin/exec PROGRAM ARGV0 ARGS...
- *     setgroups(0, NULL); setresgid(1000 x3); setresuid(1000 x3)   -- leaves no capability; exit 126 on failure
- *     fcntl(3, F_SETFD, FD_CLOEXEC); write(3, "R", 1)              -- "the jail is set up" to the host
+ *   /gg/bin/exec PROGRAM ARGV0 ARGS...          (as uid 0 of the jail's user namespace)
+ *     write(5, "0\n"), write(6, "0\n")          join the run's cgroups (fds opened by the host; EBADF: none)
+ *     unshare(CLONE_NEWCGROUP)                   so /proc/self/cgroup reads "/" in every jail
+ *     read(3, 48 bytes); prlimit64(...)          RLIMIT_FSIZE, RLIMIT_AS, RLIMIT_NPROC as {cur, max};
+ *                                                cur = RLIM_INFINITY leaves one as it is
+ *     setgroups(0); setresgid(1000); setresuid(1000)   leaves no capability
+ *     fcntl(3, F_SETFD, FD_CLOEXEC); write(3, "R")     "the jail is set up", to the host
  *     execve(PROGRAM, [ARGV0, ARGS...], envp)
- *     on failure: write(3, "E" + errno byte, 2); exit 127
+ *     on failure: write(3, "E" + errno byte); exit 127. Setup failure: a message on stderr, exit 126.
  *
- * fd 3 is a pipe to the host: no "R" means bubblewrap failed before the program (an infrastructure fault);
- * "E" names the errno of a failed execve (a missing ELF interpreter is ENOENT). Source (GNU as):
- *
- *     mov (%rsp),%r12; cmp $3,%r12; jb die
- *     mov $116,%eax; xor %edi,%edi; xor %esi,%esi; syscall; test %rax,%rax; jnz die
- *     mov $119,%eax; mov $1000,%edi; mov %edi,%esi; mov %edi,%edx; syscall; test %rax,%rax; jnz die
- *     mov $117,%eax; mov $1000,%edi; mov %edi,%esi; mov %edi,%edx; syscall; test %rax,%rax; jnz die
- *     mov $72,%eax; mov $3,%edi; mov $2,%esi; mov $1,%edx; syscall
- *     mov $1,%eax; mov $3,%edi; lea ready(%rip),%rsi; mov $1,%edx; syscall
- *     mov 16(%rsp),%rdi; lea 24(%rsp),%rsi; lea 16(%rsp,%r12,8),%rdx; mov $59,%eax; syscall
- *     neg %rax; sub $16,%rsp; movb $69,(%rsp); mov %al,1(%rsp)
- *     mov $1,%eax; mov $3,%edi; mov %rsp,%rsi; mov $2,%edx; syscall
- *     mov $127,%edi; mov $231,%eax; syscall
- *   die: mov $126,%edi; mov $231,%eax; syscall
- *   ready: .byte 'R'
+ * fd 3 is a socket to the host: no "R" means bubblewrap or the setup failed before the program (an
+ * infrastructure fault); "E" names the errno of a failed execve (a missing ELF interpreter is ENOENT).
+ * Source: jail-exec-helper.x86_64.s beside this file (position-independent; a test reassembles it).
  */
 
 /** The uid and gid a thunk's program runs as, inside the jail. */
@@ -31,10 +24,15 @@ export const JAIL_UID = 1000;
 export const JAIL_GID = 1000;
 
 const CODE_X86_64 =
-  '4c8b24244983fc030f82b5000000b87400000031ff31f60f054885c00f85a1000000b877000000bfe803000089fe89fa0f054885c0' +
-  '0f8588000000b875000000bfe803000089fe89fa0f054885c07573b848000000bf03000000be02000000ba010000000f05b8010000' +
-  '00bf03000000488d3558000000ba010000000f05488b7c2410488d7424184a8d54e410b83b0000000f0548f7d84883ec10c6042445' +
-  '88442401b801000000bf030000004889e6ba020000000f05bf7f000000b8e70000000f05bf7e000000b8e70000000f0552';
+  '4989e54d8b65004983fc030f825501000041be05000000b8010000004489f7488d3564010000ba020000000f054883f8f7740948' +
+  '85c00f882a010000b8030000004489f70f0541ffc64183fe0772c8b810010000bf000000020f054883ec3031c0bf030000004889' +
+  'e6ba300000000f054883f8300f85ec0000004531f6488d0508010000420fb634304c89f248c1e2044801e248833aff7415b82e01' +
+  '000031ff4531d20f054885c00f85b800000041ffc64183fe0372c6b87400000031ff31f60f054885c00f859b000000b877000000' +
+  'bfe803000089fe89fa0f054885c00f8582000000b875000000bfe803000089fe89fa0f054885c0756db848000000bf03000000be' +
+  '02000000ba010000000f05b801000000bf03000000488d356f000000ba010000000f05498b7d10498d75184b8d54e510b83b0000' +
+  '000f0548f7d8c604244588442401b801000000bf030000004889e6ba020000000f05bf7f000000b8e70000000f05b801000000bf' +
+  '02000000488d3519000000ba400000000f05bf7e000000b8e70000000f05300a0109065267673a20746865206a61696c27732065' +
+  '7865632068656c70657220636f756c64206e6f742073657420757020746865207468756e6b27732070726f636573730a';
 
 const LOAD_ADDRESS = 0x400000n;
 const EHDR_SIZE = 64;
@@ -80,6 +78,17 @@ function elfExecutable(code: Buffer, machine: number): Buffer {
 export interface HelperReport {
   started: boolean;
   execErrno?: number;
+}
+
+/** What the helper reads on fd 3 before anything else: RLIMIT_FSIZE, RLIMIT_AS, RLIMIT_NPROC (undefined: keep). */
+export function encodeRlimits(fsize: number | undefined, as: number | undefined, nproc: number | undefined): Buffer {
+  const b = Buffer.alloc(48);
+  [fsize, as, nproc].forEach((v, i) => {
+    const n = v === undefined ? 0xffffffffffffffffn : BigInt(v);
+    b.writeBigUInt64LE(n, i * 16);
+    b.writeBigUInt64LE(n, i * 16 + 8);
+  });
+  return b;
 }
 
 export function parseHelperReport(bytes: Buffer): HelperReport {

@@ -2,7 +2,10 @@
  * Staged jail roots: one directory tree per distinct set of absolute-path inputs (a toolchain), holding each
  * input as a hard link to its blob at its declared path, plus the jail's fixed skeleton:
  *
- *   /proc /dev /tmp          mount points (bubblewrap mounts procfs, a minimal /dev and a tmpfs on them)
+ *   /proc /tmp               mount points (bubblewrap mounts procfs and a tmpfs on them)
+ *   /dev                     null, zero, full, random, urandom, tty, and fd/std*, shm -> /tmp symlinks,
+ *                            bound with devices allowed: one bind instead of bubblewrap's --dev (a tmpfs,
+ *                            six binds and a devpts mount)
  *   /gg/work                 the thunk's working directory (the host run directory, bound read-write)
  *   /gg/obj                  objects named by @{GGHASH:NAME} (a per-run directory, bound read-only)
  *   /gg/bin/exec             the exec helper (jail-exec-helper.ts)
@@ -12,6 +15,7 @@
  * atomically (temp dir + rename) under .gg/cache/roots/<key>, where key = hash of the sorted (path, name) list,
  * and reused by every thunk with the same set, across processes.
  */
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,19 +30,24 @@ export const JAIL_EXEC = '/gg/bin/exec';
  * but inputs below it are bound into it one by one: scripts and test data live there.)
  */
 const RESERVED = new Set(['proc', 'dev', 'gg']);
-const LAYOUT_VERSION = 'gg-ts jail root v1';
+const LAYOUT_VERSION = 'gg-ts jail root v2';
+const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
+const DEV_LINKS: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['shm', '/tmp']];
 
 let tmpCounter = 0;
 
 export class JailRoots {
   /** key -> root directory, checked against the store once per process. */
   private readonly known = new Map<string, string>();
+  /** Device nodes made once per roots directory and hard-linked into each root; undefined if mknod fails. */
+  readonly devTemplate: string | undefined;
 
   constructor(
     readonly dir: string,
     private readonly helper: Buffer,
   ) {
     fs.mkdirSync(dir, { recursive: true });
+    this.devTemplate = makeDevTemplate(dir);
   }
 
   /** The staged root holding exactly `files` (all with absolute file names). */
@@ -58,7 +67,7 @@ export class JailRoots {
 
   private key(entries: readonly StagedFile[]): string {
     const h = crypto.createHash('sha256');
-    h.update(`${LAYOUT_VERSION}\0`);
+    h.update(`${LAYOUT_VERSION}\0${this.devTemplate ? 'devices' : 'no devices'}\0`);
     h.update(this.helper);
     for (const e of entries) h.update(`\0${e.filename}\0${e.name}`);
     return h.digest('hex').slice(0, 40);
@@ -82,6 +91,10 @@ export class JailRoots {
     try {
       for (const d of ['proc', 'dev', 'tmp', 'gg/work', 'gg/obj', 'gg/bin']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
       fs.writeFileSync(path.join(tmp, JAIL_EXEC), this.helper, { mode: 0o555 });
+      if (this.devTemplate) {
+        for (const [name] of DEVICES) fs.linkSync(path.join(this.devTemplate, name), path.join(tmp, 'dev', name));
+        for (const [name, target] of DEV_LINKS) fs.symlinkSync(target, path.join(tmp, 'dev', name));
+      }
       const made = new Set<string>();
       for (const e of entries) {
         const dest = path.join(tmp, e.filename);
@@ -106,6 +119,26 @@ export class JailRoots {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  }
+}
+
+/** rootsDir/.dev-v1: the device nodes, made with mknod(1) (Node has no mknod) once, atomically. */
+function makeDevTemplate(rootsDir: string): string | undefined {
+  const dir = path.join(rootsDir, '.dev-v1');
+  if (fs.existsSync(dir)) return dir;
+  const tmp = path.join(rootsDir, `.tmp-dev-${process.pid}-${(tmpCounter++).toString(36)}`);
+  try {
+    fs.mkdirSync(tmp);
+    for (const [name, major, minor] of DEVICES) {
+      const r = spawnSync('mknod', ['-m', '666', path.join(tmp, name), 'c', String(major), String(minor)], { stdio: 'ignore' });
+      if (r.status !== 0) return undefined;
+    }
+    fs.renameSync(tmp, dir);
+    return dir;
+  } catch {
+    return fs.existsSync(dir) ? dir : undefined;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 

@@ -47,6 +47,17 @@ describe('bubblewrap jail: isolation', () => {
     assert.equal(p.store.getSync(rel).toString(), 'relative input\n', 'the blob is intact');
   });
 
+  it('the program has no capabilities, and sees the same cgroup paths in every run', async () => {
+    // (CapInh keeps what bubblewrap set for the helper; with no_new_privs it can never become effective.)
+    const t = p.script('grep -E "^Cap(Prm|Eff|Amb)" /proc/self/status > out; cat /proc/self/cgroup >> out', { tools: ['grep', 'cat'] });
+    const r = await force(rt, t.name);
+    assert.equal(r.error, undefined, r.error?.message);
+    const lines = p.text(r.value!).trim().split('\n');
+    assert.deepEqual(lines.slice(0, 3).map((l) => l.split(/\s+/)[1]), ['0000000000000000', '0000000000000000', '0000000000000000']);
+    assert.ok(lines.length > 3);
+    for (const l of lines.slice(3)) assert.match(l, /:\/$/);
+  });
+
   it('the host environment is invisible: only declared variables, plus TZ=UTC and LANG=C', async () => {
     const t = p.script('env | sort > out', { tools: ['env', 'sort'], env: { MINE: 'yes' } });
     const r = await force(rt, t.name);
@@ -54,6 +65,14 @@ describe('bubblewrap jail: isolation', () => {
     const seen = p.text(r.value!);
     assert.doesNotMatch(seen, /GG_TEST_HOST_SECRET|HOME=|USER=/);
     assert.deepEqual(seen.trim().split('\n').filter((l) => !l.startsWith('PWD=')), ['LANG=C', 'MINE=yes', 'PATH=/usr/bin:/bin', 'TZ=UTC']);
+  });
+
+  it('a large environment reaches the program (bubblewrap options then go through --args)', async () => {
+    const big = 'x'.repeat(100_000);
+    const t = p.script('printf %s "$BIG" | wc -c > out', { tools: ['wc'], env: { BIG: big } });
+    const r = await force(rt, t.name);
+    assert.equal(r.error, undefined, r.error?.message);
+    assert.equal(p.text(r.value!).trim(), '100000');
   });
 
   it('there is no network: a connect to a listener on 127.0.0.1 fails (and succeeds unsandboxed)', async () => {
