@@ -23,7 +23,7 @@ describe('gg infer', () => {
     assert.doesNotMatch(dep, /\/usr\/include/); // -MMD leaves system headers out
     const s = forceJson(dir, 'hello');
     assert.equal(s.failed, 0);
-    assert.ok(s.executed >= 11, `executed ${s.executed}`);
+    assert.ok(s.executed >= 8, `executed ${s.executed}`);
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
@@ -39,14 +39,19 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
-  it('early cutoff: a comment edit re-runs only the preprocess step', () => {
+  it('early cutoff: a comment edit re-runs only the preprocess step (nothing at all when infer seeded it)', () => {
     const dir = cProject(HELLO);
-    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    const noSeed = { GG_INFER_NO_SEED: '1' };
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello', noSeed);
     fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('who we greet', 'the one we greet'));
-    shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
+    shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2', noSeed);
     const s = forceJson(dir, 'hello');
-    assert.equal(s.executed, 1, 'only the preprocess thunk of greet.c runs');
+    assert.equal(s.executed, 1, 'only the preprocess thunk of greet.c runs; its unchanged output stops the rest');
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+    fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('who we greet', 'whom we greet'));
+    const r = sh(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
+    assert.match(r.stderr, /1 preprocessed at infer/);
+    assert.equal(forceJson(dir, 'hello').executed, 0, 'infer recorded the preprocess result');
   });
 
   it('a real edit re-runs its chain, the archive and the link, and nothing else', () => {
@@ -55,7 +60,7 @@ describe('gg infer', () => {
     fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('hello, world', 'hi'));
     shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
     const s = forceJson(dir, 'hello');
-    assert.equal(s.executed, 5); // preprocess, compile, assemble, ar, link
+    assert.equal(s.executed, 4); // compile, assemble, ar, link (infer recorded the preprocess)
     assert.equal(shOk(dir, './hello'), 'hi HI main.c\n');
   });
 
@@ -148,5 +153,19 @@ describe('gg infer', () => {
     assert.match(d, /inc\/conf\.h/);
     shOk(dir, 'gg infer cc -o prog m.c v.o && gg force --sandbox=none prog');
     assert.equal(shOk(dir, './prog'), '42\n');
+  });
+
+  it('shared libraries (-shared -fPIC, -Wl,-soname) and LTO links become thunks', () => {
+    const dir = cProject({
+      'x.c': 'int x(void) { return 41; }\n',
+      'm.c': '#include <stdio.h>\nint x(void);\nint main(void) { printf("%d\\n", x() + 1); return 0; }\n',
+    });
+    shOk(dir, 'gg infer sh -c "cc -fPIC -O2 -c x.c && cc -shared -Wl,-soname,libx.so.1 -o libx.so x.o && cc -o p m.c -L. -lx"');
+    shOk(dir, 'gg infer sh -c "cc -flto -O2 -c x.c -o xl.o && cc -flto -O2 -o plto m.c xl.o"');
+    for (const f of ['libx.so', 'p', 'plto']) assert.ok(isPlaceholder(path.join(dir, f)), f);
+    assert.equal(forceJson(dir, 'libx.so p plto').failed, 0);
+    assert.equal(shOk(dir, 'ln -s libx.so libx.so.1 && LD_LIBRARY_PATH=. ./p'), '42\n');
+    assert.equal(shOk(dir, './plto'), '42\n');
+    assert.match(shOk(dir, 'readelf -d libx.so'), /SONAME.*libx\.so\.1/);
   });
 });

@@ -36,7 +36,7 @@ export function registerInfer(program: Command): void {
       });
       if (o.summary) {
         const s = r.stats;
-        process.stderr.write(`gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands, ${s.real} run for real; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${(r.wallMs / 1000).toFixed(1)} s\n`);
+        process.stderr.write(`gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands, ${s.real} run for real; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${s.seeded} preprocessed at infer; ${(r.wallMs / 1000).toFixed(1)} s\n`);
       }
       return r.exitCode;
     }));

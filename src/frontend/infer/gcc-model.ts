@@ -203,7 +203,18 @@ export class GccModel {
 
     const preprocessed = async (outTag: string): Promise<WrittenThunk> => {
       const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(hasDebug ? ['-fno-working-directory'] : [])];
-      const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, { ...req.env, PATH: this.ctx.realPath });
+      // Header discovery runs the very preprocess the thunk describes (same driver, flags, relative paths,
+      // environment); its output seeds the thunk's memo, so the build preprocesses each source once.
+      const seedTo = process.env['GG_INFER_NO_SEED'] === '1' ? undefined : this.ctx.store.tempPath('pp');
+      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+      hostEnv['PATH'] = this.ctx.realPath;
+      let list;
+      try {
+        list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, seedTo);
+      } catch (e) {
+        if (seedTo) fs.rmSync(seedTo, { force: true });
+        throw e;
+      }
       headers = list.headers;
       headerNames = list.names;
       if (list.cached) this.ctx.stats.depsCached++;
@@ -215,7 +226,7 @@ export class GccModel {
         values.push(d.input);
       });
       const t = this.toolInputs(tc, tc.preprocess);
-      return this.thunk({
+      const p = this.thunk({
         function: tc.driverName,
         args: [tc.driver, ...ppFlags, ...xl, '-E', src.path, '-o', outTag],
         env,
@@ -225,6 +236,13 @@ export class GccModel {
         cwd: cwdRel,
         timeoutMs: TIMEOUT.preprocess,
       });
+      if (seedTo && list.preprocessed && fs.existsSync(seedTo)) {
+        const value = this.ctx.store.adoptFile(seedTo).name;
+        this.ctx.store.putReductionSync(`${p.name}#${outTag}`, value);
+        this.ctx.store.putReductionSync(p.name, value);
+        this.ctx.stats.seeded++;
+      } else if (seedTo) fs.rmSync(seedTo, { force: true });
+      return p;
     };
     const compile = (input: { thunk?: string; value?: DeclaredFile }, inTag: string, cwd: string): WrittenThunk => {
       const t = this.toolInputs(tc, tc.compile);

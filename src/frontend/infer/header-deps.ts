@@ -21,6 +21,8 @@ export interface HeaderList {
   /** Content names of the headers (same order), verified just now. */
   names: string[];
   cached: boolean;
+  /** Set when discovery also wrote the preprocessed output to the path asked for. */
+  preprocessed?: boolean;
 }
 
 interface CacheEntry {
@@ -71,7 +73,7 @@ export class HeaderDepsCache {
    * Headers read when `driver ppArgs... source` preprocesses in `cwd`. `ppArgs` must hold only the flags
    * that matter to preprocessing (no -o, no dependency flags).
    */
-  async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv): Promise<HeaderList> {
+  async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<HeaderList> {
     const sourceName = this.nameOf(path.resolve(cwd, source));
     const key = crypto.createHash('sha256').update(JSON.stringify([driver, cwd, ppArgs, source, sourceName])).digest('hex').slice(0, 40);
     const file = path.join(this.dir, key);
@@ -83,12 +85,12 @@ export class HeaderDepsCache {
     } catch {
       // no entry, or a damaged one: discover again
     }
-    const headers = await this.discover(driver, cwd, ppArgs, source, env);
+    const headers = await this.discover(driver, cwd, ppArgs, source, env, preprocessTo);
     const entry: CacheEntry = { headers: headers.map((h) => [h, this.nameOf(path.resolve(cwd, h))]) };
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(entry));
     fs.renameSync(tmp, file);
-    return { headers, names: entry.headers.map(([, n]) => n), cached: false };
+    return { headers, names: entry.headers.map(([, n]) => n), cached: false, ...(preprocessTo ? { preprocessed: true } : {}) };
   }
 
   private sameContent(p: string, name: string): boolean {
@@ -99,10 +101,17 @@ export class HeaderDepsCache {
     }
   }
 
-  private async discover(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  /**
+   * `-M` lists what preprocessing reads. With `preprocessTo`, the preprocess itself runs instead (`-E -o
+   * FILE -MD`: the same output, the list as a side effect), so its result can seed the memo.
+   */
+  private async discover(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<string[]> {
     const tmp = path.join(os.tmpdir(), `gg-infer-deps-${process.pid}-${crypto.randomBytes(6).toString('hex')}.d`);
+    const args = preprocessTo
+      ? [...ppArgs, '-E', source, '-o', preprocessTo, '-MD', '-MT', 'gg', '-MF', tmp]
+      : [...ppArgs, '-M', '-MT', 'gg', '-MF', tmp, source];
     try {
-      await run(driver, [...ppArgs, '-M', '-MT', 'gg', '-MF', tmp, source], { cwd, env, maxBuffer: 64 << 20 });
+      await run(driver, args, { cwd, env, maxBuffer: 64 << 20 });
       const deps = parseDepFile(fs.readFileSync(tmp, 'utf8'));
       // The first prerequisite is the source itself.
       return deps.slice(1).filter((d) => d !== source);

@@ -26,6 +26,8 @@ export interface InferStats {
   real: number;
   depsCached: number;
   depsDiscovered: number;
+  /** Preprocess thunks whose result was recorded at infer time. */
+  seeded: number;
 }
 
 export interface InferContext {
