@@ -33,14 +33,14 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 # Force every placeholder the build left (programs, libraries; objects come along), once per distinct
 # placeholder; files that are hard-link copies of another (git's builtins) are re-linked, as make did.
 force_tree() {
-  local -A seen=()
-  local uniq=() dups=() f k
-  while IFS= read -r f; do
-    k=$(head -c 200 "$f" | md5sum | cut -c1-32)
-    if [[ -z ${seen[$k]:-} ]]; then seen[$k]=$f; uniq+=("$f"); else dups+=("$f=${seen[$k]}"); fi
-  done < <(find . -path ./.gg -prune -o -type f -size -600c ! -name '*.o' -print0 | xargs -0 grep -l -e '^#!/usr/bin/env gg-force-and-run' -e '^OUTPUT_FORMAT("elf64-x86-64")/\*' 2>/dev/null || true)
+  local list=$work/placeholders uniq=() f first
+  find . -path ./.gg -prune -o -type f -size -600c ! -name '*.o' -print0 \
+    | xargs -0 grep -l -e '^#!/usr/bin/env gg-force-and-run' -e '^OUTPUT_FORMAT("elf64-x86-64")/\*' 2>/dev/null \
+    | xargs -r md5sum | sort > "$list" || true
+  mapfile -t uniq < <(awk '!seen[$1]++ {print $2}' "$list")
   ((${#uniq[@]})) && gg force --sandbox="$sandbox" -s -j2 "${uniq[@]}" >/dev/null
-  for f in "${dups[@]}"; do ln -f "${f#*=}" "${f%%=*}"; done
+  # hard-link copies (git's builtins), linked again as make did
+  awk 'seen[$1] {print seen[$1], $2; next} {seen[$1]=$2}' "$list" | while read -r first f; do ln -f "$first" "$f"; done
 }
 
 log=$work/log
