@@ -93,3 +93,50 @@ export function isPlaceholder(file: string): boolean {
 export function isElf(file: string): boolean {
   return fs.readFileSync(file).subarray(0, 4).toString('latin1') === '\x7fELF';
 }
+
+/** Every placeholder under `dir` (outside .gg), objects excluded unless asked. */
+export function placeholdersIn(dir: string, withObjects = false): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.name === '.gg' || e.name === '.git') continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (withObjects || !e.name.endsWith('.o')) && fs.statSync(p).size < 600 && isPlaceholder(p)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * Force every program and library placeholder the build left, once per distinct placeholder; files that
+ * are hard links of another (git's builtins) are linked again afterwards, as make did.
+ */
+export function forceTree(dir: string, sandbox = process.env['GG_TEST_SANDBOX'] ?? 'none'): void {
+  const firstByContent = new Map<string, string>();
+  const dups: [string, string][] = [];
+  for (const p of placeholdersIn(dir)) {
+    const text = fs.readFileSync(p, 'latin1');
+    const first = firstByContent.get(text);
+    if (first === undefined) firstByContent.set(text, p);
+    else dups.push([p, first]);
+  }
+  const targets = [...firstByContent.values()].map((p) => `'${path.relative(dir, p)}'`).join(' ');
+  if (targets) shOk(dir, `gg force --sandbox=${sandbox} -s -j2 ${targets}`);
+  for (const [p, first] of dups) {
+    fs.rmSync(p);
+    fs.linkSync(first, p);
+  }
+}
+
+/** A project from ../shared/tools/get-source copied to a temp dir, or undefined when it cannot be fetched. */
+export function sourceCopy(name: string): string | undefined {
+  const get = path.resolve(REPO, '../shared/tools/get-source');
+  const r = spawnSync(get, [name], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) return undefined;
+  const src = r.stdout.trim().split('\n').pop()!;
+  const dir = tempDir(`gg-e2e-${name}-`);
+  fs.cpSync(src, dir, { recursive: true });
+  return dir;
+}
