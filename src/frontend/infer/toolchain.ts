@@ -155,7 +155,7 @@ export class ToolchainCache {
     const st = fs.statSync(file);
     const real = fs.realpathSync(file);
     const rst = fs.statSync(real);
-    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v2`;
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v3`;
   }
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
@@ -204,10 +204,17 @@ export class ToolchainCache {
   }
 
   private async printProg(driver: string, name: string): Promise<string | undefined> {
-    const { stdout } = await run(driver, [`-print-prog-name=${name}`], { env: this.hostEnv() });
-    const p = stdout.trim();
-    if (path.isAbsolute(p)) return isFile(p) ? path.normalize(p) : undefined;
-    return findOnPath(p, this.realPath);
+    for (const query of ['-print-prog-name', '-print-file-name']) {
+      const { stdout } = await run(driver, [`${query}=${name}`], { env: this.hostEnv() });
+      const p = stdout.trim();
+      if (path.isAbsolute(p)) {
+        if (isFile(p)) return path.normalize(p);
+        continue;
+      }
+      const found = name.endsWith('.so') ? undefined : findOnPath(p, this.realPath);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   private async discover(tool: string, driver: string, key: string): Promise<CachedToolchain> {
