@@ -118,11 +118,24 @@ export class BwrapSandbox implements Sandbox {
     const absolute: StagedFile[] = [];
     const relative: StagedFile[] = [];
     for (const f of req.files) (path.isAbsolute(f.filename) ? absolute : relative).push(f);
-    const root = this.roots.rootFor(absolute);
+    // The function runs from where the thunk declares it, preferably at an absolute path, else from /gg/obj.
+    const functionName = [...req.objects].find(([, host]) => host === req.program)?.[0] ?? 'function';
+    const placed = req.files.filter((f) => f.name === functionName).sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
+    const jailProgram = !placed ? `${JAIL_OBJ_DIR}/${functionName}`
+      : path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(JAIL_WORK_DIR, placed.filename);
+    const wanted = new Set<string>();
+    for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
+    // A per-run /gg/obj hides the root's: it then holds the function too.
+    if (!placed && wanted.size > 0) wanted.add(functionName);
+    const root = this.roots.rootFor(absolute, placed ? undefined : { name: functionName, hostPath: req.program });
     const slot = await this.userns.acquire();
     const objDir = `${req.workDir}.obj`;
     try {
-      const jailProgram = this.prepareWorkDir(req, relative, slot, objDir);
+      this.prepareWorkDir(req, relative, slot);
+      if (wanted.size > 0) {
+        fs.mkdirSync(objDir, { recursive: true });
+        for (const n of wanted) linkInput(req.objects.get(n) ?? req.program, path.join(objDir, n));
+      }
       const limits = req.limits;
       const cgroup = this.cgroups?.slot(slot.index);
       // Only the program's processes count: the exec helper joins the cgroup, bubblewrap's own stay outside.
@@ -144,7 +157,7 @@ export class BwrapSandbox implements Sandbox {
         '--perms', '1777', '--size', String(limits.outputBytes), '--tmpfs', '/tmp',
         ...tmpInputBinds(root, absolute),
         '--bind', req.workDir, JAIL_WORK_DIR,
-        ...(fs.existsSync(objDir) ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
+        ...(wanted.size > 0 ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
         '--chdir', path.posix.join(JAIL_WORK_DIR, req.cwd),
         '--clearenv', ...env.flatMap((e) => ['--setenv', e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
         // What the helper needs to make the cgroup namespace and switch to the jail user; switching drops all.
@@ -171,10 +184,9 @@ export class BwrapSandbox implements Sandbox {
 
   /**
    * Place relative inputs, links and the start directory in the host run directory, owned so that the jail
-   * user may write there but not into the inputs (hard links to root-owned, read-only blobs). Returns the
-   * program's path inside the jail.
+   * user may write there but not into the inputs (hard links to root-owned, read-only blobs).
    */
-  private prepareWorkDir(req: SandboxRequest, relative: readonly StagedFile[], slot: JailSlot, objDir: string): string {
+  private prepareWorkDir(req: SandboxRequest, relative: readonly StagedFile[], slot: JailSlot): void {
     const own = (p: string): void => fs.lchownSync(p, slot.hostId, slot.hostId);
     const mkdirs = (dir: string): void => {
       const first = fs.mkdirSync(dir, { recursive: true });
@@ -197,23 +209,6 @@ export class BwrapSandbox implements Sandbox {
       own(p);
     }
     mkdirs(path.join(req.workDir, req.cwd));
-    const functionName = [...req.objects].find(([, host]) => host === req.program)?.[0];
-    const placed = req.files.filter((f) => f.name === functionName).sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
-    const wanted = new Set<string>();
-    for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
-    let jailProgram: string;
-    if (placed) {
-      jailProgram = path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(JAIL_WORK_DIR, placed.filename);
-    } else {
-      const name = functionName ?? 'function';
-      jailProgram = `${JAIL_OBJ_DIR}/${name}`;
-      wanted.add(name);
-    }
-    if (wanted.size > 0) {
-      fs.mkdirSync(objDir, { recursive: true });
-      for (const n of wanted) linkInput(req.objects.get(n) ?? req.program, path.join(objDir, n));
-    }
-    return jailProgram;
   }
 
   private spawnJail(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): Promise<JailOutcome> {

@@ -7,7 +7,8 @@
  *                            bound with devices allowed: one bind instead of bubblewrap's --dev (a tmpfs,
  *                            six binds and a devpts mount)
  *   /gg/work                 the thunk's working directory (the host run directory, bound read-write)
- *   /gg/obj                  objects named by @{GGHASH:NAME} (a per-run directory, bound read-only)
+ *   /gg/obj/NAME             the function, when the thunk gives it no file name (objects named by
+ *                            @{GGHASH:NAME} come in a per-run directory bound over /gg/obj)
  *   /gg/bin/exec             the exec helper (jail-exec-helper.ts)
  *
  * The tree is bound read-only at / with ONE bind mount: bubblewrap's cost grows with every mount (a
@@ -50,9 +51,14 @@ export class JailRoots {
     this.devTemplate = makeDevTemplate(dir);
   }
 
-  /** The staged root holding exactly `files` (all with absolute file names). */
-  rootFor(files: readonly StagedFile[]): string {
-    const entries = files.map((f) => ({ ...f, filename: checkAbsolute(f.filename) })).sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+  /**
+   * The staged root holding exactly `files` (all with absolute file names), and `program` at /gg/obj/NAME.
+   * Linking per run instead would change the blobs' ctime on every run, and with it their hash-cache key.
+   */
+  rootFor(files: readonly StagedFile[], program?: { name: string; hostPath: string }): string {
+    const entries = files.map((f) => ({ ...f, filename: checkAbsolute(f.filename) }));
+    if (program) entries.push({ ...program, filename: `${JAIL_OBJ_DIR}/${program.name}` });
+    entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
     const key = this.key(entries);
     const known = this.known.get(key);
     if (known) return known;
