@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # gg infer demo on examples/hello-c, from a temp copy: the unchanged Makefile's build becomes thunks,
 # gg force builds it, then after `make clean` the same build is all memoized.
-# GG_SANDBOX picks the sandbox for gg force (default: none until the bubblewrap sandbox lands).
+# GG_SANDBOX picks the sandbox for gg force (default: bwrap, the hermetic jail).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-sandbox=${GG_SANDBOX:-none}
+sandbox=${GG_SANDBOX:-bwrap}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
