@@ -39,12 +39,12 @@ export interface Ran {
   stderr: string;
 }
 
-/** Run a command in `cwd` with the built gg on PATH (as `gg`) and GG_SANDBOX=none. */
+/** Run a command in `cwd` with the built gg on PATH (as `gg`) and GG_SANDBOX=$GG_TEST_SANDBOX (default none). */
 export function sh(cwd: string, script: string, env: NodeJS.ProcessEnv = {}): Ran {
   const bin = ensureBin();
   const r = spawnSync('bash', ['-c', script], {
     cwd,
-    env: { ...process.env, GG_DIR: '', GG_SANDBOX: 'none', PATH: `${bin}:${process.env['PATH']}`, ...env },
+    env: { ...process.env, GG_DIR: '', GG_SANDBOX: process.env['GG_TEST_SANDBOX'] ?? 'none', PATH: `${bin}:${process.env['PATH']}`, ...env },
     encoding: 'utf8',
     timeout: 600_000,
   });
@@ -81,7 +81,7 @@ export interface ForceSummary {
 }
 
 export function forceJson(dir: string, targets: string): ForceSummary {
-  const out = shOk(dir, `gg force --sandbox=none --json -j2 ${targets}`);
+  const out = shOk(dir, `gg force --sandbox=$GG_SANDBOX --json -j2 ${targets}`);
   return JSON.parse(out) as ForceSummary;
 }
 

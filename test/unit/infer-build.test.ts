@@ -29,7 +29,7 @@ describe('gg infer', () => {
 
   it('memoizes: make clean + infer again + force executes nothing, and header discovery is cached', () => {
     const dir = cProject(HELLO);
-    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=$GG_SANDBOX -j2 hello');
     shOk(dir, 'rm -f *.o *.a *.d hello');
     const r = sh(dir, 'gg infer make -j2');
     assert.equal(r.status, 0, r.stderr);
@@ -42,7 +42,7 @@ describe('gg infer', () => {
   it('early cutoff: a comment edit re-runs only the preprocess step (nothing at all when infer seeded it)', () => {
     const dir = cProject(HELLO);
     const noSeed = { GG_INFER_NO_SEED: '1' };
-    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello', noSeed);
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=$GG_SANDBOX -j2 hello', noSeed);
     fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('who we greet', 'the one we greet'));
     shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2', noSeed);
     const s = forceJson(dir, 'hello');
@@ -56,7 +56,7 @@ describe('gg infer', () => {
 
   it('a real edit re-runs its chain, the archive and the link, and nothing else', () => {
     const dir = cProject(HELLO);
-    shOk(dir, 'gg infer make -j2 && gg force --sandbox=none -j2 hello');
+    shOk(dir, 'gg infer make -j2 && gg force --sandbox=$GG_SANDBOX -j2 hello');
     fs.writeFileSync(path.join(dir, 'greet.c'), HELLO['greet.c']!.replace('hello, world', 'hi'));
     shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
     const s = forceJson(dir, 'hello');
@@ -91,7 +91,7 @@ describe('gg infer', () => {
     const dir = cProject(files);
     const plain = cProject(files);
     shOk(plain, 'make');
-    shOk(dir, 'gg infer make && gg force --sandbox=none -j2 src/lib.o src/main.o src/prog');
+    shOk(dir, 'gg infer make && gg force --sandbox=$GG_SANDBOX -j2 src/lib.o src/main.o src/prog');
     for (const o of ['src/lib.o', 'src/main.o']) assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
     assert.equal(shOk(dir, 'src/prog'), '42 lib.c\n');
   });
@@ -109,7 +109,7 @@ describe('gg infer', () => {
   it('a compile error surfaces at force time with the compiler\'s message; a missing header at infer time', () => {
     const dir = cProject({ 'bad.c': 'int f( { }\n', 'nohdr.c': '#include "missing.h"\n' });
     shOk(dir, 'gg infer cc -c bad.c');
-    const r = sh(dir, 'gg force --sandbox=none bad.o');
+    const r = sh(dir, 'gg force --sandbox=$GG_SANDBOX bad.o');
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /GG_E_THUNK_FAILED[\s\S]*bad\.c:1/);
     const m = sh(dir, 'gg infer cc -c nohdr.c');
@@ -151,7 +151,7 @@ describe('gg infer', () => {
     const d = fs.readFileSync(path.join(dir, 'deps/v.d'), 'utf8').replace(/\\\n/g, '');
     assert.match(d, /^my-target: code\.txt/);
     assert.match(d, /inc\/conf\.h/);
-    shOk(dir, 'gg infer cc -o prog m.c v.o && gg force --sandbox=none prog');
+    shOk(dir, 'gg infer cc -o prog m.c v.o && gg force --sandbox=$GG_SANDBOX prog');
     assert.equal(shOk(dir, './prog'), '42\n');
   });
 
