@@ -7,6 +7,7 @@ import path from 'node:path';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
+import { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
 import { findGgDir } from './store/gg-dir.js';
 import { LocalStore } from './store/local-store.js';
@@ -29,8 +30,8 @@ export interface Runtime {
   store: Store;
   remote?: TieredStore;
   engine: Engine;
-  /** What the user should be told about this run's isolation (e.g. a limits fallback); empty when nothing. */
-  notices: string[];
+  /** What the user should be told about this run's isolation (e.g. a limits fallback), once a thunk ran. */
+  notices(): string[];
   close(): Promise<void>;
 }
 
@@ -43,7 +44,8 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   // Bad storage configuration fails here, before any work.
   const store = await openStore(o.storageUri, local);
   const remote = store instanceof TieredStore ? store : undefined;
-  const sandbox = await createSandbox(o.sandbox ?? 'bwrap', local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') });
+  const kind = o.sandbox ?? 'bwrap';
+  const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
   const engine = new LocalEngine(local, sandbox, {
     ...(o.limits ? { limits: o.limits } : {}),
     keepFailed: o.keepFailed ?? false,
@@ -55,7 +57,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     store,
     ...(remote ? { remote } : {}),
     engine,
-    notices: sandbox.notice ? [sandbox.notice] : [],
+    notices: () => (sandbox.notice ? [sandbox.notice] : []),
     async close() {
       await engine.close();
       await sandbox.close?.();

@@ -201,7 +201,8 @@ export class Forcer {
           }
           this.failures.push({ name, error: err });
           this.emit({ type: 'failed', name, error: err });
-          if (this.o.failFast && !this.stopped) {
+          // A machine that cannot run jails at all stops the whole run: every thunk would fail the same way.
+          if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
             this.abort.abort();
           }

@@ -88,7 +88,7 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
       assert.match(sandbox.notice ?? '', /rlimits, not cgroups/);
       const { LocalEngine } = await import('../../src/engine/local-engine.js');
       const engine = new LocalEngine(p.store, sandbox, { limits: { maxProcesses: 32, memoryBytes: 64 * MiB, timeoutMs: 3000 } });
-      const rt = { local: p.store, store: p.store, engine, notices: [], close: () => engine.close() } satisfies Runtime;
+      const rt = { local: p.store, store: p.store, engine, notices: () => [], close: () => engine.close() } satisfies Runtime;
       const bomb = p.script('b() { b | b & }; while :; do b; done');
       const start = performance.now();
       const r = await force(rt, bomb.name);

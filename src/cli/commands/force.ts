@@ -52,7 +52,6 @@ export function registerForce(program: Command): void {
       if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
-      if (!o.json) for (const n of rt.notices) process.stderr.write(`gg: note: ${n}\n`);
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
       try {
         const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload });
@@ -96,6 +95,7 @@ export function registerForce(program: Command): void {
         }
         return checkFailed ? 1 : 0;
       } finally {
+        if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }
     }));

@@ -34,7 +34,6 @@ export function registerVerify(program: Command): void {
       const sandbox = parseSandboxKind(o.sandbox);
       if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
       const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o) });
-      if (!o.json) for (const n of rt.notices) process.stderr.write(`gg: note: ${n}\n`);
       try {
         const refs = [...new Set(targets.map((t) => resolveTarget(t, rt.local)).filter((t) => !t.upToDate).map((t) => t.ref))];
         const outcome = await verifyRefs(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs });
@@ -48,6 +47,7 @@ export function registerVerify(program: Command): void {
         if (nd) reportError(nd);
         return nd || outcome.errors.size > 0 ? 1 : 0;
       } finally {
+        if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }
     }));

@@ -1,0 +1,27 @@
+/**
+ * A sandbox set up on the first thunk that actually runs: a fully memoized force never pays for bubblewrap's
+ * trial jail and cgroup set-up (~0.2 s), which would otherwise dominate a warm build's wall time.
+ */
+import type { Sandbox, SandboxRequest, SandboxResult } from './sandbox.js';
+
+export class LazySandbox implements Sandbox {
+  private inner: Promise<Sandbox> | undefined;
+  private ready: Sandbox | undefined;
+
+  constructor(readonly kind: string, private readonly open: () => Promise<Sandbox>) {}
+
+  get notice(): string | undefined {
+    return this.ready?.notice;
+  }
+
+  async run(req: SandboxRequest): Promise<SandboxResult> {
+    this.inner ??= this.open().then((s) => (this.ready = s));
+    return (await this.inner).run(req);
+  }
+
+  async close(): Promise<void> {
+    if (!this.inner) return;
+    const s = await this.inner.catch(() => undefined);
+    await s?.close?.();
+  }
+}
