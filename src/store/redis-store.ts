@@ -19,6 +19,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { chunked, mapConcurrent } from './concurrency.js';
+import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand } from './redis-stream-connection.js';
 import { hashFileUncached } from './hash-cache.js';
 import type { PutResult } from './store.js';
@@ -101,6 +102,26 @@ export class RedisStore implements RemoteStore {
   private lastError: Error | undefined;
   private everReady = false;
   private connecting: Promise<void> | undefined;
+
+  /** Small gets and puts made together travel together: one MGET, one pipeline of SET NX (tick-batcher.ts). */
+  private readonly gets = new TickBatcher<string, Buffer | null>({
+    maxItems: 256,
+    maxWeight: 4 * 1024 * 1024,
+    weight: nameSize,
+    run: (names) => this.run(`reading ${names.length} objects`, () => this.client.mgetBuffer(names)),
+  });
+  private readonly puts = new TickBatcher<{ name: string; data: Buffer }, 'OK' | null | Error>({
+    maxItems: 128,
+    maxWeight: 1024 * 1024,
+    weight: (x) => x.data.length,
+    run: (items) =>
+      this.run(`storing ${items.length} objects`, async () => {
+        const p = this.client.pipeline();
+        for (const { name, data } of items) p.set(name, data, 'NX');
+        const replies = (await p.exec()) ?? [];
+        return replies.map(([err, v]) => err ?? (v as 'OK' | null));
+      }),
+  });
 
   constructor(options: RedisStoreOptions) {
     this.opts = { ...DEFAULTS, ...options };
@@ -204,13 +225,13 @@ export class RedisStore implements RemoteStore {
     }
   }
 
-  private async run<T>(what: string, op: () => Promise<T>): Promise<T> {
-    await this.ready();
-    try {
-      return await op();
-    } catch (e) {
+  /** Run a command once connected, failures as GG_E_STORAGE_*. Not async itself: no extra hops on the hot path. */
+  private run<T>(what: string, op: () => Promise<T>): Promise<T> {
+    const fail = (e: unknown): never => {
       throw storageIoError(e, what, this.description);
-    }
+    };
+    if (this.client.status === 'ready') return op().catch(fail);
+    return this.ready().then(op).catch(fail);
   }
 
   async has(name: string): Promise<boolean> {
@@ -249,7 +270,31 @@ export class RedisStore implements RemoteStore {
 
   async get(name: string): Promise<Buffer> {
     assertName(name);
-    const data = await this.run(`reading ${name}`, () => this.client.getBuffer(name));
+    const size = nameSize(name);
+    if (size > this.opts.singleShotBytes) {
+      // Into one buffer of the promised size, hashed as it arrives (ioredis would build and copy the reply whole).
+      const data = Buffer.allocUnsafe(size);
+      const hasher = new NameHasher();
+      let at = 0;
+      await this.streamGet(name, async (pieces) => {
+        try {
+          for await (const piece of pieces) {
+            hasher.update(piece);
+            piece.copy(data, at);
+            at += piece.length;
+          }
+        } catch (e) {
+          throw storageIoError(e, `reading ${name}`, this.description);
+        }
+      });
+      const actual = hasher.digestName();
+      if (actual !== name) {
+        await this.dropCorrupt(name);
+        throw corruptObject(name, this.description, `its ${size} bytes hash to ${actual}`);
+      }
+      return data;
+    }
+    const data = await this.gets.add(name);
     if (data === null) throw missingObject(name, this.description);
     const actual = computeName(data);
     if (actual !== name) {
@@ -274,6 +319,12 @@ export class RedisStore implements RemoteStore {
       }
       return;
     }
+    await this.streamGet(name, (pieces) => receiveVerified(name, dest, pieces, this.description, () => this.dropCorrupt(name), size));
+  }
+
+  /** `GET name` on a connection of its own; `consume` gets exactly the promised number of bytes as they arrive. */
+  private async streamGet(name: string, consume: (pieces: AsyncGenerator<Buffer>) => Promise<void>): Promise<void> {
+    const size = nameSize(name);
     const conn = await this.openStream(`reading ${name}`);
     try {
       const header = await this.streamStep(`reading ${name}`, async () => {
@@ -287,7 +338,7 @@ export class RedisStore implements RemoteStore {
         await this.dropCorrupt(name);
         throw corruptObject(name, this.description, `it holds ${stored} bytes, its name says ${size}`);
       }
-      await receiveVerified(name, dest, conn.readBytes(size), this.description, () => this.dropCorrupt(name), size);
+      await consume(conn.readBytes(size));
     } finally {
       conn.destroy();
     }
@@ -315,7 +366,10 @@ export class RedisStore implements RemoteStore {
   async put(data: Buffer): Promise<PutResult> {
     const name = computeName(data);
     this.checkSize(name, data.length);
-    const reply = await this.run(`storing ${name}`, () => this.client.set(name, data, 'NX'));
+    // Large values skip ioredis, which would copy them twice (command, then auto-pipeline batch).
+    if (data.length > this.opts.singleShotBytes) return this.upload(name, data, 'the data');
+    const reply = await this.puts.add({ name, data });
+    if (reply instanceof Error) throw storageIoError(reply, `storing ${name}`, this.description);
     return { name, written: reply === 'OK' };
   }
 
@@ -373,13 +427,14 @@ export class RedisStore implements RemoteStore {
    * `SET name <body> NX` streamed on its own connection; the command's last bytes go out only once the body has
    * hashed to `name`, so a wrong or incomplete body is never stored (the connection is dropped instead).
    */
-  private async upload(name: string, body: Readable, source: string): Promise<PutResult> {
+  private async upload(name: string, body: Readable | Buffer, source: string): Promise<PutResult> {
     const size = nameSize(name);
     this.checkSize(name, size);
     const hasher = new NameHasher();
     const conn = await this.openStream(`storing ${name}`);
     try {
       await this.streamStep(`storing ${name}`, () => conn.write(`*4\r\n$3\r\nSET\r\n$${name.length}\r\n${name}\r\n$${size}\r\n`));
+      if (Buffer.isBuffer(body)) return await this.finishUpload(conn, name, body); // named from these very bytes
       const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
       for (;;) {
         let next: IteratorResult<Buffer>;
@@ -399,16 +454,22 @@ export class RedisStore implements RemoteStore {
           hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
         });
       }
-      const reply = await this.streamStep(`storing ${name}`, async () => {
-        await conn.write('\r\n$2\r\nNX\r\n');
-        return conn.readSimple();
-      });
-      if (reply !== '+OK' && reply !== '$-1') throw storageIoError(new Error(`unexpected reply '${reply}'`), `storing ${name}`, this.description);
-      return { name, written: reply === '+OK' };
+      return await this.finishUpload(conn, name);
     } finally {
-      body.destroy();
+      if (!Buffer.isBuffer(body)) body.destroy();
       conn.destroy(); // before the final bytes, this discards the half-sent command on the server
     }
+  }
+
+  /** Send the rest of the SET command (after `data`, if given) and read whether it stored the object. */
+  private async finishUpload(conn: RedisStreamConnection, name: string, data?: Buffer): Promise<PutResult> {
+    const reply = await this.streamStep(`storing ${name}`, async () => {
+      if (data) await conn.write(data);
+      await conn.write('\r\n$2\r\nNX\r\n');
+      return conn.readSimple();
+    });
+    if (reply !== '+OK' && reply !== '$-1') throw storageIoError(new Error(`unexpected reply '${reply}'`), `storing ${name}`, this.description);
+    return { name, written: reply === '+OK' };
   }
 
   async getReduction(ref: string): Promise<string | undefined> {

@@ -57,15 +57,19 @@ export function assertRef(ref: string): void {
 
 /**
  * Hashes (and counts) everything that flows through it. With `expectedName`, it fails at the end of the data when
- * the bytes do not hash to that name, so a consumer (an upload) never completes with the wrong content.
+ * the bytes do not hash to that name, so a consumer (an upload) never completes with the wrong content; with
+ * `holdLastByte` as well, the very last byte is released only after that check, so a request that needs all of
+ * its Content-Length (a single S3 PUT) cannot complete with bytes that were not verified.
  */
 export class HashingPassThrough extends Transform {
   readonly hasher = new NameHasher();
+  private held: Buffer | undefined;
 
   constructor(
     private readonly maxBytes = Number.POSITIVE_INFINITY,
     private readonly expectedName?: string,
     private readonly source = 'the data',
+    private readonly holdLastByte = false,
   ) {
     super();
   }
@@ -73,19 +77,31 @@ export class HashingPassThrough extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hasher.update(chunk);
     // More bytes than the name promises: stop early instead of sending or writing a bad copy.
-    if (this.hasher.bytes > this.maxBytes) cb(new Error(`more than the expected ${this.maxBytes} bytes`));
-    else cb(null, chunk);
+    if (this.hasher.bytes > this.maxBytes) {
+      return cb(
+        new GgError('GG_E_OBJECT_CORRUPT', `${this.source} has more than the ${this.maxBytes} bytes its name says; nothing was stored`, {
+          hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+        }),
+      );
+    }
+    if (!this.holdLastByte || chunk.length === 0) return cb(null, chunk);
+    if (this.held) this.push(this.held);
+    this.held = chunk.subarray(chunk.length - 1);
+    cb(null, chunk.subarray(0, chunk.length - 1));
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.expectedName === undefined) return cb();
-    const actual = this.hasher.digestName();
-    if (actual === this.expectedName) return cb();
-    cb(
-      new GgError('GG_E_OBJECT_CORRUPT', `${this.source} does not match ${this.expectedName} (it hashes to ${actual}); nothing was stored`, {
-        hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
-      }),
-    );
+    if (this.expectedName !== undefined) {
+      const actual = this.hasher.digestName();
+      if (actual !== this.expectedName) {
+        return cb(
+          new GgError('GG_E_OBJECT_CORRUPT', `${this.source} does not match ${this.expectedName} (it hashes to ${actual}); nothing was stored`, {
+            hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+          }),
+        );
+      }
+    }
+    cb(null, this.held);
   }
 }
 

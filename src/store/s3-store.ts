@@ -6,14 +6,16 @@
  *   PREFIX + NAME               the object's bytes (with no prefix: the name itself, as gg does)
  *   PREFIX + reductions/REF     the name REF (`T...` or `T...#tag`) reduced to, as text
  *
- * Uploads of large objects are multipart (s3-multipart.ts: parts streamed from the file, buffer or stream they
- * come from, never buffered), and CompleteMultipartUpload is sent only once the content is proven to hash to the
- * name, so a wrong object never becomes visible. Downloads stream into a temp file that is
+ * Uploads up to 64 MiB are one PutObject; a file or stream body is streamed into it with its last byte held back
+ * until the content hashed to the name. Larger objects are multipart (s3-multipart.ts: parts streamed from the
+ * file, buffer or stream they come from, never buffered), and CompleteMultipartUpload is sent only once the content
+ * is proven to hash to the name. Either way a wrong object never becomes visible. Downloads stream into a temp file that is
  * renamed only once verified; a copy that does not match its name is deleted and reported (GG_E_OBJECT_CORRUPT).
  * Credentials come from the SDK's standard chain (env, ~/.aws, SSO, web identity, ECS/EC2 metadata).
  */
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -26,12 +28,13 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { GgError, fromSystemError } from '../errors.js';
-import { assertName, computeName, nameSize } from '../ir/name.js';
+import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { mapConcurrent } from './concurrency.js';
 import { multipartUpload, type MultipartSource } from './s3-multipart.js';
 import { hashFileUncached } from './hash-cache.js';
 import type { PutResult } from './store.js';
 import {
+  HashingPassThrough,
   assertRef,
   corruptObject,
   missingObject,
@@ -56,8 +59,8 @@ export interface S3StoreOptions {
   /** Multipart part size and parts in flight (parts are streamed, not buffered: memory does not grow with them). */
   partBytes?: number;
   queueSize?: number;
-  /** In-memory objects up to this size go up in one PutObject; larger ones multipart. */
-  singlePutBytes?: number;
+  /** Objects up to this size go up in one PutObject (files and streams streamed into it); larger ones multipart. */
+  multipartAboveBytes?: number;
   connectTimeoutMs?: number;
   /** Extra SDK client configuration (tests: explicit credentials). */
   clientConfig?: Partial<S3ClientConfig>;
@@ -67,12 +70,14 @@ const DEFAULTS = {
   concurrency: 64,
   partBytes: 8 * 1024 * 1024,
   queueSize: 4,
-  singlePutBytes: 64 * 1024 * 1024,
+  multipartAboveBytes: 64 * 1024 * 1024,
   connectTimeoutMs: 3000,
 };
 
 /** hasMany lists the prefix instead of asking name by name once a batch is at least this big. */
 const LIST_MIN_NAMES = 200;
+/** Files up to this size are read whole and sent from memory. */
+const SMALL_FILE = 1024 * 1024;
 
 /**
  * `s3://bucket[/prefix][?region=R&endpoint=URL]`, or `gs://bucket[/prefix]` (Google Cloud Storage through its
@@ -293,16 +298,19 @@ export class S3Store implements RemoteStore {
       let startAfter: string | undefined = first.slice(0, -1); // just before the smallest key
       let token: string | undefined;
       while (lo < hi) {
-        const page = await this.call('listing objects', () =>
-          this.client.send(
+        // Listing is an optimisation: without s3:ListBucket permission (common in narrow IAM policies) or on a
+        // service that fails it, the HEAD workers simply answer the rest.
+        const page = await this.client
+          .send(
             new ListObjectsV2Command({
               Bucket: this.bucket,
               Prefix: this.prefix,
               MaxKeys: 1000,
               ...(token ? { ContinuationToken: token } : { StartAfter: startAfter }),
             }),
-          ),
-        );
+          )
+          .catch(() => undefined);
+        if (page === undefined) return;
         const keys = new Set((page.Contents ?? []).map((o) => o.Key ?? ''));
         const done = !page.IsTruncated;
         const lastKey = page.Contents?.at(-1)?.Key ?? '';
@@ -367,22 +375,27 @@ export class S3Store implements RemoteStore {
     assertName(name);
     const body = await this.open(name);
     const size = nameSize(name);
-    const parts: Buffer[] = [];
+    // Into one buffer of the promised size (the length was checked), hashed while the rest is still arriving.
+    const data = Buffer.allocUnsafe(size);
+    const hasher = new NameHasher();
     let got = 0;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (got + chunk.length > size) {
+          got += chunk.length;
+          break;
+        }
+        hasher.update(chunk);
+        chunk.copy(data, got);
         got += chunk.length;
-        if (got > size) break;
-        parts.push(chunk);
       }
     } catch (e) {
       throw storageIoError(e, `reading ${name}`, this.description);
     }
-    const data = Buffer.concat(parts);
-    const actual = got > size ? `more than ${size} bytes` : computeName(data);
+    const actual = got > size ? `more than ${size} bytes` : got < size ? `only ${got} bytes` : hasher.digestName();
     if (actual !== name) {
       await this.dropCorrupt(name);
-      throw corruptObject(name, this.description, got > size ? `it has ${actual}` : `its ${data.length} bytes hash to ${actual}`);
+      throw corruptObject(name, this.description, got === size ? `its bytes hash to ${actual}` : `it has ${actual}`);
     }
     return data;
   }
@@ -395,7 +408,7 @@ export class S3Store implements RemoteStore {
 
   async put(data: Buffer): Promise<PutResult> {
     const name = computeName(data);
-    if (data.length <= this.opts.singlePutBytes) {
+    if (data.length <= this.opts.multipartAboveBytes) {
       await this.call(`storing ${name}`, () =>
         this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: data, ContentLength: data.length })),
       );
@@ -414,7 +427,7 @@ export class S3Store implements RemoteStore {
     } catch (e) {
       throw fromSystemError(e, `reading ${file}`);
     }
-    if (size <= this.opts.partBytes) {
+    if (size <= SMALL_FILE) {
       let data: Buffer;
       try {
         data = fs.readFileSync(file);
@@ -436,7 +449,8 @@ export class S3Store implements RemoteStore {
       throw fromSystemError(e, `reading ${file}`);
     }
     if (await this.has(expected)) return { name: expected, written: false };
-    await this.multipart(expected, { kind: 'file', path: file }, file);
+    if (size <= this.opts.multipartAboveBytes) await this.streamedPut(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+    else await this.multipart(expected, { kind: 'file', path: file }, file);
     return { name: expected, written: true };
   }
 
@@ -446,8 +460,40 @@ export class S3Store implements RemoteStore {
       body.resume();
       return { name, written: false };
     }
-    await this.multipart(name, { kind: 'stream', body }, `the stream for ${name}`);
+    if (nameSize(name) <= this.opts.multipartAboveBytes) await this.streamedPut(name, body, `the stream for ${name}`);
+    else await this.multipart(name, { kind: 'stream', body }, `the stream for ${name}`);
     return { name, written: true };
+  }
+
+  /**
+   * One PutObject whose body streams from `body`, hashed on the way; its last byte is held back until the hash
+   * matched (HashingPassThrough), so S3 never receives a complete request carrying the wrong bytes.
+   */
+  private async streamedPut(name: string, body: Readable, source: string): Promise<void> {
+    const size = nameSize(name);
+    const check = new HashingPassThrough(size, name, source, true);
+    const stop = new AbortController(); // a failed body does not end the HTTP request by itself
+    let bodyError: unknown;
+    const piping = pipeline(body, check).catch((e: unknown) => {
+      bodyError = e;
+      stop.abort();
+    });
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: check, ContentLength: size }), {
+        abortSignal: stop.signal,
+      });
+    } catch (e) {
+      body.destroy();
+      check.destroy();
+      await piping;
+      // S3 and GCS store nothing for a PUT cut short, but some S3-compatible servers (s3rver) keep what arrived.
+      // The object was absent when we started, so whatever is there now is at best our partial copy.
+      await this.dropCorrupt(name);
+      if (bodyError instanceof GgError) throw bodyError;
+      if (bodyError !== undefined && (bodyError as NodeJS.ErrnoException).syscall !== undefined) throw fromSystemError(bodyError, `reading ${source}`);
+      throw this.mapError(e, `storing ${name}`);
+    }
+    await piping;
   }
 
   /** Multipart upload (s3-multipart.ts): parts streamed from their source, completed only once verified. */

@@ -159,7 +159,8 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<RunningS3> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-s3rver-'));
   const require = createRequire(import.meta.url);
   const bin = path.join(path.dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
-  const child = spawn(process.execPath, [bin, '-d', dataDir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket], {
+  // s3rver encrypts ListObjectsV2 continuation tokens with a cipher OpenSSL 3 only has in its legacy provider.
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dataDir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let port: number;
