@@ -16,7 +16,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
 import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
@@ -34,9 +34,10 @@ export interface BwrapSandboxOptions {
   bwrap?: string;
 }
 
-/** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args. */
+/** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args, 8 info. */
 const FD_USERNS = 4;
 const FD_ARGS = 7;
+const FD_INFO = 8;
 /** Above this size, bubblewrap's options go through --args (a file) rather than the command line. */
 const ARGS_FILE_THRESHOLD = 64 * 1024;
 const PIDS_POLL_MS = 20;
@@ -138,8 +139,8 @@ export class BwrapSandbox implements Sandbox {
       }
       const limits = req.limits;
       const cgroup = this.cgroups?.slot(slot.index);
-      // Only the program's processes count: the exec helper joins the cgroup, bubblewrap's own stay outside.
-      await cgroup?.begin(limits.memoryBytes, limits.maxProcesses);
+      // The program's processes count, and the helper (PID 1) that waits for them; bubblewrap's stay outside.
+      await cgroup?.begin(limits.memoryBytes, limits.maxProcesses + 1);
       const sub = (s: string): string => replacePlaceholders(s, (n) => (req.objects.has(n) || req.objects.has(stripTag(n)) ? `${JAIL_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`));
       const args = req.args.map(sub);
       const env = req.envars.map(sub);
@@ -150,6 +151,8 @@ export class BwrapSandbox implements Sandbox {
         '--userns', String(FD_USERNS),
         // No --unshare-cgroup: the helper makes the cgroup namespace once it has joined the run's cgroup.
         '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net',
+        // The exec helper is the jail's PID 1 and reaps it; bubblewrap's own would leave a zombie behind.
+        '--as-pid-1', '--info-fd', String(FD_INFO),
         '--die-with-parent', '--new-session', '--hostname', 'gg',
         '--ro-bind', root, '/',
         '--proc', '/proc',
@@ -217,7 +220,7 @@ export class BwrapSandbox implements Sandbox {
     const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
     // RLIMIT_FSIZE just above the output limit: a file that reaches it proves the program tried to exceed it.
     // With cgroups, RLIMIT_AS and RLIMIT_NPROC stay as they are (raising one would need CAP_SYS_RESOURCE).
-    const rlimits = encodeRlimits(limits.outputBytes + 1, cgroup ? undefined : limits.memoryBytes, cgroup ? undefined : limits.maxProcesses);
+    const rlimits = encodeRlimits(limits.outputBytes + 1, cgroup ? undefined : limits.memoryBytes, cgroup ? undefined : limits.maxProcesses + 1);
     let argsFile: string | undefined;
     let argsFd: number | undefined;
     if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
@@ -234,8 +237,7 @@ export class BwrapSandbox implements Sandbox {
         child = spawn(this.bwrap, [...options, '--', ...command], {
           cwd: '/',
           env: {},
-          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', ...(argsFd === undefined ? [] : [argsFd])],
-          // Own process group: bubblewrap's monitor and reaper are killed together.
+          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', argsFd ?? 'ignore', 'pipe'],
           detached: true,
         });
       } catch (e) {
@@ -252,11 +254,21 @@ export class BwrapSandbox implements Sandbox {
       channel.on('data', (d: Buffer) => reportChunks.push(d));
       channel.on('error', () => {}); // bubblewrap may die before the helper reads
       channel.write(rlimits);
+      // bubblewrap names the jail's PID 1 on --info-fd. Killing it ends the PID namespace with every process
+      // in it, and bubblewrap (which waits for it) reaps it and exits. Killing bubblewrap instead would orphan it.
+      let jailInit: number | undefined;
+      let info = '';
+      const infoStream = (child.stdio as unknown as (Readable | null)[])[FD_INFO]!;
+      infoStream.on('data', (d: Buffer) => {
+        info += d.toString();
+        jailInit ??= Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+      });
+      infoStream.on('error', () => {});
       let limit: LimitBroken | undefined;
-      // Killing bubblewrap's process group ends the PID namespace, which takes every jailed process with it.
       const killTree = (): void => {
         try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+          if (jailInit !== undefined) process.kill(jailInit, 'SIGKILL');
+          else if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL'); // not started yet
         } catch {
           // gone already
         }
@@ -295,7 +307,7 @@ export class BwrapSandbox implements Sandbox {
         clearInterval(pidsPoll);
         clearTimeout(outputWatch);
         req.abort?.removeEventListener('abort', onAbort);
-        // Nothing outlives bubblewrap: its reaper was PID 1 of the jail's namespace, whose end kills the rest.
+        // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
         const counters = cgroup?.counters();
         let broken = limit;
         if (broken === undefined && counters && counters.forksRefused > 0) broken = 'processes';

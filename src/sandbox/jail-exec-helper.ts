@@ -1,8 +1,9 @@
 /**
- * The first program run inside every jail: a 464-byte static x86-64 executable that we write ourselves, so
- * the jail needs nothing from the host to start a thunk. It exists because bubblewrap (0.8) can neither set
- * argv[0] apart from the program path nor drop to a second uid after setting up the mounts, and because
- * doing the cgroup join and rlimits here saves a shell in front of bubblewrap on every run:
+ * The first program run inside every jail, and its PID 1: a 569-byte static x86-64 executable that we write
+ * ourselves, so the jail needs nothing from the host to start a thunk. bubblewrap (0.8) can neither set
+ * argv[0] apart from the program path nor drop to a second uid after setting up the mounts; and its own PID 1
+ * reports the exit status and lets its parent exit before it is reaped itself, which leaves a zombie per jail
+ * on machines whose init does not reap orphans. So bubblewrap runs this with --as-pid-1:
  *
  *   /gg/bin/exec PROGRAM ARGV0 ARGS...          (as uid 0 of the jail's user namespace)
  *     write(5, "0\n"), write(6, "0\n")          join the run's cgroups (fds opened by the host; EBADF: none)
@@ -11,8 +12,10 @@
  *                                                cur = RLIM_INFINITY leaves one as it is
  *     setgroups(0); setresgid(1000); setresuid(1000)   leaves no capability
  *     fcntl(3, F_SETFD, FD_CLOEXEC); write(3, "R")     "the jail is set up", to the host
- *     execve(PROGRAM, [ARGV0, ARGS...], envp)
- *     on failure: write(3, "E" + errno byte); exit 127. Setup failure: a message on stderr, exit 126.
+ *     fork: child  execve(PROGRAM, [ARGV0, ARGS...], envp); on failure write(3, "E" + errno), exit 127
+ *           parent close(3); wait4(-1) until the program ends, reaping every orphan on the way; exit with
+ *                  its status (128 + signal if it was killed): the jail's other processes die with us
+ *     on a setup failure: a message on stderr, exit 126
  *
  * fd 3 is a socket to the host: no "R" means bubblewrap or the setup failed before the program (an
  * infrastructure fault); "E" names the errno of a failed execve (a missing ELF interpreter is ENOENT).
@@ -24,15 +27,17 @@ export const JAIL_UID = 1000;
 export const JAIL_GID = 1000;
 
 const CODE_X86_64 =
-  '4989e54d8b65004983fc030f825501000041be05000000b8010000004489f7488d3564010000ba020000000f054883f8f7740948' +
-  '85c00f882a010000b8030000004489f70f0541ffc64183fe0772c8b810010000bf000000020f054883ec3031c0bf030000004889' +
-  'e6ba300000000f054883f8300f85ec0000004531f6488d0508010000420fb634304c89f248c1e2044801e248833aff7415b82e01' +
-  '000031ff4531d20f054885c00f85b800000041ffc64183fe0372c6b87400000031ff31f60f054885c00f859b000000b877000000' +
-  'bfe803000089fe89fa0f054885c00f8582000000b875000000bfe803000089fe89fa0f054885c0756db848000000bf03000000be' +
-  '02000000ba010000000f05b801000000bf03000000488d356f000000ba010000000f05498b7d10498d75184b8d54e510b83b0000' +
-  '000f0548f7d8c604244588442401b801000000bf030000004889e6ba020000000f05bf7f000000b8e70000000f05b801000000bf' +
-  '02000000488d3519000000ba400000000f05bf7e000000b8e70000000f05300a0109065267673a20746865206a61696c27732065' +
-  '7865632068656c70657220636f756c64206e6f742073657420757020746865207468756e6b27732070726f636573730a';
+  '4989e54d8b65004983fc030f82be01000041be05000000b8010000004489f7488d35cd010000ba020000000f054883f8f7740948' +
+  '85c00f8893010000b8030000004489f70f0541ffc64183fe0772c8b810010000bf000000020f054883ec3031c0bf030000004889' +
+  'e6ba300000000f054883f8300f85550100004531f6488d0571010000420fb634304c89f248c1e2044801e248833aff7415b82e01' +
+  '000031ff4531d20f054885c00f852101000041ffc64183fe0372c6b87400000031ff31f60f054885c00f8504010000b877000000' +
+  'bfe803000089fe89fa0f054885c00f85eb000000b875000000bfe803000089fe89fa0f054885c00f85d2000000b848000000bf03' +
+  '000000be02000000ba010000000f05b801000000bf03000000488d35d4000000ba010000000f05b8390000000f054885c00f8894' +
+  '000000753f498b7d10498d75184b8d54e510b83b0000000f0548f7d8c604244588442401b801000000bf030000004889e6ba0200' +
+  '00000f05bf7f000000b8e70000000f054989c7b803000000bf030000000f05b83d00000048c7c7ffffffff4889e631d24531d20f' +
+  '054885c078294c39f875e08b0c2489cf83e77f740881c780000000eb0b89cfc1ef0881e7ff000000b8e70000000f05b801000000' +
+  'bf02000000488d3519000000ba400000000f05bf7e000000b8e70000000f05300a0109065267673a20746865206a61696c277320' +
+  '657865632068656c70657220636f756c64206e6f742073657420757020746865207468756e6b27732070726f636573730a';
 
 const LOAD_ADDRESS = 0x400000n;
 const EHDR_SIZE = 64;

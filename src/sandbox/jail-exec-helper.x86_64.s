@@ -85,6 +85,11 @@ next:
     lea ready(%rip), %rsi
     mov $1, %edx
     syscall
+    mov $57, %eax               # fork: the child runs the program, we stay PID 1 of the jail and reap
+    syscall
+    test %rax, %rax
+    js die
+    jnz init
     mov 16(%r13), %rdi          # execve(argv[1], &argv[2], envp)
     lea 24(%r13), %rsi
     lea 16(%r13,%r12,8), %rdx
@@ -99,6 +104,35 @@ next:
     mov $2, %edx
     syscall
     mov $127, %edi
+    mov $231, %eax
+    syscall
+init:
+    mov %rax, %r15              # the program's pid
+    mov $3, %eax                # close(3): the host sees the end of fd 3 when the program has exec'd
+    mov $3, %edi
+    syscall
+reap:
+    mov $61, %eax               # wait4(-1, &status, 0, NULL): every orphan of the jail comes to us
+    mov $-1, %rdi
+    mov %rsp, %rsi
+    xor %edx, %edx
+    xor %r10d, %r10d
+    syscall
+    test %rax, %rax
+    js die
+    cmp %r15, %rax
+    jne reap
+    mov (%rsp), %ecx            # the program ended: exit with its status, 128 + signal if killed
+    mov %ecx, %edi
+    and $0x7f, %edi
+    jz exited
+    add $128, %edi
+    jmp leave
+exited:
+    mov %ecx, %edi
+    shr $8, %edi
+    and $0xff, %edi
+leave:
     mov $231, %eax
     syscall
 die:
