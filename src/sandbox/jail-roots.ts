@@ -131,7 +131,7 @@ export class JailRoots {
 /** rootsDir/.dev-v1: the device nodes, made with mknod(1) (Node has no mknod) once, atomically. */
 function makeDevTemplate(rootsDir: string): string | undefined {
   const dir = path.join(rootsDir, '.dev-v1');
-  if (fs.existsSync(dir)) return dir;
+  if (fs.existsSync(dir)) return devicesWork(dir) ? dir : undefined;
   const tmp = path.join(rootsDir, `.tmp-dev-${process.pid}-${(tmpCounter++).toString(36)}`);
   try {
     fs.mkdirSync(tmp);
@@ -139,12 +139,23 @@ function makeDevTemplate(rootsDir: string): string | undefined {
       const r = spawnSync('mknod', ['-m', '666', path.join(tmp, name), 'c', String(major), String(minor)], { stdio: 'ignore' });
       if (r.status !== 0) return undefined;
     }
+    if (!devicesWork(tmp)) return undefined;
     fs.renameSync(tmp, dir);
     return dir;
   } catch {
-    return fs.existsSync(dir) ? dir : undefined;
+    return fs.existsSync(dir) && devicesWork(dir) ? dir : undefined;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A file system mounted nodev holds device nodes that cannot be opened: then bubblewrap's --dev it is. */
+function devicesWork(dir: string): boolean {
+  try {
+    fs.closeSync(fs.openSync(path.join(dir, 'null'), 'w'));
+    return true;
+  } catch {
+    return false;
   }
 }
 
