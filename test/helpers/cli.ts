@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const GG = path.join(REPO, 'dist/src/cli/main.js');
-export const VECTORS = path.resolve(REPO, '../shared/vectors/gg-original');
+/** gg's byte-level test vectors, copied from shared/vectors/gg-original (made with the original C++ tools). */
+export const VECTORS = path.join(REPO, 'test/fixtures/gg-original');
 
 export interface RunResult {
   status: number | null;
