@@ -168,4 +168,21 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './plto'), '42\n');
     assert.match(shOk(dir, 'readelf -d libx.so'), /SONAME.*libx\.so\.1/);
   });
+
+  it('ar updating an archive that is still a placeholder replaces members in its thunk (lua\'s ar rcu + ranlib)', () => {
+    const dir = cProject({
+      'a.c': 'int a(void) { return 1; }\n',
+      'b.c': 'int b(void) { return 2; }\n',
+      'm.c': '#include <stdio.h>\nint a(void); int b(void);\nint main(void) { printf("%d\\n", a() * 10 + b()); return 0; }\n',
+    });
+    shOk(dir, 'gg infer sh -c "cc -c a.c b.c && ar rcu lib.a a.o b.o && ranlib lib.a"');
+    fs.writeFileSync(path.join(dir, 'b.c'), 'int b(void) { return 3; }\n');
+    const r = sh(dir, 'gg infer -v sh -c "cc -c b.c && ar rcu lib.a b.o && ranlib lib.a && cc -o m m.c lib.a"');
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /real ar/);
+    assert.ok(isPlaceholder(path.join(dir, 'lib.a')));
+    assert.equal(forceJson(dir, 'm lib.a').failed, 0);
+    assert.equal(shOk(dir, './m'), '13\n');
+    assert.equal(shOk(dir, 'ar t lib.a'), 'a.o\nb.o\n');
+  });
 });

@@ -1,7 +1,8 @@
 /**
- * The archive models. `ar r`/`ar q` (with modifiers c, s, u, D, S) creating a new archive becomes a thunk
+ * The archive models. `ar r`/`ar q` (with modifiers c, s, u, D, S) becomes a thunk
  * over its members (placeholders' thunks or files); members keep the names the build gave (ar stores
- * basenames), the archive is written under a fixed tag. `ranlib` on a modelled archive adds `s` to its
+ * basenames), the archive is written under a fixed tag. Updating an archive that is still a modelled
+ * placeholder gives a new thunk with the members replaced (r) or appended (q), as ar would. `ranlib` on a modelled archive adds `s` to its
  * thunk (the same result as ar + ranlib). Everything else runs the real tool.
  */
 import fs from 'node:fs';
@@ -28,18 +29,23 @@ export class ArModel {
     const archive = args[1]!;
     const members = args.slice(2);
     const abs = path.resolve(req.cwd, archive);
-    if (fs.existsSync(abs)) real(`ar updates the existing archive ${archive}`);
     if (members.some((m) => m.startsWith('-'))) real('ar member names starting with -');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
     const tool = await this.ctx.toolchains.tool('ar');
-    const values: ThunkInput[] = [];
-    const thunks: ThunkInput[] = [];
-    const argPaths: string[] = [];
+    // Members in archive order: [argPath, input, kind]; an existing modelled archive is updated as ar does.
+    let list: { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] = [];
+    if (fs.existsSync(abs)) list = this.existingMembers(abs, archive, cwdRel);
+    const isQuick = opLetters[0] === 'q';
     for (const m of members) {
       const d = this.ctx.declarer.declare(m, req.cwd, { relocatable: true });
-      (d.kind === 'thunk' ? thunks : values).push(d.input);
-      argPaths.push(d.argPath);
+      const entry = { argPath: d.argPath, input: d.input, kind: d.kind };
+      const same = isQuick ? -1 : list.findIndex((e) => path.basename(e.argPath) === path.basename(d.argPath));
+      if (same >= 0) list[same] = entry;
+      else list.push(entry);
     }
+    const values = list.filter((e) => e.kind === 'value').map((e) => e.input);
+    const thunks = list.filter((e) => e.kind === 'thunk').map((e) => e.input);
+    const argPaths = list.map((e) => e.argPath);
     const t = this.ctx.builder.thunk({
       function: tool.programName,
       args: [tool.program, ops, AR_TAG, ...argPaths],
@@ -55,6 +61,25 @@ export class ArModel {
     writePlaceholder(abs, t.name);
     this.ctx.log(`ar: ${archive} <- ${members.length} member(s)`);
     return { kind: 'exit', status: 0 };
+  }
+
+  /** The members of an archive that is still the placeholder of a modelled `ar` (else the real ar runs). */
+  private existingMembers(abs: string, archive: string, cwdRel: string): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
+    const ref = placeholderRef(abs);
+    if (ref === undefined) real(`ar updates the existing archive ${archive}`);
+    const { name, tag } = splitTag(ref);
+    if (tag !== undefined || !isThunkName(name)) real(`${archive} is not a modelled archive`);
+    const old = decodeThunk(this.ctx.store.getSync(name));
+    const [prog, , out, ...oldMembers] = old.function.args;
+    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel) real(`${archive} is not a modelled archive`);
+    const byFile = new Map<string, { input: ThunkInput; kind: 'value' | 'thunk' }>();
+    for (const i of old.values) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'value' });
+    for (const i of old.thunks) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'thunk' });
+    return oldMembers.map((m) => {
+      const found = byFile.get(path.normalize(path.isAbsolute(m) ? m : path.join(cwdRel, m)));
+      if (!found) real(`${archive}: member ${m} not found in its thunk`);
+      return { argPath: m, ...found };
+    });
   }
 
   /** ranlib ARCHIVE...: a modelled archive gets its symbol index through its ar thunk. */
