@@ -11,6 +11,11 @@ import { cProject, forceTree, isPlaceholder, placeholdersIn, sh, shOk, sourceCop
 
 const SANDBOX = process.env['GG_TEST_SANDBOX'] ?? 'none';
 
+function cleanup(...dirs: string[]): void {
+  if (process.env['GG_KEEP_E2E'] === '1') return;
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+}
+
 function stripped(file: string): Buffer {
   const out = `${file}.stripped-${process.pid}`;
   shOk(path.dirname(file), `strip --strip-debug -o '${out}' '${file}'`);
@@ -24,6 +29,7 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     const dir = sourceCopy('lua5.4');
     if (!dir) return t.skip('get-source lua5.4 failed (no network?)');
     const plain = sourceCopy('lua5.4')!;
+    t.after(() => cleanup(dir, plain));
     shOk(plain, 'make -j2 posix');
     shOk(dir, `gg init >/dev/null && gg infer make -j2 posix && gg force --sandbox=${SANDBOX} --jobs 2 src/lua`);
     assert.equal(shOk(dir, `src/lua -e 'print(1+1)'`), '2\n');
@@ -40,6 +46,7 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
   it('zlib: cmake -G Ninja and ninja through gg infer; the example test passes (static and shared)', (t) => {
     const dir = sourceCopy('zlib');
     if (!dir) return t.skip('get-source zlib failed (no network?)');
+    t.after(() => cleanup(dir));
     // Debian's dfsg tarball drops win32/, which zlib's CMakeLists.txt names even on Linux.
     fs.mkdirSync(path.join(dir, 'win32'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'win32/zlib1.rc'), '');
@@ -58,6 +65,7 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
   it('git: make; t0000-basic, t0001-init and t3000-ls-files-others pass', { skip: process.env['GG_E2E_SKIP_GIT'] === '1' }, (t) => {
     const dir = sourceCopy('git');
     if (!dir) return t.skip('get-source git failed (no network?)');
+    t.after(() => cleanup(dir));
     const flags = 'NO_CURL=1 NO_GETTEXT=1 NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1';
     shOk(dir, `gg init >/dev/null && gg infer make -j2 ${flags} >/dev/null`);
     assert.ok(placeholdersIn(dir).length > 100);
