@@ -20,7 +20,7 @@ import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { chunked, mapConcurrent } from './concurrency.js';
 import { TickBatcher } from './tick-batcher.js';
-import { RedisReplyError, RedisStreamConnection, encodeCommand } from './redis-stream-connection.js';
+import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
 import { hashFileUncached } from './hash-cache.js';
 import type { PutResult } from './store.js';
 import {
@@ -28,7 +28,6 @@ import {
   corruptObject,
   missingObject,
   parseReduction,
-  receiveVerified,
   storageIoError,
   type RemoteStore,
 } from './remote-store.js';
@@ -178,12 +177,21 @@ export class RedisStore implements RemoteStore {
       });
     }
     this.lastError = undefined;
+    // connectTimeout covers the TCP handshake only: something that accepts and never answers would hang us.
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = Object.assign(new Error(`connected, but no Redis reply within ${this.opts.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' });
+        reject(e);
+      }, this.opts.connectTimeoutMs);
+    });
     try {
-      await this.client.connect();
-      return;
+      await Promise.race([this.client.connect(), silent]);
     } catch (e) {
       this.client.disconnect(); // no background reconnect loop
-      throw this.classifyConnectError(this.lastError ?? (e as Error));
+      throw this.classifyConnectError((e as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? (e as Error) : (this.lastError ?? (e as Error)));
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -207,7 +215,7 @@ export class RedisStore implements RemoteStore {
     let detail = msg;
     if (code === 'ECONNREFUSED') detail = 'connection refused (nothing listens on that port)';
     else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') detail = `host '${this.opts.host}' not found`;
-    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg)) detail = `no answer within ${this.opts.connectTimeoutMs} ms`;
+    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg)) detail = /connected, but/.test(msg) ? `${msg} (is it a Redis server?)` : `no answer within ${this.opts.connectTimeoutMs} ms`;
     else if (/Unknown RESP type|Protocol error/i.test(msg)) detail = `what answers there does not speak Redis (${msg})`;
     return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach Redis at ${where}: ${detail}`, {
       hint: 'check the host and port in the storage URI (or GG_STORAGE_URI) and that redis-server is running and reachable from here',
@@ -276,16 +284,10 @@ export class RedisStore implements RemoteStore {
       const data = Buffer.allocUnsafe(size);
       const hasher = new NameHasher();
       let at = 0;
-      await this.streamGet(name, async (pieces) => {
-        try {
-          for await (const piece of pieces) {
-            hasher.update(piece);
-            piece.copy(data, at);
-            at += piece.length;
-          }
-        } catch (e) {
-          throw storageIoError(e, `reading ${name}`, this.description);
-        }
+      await this.streamGet(name, (piece) => {
+        hasher.update(piece);
+        piece.copy(data, at);
+        at += piece.length;
       });
       const actual = hasher.digestName();
       if (actual !== name) {
@@ -307,9 +309,9 @@ export class RedisStore implements RemoteStore {
   async getToFile(name: string, dest: string): Promise<void> {
     assertName(name);
     const size = nameSize(name);
+    const tmp = `${dest}.gg-tmp-${process.pid}-${randomUUID()}`;
     if (size <= this.opts.singleShotBytes) {
       const data = await this.get(name);
-      const tmp = `${dest}.gg-tmp-${process.pid}-${randomUUID()}`;
       try {
         fs.writeFileSync(tmp, data);
         fs.renameSync(tmp, dest);
@@ -319,11 +321,41 @@ export class RedisStore implements RemoteStore {
       }
       return;
     }
-    await this.streamGet(name, (pieces) => receiveVerified(name, dest, pieces, this.description, () => this.dropCorrupt(name), size));
+    // Pieces arrive as views into the connection's reused read buffer and are written out before the next read
+    // (a synchronous write into the page cache): no copy, no garbage, flat memory for any size.
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, 'w', 0o644);
+    } catch (e) {
+      throw fromSystemError(e, `writing ${dest}`);
+    }
+    const hasher = new NameHasher();
+    try {
+      try {
+        await this.streamGet(name, (piece) => {
+          hasher.update(piece);
+          for (let off = 0; off < piece.length; ) off += fs.writeSync(fd, piece, off);
+        });
+      } finally {
+        fs.closeSync(fd);
+      }
+      const actual = hasher.digestName();
+      if (actual !== name) {
+        await this.dropCorrupt(name);
+        throw corruptObject(name, this.description, `its ${size} bytes hash to ${actual}`);
+      }
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e instanceof GgError ? e : fromSystemError(e, `writing ${dest}`);
+    }
   }
 
-  /** `GET name` on a connection of its own; `consume` gets exactly the promised number of bytes as they arrive. */
-  private async streamGet(name: string, consume: (pieces: AsyncGenerator<Buffer>) => Promise<void>): Promise<void> {
+  /**
+   * `GET name` on a connection of its own; `consume` gets exactly the promised number of bytes, synchronously, as
+   * views valid only during the call. Its own errors come back as they are; the connection's as GG_E_STORAGE_IO.
+   */
+  private async streamGet(name: string, consume: BulkConsumer): Promise<void> {
     const size = nameSize(name);
     const conn = await this.openStream(`reading ${name}`);
     try {
@@ -338,7 +370,20 @@ export class RedisStore implements RemoteStore {
         await this.dropCorrupt(name);
         throw corruptObject(name, this.description, `it holds ${stored} bytes, its name says ${size}`);
       }
-      await consume(conn.readBytes(size));
+      let consumerError: unknown;
+      try {
+        await conn.readBulk(size, (piece) => {
+          try {
+            consume(piece);
+          } catch (e) {
+            consumerError = e;
+            throw e;
+          }
+        });
+      } catch (e) {
+        if (consumerError !== undefined) throw consumerError;
+        throw storageIoError(e, `reading ${name}`, this.description);
+      }
     } finally {
       conn.destroy();
     }

@@ -6,7 +6,8 @@
  * is not complete until its last bytes (`\r\n$2\r\nNX\r\n`) are sent, and they are sent only once the content has
  * hashed to NAME: on a mismatch the socket is destroyed and Redis discards the half-received command, so a wrong
  * object never exists, not even under a temp key.
- * Download: `GET NAME`, the bulk reply read from the socket in the pieces it arrives in, with backpressure.
+ * Download: `GET NAME`, the bulk reply handed on synchronously as the socket reads it, into one reused read buffer:
+ * nothing is allocated per read, so a large download leaves no garbage behind (and the RSS stays flat).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -39,22 +40,35 @@ export class RedisReplyError extends Error {
   }
 }
 
+/** Bytes of a bulk reply are handed over synchronously, as views that are only valid during the call. */
+export type BulkConsumer = (piece: Buffer) => void;
+
+const READ_BUFFER_BYTES = 1024 * 1024;
+
 export class RedisStreamConnection {
-  private buffered: Buffer = Buffer.alloc(0);
-  private readonly reader: AsyncIterator<Buffer>;
+  /** Reply bytes not yet consumed (copied out of the read buffer: only ever reply headers and status lines). */
+  private pending: Buffer = Buffer.alloc(0);
+  private wake: (() => void) | undefined;
   private failure: Error | undefined;
+  private bulk: { left: number; consume: BulkConsumer; done: () => void; fail: (e: unknown) => void } | undefined;
 
   private constructor(private readonly socket: net.Socket) {
-    this.reader = (socket as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    socket.on('error', (e) => {
-      this.failure ??= e;
-    });
+    socket.on('error', (e) => this.fail(e));
+    socket.on('close', () => this.fail(new Error('connection closed by the server')));
   }
 
   /** Connect, authenticate and select the database; Redis error replies surface as RedisReplyError. */
   static async open(t: RawRedisTarget): Promise<RedisStreamConnection> {
+    let conn: RedisStreamConnection | undefined;
+    const onData = (piece: Buffer): void => conn?.received(piece);
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = t.tls ? tls.connect({ host: t.host, port: t.port, servername: t.host }) : net.connect({ host: t.host, port: t.port });
+      // Plain TCP reads into one reused buffer (no allocation per read: a 300 MiB download leaves no garbage);
+      // TLS sockets do not support that and deliver fresh buffers instead.
+      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      const s = t.tls
+        ? tls.connect({ host: t.host, port: t.port, servername: t.host })
+        : net.connect({ host: t.host, port: t.port, onread: { buffer: readBuffer, callback: (n: number, buf: Uint8Array) => (onData(Buffer.from(buf.buffer, buf.byteOffset, n)), true) } });
+      if (t.tls) s.on('data', onData);
       const timer = setTimeout(() => {
         const e = Object.assign(new Error(`connect timeout after ${t.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' });
         s.destroy(e);
@@ -71,7 +85,7 @@ export class RedisStreamConnection {
     });
     socket.setNoDelay(true);
     socket.setTimeout(t.idleTimeoutMs ?? 60_000, () => socket.destroy(Object.assign(new Error('connection idle too long'), { code: 'ETIMEDOUT' })));
-    const conn = new RedisStreamConnection(socket);
+    conn = new RedisStreamConnection(socket);
     try {
       const setup: string[] = [];
       if (t.password !== undefined) setup.push(encodeCommand(t.username !== undefined ? ['AUTH', t.username, t.password] : ['AUTH', t.password]));
@@ -85,6 +99,41 @@ export class RedisStreamConnection {
       throw e;
     }
     return conn;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    const b = this.bulk;
+    this.bulk = undefined;
+    b?.fail(this.failure);
+    this.wake?.();
+  }
+
+  /** Everything the socket reads passes here, synchronously. */
+  private received(piece: Buffer): void {
+    let rest = piece;
+    const b = this.bulk;
+    if (b) {
+      const take = Math.min(b.left, rest.length);
+      try {
+        b.consume(rest.subarray(0, take));
+      } catch (e) {
+        this.bulk = undefined;
+        b.fail(e);
+        this.socket.destroy();
+        return;
+      }
+      b.left -= take;
+      rest = rest.subarray(take);
+      if (b.left === 0) {
+        this.bulk = undefined;
+        b.done();
+      }
+    }
+    if (rest.length > 0) {
+      this.pending = Buffer.concat([this.pending, rest]); // a copy: `piece` may be the reused read buffer
+      this.wake?.();
+    }
   }
 
   async write(data: string | Buffer): Promise<void> {
@@ -108,22 +157,18 @@ export class RedisStreamConnection {
     });
   }
 
-  private async more(): Promise<void> {
-    const r = await this.reader.next();
-    if (r.done) throw this.failure ?? new Error('connection closed by the server');
-    this.buffered = this.buffered.length === 0 ? r.value : Buffer.concat([this.buffered, r.value]);
-  }
-
   /** One reply line without its CRLF. */
   async readLine(): Promise<string> {
     for (;;) {
-      const i = this.buffered.indexOf('\r\n');
+      const i = this.pending.indexOf('\r\n');
       if (i >= 0) {
-        const line = this.buffered.subarray(0, i).toString('latin1');
-        this.buffered = this.buffered.subarray(i + 2);
+        const line = this.pending.subarray(0, i).toString('latin1');
+        this.pending = this.pending.subarray(i + 2);
         return line;
       }
-      await this.more();
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
     }
   }
 
@@ -134,17 +179,26 @@ export class RedisStreamConnection {
     return line;
   }
 
-  /** Exactly `n` bytes, yielded as they arrive (the socket is only read as fast as the consumer takes them). */
-  async *readBytes(n: number): AsyncGenerator<Buffer> {
-    let left = n;
-    while (left > 0) {
-      if (this.buffered.length === 0) await this.more();
-      const take = Math.min(left, this.buffered.length);
-      const piece = this.buffered.subarray(0, take);
-      this.buffered = this.buffered.subarray(take);
-      left -= take;
-      yield piece;
-    }
+  /**
+   * The `n` bytes of a bulk reply whose header was read, handed to `consume` synchronously as they arrive (views
+   * into the read buffer: copy what must outlive the call). Resolves after the last byte; rejects if `consume`
+   * throws or the connection fails.
+   */
+  readBulk(n: number, consume: BulkConsumer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const already = this.pending.subarray(0, n);
+      this.pending = this.pending.subarray(already.length);
+      try {
+        if (already.length > 0) consume(already);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      const left = n - already.length;
+      if (left === 0) return resolve();
+      if (this.failure) return reject(this.failure);
+      this.bulk = { left, consume, done: resolve, fail: reject };
+    });
   }
 
   destroy(): void {

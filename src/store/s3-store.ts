@@ -76,6 +76,8 @@ const DEFAULTS = {
 
 /** hasMany lists the prefix instead of asking name by name once a batch is at least this big. */
 const LIST_MIN_NAMES = 200;
+/** The configuration check's whole budget (HeadBucket on S3 answers in well under a second). */
+const CHECK_TIMEOUT_MS = 5000;
 /** Files up to this size are read whole and sent from memory. */
 const SMALL_FILE = 1024 * 1024;
 
@@ -199,7 +201,9 @@ export class S3Store implements RemoteStore {
   async check(): Promise<void> {
     const probe = new S3Client({ ...this.config, maxAttempts: 1 });
     try {
-      await probe.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      // The connection timeout covers the TCP handshake only; a server that accepts and never answers must not
+      // hang the run either.
+      await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
     } catch (e) {
       throw this.classifyCheckError(e);
     } finally {
@@ -234,7 +238,14 @@ export class S3Store implements RemoteStore {
         cause: e,
       });
     }
-    if ((f.code !== undefined && NETWORK_CODES.has(f.code)) || f.name === 'TimeoutError' || f.status === undefined) {
+    if (f.name === 'AbortError' || f.name === 'TimeoutError') {
+      return new GgError('GG_E_STORAGE_UNREACHABLE', `no answer from ${where} within ${CHECK_TIMEOUT_MS / 1000} s`, {
+        hint: 'check the endpoint in the storage URI (is it an S3-compatible service?) and network / proxy settings',
+        retryable: true,
+        cause: e,
+      });
+    }
+    if ((f.code !== undefined && NETWORK_CODES.has(f.code)) || f.status === undefined) {
       return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach ${where}: ${f.code ?? f.name}: ${f.message}`, {
         hint: 'check the endpoint (and network / proxy settings); for S3-compatible servers pass ?endpoint=http://host:port',
         retryable: true,

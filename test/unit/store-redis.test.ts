@@ -10,7 +10,7 @@ import { computeName } from '../../src/ir/name.js';
 import { openRemoteStore, openStore } from '../../src/store/open-store.js';
 import { RedisStore, parseRedisUri } from '../../src/store/redis-store.js';
 import { startRedis, freePort, type RunningServer } from '../helpers/servers.js';
-import { cleanupTemps, randomFile, randomObject, runBigRoundTrip, tempDir, tempLocalStore } from '../helpers/store-fixtures.js';
+import { cleanupTemps, randomFile, randomObject, runBigRoundTrip, startSilentServer, tempDir, tempLocalStore } from '../helpers/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 
@@ -156,6 +156,16 @@ describe('RedisStore', () => {
       return true;
     });
     assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+
+    // something that accepts the connection and never answers: a short wait, then the same error
+    const silent = await startSilentServer();
+    try {
+      const t1 = Date.now();
+      await assert.rejects(openStore(`redis://127.0.0.1:${silent.port}`, tempLocalStore()), rejectsWith('GG_E_STORAGE_UNREACHABLE'));
+      assert.ok(Date.now() - t1 < 5000, `took ${Date.now() - t1} ms`);
+    } finally {
+      await silent.stop();
+    }
   });
 
   it('checks existence in batches at >= 10,000 names/s', async () => {

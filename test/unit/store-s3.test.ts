@@ -13,7 +13,7 @@ import { openStore } from '../../src/store/open-store.js';
 import { HashingPassThrough } from '../../src/store/remote-store.js';
 import { GCS_ENDPOINT, S3Store, parseS3Uri } from '../../src/store/s3-store.js';
 import { freePort, startS3, useS3Credentials, type RunningS3 } from '../helpers/servers.js';
-import { cleanupTemps, randomFile, randomObject, runBigRoundTrip, tempDir, tempLocalStore } from '../helpers/store-fixtures.js';
+import { cleanupTemps, randomFile, randomObject, runBigRoundTrip, startSilentServer, tempDir, tempLocalStore } from '../helpers/store-fixtures.js';
 
 const MiB = 1024 * 1024;
 
@@ -198,7 +198,7 @@ describe('S3Store', () => {
     await assert.rejects(store.getToFile(again, path.join(tempDir(), 'out')), rejectsWith('GG_E_OBJECT_CORRUPT'));
   });
 
-  it('fails fast on a missing bucket, bad keys, no credentials, no server', async () => {
+  it('fails fast on a missing bucket, bad keys, no credentials, no server, a silent server', async () => {
     await assert.rejects(openStore(server.uri.replace(server.bucket, 'no-such-bucket'), tempLocalStore()), rejectsWith('GG_E_STORAGE_BUCKET'));
 
     const saved = { ...process.env };
@@ -221,6 +221,15 @@ describe('S3Store', () => {
     const t0 = Date.now();
     await assert.rejects(openStore(`s3://${server.bucket}?endpoint=http://127.0.0.1:${port}`, tempLocalStore()), rejectsWith('GG_E_STORAGE_UNREACHABLE'));
     assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+
+    const silent = await startSilentServer();
+    try {
+      const t1 = Date.now();
+      await assert.rejects(openStore(`s3://${server.bucket}?endpoint=http://127.0.0.1:${silent.port}`, tempLocalStore()), rejectsWith('GG_E_STORAGE_UNREACHABLE'));
+      assert.ok(Date.now() - t1 < 7000, `took ${Date.now() - t1} ms`);
+    } finally {
+      await silent.stop();
+    }
   });
 
   it('streams a 300 MiB object up and down with RSS under 150 MiB', async (t) => {
