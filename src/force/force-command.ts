@@ -4,7 +4,7 @@
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
-import { placeOutput, resolveTarget, type Target } from './targets.js';
+import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
 
@@ -38,6 +38,9 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
   }
   const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
   const reports: TargetReport[] = [];
+  // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
+  // is written once, not once per name.
+  const placedByInode = new Map<string, string>();
   for (const t of targets) {
     if (t.upToDate) {
       reports.push({ target: t.spec, ref: '', upToDate: true });
@@ -48,7 +51,12 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
       reports.push({ target: t.spec, ref: t.ref, error: outcome.errors.get(t.ref)! });
       continue;
     }
-    if (t.file) await placeOutput(rt.store, t.file, result);
+    if (t.file) {
+      const sibling = t.inode === undefined ? undefined : placedByInode.get(t.inode);
+      if (sibling !== undefined) linkOutput(sibling, t.file);
+      else await placeOutput(rt.store, t.file, result);
+      if (t.inode !== undefined && sibling === undefined) placedByInode.set(t.inode, t.file);
+    }
     reports.push({ target: t.spec, ref: t.ref, result });
   }
   return { ...outcome, targets: reports };

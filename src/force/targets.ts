@@ -18,6 +18,8 @@ export interface Target {
   file?: string;
   /** A file that is already an ordinary file (built before): nothing to do. */
   upToDate?: boolean;
+  /** device:inode of the placeholder, so hard links between placeholders survive forcing. */
+  inode?: string;
 }
 
 export function resolveTarget(spec: string, local: LocalStore): Target {
@@ -33,13 +35,24 @@ export function resolveTarget(spec: string, local: LocalStore): Target {
     }
     throw e;
   }
-  if (ref !== undefined) return { spec, ref, file: spec };
+  if (ref !== undefined) {
+    const st = fs.statSync(spec);
+    return { spec, ref, file: spec, ...(st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}) };
+  }
   const head = Buffer.alloc(11);
   const fd = fs.openSync(spec, 'r');
   const n = fs.readSync(fd, head, 0, head.length, 0);
   fs.closeSync(fd);
   if (isThunkContent(head.subarray(0, n))) return { spec, ref: local.putFileSync(spec).name };
   return { spec, ref: '', file: spec, upToDate: true };
+}
+
+/** Replace `file` with a hard link to `existing` (temp link + rename). */
+export function linkOutput(existing: string, file: string): void {
+  const tmp = `${file}.gg-out-${process.pid}`;
+  fs.rmSync(tmp, { force: true });
+  fs.linkSync(existing, tmp);
+  fs.renameSync(tmp, file);
 }
 
 /** Put a forced output where its placeholder was: temp copy + rename, keeping the placeholder's mode. */

@@ -54,6 +54,20 @@ describe('gg force', () => {
     assert.equal(fs.statSync(path.join(dir, 'lib.o')).mode & 0o777, 0o644);
   });
 
+  it('keeps hard-linked placeholders hard-linked: the output is written once', () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const t = s.script('echo built > out');
+    s.close();
+    writePlaceholder(path.join(dir, 'git'), t.name);
+    fs.linkSync(path.join(dir, 'git'), path.join(dir, 'git-add'));
+    fs.linkSync(path.join(dir, 'git'), path.join(dir, 'git-commit'));
+    assert.equal(run(dir, ['force', NOSB, 'git', 'git-add', 'git-commit']).status, 0);
+    const inodes = ['git', 'git-add', 'git-commit'].map((f) => fs.statSync(path.join(dir, f)).ino);
+    assert.equal(new Set(inodes).size, 1);
+    assert.equal(fs.readFileSync(path.join(dir, 'git-commit'), 'utf8'), 'built\n');
+  });
+
   it('reports a failing thunk with its status and stderr, skips its dependants, finishes the rest', () => {
     const dir = project();
     const s = new ShellThunks(dir);
