@@ -7,7 +7,10 @@
  *                headers from gcc -M), all at their absolute paths.
  * Then the cost of staging a new root (first use of a set of absolute inputs), and what bubblewrap's pieces
  * cost alone (spawned bare, outside gg).
- * Usage: node dist/bench/sandbox.js [--runs N]
+ * Usage: node dist/bench/sandbox.js [--runs N] [--no-gcc]
+ * On a machine busy with other work, a jail's 3-4 processes each wait for a CPU in turn and the wall times
+ * say more about the load than about the jail; `chrt -f 10 node dist/bench/sandbox.js` runs the bench (and
+ * its children) ahead of the rest. The CPU columns do not depend on load.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -76,8 +79,22 @@ function gccCase(g: GraphBuilder, dir: string): Case {
   return { label: 'gcc -c hello.c', name: t.name, thunk: t.thunk, inputs: new Set(executables.map((e) => e.filename)).size + 1 };
 }
 
-async function timeRuns(cases: Case[], engines: { none: LocalEngine; bwrap: LocalEngine }): Promise<Map<string, { none: number[]; bwrap: number[] }>> {
-  const times = new Map(cases.map((c) => [c.label, { none: [] as number[], bwrap: [] as number[] }]));
+/** CPU ms used so far by this process and every child it has waited for (the jail's processes included). */
+function cpuMs(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+  return ticks * 10; // USER_HZ = 100 on Linux
+}
+
+interface Samples {
+  none: number[];
+  bwrap: number[];
+  cpu: { none: number; bwrap: number };
+}
+
+async function timeRuns(cases: Case[], engines: { none: LocalEngine; bwrap: LocalEngine }): Promise<Map<string, Samples>> {
+  const times = new Map(cases.map((c): [string, Samples] => [c.label, { none: [], bwrap: [], cpu: { none: 0, bwrap: 0 } }]));
   // Warm-up: stages the roots, fills the page cache; then once more after a second, since the hash cache
   // does not trust a file changed (hard-linked into a root) within the last second.
   for (let round = 0; round < 2; round++) {
@@ -87,28 +104,35 @@ async function timeRuns(cases: Case[], engines: { none: LocalEngine; bwrap: Loca
       await engines.none.execute(c.name, c.thunk);
     }
   }
-  for (let i = 0; i < RUNS; i++) {
-    // Rotate the order too: a run right after gcc pays for gcc's aftermath (writeback, freed memory).
-    for (const c of [...cases.slice(i % cases.length), ...cases.slice(0, i % cases.length)]) {
+  // One case at a time (a run right after gcc pays for gcc's aftermath: writeback, freed memory), each
+  // alternating between the two sandboxes.
+  for (const c of cases) {
+    for (let i = 0; i < RUNS; i++) {
       const order: ('none' | 'bwrap')[] = i % 2 ? ['none', 'bwrap'] : ['bwrap', 'none'];
       for (const kind of order) {
+        const cpu = cpuMs();
         const start = performance.now();
         await engines[kind].execute(c.name, c.thunk);
-        times.get(c.label)![kind].push(performance.now() - start);
+        const s = times.get(c.label)!;
+        s[kind].push(performance.now() - start);
+        s.cpu[kind] += cpuMs() - cpu;
       }
     }
   }
   return times;
 }
 
-function bareBwrapCosts(): [string, number][] {
+function bareBwrapCosts(headers: string[]): [string, number][] {
   const base = ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin'];
+  const perFile = headers.flatMap((h, i) => ['--ro-bind', h, `/in/${i}.h`]);
   const variants: [string, string, string[]][] = [
     ['/bin/true, spawned bare', '/bin/true', []],
     ['bwrap, no new namespaces but mount', 'bwrap', [...base, '/bin/true']],
     ['bwrap + user, pid, ipc, uts', 'bwrap', [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '/bin/true']],
     ['bwrap + user, pid, ipc, uts, net', 'bwrap', [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '/bin/true']],
     ['bwrap --unshare-all + /proc + /dev', 'bwrap', [...base, '--unshare-all', '--proc', '/proc', '--dev', '/dev', '/bin/true']],
+    ['bwrap + 1 bind of a dir of the inputs', 'bwrap', [...base, '--ro-bind', '/usr/include', '/in', '/bin/true']],
+    [`bwrap + ${headers.length} binds, one per input`, 'bwrap', [...base, '--tmpfs', '/in', ...perFile, '/bin/true']],
   ];
   const samples = new Map<string, number[]>(variants.map(([l]) => [l, []]));
   for (let i = 0; i < RUNS; i++) {
@@ -140,7 +164,7 @@ async function main(): Promise<void> {
     const cases: Case[] = [
       { label: '1 input (static program)', name: one.name, thunk: one.thunk, inputs: 1 },
       { label: `${headers.length + 1} inputs (same + headers)`, name: many.name, thunk: many.thunk, inputs: headers.length + 1 },
-      gccCase(g, dir),
+      ...(process.argv.includes('--no-gcc') ? [] : [gccCase(g, dir)]),
     ];
     store.hashCache.flush();
     const rootsDir = path.join(ggDir, 'cache', 'roots');
@@ -151,13 +175,14 @@ async function main(): Promise<void> {
     const times = await timeRuns(cases, engines);
     console.log('\nper thunk (engine.execute: stage, run, collect outputs), unsandboxed vs jail:');
     // Runs alternate, so the median of paired differences cancels most of the noise other load adds to both.
-    console.log(`${'thunk'.padEnd(34)} ${'inputs'.padStart(6)} ${'none'.padStart(8)} ${'bwrap'.padStart(8)} ${'overhead'.padStart(9)} ${'ratio'.padStart(6)}`);
+    // CPU ms per run (this process + every process of the run) does not grow with load from elsewhere.
+    console.log(`${'thunk'.padEnd(34)} ${'inputs'.padStart(6)} ${'none'.padStart(8)} ${'bwrap'.padStart(8)} ${'overhead'.padStart(9)} ${'ratio'.padStart(6)}   ${'cpu none'.padStart(8)} ${'cpu bwrap'.padStart(9)}`);
     for (const c of cases) {
       const t = times.get(c.label)!;
       const none = median(t.none);
       const bw = median(t.bwrap);
       const paired = median(t.bwrap.map((b, i) => b - t.none[i]!));
-      console.log(`${c.label.padEnd(34)} ${String(c.inputs).padStart(6)} ${none.toFixed(2).padStart(8)} ${bw.toFixed(2).padStart(8)} ${paired.toFixed(2).padStart(9)} ${(bw / none).toFixed(2).padStart(5)}x`);
+      console.log(`${c.label.padEnd(34)} ${String(c.inputs).padStart(6)} ${none.toFixed(2).padStart(8)} ${bw.toFixed(2).padStart(8)} ${paired.toFixed(2).padStart(9)} ${(bw / none).toFixed(2).padStart(5)}x   ${(t.cpu.none / RUNS).toFixed(1).padStart(8)} ${(t.cpu.bwrap / RUNS).toFixed(1).padStart(9)}`);
     }
     // First use of a toolchain: building its staged root (hard links), then the cached lookup.
     const files = many.thunk.values.map((v) => ({ name: v.name, filename: v.filename!, hostPath: store.blobPath(v.name) }));
@@ -176,7 +201,7 @@ async function main(): Promise<void> {
     }
     console.log(`\nstaging a root for ${files.length} absolute inputs: ${median(cold).toFixed(2)} ms once per toolchain; found again by a new process: ${median(warm).toFixed(2)} ms; within a process: a map lookup`);
     console.log('\nbubblewrap alone (spawnSync, outside gg):');
-    for (const [label, ms] of bareBwrapCosts()) console.log(`  ${label.padEnd(40)} ${ms.toFixed(2).padStart(7)}`);
+    for (const [label, ms] of bareBwrapCosts(headers)) console.log(`  ${label.padEnd(40)} ${ms.toFixed(2).padStart(7)}`);
     await engines.none.close();
     await engines.bwrap.close();
     for (const s of sandboxes) await s.close?.();
