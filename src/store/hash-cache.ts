@@ -9,8 +9,12 @@ import { NameHasher, computeName } from '../ir/name.js';
 const RECENT_NS = 1_000_000_000n;
 const SMALL_FILE = 4 * 1024 * 1024;
 
-function statKey(st: fs.BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+/**
+ * The key of a file's state. Store blobs are keyed without ctime: hard-linking a blob into a run directory
+ * (every use of an input) changes its ctime but not its content; a write to it still changes mtime and size.
+ */
+function statKey(st: fs.BigIntStats, blob = false): string {
+  return blob ? `b:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 export class HashCache {
@@ -38,9 +42,9 @@ export class HashCache {
   }
 
   /** Name of the file's content, from the cache when its stat key is known. */
-  hashFile(file: string): string {
+  hashFile(file: string, opts: { blob?: boolean } = {}): string {
     const st = fs.statSync(file, { bigint: true });
-    const key = statKey(st);
+    const key = statKey(st, opts.blob);
     const entries = this.load();
     const hit = entries.get(key);
     if (hit !== undefined) return hit;
@@ -51,8 +55,8 @@ export class HashCache {
   }
 
   /** Record a file whose content we wrote ourselves and therefore know. */
-  rememberFile(file: string, name: string): void {
-    this.remember(statKey(fs.statSync(file, { bigint: true })), name);
+  rememberFile(file: string, name: string, opts: { blob?: boolean } = {}): void {
+    this.remember(statKey(fs.statSync(file, { bigint: true }), opts.blob), name);
   }
 
   /** The cached name for this exact file state, without hashing. */

@@ -106,7 +106,7 @@ export class LocalStore implements Store {
     const p = this.blobPath(name);
     let actual: string;
     try {
-      actual = this.hashCache.hashFile(p);
+      actual = this.hashCache.hashFile(p, { blob: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw this.missing(name);
       throw fromSystemError(e, `reading ${name}`);
@@ -141,7 +141,7 @@ export class LocalStore implements Store {
       fs.rmSync(tmpFile, { force: true });
       throw fromSystemError(e, `storing ${name}`);
     }
-    this.hashCache.rememberFile(dest, name);
+    this.hashCache.rememberFile(dest, name, { blob: true });
     return { name, written: true };
   }
 

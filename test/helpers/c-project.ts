@@ -39,12 +39,12 @@ export interface Ran {
   stderr: string;
 }
 
-/** Run a command in `cwd` with the built gg on PATH (as `gg`) and GG_SANDBOX=$GG_TEST_SANDBOX (default none). */
+/** Run a command in `cwd` with the built gg on PATH (as `gg`) and GG_SANDBOX=$GG_TEST_SANDBOX (default bwrap: the jail is the proof that the toolchain is declared). */
 export function sh(cwd: string, script: string, env: NodeJS.ProcessEnv = {}): Ran {
   const bin = ensureBin();
   const r = spawnSync('bash', ['-c', script], {
     cwd,
-    env: { ...process.env, GG_DIR: '', GG_SANDBOX: process.env['GG_TEST_SANDBOX'] ?? 'none', PATH: `${bin}:${process.env['PATH']}`, ...env },
+    env: { ...process.env, GG_DIR: '', GG_SANDBOX: process.env['GG_TEST_SANDBOX'] ?? 'bwrap', PATH: `${bin}:${process.env['PATH']}`, ...env },
     encoding: 'utf8',
     timeout: 600_000,
   });
@@ -113,7 +113,7 @@ export function placeholdersIn(dir: string, withObjects = false): string[] {
  * Force every program and library placeholder the build left, once per distinct placeholder; files that
  * are hard links of another (git's builtins) are linked again afterwards, as make did.
  */
-export function forceTree(dir: string, sandbox = process.env['GG_TEST_SANDBOX'] ?? 'none'): void {
+export function forceTree(dir: string, sandbox = process.env['GG_TEST_SANDBOX'] ?? 'bwrap'): void {
   const firstByContent = new Map<string, string>();
   const dups: [string, string][] = [];
   for (const p of placeholdersIn(dir)) {
