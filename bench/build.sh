@@ -2,13 +2,14 @@
 # bench/build.sh PROJECT: build a real project (lua, git, zlib) from ../shared/tools/get-source and print,
 # side by side from one run: plain make -j2; gg infer + gg force -j2 cold; the same after `make clean` with
 # a warm memo; ccache cold and warm (CC="ccache gcc"). Each variant builds a fresh copy of the source.
-# GG_BENCH_SANDBOX (default none until the bwrap sandbox lands) is passed to gg force.
+# GG_BENCH_SANDBOX (default bwrap, the hermetic jail) is passed to gg force. Work happens under $TMPDIR
+# (default /var/tmp: on the development VM, /tmp creates files ~10x slower).
 set -euo pipefail
 project=${1:?usage: bench/build.sh lua|git|zlib}
 here=$(cd "$(dirname "$0")/.." && pwd)
-sandbox=${GG_BENCH_SANDBOX:-none}
+sandbox=${GG_BENCH_SANDBOX:-bwrap}
 getsrc=${GET_SOURCE:-$here/../shared/tools/get-source}
-work=$(mktemp -d /tmp/gg-bench-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 bin=$work/bin
 mkdir -p "$bin"
