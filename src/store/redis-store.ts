@@ -33,6 +33,8 @@ import {
 } from './remote-store.js';
 
 export const REDUCTION_PREFIX = 'reduction:';
+/** The name of the empty object: what the configuration check writes. */
+const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
 export const REDIS_MAX_OBJECT = 512 * 1024 * 1024;
 
@@ -224,11 +226,20 @@ export class RedisStore implements RemoteStore {
     });
   }
 
+  /** Connect, authenticate, and prove we may write: storing the empty object (content-addressed, so harmless). */
   async check(): Promise<void> {
     await this.ready();
     try {
       await this.client.ping();
+      await this.client.set(EMPTY_OBJECT, '', 'NX');
     } catch (e) {
+      const msg = (e as Error).message;
+      if (/READONLY/.test(msg)) {
+        throw new GgError('GG_E_STORAGE_AUTH', `${this.description} is a read-only replica: ${msg}`, {
+          hint: 'point the storage URI at the primary Redis server',
+          cause: e,
+        });
+      }
       throw this.classifyConnectError(e as Error);
     }
   }

@@ -76,6 +76,9 @@ const DEFAULTS = {
 
 /** hasMany lists the prefix instead of asking name by name once a batch is at least this big. */
 const LIST_MIN_NAMES = 200;
+/** The empty object (what the check writes), and a key no object can have (what it looks up). */
+const EMPTY_OBJECT = computeName(Buffer.alloc(0));
+const NEVER_AN_OBJECT = 'gg-check-missing-object';
 /** The configuration check's whole budget (HeadBucket on S3 answers in well under a second). */
 const CHECK_TIMEOUT_MS = 5000;
 /** Files up to this size are read whole and sent from memory. */
@@ -198,12 +201,22 @@ export class S3Store implements RemoteStore {
   }
 
   /** One HeadBucket, no retries: proves the endpoint answers, the credentials work and the bucket exists. */
+  /**
+   * Three requests: HeadBucket (reachable, credentials accepted, bucket present); PutObject of the empty object
+   * (content-addressed, so harmless: proves we may write); HeadObject of a name that cannot exist, which must be a
+   * 404: without s3:ListBucket, S3 answers 403 for every missing object and nothing would work.
+   */
   async check(): Promise<void> {
     const probe = new S3Client({ ...this.config, maxAttempts: 1 });
+    // The connection timeout covers the TCP handshake only; a server that accepts and never answers must not hang
+    // the run either.
+    const within = { abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS) };
     try {
-      // The connection timeout covers the TCP handshake only; a server that accepts and never answers must not
-      // hang the run either.
-      await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS) });
+      await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), within);
+      await probe.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(EMPTY_OBJECT), Body: Buffer.alloc(0), ContentLength: 0 }), within);
+      await probe.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
     } catch (e) {
       throw this.classifyCheckError(e);
     } finally {
@@ -309,8 +322,8 @@ export class S3Store implements RemoteStore {
       let startAfter: string | undefined = first.slice(0, -1); // just before the smallest key
       let token: string | undefined;
       while (lo < hi) {
-        // Listing is an optimisation: without s3:ListBucket permission (common in narrow IAM policies) or on a
-        // service that fails it, the HEAD workers simply answer the rest.
+        // Listing is an optimisation: on a service that fails it (s3rver without the OpenSSL legacy provider, a
+        // proxy that blocks it), the HEAD workers simply answer the rest.
         const page = await this.client
           .send(
             new ListObjectsV2Command({
