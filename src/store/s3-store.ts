@@ -200,7 +200,6 @@ export class S3Store implements RemoteStore {
     return this.prefix + REDUCTIONS_DIR + ref;
   }
 
-  /** One HeadBucket, no retries: proves the endpoint answers, the credentials work and the bucket exists. */
   /**
    * Three requests: HeadBucket (reachable, credentials accepted, bucket present); PutObject of the empty object
    * (content-addressed, so harmless: proves we may write); HeadObject of a name that cannot exist, which must be a
@@ -215,7 +214,14 @@ export class S3Store implements RemoteStore {
       await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), within);
       await probe.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(EMPTY_OBJECT), Body: Buffer.alloc(0), ContentLength: 0 }), within);
       await probe.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within).catch((e: unknown) => {
-        if (!isNotFound(e)) throw e;
+        if (isNotFound(e)) return;
+        if (errorFacts(e).status === 403) {
+          throw new GgError('GG_E_STORAGE_AUTH', `the credentials may not list bucket '${this.bucket}': S3 then answers 403 for every missing object`, {
+            hint: 'grant s3:ListBucket on the bucket (with GetObject, PutObject, DeleteObject, AbortMultipartUpload)',
+            cause: e,
+          });
+        }
+        throw e;
       });
     } catch (e) {
       throw this.classifyCheckError(e);

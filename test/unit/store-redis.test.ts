@@ -145,6 +145,13 @@ describe('RedisStore', () => {
     const good = await openStore(secured.uri, tempLocalStore());
     await good.put(randomObject(10));
     await good.close();
+
+    // an ACL user (user:pass@ form) that may read but not write is refused before any work too
+    const admin = new Redis({ host: secured.host, port: secured.port, password: 's3cret pass', protocol: 2 });
+    await admin.call('ACL', 'SETUSER', 'reader', 'on', '>rpw', '~*', '+@read', '+@connection');
+    admin.disconnect();
+    const reader = `redis://reader:rpw@127.0.0.1:${secured.port}`;
+    await assert.rejects(openStore(reader, tempLocalStore()), rejectsWith('GG_E_STORAGE_AUTH'));
   });
 
   it('fails fast with GG_E_STORAGE_UNREACHABLE when nothing listens', async () => {
