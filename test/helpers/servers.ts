@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface RunningServer {
   uri: string;
@@ -62,9 +62,10 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** Close the child's stdin (its signal to stop, see the wrappers), then wait for it; SIGKILL after 5 s. */
 async function stopChild(child: ChildProcess): Promise<void> {
   const exited = waitExit(child);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  child.stdin?.end();
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
@@ -106,7 +107,11 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
     const port = await freePort();
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
     if (opts.password !== undefined) args.push('--requirepass', opts.password);
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Through a shell that stops redis-server when its stdin closes: on stop(), and also when this process dies
+    // without stopping it, so a crashed test run leaves no server behind. (Background jobs of a non-interactive
+    // shell read /dev/null, hence stdin kept on fd 3 for `cat`.)
+    const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('sh', ['-c', `exec 3<&0; redis-server ${quoted} & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p`], { stdio: ['pipe', 'pipe', 'pipe'] });
     const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
     try {
       // With --loglevel warning redis prints nothing on success: poll the port instead.
@@ -114,7 +119,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
     } catch (e) {
       lastError = e;
       await stopChild(child);
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || child.exitCode === 127) {
         throw new Error('redis-server is not installed (apt-get install redis-server)');
       }
       continue;
@@ -157,12 +162,9 @@ export interface S3ServerOptions {
 export async function startS3(opts: S3ServerOptions = {}): Promise<RunningS3> {
   const bucket = opts.bucket ?? 'gg-test';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-s3rver-'));
-  const require = createRequire(import.meta.url);
-  const bin = path.join(path.dirname(require.resolve('s3rver/package.json')), 'bin', 's3rver.js');
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-child.js');
   // s3rver encrypts ListObjectsV2 continuation tokens with a cipher OpenSSL 3 only has in its legacy provider.
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dataDir, '-a', '127.0.0.1', '-p', '0', '--silent', '--configure-bucket', bucket], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, dataDir, bucket], { stdio: ['pipe', 'pipe', 'pipe'] });
   let port: number;
   try {
     const m = await waitForOutput(child, /listening on [^:\s]+:(\d+)/, 's3rver');
