@@ -144,15 +144,14 @@ export class Forcer {
         if (known) {
           this.cached++;
           this.emit({ type: 'cached', ref: runName });
-          await this.record(name, runThunk, known);
+          await this.record([name], runThunk, known);
           return known;
         }
         await store.put(bytes);
       }
     }
     const outputs = await this.execute(runName, runThunk);
-    await this.record(runName, runThunk, outputs);
-    if (runName !== name) await this.record(name, runThunk, outputs);
+    await this.record(runName === name ? [name] : [runName, name], runThunk, outputs);
     return outputs;
   }
 
@@ -168,11 +167,16 @@ export class Forcer {
     return { byTag, main: found[0]! };
   }
 
-  /** Memo entries: T#tag for every output, and bare T for the main one (gg's layout). */
-  private async record(name: string, thunk: Thunk, outputs: ThunkOutputs): Promise<void> {
+  /** Memo entries, under each of `names`: T#tag for every output, and bare T for the main one (gg's layout). */
+  private async record(names: string[], thunk: Thunk, outputs: ThunkOutputs): Promise<void> {
     const store = this.o.store;
-    for (const tag of thunk.outputs) await store.putReduction(joinTag(name, tag), outputs.byTag.get(tag)!);
-    await store.putReduction(name, outputs.main);
+    const entries: [string, string][] = [];
+    for (const name of names) {
+      for (const tag of thunk.outputs) entries.push([joinTag(name, tag), outputs.byTag.get(tag)!]);
+      entries.push([name, outputs.main]);
+    }
+    if (store.putReductions) await store.putReductions(entries);
+    else for (const [ref, result] of entries) await store.putReduction(ref, result);
   }
 
   private async execute(name: string, thunk: Thunk): Promise<ThunkOutputs> {

@@ -273,6 +273,29 @@ export class LocalStore implements Store {
     this.putReductionSync(ref, result);
   }
 
+  /**
+   * Entries with the same result share one file: the first is created, the others are hard links to it.
+   * A link only adds a directory entry, while a create allocates an inode, which costs ~25x more on this
+   * machine's ext4 (mounted with `discard`); a thunk's memo is 2-4 entries for one result.
+   */
+  async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
+    const firstFor = new Map<string, string>();
+    for (const [ref, result] of entries) {
+      const first = firstFor.get(result);
+      if (first === undefined) {
+        this.putReductionSync(ref, result);
+        firstFor.set(result, ref);
+        continue;
+      }
+      try {
+        fs.linkSync(this.reductionPath(first), this.reductionPath(ref));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(e, `recording the result of ${ref}`);
+        this.putReductionSync(ref, result); // an existing entry: compare, replace atomically if it differs
+      }
+    }
+  }
+
   async close(): Promise<void> {
     this.hashCache.flush();
   }

@@ -36,6 +36,8 @@ export interface Store {
   getReduction(ref: string): Promise<string | undefined>;
   getReductions(refs: readonly string[]): Promise<(string | undefined)[]>;
   putReduction(ref: string, result: string): Promise<void>;
+  /** Several memo entries at once (a thunk's outputs under its names); stores may write them more cheaply. */
+  putReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<void>;
 
   close(): Promise<void>;
 }
