@@ -21,7 +21,6 @@ import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { chunked, mapConcurrent } from './concurrency.js';
 import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
-import { hashFileUncached } from './hash-cache.js';
 import type { PutResult } from './store.js';
 import {
   assertRef,
@@ -30,6 +29,7 @@ import {
   parseReduction,
   storageIoError,
   type RemoteStore,
+  putFileVia,
 } from './remote-store.js';
 
 export const REDUCTION_PREFIX = 'reduction:';
@@ -438,36 +438,9 @@ export class RedisStore implements RemoteStore {
   }
 
   async putFile(file: string, name?: string): Promise<PutResult> {
-    if (name !== undefined) assertName(name);
-    let size: number;
-    try {
-      size = fs.statSync(file).size;
-    } catch (e) {
-      throw fromSystemError(e, `reading ${file}`);
-    }
-    if (size <= this.opts.singleShotBytes) {
-      let data: Buffer;
-      try {
-        data = fs.readFileSync(file);
-      } catch (e) {
-        throw fromSystemError(e, `reading ${file}`);
-      }
-      if (name !== undefined) {
-        const actual = computeName(data);
-        if (actual !== name) throw fileMismatch(file, name, actual);
-      }
-      return this.put(data);
-    }
-    // The key must be known before the upload starts; hashing first costs one local read and the upload is still
-    // verified against it (the file may change meanwhile).
-    let expected: string;
-    try {
-      expected = name ?? hashFileUncached(file);
-    } catch (e) {
-      throw fromSystemError(e, `reading ${file}`);
-    }
-    if (await this.has(expected)) return { name: expected, written: false };
-    return this.upload(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+    return putFileVia(this, file, name, this.opts.singleShotBytes, async (expected) => {
+      await this.upload(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+    });
   }
 
   async putStream(name: string, body: Readable): Promise<PutResult> {
@@ -559,8 +532,3 @@ export class RedisStore implements RemoteStore {
   }
 }
 
-function fileMismatch(file: string, name: string, actual: string): GgError {
-  return new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
-    hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
-  });
-}

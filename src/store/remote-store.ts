@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GgError, fromSystemError } from '../errors.js';
-import { NameHasher, assertName, isValidName, splitTag } from '../ir/name.js';
-import type { Store } from './store.js';
+import { NameHasher, assertName, computeName, isValidName, splitTag } from '../ir/name.js';
+import { hashFileUncached } from './hash-cache.js';
+import type { PutResult, Store } from './store.js';
 
 export interface RemoteStore extends Store {
   readonly kind: 'redis' | 's3';
@@ -144,4 +145,49 @@ export async function receiveVerified(
     fs.rmSync(tmp, { force: true });
     throw fromSystemError(e, `writing ${dest}`);
   }
+}
+
+/**
+ * putFile as every remote store does it: a file up to `wholeBytes` is read, checked against `name` when given,
+ * and sent through `put`; a larger one is hashed first (its key must be known before the upload starts), skipped
+ * when the store has it, and streamed by `upload`, which verifies the bytes again (the file may change meanwhile).
+ */
+export async function putFileVia(
+  store: Pick<Store, 'put' | 'has'>,
+  file: string,
+  name: string | undefined,
+  wholeBytes: number,
+  upload: (expected: string, size: number) => Promise<void>,
+): Promise<PutResult> {
+  if (name !== undefined) assertName(name);
+  let size: number;
+  try {
+    size = fs.statSync(file).size;
+  } catch (e) {
+    throw fromSystemError(e, `reading ${file}`);
+  }
+  if (size <= wholeBytes) {
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(file);
+    } catch (e) {
+      throw fromSystemError(e, `reading ${file}`);
+    }
+    const actual = name === undefined ? undefined : computeName(data);
+    if (actual !== undefined && actual !== name) {
+      throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
+        hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
+      });
+    }
+    return store.put(data);
+  }
+  let expected: string;
+  try {
+    expected = name ?? hashFileUncached(file);
+  } catch (e) {
+    throw fromSystemError(e, `reading ${file}`);
+  }
+  if (await store.has(expected)) return { name: expected, written: false };
+  await upload(expected, size);
+  return { name: expected, written: true };
 }

@@ -31,7 +31,6 @@ import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { mapConcurrent } from './concurrency.js';
 import { multipartUpload, type MultipartSource } from './s3-multipart.js';
-import { hashFileUncached } from './hash-cache.js';
 import type { PutResult } from './store.js';
 import {
   HashingPassThrough,
@@ -42,6 +41,7 @@ import {
   receiveVerified,
   storageIoError,
   type RemoteStore,
+  putFileVia,
 } from './remote-store.js';
 
 export const GCS_ENDPOINT = 'https://storage.googleapis.com';
@@ -450,38 +450,10 @@ export class S3Store implements RemoteStore {
   }
 
   async putFile(file: string, name?: string): Promise<PutResult> {
-    if (name !== undefined) assertName(name);
-    let size: number;
-    try {
-      size = fs.statSync(file).size;
-    } catch (e) {
-      throw fromSystemError(e, `reading ${file}`);
-    }
-    if (size <= SMALL_FILE) {
-      let data: Buffer;
-      try {
-        data = fs.readFileSync(file);
-      } catch (e) {
-        throw fromSystemError(e, `reading ${file}`);
-      }
-      if (name !== undefined && computeName(data) !== name) {
-        throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${computeName(data)}); nothing was stored`, {
-          hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
-        });
-      }
-      return this.put(data);
-    }
-    // The key must be known before the upload starts: hash first (a local read); the upload is verified again.
-    let expected: string;
-    try {
-      expected = name ?? hashFileUncached(file);
-    } catch (e) {
-      throw fromSystemError(e, `reading ${file}`);
-    }
-    if (await this.has(expected)) return { name: expected, written: false };
-    if (size <= this.opts.multipartAboveBytes) await this.streamedPut(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
-    else await this.multipart(expected, { kind: 'file', path: file }, file);
-    return { name: expected, written: true };
+    return putFileVia(this, file, name, SMALL_FILE, async (expected, size) => {
+      if (size <= this.opts.multipartAboveBytes) await this.streamedPut(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+      else await this.multipart(expected, { kind: 'file', path: file }, file);
+    });
   }
 
   async putStream(name: string, body: Readable): Promise<PutResult> {
