@@ -134,7 +134,11 @@ export function forceTree(dir: string, sandbox = process.env['GG_TEST_SANDBOX'] 
 export function sourceCopy(name: string): string | undefined {
   const get = path.resolve(REPO, '../shared/tools/get-source');
   const r = spawnSync(get, [name], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) return undefined;
+  if (r.status !== 0) {
+    // On a developer's offline machine the test is skipped; in CI a missing project is a failure, never a skip.
+    if (process.env['CI']) throw new Error(`get-source ${name} failed (${r.status}): ${r.stderr}`);
+    return undefined;
+  }
   const src = r.stdout.trim().split('\n').pop()!;
   const dir = tempDir(`gg-e2e-${name}-`);
   fs.cpSync(src, dir, { recursive: true });
