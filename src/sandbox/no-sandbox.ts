@@ -9,7 +9,7 @@ import path from 'node:path';
 import { GgError } from '../errors.js';
 import { replacePlaceholders } from '../ir/thunk.js';
 import type { HashCache } from '../store/hash-cache.js';
-import { runProcess } from './process-runner.js';
+import { Spawner } from './spawner.js';
 import type { Sandbox, SandboxRequest, SandboxResult } from './sandbox.js';
 
 export function placeFile(hostPath: string, dest: string): void {
@@ -36,7 +36,13 @@ export function envFromEnvars(envars: string[]): Record<string, string> {
 export class NoSandbox implements Sandbox {
   readonly kind = 'none';
 
+  private readonly spawner = new Spawner();
+
   constructor(private readonly hashCache: HashCache) {}
+
+  async close(): Promise<void> {
+    this.spawner.close();
+  }
 
   async run(req: SandboxRequest): Promise<SandboxResult> {
     const objects = req.objects;
@@ -66,7 +72,7 @@ export class NoSandbox implements Sandbox {
     const startDir = path.join(req.workDir, req.cwd);
     fs.mkdirSync(startDir, { recursive: true });
     const args = req.args.map(sub);
-    const outcome = await runProcess({
+    const outcome = await this.spawner.run({
       file: req.program,
       args: args.slice(1),
       argv0: args[0]!,

@@ -89,7 +89,7 @@ export function runProcess(o: RunProcessOptions): Promise<ProcessOutcome> {
   });
 }
 
-function spawnError(e: unknown, file: string): GgError {
+export function spawnError(e: unknown, file: string): GgError {
   const errno = (e as NodeJS.ErrnoException).code ?? '';
   return new GgError('GG_E_INFRA', `could not start ${file}: ${(e as Error).message}`, {
     retryable: RETRYABLE_SPAWN.has(errno),

@@ -1,0 +1,90 @@
+/**
+ * Starting unsandboxed programs from a small helper process instead of the scheduler itself. fork() costs grow
+ * with the forking process's memory, and the scheduler holds the whole graph: a second Node process with a small
+ * heap forks cheaply and runs on the other core while the scheduler stages and records the next thunks.
+ * Same contract as runProcess (timeouts and aborts kill the program's whole process group).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { spawnError, type ProcessOutcome, type RunProcessOptions } from './process-runner.js';
+
+export type SpawnerRequest =
+  | { t: 'run'; id: number; file: string; args: string[]; argv0: string; cwd: string; env: Record<string, string>; logFile: string }
+  | { t: 'kill'; id: number };
+
+export type SpawnerReply =
+  | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
+  | { t: 'error'; id: number; errno: string; message: string };
+
+interface Pending {
+  resolve: (r: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  reject: (e: Error) => void;
+}
+
+const CHILD = fileURLToPath(new URL('./spawner-child.js', import.meta.url));
+
+export class Spawner {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  private start(): ChildProcess {
+    const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    child.on('message', (m: SpawnerReply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      this.refIfBusy();
+      if (m.t === 'exit') p.resolve({ code: m.code, signal: m.signal });
+      else p.reject(spawnError(Object.assign(new Error(m.message), { code: m.errno }), 'program'));
+    });
+    child.on('exit', () => {
+      this.child = undefined;
+      for (const p of this.pending.values()) p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
+      this.pending.clear();
+    });
+    return child;
+  }
+
+  /** Keep the process alive only while programs run, so an idle spawner never holds the CLI open. */
+  private refIfBusy(): void {
+    if (!this.child) return;
+    if (this.pending.size > 0) {
+      this.child.ref();
+      this.child.channel?.ref();
+    } else {
+      this.child.unref();
+      this.child.channel?.unref();
+    }
+  }
+
+  run(o: RunProcessOptions): Promise<ProcessOutcome> {
+    const started = performance.now();
+    this.child ??= this.start();
+    const child = this.child;
+    const id = this.nextId++;
+    let limit: ProcessOutcome['limit'];
+    const kill = (why: 'timeout' | 'cancelled'): void => {
+      limit ??= why;
+      child.send({ t: 'kill', id } satisfies SpawnerRequest);
+    };
+    const timer = setTimeout(() => kill('timeout'), o.timeoutMs);
+    const onAbort = (): void => kill('cancelled');
+    if (o.abort?.aborted) onAbort();
+    o.abort?.addEventListener('abort', onAbort, { once: true });
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.refIfBusy();
+    child.send({ t: 'run', id, file: o.file, args: o.args, argv0: o.argv0 ?? o.file, cwd: o.cwd, env: o.env, logFile: o.logFile } satisfies SpawnerRequest);
+    return done
+      .then(({ code, signal }) => ({ exitCode: code, signal, ...(limit ? { limit } : {}), wallMs: performance.now() - started }))
+      .finally(() => {
+        clearTimeout(timer);
+        o.abort?.removeEventListener('abort', onAbort);
+      });
+  }
+
+  close(): void {
+    this.child?.disconnect();
+    this.child = undefined;
+  }
+}
