@@ -1,6 +1,10 @@
-/** The sandbox limit flags shared by `gg force` and `gg verify`: parsing only. */
+/** The execution flags shared by `gg force` and `gg verify` (jobs, sandbox, limits): declaring and parsing only. */
+import type { Command } from 'commander';
 import { GgError } from '../errors.js';
+import { defaultJobs } from '../runtime.js';
+import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js';
 import type { SandboxLimits } from '../sandbox/sandbox.js';
+import { parseIntOption } from './errors.js';
 
 export interface LimitFlags {
   timeout: number;
@@ -36,4 +40,22 @@ export function limitsFromFlags(o: LimitFlags): Partial<SandboxLimits> {
     ...(o.outputLimit ? { outputBytes: o.outputLimit } : {}),
     ...(o.pidsLimit ? { maxProcesses: o.pidsLimit } : {}),
   };
+}
+
+/** Declare -j, --sandbox, -T and the limit flags on a command that runs thunks. */
+export function withExecutionOptions(c: Command): Command {
+  return c
+    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
+    .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
+    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
+    .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
+    .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
+    .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'));
+}
+
+/** The sandbox asked for; running unisolated is said on every run (unless the output is JSON for machines). */
+export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): SandboxKind {
+  const kind = parseSandboxKind(o.sandbox);
+  if (kind === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+  return kind;
 }

@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { GgError } from '../../errors.js';
 import { forceTargets } from '../../force/force-command.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
-import { defaultJobs, openRuntime } from '../../runtime.js';
-import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
-import { action, parseIntOption, reportError } from '../errors.js';
+import { openRuntime } from '../../runtime.js';
+import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, parseByteSize, parseCount } from '../sandbox-flags.js';
+import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
@@ -27,14 +26,11 @@ interface Opts {
 }
 
 export function registerForce(program: Command): void {
-  program
+  withExecutionOptions(program
     .command('force')
     .description('force thunks to values; placeholders are replaced by their outputs')
-    .argument('<targets...>', 'placeholder files, thunk names or thunk files')
-    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
+    .argument('<targets...>', 'placeholder files, thunk names or thunk files'))
     .option('-e, --engine <engine>', 'execution engine', 'local')
-    .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
-    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
     .option('-s, --no-status', 'no status line')
@@ -42,14 +38,10 @@ export function registerForce(program: Command): void {
     .option('--keep-failed', 'keep the working directory of failed thunks')
     .option('--storage <uri>', 'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)')
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
-    .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
-    .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
-    .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'))
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
     .action(action(async (targets: string[], o: Opts) => {
       if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
-      const sandbox = parseSandboxKind(o.sandbox);
-      if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+      const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });

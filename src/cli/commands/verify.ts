@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import { resolveTarget } from '../../force/targets.js';
 import { nondeterminismError, verifyRefs } from '../../force/verify.js';
-import { defaultJobs, openRuntime } from '../../runtime.js';
-import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
-import { action, parseIntOption, reportError } from '../errors.js';
-import { limitsFromFlags, parseByteSize, parseCount } from '../sandbox-flags.js';
+import { openRuntime } from '../../runtime.js';
+import { action, reportError } from '../errors.js';
+import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
@@ -18,21 +17,14 @@ interface Opts {
 }
 
 export function registerVerify(program: Command): void {
-  program
+  withExecutionOptions(program
     .command('verify')
     .description('check determinism: run every thunk of the targets twice in fresh jails and report outputs that differ')
-    .argument('<targets...>', 'placeholder files, thunk names or thunk files')
-    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
-    .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
-    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
-    .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
-    .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
-    .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'))
+    .argument('<targets...>', 'placeholder files, thunk names or thunk files'))
     .option('--json', 'print one JSON summary on stdout')
     .addHelpText('after', '\nThe first run of each thunk is the memo\'s result (forced now if missing); the second ignores the memo.\nExit status 1 with GG_E_NONDETERMINISTIC when any output differs.\n\nExample:\n  gg verify hello.o')
     .action(action(async (targets: string[], o: Opts) => {
-      const sandbox = parseSandboxKind(o.sandbox);
-      if (sandbox === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+      const sandbox = sandboxFromFlags(o);
       const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o) });
       try {
         const refs = [...new Set(targets.map((t) => resolveTarget(t, rt.local)).filter((t) => !t.upToDate).map((t) => t.ref))];
