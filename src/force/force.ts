@@ -52,6 +52,16 @@ interface ThunkOutputs {
   main: string;
 }
 
+/** The promise for `key`, started on first request: each ref and each thunk is worked on at most once per run. */
+function once<T>(started: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  let p = started.get(key);
+  if (!p) {
+    p = start();
+    started.set(key, p);
+  }
+  return p;
+}
+
 export class Forcer {
   private readonly refs = new Map<string, Promise<string>>();
   private readonly thunks = new Map<string, Promise<ThunkOutputs>>();
@@ -74,12 +84,7 @@ export class Forcer {
 
   /** Force one reference (`V...` returns itself) to a value name. */
   force(ref: string): Promise<string> {
-    let p = this.refs.get(ref);
-    if (!p) {
-      p = this.resolveRef(ref);
-      this.refs.set(ref, p);
-    }
-    return p;
+    return once(this.refs, ref, () => this.resolveRef(ref));
   }
 
   private async resolveRef(ref: string): Promise<string> {
@@ -107,12 +112,7 @@ export class Forcer {
   }
 
   private resolveThunk(name: string): Promise<ThunkOutputs> {
-    let p = this.thunks.get(name);
-    if (!p) {
-      p = this.runThunk(name);
-      this.thunks.set(name, p);
-    }
-    return p;
+    return once(this.thunks, name, () => this.runThunk(name));
   }
 
   private async runThunk(name: string): Promise<ThunkOutputs> {
