@@ -145,6 +145,14 @@ export class TieredStore implements Store {
     await this.remote.putReduction(ref, result);
   }
 
+  /** A thunk's entries at once: each distinct result object is checked (and uploaded if missing) only once. */
+  async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
+    await this.local.putReductions(entries);
+    const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) => this.local.hasSync(o));
+    if (objects.length > 0) await uploadMissing(objects, this.local, this.remote);
+    for (const [ref, result] of entries) await this.remote.putReduction(ref, result);
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.local.close(), this.remote.close()]);
   }
