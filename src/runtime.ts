@@ -22,6 +22,10 @@ export interface RuntimeOptions {
   sandbox?: SandboxKind;
   limits?: Partial<SandboxLimits>;
   keepFailed?: boolean;
+  /** Signed memo entries on the shared store: this key signs what we write and must sign what we read. */
+  memoKey?: Buffer;
+  /** Never write to the shared store (--storage-read-only). */
+  storageReadOnly?: boolean;
 }
 
 export interface Runtime {
@@ -42,7 +46,7 @@ export function openLocalStore(ggDir?: string): LocalStore {
 export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const local = openLocalStore(o.ggDir);
   // Bad storage configuration fails here, before any work.
-  const store = await openStore(o.storageUri, local);
+  const store = await openStore(o.storageUri, local, { ...(o.memoKey ? { memoKey: o.memoKey } : {}), readOnly: o.storageReadOnly ?? false });
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
   const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
@@ -57,7 +61,10 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     store,
     ...(remote ? { remote } : {}),
     engine,
-    notices: () => (sandbox.notice ? [sandbox.notice] : []),
+    notices: () => [
+      ...(sandbox.notice ? [sandbox.notice] : []),
+      ...(remote && remote.signer.rejected > 0 ? [`ignored ${remote.signer.rejected} memo entr${remote.signer.rejected === 1 ? 'y' : 'ies'} of ${remote.remote.description} not signed with the memo key`] : []),
+    ],
     async close() {
       await engine.close();
       await sandbox.close?.();

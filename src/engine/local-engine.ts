@@ -10,6 +10,7 @@ import type { Thunk } from '../ir/thunk.js';
 import { readLogSince } from '../sandbox/process-runner.js';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxLimits, type StagedFile } from '../sandbox/sandbox.js';
 import type { LocalStore } from '../store/local-store.js';
+import { removeTree } from '../sandbox/tree.js';
 import type { Engine, ExecutedOutput, ExecutionResult } from './engine.js';
 
 export interface LocalEngineOptions {
@@ -21,7 +22,6 @@ export interface LocalEngineOptions {
 }
 
 const LOG_TAIL_BYTES = 2048;
-const MAX_LOG_REUSE = 1024 * 1024;
 
 interface RunSlot {
   workDir: string;
@@ -39,6 +39,7 @@ export class LocalEngine implements Engine {
     private readonly options: LocalEngineOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    sweepStaleTemp(store.tmpDir);
   }
 
   async execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult> {
@@ -58,7 +59,8 @@ export class LocalEngine implements Engine {
     this.store.ensureExecutable(program);
     const slot = this.takeSlot();
     const { workDir, logFile } = slot;
-    const logStart = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
+    freshLog(logFile);
+    const logStart = 0;
     let keep = false;
     try {
       const limits = thunk.timeout ? { ...this.limits, timeoutMs: thunk.timeout } : this.limits;
@@ -82,7 +84,8 @@ export class LocalEngine implements Engine {
         });
       }
       if (result.limit === 'cancelled') {
-        throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped: another thunk failed (--fail-fast)`);
+        const why = abort?.reason instanceof GgError ? abort.reason.message.replace(/^not run: /, '') : 'another thunk failed (--fail-fast)';
+        throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped: ${why}`);
       }
       if (result.limit !== undefined) {
         throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {
@@ -117,11 +120,10 @@ export class LocalEngine implements Engine {
 
   private returnSlot(slot: RunSlot, keep: boolean): void {
     if (!keep && fs.readdirSync(slot.workDir).length === 0) {
-      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE) fs.rmSync(slot.logFile, { force: true });
       this.idle.push(slot);
       return;
     }
-    if (!keep) fs.rmSync(slot.workDir, { recursive: true, force: true });
+    if (!keep) removeTree(slot.workDir);
     fs.rmSync(slot.logFile, { force: true });
   }
 
@@ -150,10 +152,59 @@ export class LocalEngine implements Engine {
 
   async close(): Promise<void> {
     for (const slot of this.idle.splice(0)) {
-      fs.rmSync(slot.workDir, { recursive: true, force: true });
+      removeTree(slot.workDir);
       fs.rmSync(slot.logFile, { force: true });
     }
   }
+}
+
+/**
+ * Each run writes to a log of its own: a reused one let a thunk read what the slot's previous thunk printed
+ * (through /proc/self/fd/1) and so depend on what ran before. An empty log is kept (most compilers print
+ * nothing), any other is replaced; 0600 and root's, so the jail user cannot reopen it either way.
+ */
+function freshLog(logFile: string): void {
+  const st = fs.statSync(logFile, { throwIfNoEntry: false });
+  if (st?.size === 0) return;
+  if (st) fs.rmSync(logFile, { force: true });
+  fs.closeSync(fs.openSync(logFile, 'wx', 0o600));
+}
+
+/**
+ * Run directories (and their .log, .obj, .bwrap-args files) and partial downloads left in .gg/tmp by a gg
+ * that was killed: their names carry the pid that made them, and a pid no longer running owns nothing.
+ */
+export function sweepStaleTemp(tmpDir: string): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmpDir);
+  } catch {
+    return 0;
+  }
+  const alive = new Map<number, boolean>();
+  for (const n of names) {
+    const pid = Number(/^[a-z]+-(\d+)-/.exec(n)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    let live = alive.get(pid);
+    if (live === undefined) {
+      try {
+        process.kill(pid, 0);
+        live = true;
+      } catch (e) {
+        live = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      alive.set(pid, live);
+    }
+    if (live) continue;
+    try {
+      removeTree(path.join(tmpDir, n));
+      removed++;
+    } catch {
+      // another gg is sweeping too, or it cannot be removed: it is only space
+    }
+  }
+  return removed;
 }
 
 function stderrBlock(tail: string): string {

@@ -32,6 +32,11 @@ export interface ForceOptions {
   /** Attempts for infrastructure failures (the program's own failure is never retried). */
   attempts?: number;
   onEvent?: (e: ForceEvent) => void;
+  /**
+   * Stop the run (Ctrl-C): running thunks are killed, nothing new starts, every unfinished target fails with
+   * GG_E_CANCELLED. What finished stays memoized, so the same command resumes. `reason` (a string) is said.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ForceOutcome {
@@ -73,9 +78,74 @@ export class Forcer {
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
 
+  /** Who waits for whom (refs, and `thunk:NAME` for a thunk's run): a wait that would close a loop is a cycle. */
+  private readonly waits = new Map<string, Set<string>>();
+  /** Wait edges that follow a memo entry (ref -> its recorded result), dropped when they form a cycle. */
+  private readonly memoEdges = new Set<string>();
+
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
+    const signal = o.signal;
+    if (signal) {
+      const stop = (): void => {
+        const why = typeof signal.reason === 'string' ? signal.reason : 'interrupted';
+        this.stopped ??= new GgError('GG_E_CANCELLED', `not run: ${why}`, { hint: 'run the same command again to resume: finished thunks are memoized' });
+        this.abort.abort(this.stopped);
+      };
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+    }
+  }
+
+  /**
+   * `from` is about to wait for `to`. A memo written by anyone (a shared Redis, a bad tool) may loop (T -> T,
+   * T -> T2 -> T): waiting would never end, so a loop is GG_E_MEMO_CYCLE and its memo entries are dropped.
+   */
+  private async waitFor<T>(from: string, to: string, viaMemo: boolean, work: () => Promise<T>): Promise<T> {
+    const path = this.pathBetween(to, from);
+    if (path) {
+      const loop = [from, ...path];
+      const bad = loop.slice(0, -1).map((n, i) => (viaMemo && i === 0) || this.memoEdges.has(`${n}\0${loop[i + 1]}`) ? n : undefined)
+        .filter((n): n is string => n !== undefined && !n.startsWith('thunk:'));
+      for (const ref of bad) await this.o.store.deleteReduction?.(ref).catch(() => undefined);
+      throw new GgError('GG_E_MEMO_CYCLE', `the memo loops: ${loop.map((n) => n.replace(/^thunk:/, '')).join(' -> ')}${bad.length ? `; ${bad.length === 1 ? 'its entry was' : 'its entries were'} dropped` : ''}`, {
+        hint: 'run the command again to recompute; if it comes back, someone writes bad entries to the shared memo (see docs/SECURITY.md: signed memo entries)',
+      });
+    }
+    let set = this.waits.get(from);
+    if (!set) this.waits.set(from, (set = new Set()));
+    set.add(to);
+    const edge = `${from}\0${to}`;
+    if (viaMemo) this.memoEdges.add(edge);
+    try {
+      return await work();
+    } finally {
+      set.delete(to);
+      if (set.size === 0) this.waits.delete(from);
+      this.memoEdges.delete(edge);
+    }
+  }
+
+  /** A path of wait edges from `a` to `b` (a..b inclusive), iteratively; undefined if there is none. */
+  private pathBetween(a: string, b: string): string[] | undefined {
+    if (a === b) return [a];
+    const prev = new Map<string, string>([[a, a]]);
+    const queue = [a];
+    for (let i = 0; i < queue.length; i++) {
+      const n = queue[i]!;
+      for (const m of this.waits.get(n) ?? []) {
+        if (prev.has(m)) continue;
+        prev.set(m, n);
+        if (m === b) {
+          const path = [b];
+          for (let x = b; x !== a; ) path.unshift((x = prev.get(x)!));
+          return path;
+        }
+        queue.push(m);
+      }
+    }
+    return undefined;
   }
 
   private emit(e: ForceEvent): void {
@@ -95,9 +165,9 @@ export class Forcer {
     if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
       this.cached++;
       this.emit({ type: 'cached', ref });
-      return isThunkName(splitTag(memo).name) ? this.force(memo) : memo;
+      return isThunkName(splitTag(memo).name) ? this.waitFor(ref, memo, true, () => this.force(memo)) : memo;
     }
-    const outputs = await this.resolveThunk(name);
+    const outputs = await this.waitFor(ref, `thunk:${name}`, false, () => this.resolveThunk(name));
     const out = tag === undefined ? outputs.main : outputs.byTag.get(tag);
     if (out === undefined) {
       throw new GgError('GG_E_THUNK_INVALID', `thunk ${name} has no output '${tag}'`, {
@@ -105,7 +175,7 @@ export class Forcer {
       });
     }
     if (!isThunkName(out)) return out; // recorded with the thunk's other outputs
-    const value = await this.force(out);
+    const value = await this.waitFor(ref, out, false, () => this.force(out));
     // Dynamic graph: the memo held a chain (ref -> thunk); record the final value so next time is one lookup.
     await store.putReduction(ref, value);
     return value;
@@ -122,11 +192,12 @@ export class Forcer {
     const deps = thunkDependencies(thunk);
     const resolved = new Map<string, string>();
     if (deps.length > 0) {
-      const settled = await Promise.allSettled(deps.map((d) => this.force(d)));
+      const settled = await Promise.allSettled(deps.map((d) => this.waitFor(`thunk:${name}`, d, false, () => this.force(d))));
       settled.forEach((s, i) => {
         if (s.status === 'rejected') {
           const cause = s.reason as unknown;
           const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
+          if (code === 'GG_E_MEMO_CYCLE') throw cause;
           throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
         }
         resolved.set(deps[i]!, s.value);
@@ -208,7 +279,7 @@ export class Forcer {
           // A machine that cannot run jails at all stops the whole run: every thunk would fail the same way.
           if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
-            this.abort.abort();
+            this.abort.abort(this.stopped);
           }
           throw err;
         }

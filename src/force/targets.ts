@@ -7,6 +7,7 @@ import { GgError } from '../errors.js';
 import { isValidName, isThunkContent, splitTag } from '../ir/name.js';
 import { readPlaceholder } from '../ir/placeholder.js';
 import type { LocalStore } from '../store/local-store.js';
+import { openRegularFile } from '../store/regular-file.js';
 import type { Store } from '../store/store.js';
 
 export interface Target {
@@ -40,7 +41,7 @@ export function resolveTarget(spec: string, local: LocalStore): Target {
     return { spec, ref, file: spec, ...(st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}) };
   }
   const head = Buffer.alloc(11);
-  const fd = fs.openSync(spec, 'r');
+  const { fd } = openRegularFile(spec);
   const n = fs.readSync(fd, head, 0, head.length, 0);
   fs.closeSync(fd);
   if (isThunkContent(head.subarray(0, n))) return { spec, ref: local.putFileSync(spec).name };

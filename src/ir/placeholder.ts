@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { GgError } from '../errors.js';
+import { GgError, isGgError } from '../errors.js';
+import { openRegularFile } from '../store/regular-file.js';
 import { isValidName, splitTag } from './name.js';
 
 export const SHEBANG_HEADER = '#!/usr/bin/env gg-force-and-run';
@@ -58,11 +59,9 @@ export function parsePlaceholder(data: Buffer): string | undefined {
 export function readPlaceholder(file: string): string | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = openRegularFile(file).fd;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { hint: 'give a placeholder file or a thunk name' });
-    }
+    if (isGgError(e, 'GG_E_FILE_NOT_FOUND')) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { hint: 'give a placeholder file or a thunk name' });
     throw e;
   }
   try {

@@ -143,8 +143,9 @@ export function thunkName(t: Thunk): string {
 
 /** A relative file name must stay inside the working directory; an absolute one is placed by the sandbox. */
 export function isSafeFilename(filename: string): boolean {
-  if (filename === '' || filename.includes('\0')) return false;
+  if (filename === '' || filename.includes('\0') || Buffer.byteLength(filename) > MAX_PATH_BYTES) return false;
   const parts = filename.split('/');
+  if (parts.some((p) => Buffer.byteLength(p) > 255)) return false; // NAME_MAX
   if (path.isAbsolute(filename)) return !parts.includes('..');
   return !parts.includes('..') && path.normalize(filename) !== '.';
 }
@@ -190,12 +191,62 @@ export function validateThunk(t: Thunk): void {
   for (const e of t.function.envars) if (!e.includes('=')) bad(`environment entry '${e}' has no '='`);
   for (const [k, v] of Object.entries(t.links)) {
     if (!isSafeFilename(k) || path.isAbsolute(k)) bad(`link name '${k}' escapes the working directory`);
-    if (v === '') bad(`link '${k}' has an empty target`);
+    if (v === '' || v.includes('\0') || Buffer.byteLength(v) > MAX_PATH_BYTES) bad(`link '${k}' has an empty, over-long or NUL-holding target`);
   }
   if (t.cwd !== undefined && t.cwd !== '' && (path.isAbsolute(t.cwd) || !isSafeFilename(t.cwd))) {
     bad(`working directory '${t.cwd}' escapes the working directory`);
   }
-  if (!Number.isInteger(t.timeout) || t.timeout < 0) bad(`timeout ${t.timeout} is not a non-negative integer`);
+  if (!Number.isInteger(t.timeout) || t.timeout < 0 || t.timeout > MAX_TIMEOUT_MS) bad(`timeout ${t.timeout} is not an integer from 0 to ${MAX_TIMEOUT_MS} ms`);
+  checkNotThroughLinks(t, bad);
+  checkExecSizes(t, bad);
+}
+
+/** Paths and link targets stay under PATH_MAX (4096 with its NUL) with room for the run directory's own. */
+const MAX_PATH_BYTES = 3072;
+/** Largest timer Node (and setTimeout) can hold: a larger value fires after 1 ms. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** Linux's MAX_ARG_STRLEN: execve refuses a longer single argument or environment string (E2BIG). */
+const MAX_ARG_BYTES = 128 * 1024 - 1;
+/** What argv + envp (strings and pointers) may take: well under the usual 2 MiB (a quarter of an 8 MiB stack). */
+const MAX_EXEC_BYTES = 1024 * 1024;
+
+/**
+ * The run directory is built on the host, as root: nothing may be placed through (or on top of) one of the
+ * thunk's own links, or `--link d=/etc --link d/x=...` would write to the host. Names are normalised first.
+ */
+function checkNotThroughLinks(t: Thunk, bad: (msg: string) => never): void {
+  const links = Object.keys(t.links);
+  if (links.length === 0) return;
+  const linkSet = new Set(links.map((k) => path.posix.normalize(k)));
+  const through = (p: string, what: string, exactToo: boolean): void => {
+    const parts = path.posix.normalize(p).split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      if (i === parts.length && !exactToo) break;
+      const prefix = parts.slice(0, i).join('/');
+      if (linkSet.has(prefix)) bad(`${what} '${p}' ${i === parts.length ? 'is' : 'passes through'} the link '${prefix}'`);
+    }
+  };
+  for (const k of links) through(k, 'link', false);
+  for (const i of [...t.values, ...t.thunks, ...t.executables]) {
+    if (i.filename !== undefined && !path.isAbsolute(i.filename)) through(i.filename, 'input file name', true);
+  }
+  const cwd = t.cwd ?? '';
+  if (cwd !== '') through(cwd, 'working directory', true);
+  for (const o of t.outputs) through(cwd === '' ? o : `${cwd}/${o}`, 'output', true);
+}
+
+/** What execve would refuse (NUL bytes, an over-long string, too much in all) is the thunk's fault, said up front. */
+function checkExecSizes(t: Thunk, bad: (msg: string) => never): void {
+  let total = 0;
+  for (const [kind, list] of [['argument', t.function.args], ['environment entry', t.function.envars]] as const) {
+    for (const s of list) {
+      if (s.includes('\0')) bad(`${kind} ${JSON.stringify(s.slice(0, 40))}... holds a NUL byte, which a program cannot receive`);
+      const n = Buffer.byteLength(s);
+      if (n > MAX_ARG_BYTES) bad(`${kind} ${JSON.stringify(s.slice(0, 40))}... is ${n} bytes, over the ${MAX_ARG_BYTES}-byte limit of one execve string`);
+      total += n + 1 + 8;
+    }
+  }
+  if (total > MAX_EXEC_BYTES) bad(`its arguments and environment take ${total} bytes, over the ${MAX_EXEC_BYTES}-byte limit`);
 }
 
 /** The thunk references (`T...` or `T...#tag`) this thunk waits for. */

@@ -13,7 +13,7 @@
  * PID namespace), memory and processes through a fresh cgroup per run (or rlimits when cgroups are not
  * writable), output through RLIMIT_FSIZE per file plus a watchdog on the working directory's total.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
@@ -23,6 +23,7 @@ import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
 import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
+import { treeUsage } from './tree.js';
 import type { LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
 
 export interface BwrapSandboxOptions {
@@ -43,6 +44,7 @@ const ARGS_FILE_THRESHOLD = 64 * 1024;
 const PIDS_POLL_MS = 20;
 const OUTPUT_WATCH_FIRST_MS = 200;
 const OUTPUT_WATCH_MAX_MS = 2000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const ERRNO_NAMES: Record<number, string> = { 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 20: 'ENOTDIR', 40: 'ELOOP', 7: 'E2BIG' };
 
 let runCounter = 0;
@@ -186,18 +188,27 @@ export class BwrapSandbox implements Sandbox {
   }
 
   /**
-   * Place relative inputs, links and the start directory in the host run directory, owned so that the jail
-   * user may write there but not into the inputs (hard links to root-owned, read-only blobs).
+   * Place relative inputs, the start directory and then links in the host run directory, owned so that the
+   * jail user may write there but not into the inputs (hard links to root-owned, read-only blobs). This runs
+   * as root on the host: links are made last, so nothing is ever created through one (thunks whose names pass
+   * through their own links are refused when loaded, validateThunk), and every directory is checked to be one.
    */
   private prepareWorkDir(req: SandboxRequest, relative: readonly StagedFile[], slot: JailSlot): void {
     const own = (p: string): void => fs.lchownSync(p, slot.hostId, slot.hostId);
+    const real = new Set<string>([req.workDir]);
     const mkdirs = (dir: string): void => {
-      const first = fs.mkdirSync(dir, { recursive: true });
-      if (first === undefined) return;
-      for (let d = dir; ; d = path.dirname(d)) {
-        own(d);
-        if (d === first) break;
+      if (real.has(dir)) return;
+      mkdirs(path.dirname(dir));
+      const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+      if (st === undefined) {
+        fs.mkdirSync(dir);
+        own(dir);
+      } else if (!st.isDirectory()) {
+        throw new GgError('GG_E_THUNK_INVALID', `the thunk places something below '${path.relative(req.workDir, dir)}', which is not a directory`, {
+          hint: 'declare each name once, and never both a file (or link) and something below it',
+        });
       }
+      real.add(dir);
     };
     own(req.workDir);
     for (const f of relative) {
@@ -205,19 +216,32 @@ export class BwrapSandbox implements Sandbox {
       mkdirs(path.dirname(dest));
       linkInput(f.hostPath, dest);
     }
+    mkdirs(path.join(req.workDir, req.cwd));
     for (const [name, target] of Object.entries(req.links)) {
       const p = path.join(req.workDir, name);
       mkdirs(path.dirname(p));
       fs.symlinkSync(target, p);
       own(p);
     }
-    mkdirs(path.join(req.workDir, req.cwd));
   }
 
-  private spawnJail(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): Promise<JailOutcome> {
-    const limits = req.limits;
+  /** Start bubblewrap, watch the limits while the jail runs, and say how it ended. */
+  private async spawnJail(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): Promise<JailOutcome> {
     const start = performance.now();
     const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
+    const jail = this.startBwrap(req, slot, cgroup, options, command);
+    const watch = new JailWatch(jail, req, slot, cgroup);
+    const { code, signal, report } = await jail.ended.finally(() => watch.stop());
+    // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
+    return { exitCode: code, signal, ...watch.verdict(), report, wallMs: performance.now() - start, logStart };
+  }
+
+  /**
+   * bubblewrap with its descriptors: 3 a socket to the exec helper (rlimits in, report out), 4 the user
+   * namespace, 5-6 the cgroups, 7 a file of options when they are long, 8 --info-fd (names the jail's PID 1).
+   */
+  private startBwrap(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): StartedJail {
+    const limits = req.limits;
     // RLIMIT_FSIZE just above the output limit: a file that reaches it proves the program tried to exceed it.
     // With cgroups, RLIMIT_AS and RLIMIT_NPROC stay as they are (raising one would need CAP_SYS_RESOURCE).
     const rlimits = encodeRlimits(limits.outputBytes + 1, cgroup ? undefined : limits.memoryBytes, cgroup ? undefined : limits.maxProcesses + 1);
@@ -225,105 +249,47 @@ export class BwrapSandbox implements Sandbox {
     let argsFd: number | undefined;
     if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
       argsFile = `${req.workDir}.bwrap-args-${runCounter++}`;
-      fs.writeFileSync(argsFile, options.map((a) => `${a}\0`).join(''));
+      fs.writeFileSync(argsFile, options.map((a) => `${a}\0`).join(''), { mode: 0o600 });
       argsFd = fs.openSync(argsFile, 'r');
       options = ['--args', String(FD_ARGS)];
     }
     const log = fs.openSync(req.logFile, 'a');
     const cgFds = cgroup?.procsFds ?? [];
-    return new Promise<JailOutcome>((resolve, reject) => {
-      let child;
-      try {
-        child = spawn(this.bwrap, [...options, '--', ...command], {
-          cwd: '/',
-          env: {},
-          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', argsFd ?? 'ignore', 'pipe'],
-          detached: true,
-        });
-      } catch (e) {
-        reject(new GgError('GG_E_INFRA', `could not start the jail: ${(e as Error).message}`, { retryable: true, cause: e }));
-        return;
-      } finally {
-        fs.closeSync(log);
-        if (argsFd !== undefined) fs.closeSync(argsFd);
-        if (argsFile) fs.rmSync(argsFile, { force: true });
-      }
-      const reportChunks: Buffer[] = [];
-      // Node makes extra 'pipe' descriptors duplex sockets: we write the limits and read the report on one.
-      const channel = child.stdio[3] as unknown as Duplex;
-      channel.on('data', (d: Buffer) => reportChunks.push(d));
-      channel.on('error', () => {}); // bubblewrap may die before the helper reads
-      channel.write(rlimits);
-      // bubblewrap names the jail's PID 1 on --info-fd. Killing it ends the PID namespace with every process
-      // in it, and bubblewrap (which waits for it) reaps it and exits. Killing bubblewrap instead would orphan it.
-      let jailInit: number | undefined;
-      let info = '';
-      const infoStream = (child.stdio as unknown as (Readable | null)[])[FD_INFO]!;
-      infoStream.on('data', (d: Buffer) => {
-        info += d.toString();
-        jailInit ??= Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+    let child: ChildProcess;
+    try {
+      child = spawn(this.bwrap, [...options, '--', ...command], {
+        cwd: '/',
+        env: {},
+        stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', argsFd ?? 'ignore', 'pipe'],
+        detached: true,
       });
-      infoStream.on('error', () => {});
-      let limit: LimitBroken | undefined;
-      const killTree = (): void => {
-        try {
-          if (jailInit !== undefined) process.kill(jailInit, 'SIGKILL');
-          else if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL'); // not started yet
-        } catch {
-          // gone already
-        }
-        cgroup?.killAll();
-      };
-      const kill = (why: LimitBroken): void => {
-        limit ??= why;
-        killTree();
-      };
-      const timer = setTimeout(() => kill('timeout'), limits.timeoutMs);
-      const onAbort = (): void => kill('cancelled');
-      if (req.abort?.aborted) onAbort();
-      req.abort?.addEventListener('abort', onAbort, { once: true });
-      // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
-      const pidsPoll = cgroup ? setInterval(() => {
-        if (cgroup.counters().forksRefused > 0) kill('processes');
-      }, PIDS_POLL_MS) : undefined;
-      let outputWatch: NodeJS.Timeout | undefined;
-      const watchOutput = (delay: number): void => {
-        outputWatch = setTimeout(() => {
-          if (bytesWrittenBy(req.workDir, slot.hostId) > limits.outputBytes) kill('output');
-          else watchOutput(Math.min(delay * 2, OUTPUT_WATCH_MAX_MS));
-        }, delay);
-      };
-      watchOutput(OUTPUT_WATCH_FIRST_MS);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        clearInterval(pidsPoll);
-        clearTimeout(outputWatch);
-        req.abort?.removeEventListener('abort', onAbort);
-        reject(new GgError('GG_E_INFRA', `could not start the jail: ${e.message}`, { retryable: true, cause: e }));
-      });
-      // 'close', not 'exit': the helper's report on fd 3 must be read to its end.
-      child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        clearInterval(pidsPoll);
-        clearTimeout(outputWatch);
-        req.abort?.removeEventListener('abort', onAbort);
-        // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
-        const counters = cgroup?.counters();
-        let broken = limit;
-        if (broken === undefined && counters && counters.forksRefused > 0) broken = 'processes';
-        if (broken === undefined && counters && counters.oomKills > 0) broken = 'memory';
-        // Also when the program survived it (a shell goes on after `dd` dies of SIGXFSZ): the limit is on what was written.
-        if (broken === undefined && bytesWrittenBy(req.workDir, slot.hostId) > limits.outputBytes) broken = 'output';
-        resolve({
-          exitCode: code,
-          signal,
-          ...(broken ? { limit: broken } : {}),
-          report: parseHelperReport(Buffer.concat(reportChunks)),
-          wallMs: performance.now() - start,
-          logStart,
-        });
-      });
+    } catch (e) {
+      throw startFailure(e);
+    } finally {
+      fs.closeSync(log);
+      if (argsFd !== undefined) fs.closeSync(argsFd);
+      if (argsFile) fs.rmSync(argsFile, { force: true });
+    }
+    const jail: StartedJail = { child, jailInit: undefined, ended: undefined as unknown as StartedJail['ended'] };
+    const reportChunks: Buffer[] = [];
+    // Node makes extra 'pipe' descriptors duplex sockets: we write the limits and read the report on one.
+    const channel = child.stdio[3] as unknown as Duplex;
+    channel.on('data', (d: Buffer) => reportChunks.push(d));
+    channel.on('error', () => {}); // bubblewrap may die before the helper reads
+    channel.write(rlimits);
+    let info = '';
+    const infoStream = (child.stdio as unknown as (Readable | null)[])[FD_INFO]!;
+    infoStream.on('data', (d: Buffer) => {
+      info += d.toString();
+      jail.jailInit ??= Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
     });
+    infoStream.on('error', () => {});
+    jail.ended = new Promise((resolve, reject) => {
+      child.once('error', (e) => reject(startFailure(e)));
+      // 'close', not 'exit': the helper's report on fd 3 must be read to its end.
+      child.once('close', (code, signal) => resolve({ code, signal, report: parseHelperReport(Buffer.concat(reportChunks)) }));
+    });
+    return jail;
   }
 
   /** The start directory must still be a real directory inside the run directory, not a planted symlink. */
@@ -354,6 +320,87 @@ interface JailOutcome {
   report: HelperReport;
   wallMs: number;
   logStart: number;
+}
+
+interface StartedJail {
+  child: ChildProcess;
+  /** The jail's PID 1 (the exec helper), once bubblewrap has named it on --info-fd. */
+  jailInit: number | undefined;
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: HelperReport }>;
+}
+
+function startFailure(e: unknown): GgError {
+  return new GgError('GG_E_INFRA', `could not start the jail: ${(e as Error).message}`, { retryable: true, cause: e });
+}
+
+/** The limits of one running jail: wall clock, processes (cgroup), output; abort; and the verdict at the end. */
+class JailWatch {
+  private limit: LimitBroken | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly pidsPoll: NodeJS.Timeout | undefined;
+  private outputWatch: NodeJS.Timeout | undefined;
+  private readonly onAbort = (): void => this.kill('cancelled');
+
+  constructor(
+    private readonly jail: StartedJail,
+    private readonly req: SandboxRequest,
+    private readonly slot: JailSlot,
+    private readonly cgroup: JailCgroup | undefined,
+  ) {
+    // Node's timers hold at most 2^31-1 ms (a larger delay fires at once): numbers are range-checked where
+    // read, and clamped here too.
+    this.timer = setTimeout(() => this.kill('timeout'), Math.min(Math.max(req.limits.timeoutMs, 1), MAX_TIMER_MS));
+    if (req.abort?.aborted) this.onAbort();
+    req.abort?.addEventListener('abort', this.onAbort, { once: true });
+    // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
+    this.pidsPoll = cgroup ? setInterval(() => {
+      if (cgroup.counters().forksRefused > 0) this.kill('processes');
+    }, PIDS_POLL_MS) : undefined;
+    this.watchOutput(OUTPUT_WATCH_FIRST_MS);
+  }
+
+  private watchOutput(delay: number): void {
+    this.outputWatch = setTimeout(() => {
+      if (this.outputOver()) this.kill('output');
+      else this.watchOutput(Math.min(delay * 2, OUTPUT_WATCH_MAX_MS));
+    }, delay);
+  }
+
+  private outputOver(): boolean {
+    return treeUsage(this.req.workDir, this.slot.hostId).bytes > this.req.limits.outputBytes;
+  }
+
+  /**
+   * bubblewrap names the jail's PID 1 on --info-fd. Killing it ends the PID namespace with every process in
+   * it, and bubblewrap (which waits for it) reaps it and exits. Killing bubblewrap instead would orphan it.
+   */
+  kill(why: LimitBroken): void {
+    this.limit ??= why;
+    try {
+      if (this.jail.jailInit !== undefined) process.kill(this.jail.jailInit, 'SIGKILL');
+      else if (this.jail.child.pid !== undefined) process.kill(-this.jail.child.pid, 'SIGKILL'); // not started yet
+    } catch {
+      // gone already
+    }
+    this.cgroup?.killAll();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.pidsPoll);
+    clearTimeout(this.outputWatch);
+    this.req.abort?.removeEventListener('abort', this.onAbort);
+  }
+
+  /** Which limit the run broke, if any: also when the program survived it (a shell goes on after `dd` dies of SIGXFSZ). */
+  verdict(): { limit?: LimitBroken } {
+    const counters = this.cgroup?.counters();
+    let broken = this.limit;
+    if (broken === undefined && counters && counters.forksRefused > 0) broken = 'processes';
+    if (broken === undefined && counters && counters.oomKills > 0) broken = 'memory';
+    if (broken === undefined && this.outputOver()) broken = 'output';
+    return broken ? { limit: broken } : {};
+  }
 }
 
 /** Inputs under /tmp, bound one by one into the jail's fresh tmpfs, their directories made traversable. */
@@ -388,36 +435,6 @@ function linkInput(src: string, dest: string): void {
     if (code === 'EEXIST') return;
     if (code === 'EXDEV' || code === 'EMLINK' || code === 'EPERM') fs.copyFileSync(src, dest);
     else throw e;
-  }
-}
-
-/** Bytes in files the jail user created under `dir` (inputs are root's and not counted), each inode once. */
-function bytesWrittenBy(dir: string, uid: number): number {
-  let total = 0;
-  const seen = new Set<number>();
-  walk(dir, (st) => {
-    if (st.uid === uid && !seen.has(st.ino)) {
-      seen.add(st.ino);
-      total += st.size;
-    }
-  });
-  return total;
-}
-
-function walk(dir: string, visit: (st: fs.Stats) => void): void {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walk(p, visit);
-    else if (e.isFile()) {
-      const st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (st) visit(st);
-    }
   }
 }
 

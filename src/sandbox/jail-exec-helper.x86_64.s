@@ -55,6 +55,13 @@ next:
     inc %r14d
     cmp $3, %r14d
     jb limit
+    mov $436, %eax              # close_range(4, ~0, 0): no descriptor gg (or its caller) inherited reaches
+    mov $4, %edi                # the program; fd 3 is close-on-exec, 0-2 are the run's own log
+    mov $-1, %esi
+    xor %edx, %edx
+    syscall
+    test %rax, %rax
+    jnz die
     mov $116, %eax              # setgroups(0, NULL)
     xor %edi, %edi
     xor %esi, %esi
@@ -72,6 +79,21 @@ next:
     mov $1000, %edi
     mov %edi, %esi
     mov %edi, %edx
+    syscall
+    test %rax, %rax
+    jnz die
+    mov $157, %eax              # prctl(PR_SET_PDEATHSIG, SIGKILL): the uid switch cleared what bubblewrap's
+    mov $1, %edi                # --die-with-parent set, so a killed gg would leave this jail running
+    mov $9, %esi
+    syscall
+    test %rax, %rax
+    jnz die
+    movl $3, (%rsp)             # poll({3, POLLRDHUP}, 1, 0): gg died before the line above? then stop here
+    movl $0x2000, 4(%rsp)
+    mov $7, %eax
+    mov %rsp, %rdi
+    mov $1, %esi
+    xor %edx, %edx
     syscall
     test %rax, %rax
     jnz die

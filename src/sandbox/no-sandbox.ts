@@ -63,14 +63,15 @@ export class NoSandbox implements Sandbox {
       }
       placeFile(f.hostPath, path.join(req.workDir, f.filename));
     }
+    const startDir = path.join(req.workDir, req.cwd);
+    fs.mkdirSync(startDir, { recursive: true });
+    // Links last: nothing is created through one (names passing through a link are refused at load time too).
     for (const [name, target] of Object.entries(req.links)) {
       const p = path.join(req.workDir, name);
       fs.mkdirSync(path.dirname(p), { recursive: true });
       fs.symlinkSync(target, p);
     }
     const sub = (s: string): string => replacePlaceholders(s, (n) => objects.get(n) ?? objects.get(n.split('#')[0]!) ?? `@{GGHASH:${n}}`);
-    const startDir = path.join(req.workDir, req.cwd);
-    fs.mkdirSync(startDir, { recursive: true });
     const args = req.args.map(sub);
     const outcome = await this.spawner.run({
       file: req.program,

@@ -10,11 +10,14 @@ const RECENT_NS = 1_000_000_000n;
 const SMALL_FILE = 4 * 1024 * 1024;
 
 /**
- * The key of a file's state. Store blobs are keyed without ctime: hard-linking a blob into a run directory
- * (every use of an input) changes its ctime but not its content; a write to it still changes mtime and size.
+ * The key of a file's state, change time included, for store blobs too: a blob rewritten in place with its
+ * mtime put back (dd conv=notrunc; touch -r) keeps dev, inode, size and mtime, but the kernel moves its ctime,
+ * which no one can set back. The price: gg's own hard links change ctime as well, so an input linked into a
+ * run directory (relative file names) is hashed again on its next use; inputs at absolute paths live in
+ * staged roots (one link per toolchain, not per run) and stay cached (docs/SECURITY.md, docs/BENCHMARKS.md).
  */
-function statKey(st: fs.BigIntStats, blob = false): string {
-  return blob ? `b:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+function statKey(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 export class HashCache {
@@ -42,9 +45,9 @@ export class HashCache {
   }
 
   /** Name of the file's content, from the cache when its stat key is known. */
-  hashFile(file: string, opts: { blob?: boolean } = {}): string {
+  hashFile(file: string, _opts: { blob?: boolean } = {}): string {
     const st = fs.statSync(file, { bigint: true });
-    const key = statKey(st, opts.blob);
+    const key = statKey(st);
     const entries = this.load();
     const hit = entries.get(key);
     if (hit !== undefined) return hit;
@@ -55,8 +58,8 @@ export class HashCache {
   }
 
   /** Record a file whose content we wrote ourselves and therefore know. */
-  rememberFile(file: string, name: string, opts: { blob?: boolean } = {}): void {
-    this.remember(statKey(fs.statSync(file, { bigint: true }), opts.blob), name);
+  rememberFile(file: string, name: string, _opts: { blob?: boolean } = {}): void {
+    this.remember(statKey(fs.statSync(file, { bigint: true })), name);
   }
 
   /** The cached name for this exact file state, without hashing. */

@@ -14,9 +14,30 @@ import type { Readable } from 'node:stream';
 import { GgError, fromSystemError } from '../errors.js';
 import { computeName, isValidName, NameHasher, splitTag } from '../ir/name.js';
 import { HashCache, hashFileUncached } from './hash-cache.js';
+import { assertRegularFile } from './regular-file.js';
 import type { PutResult, Store } from './store.js';
 
 let tmpCounter = 0;
+
+/**
+ * A blob is immutable: a regular file owned by gg's user, read-only for everyone, without setuid, setgid or
+ * sticky bits, whatever mode the thunk (or the collected file) had. Done on the open file (O_NOFOLLOW), before
+ * it becomes visible under its name.
+ */
+export function sealBlob(file: string): void {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new GgError('GG_E_INTERNAL', `${file} is not a regular file`);
+    const uid = process.getuid?.();
+    const gid = process.getgid?.();
+    if (uid !== undefined && gid !== undefined && (st.uid !== uid || st.gid !== gid)) fs.fchownSync(fd, uid, gid);
+    const mode = (st.mode & 0o111 ? 0o555 : 0o444);
+    if ((st.mode & 0o7777) !== mode) fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 export class LocalStore implements Store {
   readonly description: string;
@@ -97,7 +118,7 @@ export class LocalStore implements Store {
   ensureExecutable(file: string): void {
     if (this.executable.has(file)) return;
     const st = fs.statSync(file);
-    if ((st.mode & 0o111) !== 0o111) fs.chmodSync(file, (st.mode & 0o777) | 0o555);
+    if ((st.mode & 0o7777) !== 0o555) fs.chmodSync(file, 0o555);
     this.executable.add(file);
   }
 
@@ -136,6 +157,7 @@ export class LocalStore implements Store {
       return { name, written: false };
     }
     try {
+      sealBlob(tmpFile);
       fs.renameSync(tmpFile, dest);
     } catch (e) {
       fs.rmSync(tmpFile, { force: true });
@@ -164,6 +186,7 @@ export class LocalStore implements Store {
 
   /** Store a user's file: a copy (never a link: the user may edit the original), hashed as it lands. */
   putFileSync(file: string, knownName?: string): PutResult {
+    assertRegularFile(file);
     const cached = knownName ?? this.hashCache.peek(file);
     if (cached !== undefined && fs.existsSync(this.blobPath(cached))) return { name: cached, written: false };
     const before = fs.statSync(file, { bigint: true });
@@ -271,6 +294,10 @@ export class LocalStore implements Store {
 
   async putReduction(ref: string, result: string): Promise<void> {
     this.putReductionSync(ref, result);
+  }
+
+  async deleteReduction(ref: string): Promise<void> {
+    fs.rmSync(this.reductionPath(ref), { force: true });
   }
 
   /**

@@ -10,11 +10,16 @@ import { GgError } from '../errors.js';
 import type { LocalStore } from './local-store.js';
 import { isRemoteStore, type RemoteStore } from './remote-store.js';
 import type { Store } from './store.js';
+import { MemoSigner } from './memo-signer.js';
 import { TieredStore } from './tiered-store.js';
 
 export interface OpenStoreOptions {
   /** Run `checkStore` before returning (default true): bad configuration fails here, before any work. */
   check?: boolean;
+  /** Key for signed memo entries (memo-signer.ts). */
+  memoKey?: Buffer;
+  /** Never write to the remote store. */
+  readOnly?: boolean;
 }
 
 /**
@@ -48,13 +53,13 @@ export async function openStore(uri: string | undefined, local: LocalStore, opts
   const remote = await openRemoteStore(trimmed);
   if (opts.check ?? true) {
     try {
-      await remote.check();
+      await remote.check({ readOnly: opts.readOnly ?? false });
     } catch (e) {
       await remote.close().catch(() => undefined);
       throw e;
     }
   }
-  return new TieredStore(local, remote);
+  return new TieredStore(local, remote, { signer: new MemoSigner(opts.memoKey), readOnly: opts.readOnly ?? false });
 }
 
 /** Fail fast, with a GG_E_STORAGE_* code and a hint, if the store's backend cannot be used. */

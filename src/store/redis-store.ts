@@ -26,6 +26,7 @@ import {
   assertRef,
   corruptObject,
   missingObject,
+  assertMemoValue,
   parseReduction,
   storageIoError,
   type RemoteStore,
@@ -227,11 +228,11 @@ export class RedisStore implements RemoteStore {
   }
 
   /** Connect, authenticate, and prove we may write: storing the empty object (content-addressed, so harmless). */
-  async check(): Promise<void> {
+  async check(o: { readOnly?: boolean } = {}): Promise<void> {
     await this.ready();
     try {
       await this.client.ping();
-      await this.client.set(EMPTY_OBJECT, '', 'NX');
+      if (!o.readOnly) await this.client.set(EMPTY_OBJECT, '', 'NX');
     } catch (e) {
       const msg = (e as Error).message;
       if (/READONLY/.test(msg)) {
@@ -519,8 +520,13 @@ export class RedisStore implements RemoteStore {
 
   async putReduction(ref: string, result: string): Promise<void> {
     assertRef(ref);
-    assertRef(result);
+    assertMemoValue(result);
     await this.run(`recording the result of ${ref}`, () => this.client.set(REDUCTION_PREFIX + ref, result));
+  }
+
+  async deleteReduction(ref: string): Promise<void> {
+    assertRef(ref);
+    await this.run(`dropping the memo entry of ${ref}`, () => this.client.del(REDUCTION_PREFIX + ref));
   }
 
   async close(): Promise<void> {

@@ -13,9 +13,11 @@ import type { PutResult, Store } from './store.js';
 export interface RemoteStore extends Store {
   readonly kind: 'redis' | 's3';
   /** Connect and prove the configuration works (reachable, authenticated, bucket present); GG_E_STORAGE_* if not. */
-  check(): Promise<void>;
+  check(o?: { readOnly?: boolean }): Promise<void>;
   /** Remove an object (a corrupt copy; tests). Missing objects are not an error. */
   delete(name: string): Promise<void>;
+  /** Drop a memo entry (a cycle found by the scheduler). */
+  deleteReduction(ref: string): Promise<void>;
 }
 
 export function isRemoteStore(store: Store): store is RemoteStore {
@@ -45,11 +47,27 @@ export function storageIoError(e: unknown, what: string, where: string): GgError
   });
 }
 
-/** A reduction's stored text is only a memo: anything that is not a valid name is a miss, never an error. */
+/**
+ * A reduction's stored text is only a memo: anything that is not a valid name (optionally followed by a
+ * signature, memo-signer.ts) is a miss, never an error. The signature is kept for the reader to check.
+ */
 export function parseReduction(text: string | null | undefined): string | undefined {
   if (text === null || text === undefined) return undefined;
-  const result = text.trim();
-  return isValidName(splitTag(result).name) ? result : undefined;
+  const value = text.trim();
+  return isMemoValue(value) ? value : undefined;
+}
+
+const SIGNATURE_RE = /^ ggsig1:[A-Za-z0-9_-]{43}$/;
+
+/** RESULT or `RESULT ggsig1:MAC`. */
+export function isMemoValue(value: string): boolean {
+  const sp = value.indexOf(' ');
+  const result = sp < 0 ? value : value.slice(0, sp);
+  return isValidName(splitTag(result).name) && (sp < 0 || SIGNATURE_RE.test(value.slice(sp)));
+}
+
+export function assertMemoValue(value: string): void {
+  if (!isMemoValue(value)) assertName(value, 'memo result');
 }
 
 export function assertRef(ref: string): void {

@@ -37,6 +37,7 @@ import {
   assertRef,
   corruptObject,
   missingObject,
+  assertMemoValue,
   parseReduction,
   receiveVerified,
   storageIoError,
@@ -205,14 +206,14 @@ export class S3Store implements RemoteStore {
    * (content-addressed, so harmless: proves we may write); HeadObject of a name that cannot exist, which must be a
    * 404: without s3:ListBucket, S3 answers 403 for every missing object and nothing would work.
    */
-  async check(): Promise<void> {
+  async check(o: { readOnly?: boolean } = {}): Promise<void> {
     const probe = new S3Client({ ...this.config, maxAttempts: 1 });
     // The connection timeout covers the TCP handshake only; a server that accepts and never answers must not hang
     // the run either.
     const within = { abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS) };
     try {
       await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), within);
-      await probe.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(EMPTY_OBJECT), Body: Buffer.alloc(0), ContentLength: 0 }), within);
+      if (!o.readOnly) await probe.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(EMPTY_OBJECT), Body: Buffer.alloc(0), ContentLength: 0 }), within);
       await probe.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within).catch((e: unknown) => {
         if (isNotFound(e)) return;
         if (errorFacts(e).status === 403) {
@@ -528,10 +529,15 @@ export class S3Store implements RemoteStore {
 
   async putReduction(ref: string, result: string): Promise<void> {
     assertRef(ref);
-    assertRef(result);
+    assertMemoValue(result);
     await this.call(`recording the result of ${ref}`, () =>
       this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.reductionKey(ref), Body: result, ContentType: 'text/plain' })),
     );
+  }
+
+  async deleteReduction(ref: string): Promise<void> {
+    assertRef(ref);
+    await this.call(`dropping the memo entry of ${ref}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.reductionKey(ref) })));
   }
 
   async close(): Promise<void> {

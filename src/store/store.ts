@@ -38,6 +38,8 @@ export interface Store {
   putReduction(ref: string, result: string): Promise<void>;
   /** Several memo entries at once (a thunk's outputs under its names); stores may write them more cheaply. */
   putReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<void>;
+  /** Drop a memo entry found bad (a cycle): stores that cannot (read-only) simply keep it. */
+  deleteReduction?(ref: string): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -10,20 +10,33 @@ import type { Readable } from 'node:stream';
 import { isGgError } from '../errors.js';
 import { assertName, nameSize, splitTag } from '../ir/name.js';
 import type { LocalStore } from './local-store.js';
+import { MemoSigner } from './memo-signer.js';
 import type { PutResult, Store } from './store.js';
 import { uploadMissing, type UploadOptions, type UploadReport } from './upload.js';
 
 /** Objects up to this size are fetched into memory in one request; larger ones stream to a file. */
 const IN_MEMORY_BYTES = 4 * 1024 * 1024;
 
+export interface TieredStoreOptions {
+  /** Signs what we write to the remote memo and, with a key, ignores remote entries not signed with it. */
+  signer?: MemoSigner;
+  /** Never write to the remote (objects, memo, repairs): a reader of a cache that trusted writers fill. */
+  readOnly?: boolean;
+}
+
 export class TieredStore implements Store {
   readonly description: string;
+  readonly signer: MemoSigner;
+  readonly readOnly: boolean;
 
   constructor(
     readonly local: LocalStore,
     readonly remote: Store,
+    o: TieredStoreOptions = {},
   ) {
-    this.description = `${remote.description} (cached in ${local.ggDir})`;
+    this.signer = o.signer ?? new MemoSigner(undefined);
+    this.readOnly = o.readOnly ?? false;
+    this.description = `${remote.description}${this.readOnly ? ' (read-only)' : ''} (cached in ${local.ggDir})`;
   }
 
   async has(name: string): Promise<boolean> {
@@ -84,12 +97,14 @@ export class TieredStore implements Store {
 
   async put(data: Buffer): Promise<PutResult> {
     const local = this.local.putSync(data);
+    if (this.readOnly) return local;
     const remote = await this.remote.put(data);
     return { name: local.name, written: local.written || remote.written };
   }
 
   async putFile(file: string, name?: string): Promise<PutResult> {
     const local = this.local.putFileSync(file, name);
+    if (this.readOnly) return local;
     // Upload from the blob (read-only, verified on the way) rather than the user's file, which may change.
     const remote = await this.remote.putFile(this.local.blobPath(local.name), local.name);
     return { name: local.name, written: local.written || remote.written };
@@ -97,12 +112,14 @@ export class TieredStore implements Store {
 
   async putStream(name: string, body: Readable): Promise<PutResult> {
     const local = await this.local.putStream(name, body);
+    if (this.readOnly) return local;
     const remote = await this.remote.putFile(this.local.blobPath(name), name);
     return { name, written: local.written || remote.written };
   }
 
   /** Upload whatever of `names` the remote lacks (fresh existence checks, never a remembered list). */
   async ensureRemote(names: readonly string[], opts: UploadOptions = {}): Promise<UploadReport> {
+    if (this.readOnly) return uploadMissing([], this.local, this.remote, opts);
     return uploadMissing(names, this.local, this.remote, opts);
   }
 
@@ -119,7 +136,8 @@ export class TieredStore implements Store {
     const results = await this.local.getReductions(refs);
     const missIdx = results.flatMap((r, i) => (r === undefined ? [i] : []));
     if (missIdx.length === 0) return results;
-    const fromRemote = await this.remote.getReductions(missIdx.map((i) => refs[i] as string));
+    const asked = missIdx.map((i) => refs[i] as string);
+    const fromRemote = (await this.remote.getReductions(asked)).map((v, k) => this.signer.open(asked[k]!, v));
     const hits = missIdx.flatMap((refIdx, k) => (fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] as string }]));
     if (hits.length === 0) return results;
     const objects = hits.map((h) => splitTag(h.result).name);
@@ -133,24 +151,32 @@ export class TieredStore implements Store {
       results[h.refIdx] = h.result;
       this.local.putReductionSync(refs[h.refIdx] as string, h.result);
     });
-    if (repair.length > 0) await uploadMissing(repair, this.local, this.remote);
+    if (repair.length > 0 && !this.readOnly) await uploadMissing(repair, this.local, this.remote);
     return results;
   }
 
   /** The result object goes up before the memo entry, so no other machine ever sees an entry it cannot use. */
   async putReduction(ref: string, result: string): Promise<void> {
     this.local.putReductionSync(ref, result);
+    if (this.readOnly) return;
     const obj = splitTag(result).name;
     if (this.local.hasSync(obj)) await uploadMissing([obj], this.local, this.remote);
-    await this.remote.putReduction(ref, result);
+    await this.remote.putReduction(ref, this.signer.seal(ref, result));
+  }
+
+  /** A bad entry (a cycle) goes from the local memo, and from the remote unless we never write there. */
+  async deleteReduction(ref: string): Promise<void> {
+    await this.local.deleteReduction(ref);
+    if (!this.readOnly) await this.remote.deleteReduction?.(ref);
   }
 
   /** A thunk's entries at once: each distinct result object is checked (and uploaded if missing) only once. */
   async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
     await this.local.putReductions(entries);
+    if (this.readOnly) return;
     const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) => this.local.hasSync(o));
     if (objects.length > 0) await uploadMissing(objects, this.local, this.remote);
-    for (const [ref, result] of entries) await this.remote.putReduction(ref, result);
+    for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
   }
 
   async close(): Promise<void> {

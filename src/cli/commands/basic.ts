@@ -8,6 +8,7 @@ import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk } from '../../ir/thunk.js';
 import { initGgDir } from '../../store/gg-dir.js';
 import { hashFileUncached } from '../../store/hash-cache.js';
+import { assertRegularFile } from '../../store/regular-file.js';
 import { openLocalStore } from '../../runtime.js';
 import { action } from '../errors.js';
 
@@ -26,7 +27,7 @@ export function registerBasic(program: Command): void {
     .description("print the object name of a file's content")
     .addHelpText('after', '\nExample:\n  gg hash src/main.c')
     .action(action((file: string) => {
-      if (!fs.existsSync(file)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`);
+      assertRegularFile(file);
       process.stdout.write(`${hashFileUncached(file)}\n`);
     }));
 
@@ -39,7 +40,7 @@ export function registerBasic(program: Command): void {
       const store = openLocalStore();
       const out: string[] = [];
       for (const f of files) {
-        if (!fs.existsSync(f)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${f}`);
+        assertRegularFile(f);
         out.push(store.putFileSync(f).name);
       }
       process.stdout.write(out.map((n) => `${n}\n`).join(''));
