@@ -26,10 +26,11 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export function parseIntOption(flag: string): (v: string) => number {
+/** A non-negative integer of at most `max`, range-checked where it is read (a larger one is an error, never wrapped). */
+export function parseIntOption(flag: string, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new GgError('GG_E_USAGE', `${flag} wants a non-negative integer, got '${v}'`);
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n > max) throw new GgError('GG_E_USAGE', `${flag} wants an integer from 0 to ${max}, got '${v.slice(0, 40)}'`);
     return n;
   };
 }

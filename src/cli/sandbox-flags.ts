@@ -5,6 +5,7 @@ import { defaultJobs } from '../runtime.js';
 import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js';
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
+import { MAX_TIMEOUT_MS } from '../ir/thunk.js';
 
 export interface LimitFlags {
   timeout: number;
@@ -13,6 +14,8 @@ export interface LimitFlags {
   pidsLimit?: number;
 }
 
+/** The kernel's largest pid_max: no more processes can exist. */
+const MAX_COUNT = 4_194_304;
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** Bytes, with an optional binary suffix: 4096, 512k, 100M, 2G. */
@@ -27,8 +30,8 @@ export function parseByteSize(flag: string): (v: string) => number {
 
 export function parseCount(flag: string): (v: string) => number {
   return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new GgError('GG_E_USAGE', `${flag} wants a positive integer, got '${v}'`);
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n <= 0 || n > MAX_COUNT) throw new GgError('GG_E_USAGE', `${flag} wants an integer from 1 to ${MAX_COUNT}, got '${v.slice(0, 40)}'`);
     return n;
   };
 }
@@ -45,9 +48,9 @@ export function limitsFromFlags(o: LimitFlags): Partial<SandboxLimits> {
 /** Declare -j, --sandbox, -T and the limit flags on a command that runs thunks. */
 export function withExecutionOptions(c: Command): Command {
   return c
-    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
+    .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs', 65_536), defaultJobs())
     .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
-    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
+    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout', MAX_TIMEOUT_MS), 0)
     .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
     .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
     .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'));

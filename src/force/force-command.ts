@@ -14,6 +14,8 @@ export interface ForceTargetsOptions {
   onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
+  /** Stop the run (Ctrl-C): see ForceOptions.signal. */
+  signal?: AbortSignal;
 }
 
 export interface TargetReport {
@@ -36,7 +38,7 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
     // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
     await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
   }
-  const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
   // is written once, not once per name.

@@ -209,6 +209,8 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_ARG_BYTES = 128 * 1024 - 1;
 /** What argv + envp (strings and pointers) may take: well under the usual 2 MiB (a quarter of an 8 MiB stack). */
 const MAX_EXEC_BYTES = 1024 * 1024;
+/** bubblewrap takes at most 9,000 arguments and each variable is three (--setenv NAME VALUE). */
+const MAX_ENVARS = 2048;
 
 /**
  * The run directory is built on the host, as root: nothing may be placed through (or on top of) one of the
@@ -217,13 +219,15 @@ const MAX_EXEC_BYTES = 1024 * 1024;
 function checkNotThroughLinks(t: Thunk, bad: (msg: string) => never): void {
   const links = Object.keys(t.links);
   if (links.length === 0) return;
-  const linkSet = new Set(links.map((k) => path.posix.normalize(k)));
+  const parts = (p: string): string[] => path.posix.normalize(p).split('/').filter((x) => x !== '' && x !== '.');
+  const linkSet = new Set(links.map((k) => parts(k).join('/')));
+  if (linkSet.size !== links.length) bad('two of its links have the same name');
   const through = (p: string, what: string, exactToo: boolean): void => {
-    const parts = path.posix.normalize(p).split('/').filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      if (i === parts.length && !exactToo) break;
-      const prefix = parts.slice(0, i).join('/');
-      if (linkSet.has(prefix)) bad(`${what} '${p}' ${i === parts.length ? 'is' : 'passes through'} the link '${prefix}'`);
+    const parts_ = parts(p);
+    for (let i = 1; i <= parts_.length; i++) {
+      if (i === parts_.length && !exactToo) break;
+      const prefix = parts_.slice(0, i).join('/');
+      if (linkSet.has(prefix)) bad(`${what} '${p}' ${i === parts_.length ? 'is' : 'passes through'} the link '${prefix}'`);
     }
   };
   for (const k of links) through(k, 'link', false);
@@ -247,6 +251,7 @@ function checkExecSizes(t: Thunk, bad: (msg: string) => never): void {
     }
   }
   if (total > MAX_EXEC_BYTES) bad(`its arguments and environment take ${total} bytes, over the ${MAX_EXEC_BYTES}-byte limit`);
+  if (t.function.envars.length > MAX_ENVARS) bad(`it declares ${t.function.envars.length} environment entries, over the limit of ${MAX_ENVARS}`);
 }
 
 /** The thunk references (`T...` or `T...#tag`) this thunk waits for. */

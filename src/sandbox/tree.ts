@@ -11,6 +11,8 @@ export const ENTRY_COST = 256;
 /** A directory costs a block. */
 export const DIR_COST = 4096;
 
+const LONG_PATH = 1024;
+
 export interface TreeUsage {
   /** Bytes the output limit counts: file contents (each inode once), names, link targets, per-entry costs. */
   bytes: number;
@@ -27,6 +29,8 @@ export function treeUsage(dir: string, uid: number): TreeUsage {
   const stack: string[] = [dir];
   while (stack.length > 0) {
     const d = stack.pop()!;
+    // Each lookup walks the whole path again: past this length find(1), which walks by descriptor, is faster.
+    if (d.length > LONG_PATH) return treeUsageByFind(dir, uid);
     let names: string[];
     try {
       names = fs.readdirSync(d);

@@ -73,6 +73,7 @@ export function parseRedisUri(uri: string): RedisStoreOptions {
   const port = url.port ? Number(url.port) : 6379;
   const dbText = url.pathname.replace(/^\//, '');
   if (dbText !== '' && !/^\d+$/.test(dbText)) throw badRedisUri(uri, `the database '${dbText}' is not a number`);
+  if (dbText !== '' && (dbText.length > 10 || Number(dbText) > 2 ** 31 - 1)) throw badRedisUri(uri, `the database number ${dbText} is out of range`);
   if (url.search !== '') throw badRedisUri(uri, 'query parameters are not supported');
   const opts: RedisStoreOptions = {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -208,7 +209,13 @@ export class RedisStore implements RemoteStore {
         cause: e,
       });
     }
-    if (/NOPERM|DB index is out of range|invalid DB index/i.test(msg)) {
+    if (/DB index is out of range|invalid DB index/i.test(msg)) {
+      return new GgError('GG_E_STORAGE_URI', `${this.description}: the server has no database ${this.opts.db} (${msg})`, {
+        hint: "use a database number the server has (redis.conf 'databases', 16 by default: 0-15)",
+        cause: e,
+      });
+    }
+    if (/NOPERM/i.test(msg)) {
       return new GgError('GG_E_STORAGE_AUTH', `${this.description}: ${msg}`, {
         hint: 'check the database number and the ACL permissions of the user in the URI',
         cause: e,
@@ -232,6 +239,8 @@ export class RedisStore implements RemoteStore {
     await this.ready();
     try {
       await this.client.ping();
+      // ioredis reports a failed SELECT only as an 'error' event and goes on in database 0: ask ourselves.
+      if (this.opts.db !== 0) await this.client.call('SELECT', String(this.opts.db));
       if (!o.readOnly) await this.client.set(EMPTY_OBJECT, '', 'NX');
     } catch (e) {
       const msg = (e as Error).message;

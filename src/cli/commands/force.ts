@@ -4,6 +4,8 @@ import { GgError } from '../../errors.js';
 import { forceTargets } from '../../force/force-command.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
+import type { ForceEvent } from '../../force/force.js';
+import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
 import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
@@ -23,6 +25,29 @@ interface Opts {
   outputLimit?: number;
   pidsLimit?: number;
   storage?: string;
+  storageReadOnly?: boolean;
+  memoKeyFile?: string;
+}
+
+/**
+ * Ctrl-C (and SIGTERM, SIGHUP): the first stops the run cleanly (running jails killed, nothing new started,
+ * finished work memoized) and says what it stopped; a second exits at once (the jails die with us anyway).
+ */
+function interruptible(): { signal: AbortSignal; running: Map<string, string>; stopped: string[]; dispose(): void } {
+  const controller = new AbortController();
+  const running = new Map<string, string>();
+  const stopped: string[] = [];
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`gg: ${sig} again: exiting now\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\ngg: ${sig}: stopping ${running.size} running thunk(s) (again to exit at once)\n`);
+    controller.abort(`interrupted by ${sig}`);
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return { signal: controller.signal, running, stopped, dispose: () => signals.forEach((s) => process.off(s, onSignal)) };
 }
 
 export function registerForce(program: Command): void {
@@ -38,16 +63,36 @@ export function registerForce(program: Command): void {
     .option('--keep-failed', 'keep the working directory of failed thunks')
     .option('--storage <uri>', 'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)')
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
+    .option('--storage-read-only', 'never write to the shared store (a reader of a cache trusted writers fill)')
+    .option('--memo-key-file <file>', 'key for signed memo entries on the shared store: sign what is written, ignore unsigned entries (default: $GG_MEMO_KEY_FILE)')
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
     .action(action(async (targets: string[], o: Opts) => {
       if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
+      const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
+      const rt = await openRuntime({
+        sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
+        ...(memoKey ? { memoKey } : {}), storageReadOnly: o.storageReadOnly === true,
+      });
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const interrupt = interruptible();
+      const onEvent = (e: ForceEvent): void => {
+        if (e.type === 'started') interrupt.running.set(e.name, e.argv0);
+        else if (e.type === 'finished' || e.type === 'failed' || e.type === 'cancelled') {
+          if (e.type === 'cancelled' && interrupt.signal.aborted && interrupt.running.has(e.name)) interrupt.stopped.push(`${e.name} (${interrupt.running.get(e.name)})`);
+          interrupt.running.delete(e.name);
+        }
+        progress.onEvent(e);
+      };
       try {
-        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload });
+        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent, onUpload: progress.onUpload, signal: interrupt.signal });
         progress.finish();
+        if (interrupt.signal.aborted) {
+          process.stderr.write(`gg: interrupted: stopped ${interrupt.stopped.length} running thunk(s)${interrupt.stopped.map((n) => `\n  ${n}`).join('')}\n`);
+          process.stderr.write(`gg: ${report.executed} thunk(s) finished and are memoized; run the same command again to resume\n`);
+          return 130;
+        }
         for (const f of report.failures) reportError(f.error);
         let failedTargets = 0;
         for (const t of report.targets) {
@@ -87,6 +132,7 @@ export function registerForce(program: Command): void {
         }
         return checkFailed ? 1 : 0;
       } finally {
+        interrupt.dispose();
         if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }
