@@ -60,12 +60,15 @@ describe('bubblewrap jail: limits', () => {
     assert.match(r.error!.message, /broke its memory limit/);
   });
 
-  it('a timeout kills the whole process tree, grandchildren included', async () => {
+  it('the hard time limit (gg force --timeout) kills the whole process tree, grandchildren included', async () => {
     const marker = `987.${process.pid}`;
-    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'], timeoutMs: 400 });
+    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'] });
+    const hard = await p.runtime({ timeoutMs: 400 });
     const start = performance.now();
-    const r = await force(rt, t.name);
+    const r = await force(hard, t.name);
+    await hard.close();
     assert.equal(r.error?.code, 'GG_E_THUNK_TIMEOUT');
+    assert.match(r.error!.message, /hard time limit of 400 ms \(gg force --timeout\)/);
     assert.ok(performance.now() - start < 3000);
     // Every sleep (child, grandchild, great-grandchild) is gone, and none became an unreaped zombie.
     for (let i = 0; i < 50 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 20));

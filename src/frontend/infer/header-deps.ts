@@ -117,7 +117,7 @@ export class HeaderDepsCache {
       return deps.slice(1).filter((d) => d !== source);
     } catch (e) {
       const stderr = (e as { stderr?: string }).stderr ?? '';
-      return real(`header discovery failed (${stderr.split('\n')[0] || (e as Error).message})`);
+      return real('preprocessing failed (the real compiler reports it)', stderr.split('\n')[0] || (e as Error).message);
     } finally {
       fs.rmSync(tmp, { force: true });
     }

@@ -56,7 +56,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const models = prepareModelDir(inferDir, realPath);
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
-  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, seeded: 0 };
+  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, cutoff: 0, fallbacks: new Map() };
   const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
@@ -105,4 +105,13 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/** The end-of-run account of commands that ran for real, most frequent reason first. */
+export function fallbackSummary(fallbacks: ReadonlyMap<string, number>): string {
+  const total = [...fallbacks.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return 'gg infer: 0 commands ran for real\n';
+  const rows = [...fallbacks].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const width = String(rows[0]![1]).length;
+  return `gg infer: ${total} command${total === 1 ? '' : 's'} ran for real (each in .gg/cache/infer/last-run.log), by reason:\n${rows.map(([r, n]) => `  ${String(n).padStart(width)}  ${r}\n`).join('')}`;
 }
