@@ -50,6 +50,19 @@ const COMPILE_CLASSES = ['P', 'C', 'G', 'M', 'A'] as const;
 /** Preprocessor modes -fdirectives-only cannot be combined with (discovery then runs a plain -E). */
 const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P']);
 
+const UTF8_CTYPE = '/usr/lib/locale/C.utf8/LC_CTYPE';
+
+/**
+ * The toolchain's fixed environment, in the build's message style: gcc quotes with ‘’ when its character
+ * set is UTF-8 and with '' otherwise, so a build under a UTF-8 locale runs with LC_CTYPE=C.UTF-8 (and that
+ * locale's one file declared). Translated messages (another language) are not reproduced.
+ */
+export function thunkEnv(tc: Toolchain, req: ModelRequest): string[] {
+  const ctype = req.env['LC_ALL'] || req.env['LC_CTYPE'] || req.env['LANG'] || '';
+  if (!/utf-?8/i.test(ctype) || !fs.existsSync(UTF8_CTYPE)) return tc.env;
+  return [...tc.env.filter((e) => !e.startsWith('LC_ALL=')), 'LC_CTYPE=C.UTF-8'];
+}
+
 function uniqueInputs(list: ThunkInput[]): ThunkInput[] {
   const seen = new Set<string>();
   return list.filter((i) => {
@@ -168,7 +181,7 @@ export class GccModel {
    * and dependency files, without building a single thunk.
    */
   private answerKey(req: ModelRequest, args: string[], tc: Toolchain): string {
-    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, tc.env])).digest('hex').slice(0, 40);
+    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, thunkEnv(tc, req)])).digest('hex').slice(0, 40);
   }
 
   private answerFile(key: string): string {
@@ -233,7 +246,9 @@ export class GccModel {
     const xl = src.explicit ? ['-x', lang] : [];
     const flags = flagsOf(cmd, COMPILE_CLASSES);
     const args = [tc.driver, ...flags, ...xl, upTo === 'S' ? '-S' : '-c', src.path, '-o', outTag];
+    const env = thunkEnv(tc, req);
     const values: ThunkInput[] = [declared.input];
+    if (env !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
     let headers: string[] = [];
     let headerNames: string[] = [];
     let cutoffKey: string | undefined;
@@ -245,7 +260,7 @@ export class GccModel {
       const directivesOnly = lang !== 'assembler-with-cpp' && !flags.some((f) => DIRECTIVES_ONLY_CLASH.has(f));
       const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(directivesOnly ? ['-fdirectives-only'] : [])];
       const keyTo = this.ctx.store.tempPath('pp');
-      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(tc.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
       hostEnv['PATH'] = this.ctx.realPath;
       try {
         const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
@@ -262,19 +277,29 @@ export class GccModel {
         if (d.kind === 'thunk') real('a header is a placeholder', `header ${h} is a placeholder`);
         values.push(d.input);
       });
+      const listed = new Set(headers.map((h) => path.resolve(req.cwd, h)));
+      for (const abs of await this.ctx.deps.probedFiles(tc.driver, req.cwd, [...ppFlags, ...xl], lang, [src.path, ...headers], hostEnv)) {
+        if (listed.has(abs)) continue;
+        if (this.ctx.declarer.underRoot(abs) === undefined) values.push(this.ctx.declarer.declareAbsolute(abs));
+        else {
+          const d = this.ctx.declarer.declare(path.relative(req.cwd, abs), req.cwd);
+          if (d.kind === 'thunk') real('a header is a placeholder', `probed header ${abs} is a placeholder`);
+          values.push(d.input);
+        }
+      }
     }
     const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
     const thunk = this.thunk({
       function: tc.driverName,
       args,
-      env: tc.env,
+      env,
       values: [...values, ...t.values],
       executables: t.executables,
       outputs: [outTag],
       ...(cwdRel ? { cwd: cwdRel } : {}),
       timeoutMs: TIMEOUT.compile,
     });
-    if (cutoffKey !== undefined) this.cutoff(crypto.createHash('sha256').update(JSON.stringify([cutoffKey, args, tc.env, cwdRel, tc.driverName])).digest('hex'), thunk.name, outTag);
+    if (cutoffKey !== undefined) this.cutoff(crypto.createHash('sha256').update(JSON.stringify([cutoffKey, args, env, cwdRel, tc.driverName])).digest('hex'), thunk.name, outTag);
     return { source: src, sourceName: declared.input.name, ref: thunk.name, headers, headerNames };
   }
 
@@ -400,11 +425,13 @@ export class GccModel {
       if (fs.existsSync(path.resolve(req.cwd, lf))) add(this.ctx.declarer.declare(lf, req.cwd));
     }
     for (const list of await Promise.all(extra)) values.push(...list);
+    const linkEnv = thunkEnv(tc, req);
+    if (linkEnv !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
     const t = this.toolInputs(tc, tc.link);
     return this.thunk({
       function: tc.driverName,
       args,
-      env: tc.env,
+      env: linkEnv,
       values: [...values, ...t.values],
       thunks,
       executables: t.executables,

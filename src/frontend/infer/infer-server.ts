@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { forceTargets } from '../../force/force-command.js';
+import { forceTargets, showThunkLogs } from '../../force/force-command.js';
 import type { Runtime } from '../../runtime.js';
 import { ArModel } from './ar-model.js';
 import { placeholderRef } from './file-declarer.js';
@@ -150,7 +150,7 @@ export class InferServer {
     if (files.size === 0) return;
     this.rt ??= this.o.runtime();
     const rt = await this.rt;
-    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)) });
+    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)), onEvent: showThunkLogs(process.stderr) });
     const failed = report.targets.filter((t) => t.error);
     if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
   }
