@@ -86,12 +86,9 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_DIR: o.ggDir,
     GG_SANDBOX: o.sandbox,
   };
-  // Build systems that bake the compiler's absolute path (CMake, autoconf) get the models' paths.
-  const bake: Record<string, string> = { CC: 'cc', CXX: 'c++', AR: 'ar', RANLIB: 'ranlib', LD: 'ld', STRIP: 'strip', AS: 'as' };
-  for (const [k, tool] of Object.entries(bake)) {
-    const p = models.models.get(tool);
-    if (p && env[k] === undefined) env[k] = p;
-  }
+  // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
+  // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
+  // (command lines, directories named after a hash of the flags).
   let exitCode: number;
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
