@@ -4,6 +4,7 @@
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
@@ -14,7 +15,9 @@ export interface ForceTargetsOptions {
   onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
-  /** Stop the run (Ctrl-C): see ForceOptions.signal. */
+  /** Straggler duplicates (engines that run elsewhere); false = off. */
+  speculation?: SpeculationOptions | false;
+  /** Aborting cancels queued and running thunks (Ctrl-C). */
   signal?: AbortSignal;
 }
 
@@ -38,7 +41,15 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
     // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
     await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
   }
-  const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const outcome = await forceAll(refs, {
+    store: rt.store,
+    engine: rt.engine,
+    jobs: o.jobs,
+    ...(o.failFast ? { failFast: true } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
   // is written once, not once per name.
@@ -62,4 +73,14 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
     reports.push({ target: t.spec, ref: t.ref, result });
   }
   return { ...outcome, targets: reports };
+}
+
+/**
+ * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per
+ * executed thunk, as make shows a compiler's output; memoized results stay silent (as they ran before).
+ */
+export function showThunkLogs(stream: NodeJS.WritableStream): (e: ForceEvent) => void {
+  return (e) => {
+    if (e.type === 'finished' && e.log.trim()) stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
+  };
 }

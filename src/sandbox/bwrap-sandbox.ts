@@ -336,7 +336,7 @@ function startFailure(e: unknown): GgError {
 /** The limits of one running jail: wall clock, processes (cgroup), output; abort; and the verdict at the end. */
 class JailWatch {
   private limit: LimitBroken | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
   private readonly pidsPoll: NodeJS.Timeout | undefined;
   private outputWatch: NodeJS.Timeout | undefined;
   private readonly onAbort = (): void => this.kill('cancelled');
@@ -349,7 +349,8 @@ class JailWatch {
   ) {
     // Node's timers hold at most 2^31-1 ms (a larger delay fires at once): numbers are range-checked where
     // read, and clamped here too.
-    this.timer = setTimeout(() => this.kill('timeout'), Math.min(Math.max(req.limits.timeoutMs, 1), MAX_TIMER_MS));
+    // (0: no time limit; a thunk's own timeout is the scheduler's straggler hint, never a kill.)
+    this.timer = req.limits.timeoutMs > 0 ? setTimeout(() => this.kill('timeout'), Math.min(req.limits.timeoutMs, MAX_TIMER_MS)) : undefined;
     if (req.abort?.aborted) this.onAbort();
     req.abort?.addEventListener('abort', this.onAbort, { once: true });
     // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.

@@ -1,5 +1,5 @@
 /**
- * The first program run inside every jail, and its PID 1: a 840-byte static x86-64 executable that we write
+ * The first program run inside every jail, and its PID 1: a 860-byte static x86-64 executable that we write
  * ourselves, so the jail needs nothing from the host to start a thunk. bubblewrap (0.8) can neither set
  * argv[0] apart from the program path nor drop to a second uid after setting up the mounts; and its own PID 1
  * reports the exit status and lets its parent exit before it is reaped itself, which leaves a zombie per jail
@@ -11,17 +11,19 @@
  *     read(3, 48 bytes); prlimit64(...)          RLIMIT_FSIZE, RLIMIT_AS, RLIMIT_NPROC as {cur, max};
  *                                                cur = RLIM_INFINITY leaves one as it is
  *     close_range(4, ~0)                         no inherited descriptor reaches the program
-     setgroups(0); setresgid(1000); setresuid(1000)   leaves no capability
-     prctl(PR_SET_PDEATHSIG, SIGKILL)           again: the uid switch cleared bubblewrap's --die-with-parent
-     poll(3, POLLRDHUP)                         gg already gone (died before the prctl): stop
+ *     setgroups(0); setresgid(1000); setresuid(1000)   leaves no capability
  *     fcntl(3, F_SETFD, FD_CLOEXEC); write(3, "R")     "the jail is set up", to the host
  *     fork: child  execve(PROGRAM, [ARGV0, ARGS...], envp); on failure write(3, "E" + errno), exit 127
- *           parent close(3); wait4(-1) until the program ends, reaping every orphan on the way; exit with
- *                  its status (128 + signal if it was killed): the jail's other processes die with us
+ *           parent poll(fd 3 hang-up, pidfd_open(program), 1 s) and wait4(-1, WNOHANG), reaping every
+ *                  orphan, until the program ends: exit with its status (128 + signal if it was killed);
+ *                  the jail's other processes die with us. A hang-up on fd 3 means gg is gone (SIGKILL,
+ *                  a crash): exit at once. bubblewrap's --die-with-parent does not survive the uid switch,
+ *                  and no parent-death signal reaches a PID namespace's init: fd 3 is how a jail learns it.
  *     on a setup failure: a message on stderr, exit 126
  *
- * fd 3 is a socket to the host: no "R" means bubblewrap or the setup failed before the program (an
- * infrastructure fault); "E" names the errno of a failed execve (a missing ELF interpreter is ENOENT).
+ * fd 3 is a socket to the host, held by the helper to the end: no "R" means bubblewrap or the setup failed
+ * before the program (an infrastructure fault); "E" names the errno of a failed execve (a missing ELF
+ * interpreter is ENOENT).
  * Source: jail-exec-helper.x86_64.s beside this file (position-independent; a test reassembles it).
  */
 
@@ -30,19 +32,20 @@ export const JAIL_UID = 1000;
 export const JAIL_GID = 1000;
 
 const CODE_X86_64 =
-  '4989e54d8b65004983fc030f821d02000041be05000000b8010000004489f7488d352c020000ba020000000f054883f8f7740948' +
-  '85c00f88f2010000b8030000004489f70f0541ffc64183fe0772c8b810010000bf000000020f054883ec3031c0bf030000004889' +
-  'e6ba300000000f054883f8300f85b40100004531f6488d05d0010000420fb634304c89f248c1e2044801e248833aff7415b82e01' +
-  '000031ff4531d20f054885c00f858001000041ffc64183fe0372c6b8b4010000bf04000000beffffffff31d20f054885c00f855b' +
-  '010000b87400000031ff31f60f054885c00f8547010000b877000000bfe803000089fe89fa0f054885c00f852e010000b8750000' +
-  '00bfe803000089fe89fa0f054885c00f8515010000b89d000000bf01000000be090000000f054885c00f85fb000000c704240300' +
-  '0000c744240400200000b8070000004889e7be0100000031d20f054885c00f85d2000000b848000000bf03000000be02000000ba' +
-  '010000000f05b801000000bf03000000488d35d4000000ba010000000f05b8390000000f054885c00f8894000000753f498b7d10' +
-  '498d75184b8d54e510b83b0000000f0548f7d8c604244588442401b801000000bf030000004889e6ba020000000f05bf7f000000' +
-  'b8e70000000f054989c7b803000000bf030000000f05b83d00000048c7c7ffffffff4889e631d24531d20f054885c078294c39f8' +
-  '75e08b0c2489cf83e77f740881c780000000eb0b89cfc1ef0881e7ff000000b8e70000000f05b801000000bf02000000488d3519' +
-  '000000ba400000000f05bf7e000000b8e70000000f05300a0109065267673a20746865206a61696c277320657865632068656c70' +
-  '657220636f756c64206e6f742073657420757020746865207468756e6b27732070726f636573730a';
+  '4989e54d8b65004983fc030f823102000041be05000000b8010000004489f7488d3540020000ba020000000f054883f8f7740948' +
+  '85c00f8806020000b8030000004489f70f0541ffc64183fe0772c8b810010000bf000000020f054883ec3031c0bf030000004889' +
+  'e6ba300000000f054883f8300f85c80100004531f6488d05e4010000420fb634304c89f248c1e2044801e248833aff7415b82e01' +
+  '000031ff4531d20f054885c00f859401000041ffc64183fe0372c6b8b4010000bf04000000beffffffff31d20f054885c00f856f' +
+  '010000b87400000031ff31f60f054885c00f855b010000b877000000bfe803000089fe89fa0f054885c00f8542010000b8750000' +
+  '00bfe803000089fe89fa0f054885c00f8529010000b848000000bf03000000be02000000ba010000000f05b801000000bf030000' +
+  '00488d352b010000ba010000000f05b8390000000f054885c00f88eb000000753f498b7d10498d75184b8d54e510b83b0000000f' +
+  '0548f7d8c604244588442401b801000000bf030000004889e6ba020000000f05bf7f000000b8e70000000f054989c7b8b2010000' +
+  '4c89ff31f60f054885c00f88920000004989c6c744240803000000c744240c002000004489742410c744241401000000b8070000' +
+  '00488d7c2408be02000000bae80300000f0566f744240e38207547b83d00000048c7c7ffffffff4889e6ba010000004531d20f05' +
+  '4885c07ea64c39f875dd8b0c2489cf83e77f740881c780000000eb0b89cfc1ef0881e7ff000000b8e70000000f05bf89000000b8' +
+  'e70000000f05b801000000bf02000000488d3519000000ba400000000f05bf7e000000b8e70000000f05300a0109065267673a20' +
+  '746865206a61696c277320657865632068656c70657220636f756c64206e6f742073657420757020746865207468756e6b277320' +
+  '70726f636573730a';
 
 const LOAD_ADDRESS = 0x400000n;
 const EHDR_SIZE = 64;

@@ -82,21 +82,6 @@ next:
     syscall
     test %rax, %rax
     jnz die
-    mov $157, %eax              # prctl(PR_SET_PDEATHSIG, SIGKILL): the uid switch cleared what bubblewrap's
-    mov $1, %edi                # --die-with-parent set, so a killed gg would leave this jail running
-    mov $9, %esi
-    syscall
-    test %rax, %rax
-    jnz die
-    movl $3, (%rsp)             # poll({3, POLLRDHUP}, 1, 0): gg died before the line above? then stop here
-    movl $0x2000, 4(%rsp)
-    mov $7, %eax
-    mov %rsp, %rdi
-    mov $1, %esi
-    xor %edx, %edx
-    syscall
-    test %rax, %rax
-    jnz die
     mov $72, %eax               # fcntl(3, F_SETFD, FD_CLOEXEC)
     mov $3, %edi
     mov $2, %esi
@@ -130,18 +115,37 @@ next:
     syscall
 init:
     mov %rax, %r15              # the program's pid
-    mov $3, %eax                # close(3): the host sees the end of fd 3 when the program has exec'd
-    mov $3, %edi
-    syscall
-reap:
-    mov $61, %eax               # wait4(-1, &status, 0, NULL): every orphan of the jail comes to us
-    mov $-1, %rdi
-    mov %rsp, %rsi
-    xor %edx, %edx
-    xor %r10d, %r10d
+    mov $434, %eax              # pidfd_open(pid, 0): readable when the program ends
+    mov %r15, %rdi
+    xor %esi, %esi
     syscall
     test %rax, %rax
     js die
+    mov %rax, %r14
+wait:
+    # We are PID 1 of the jail: our end ends every process in it. gg holds the other end of fd 3, and no
+    # parent-death signal reaches a namespace's init, so poll({3, POLLRDHUP}, {pidfd, POLLIN}, 1 s): a hang-up
+    # on fd 3 means gg is gone (SIGKILL, crash) and so must we be; the timeout reaps orphans now and then.
+    movl $3, 8(%rsp)
+    movl $0x2000, 12(%rsp)
+    mov %r14d, 16(%rsp)
+    movl $1, 20(%rsp)
+    mov $7, %eax
+    lea 8(%rsp), %rdi
+    mov $2, %esi
+    mov $1000, %edx
+    syscall
+    testw $0x2038, 14(%rsp)     # POLLRDHUP | POLLNVAL | POLLHUP | POLLERR on fd 3
+    jnz orphaned
+reap:
+    mov $61, %eax               # wait4(-1, &status, WNOHANG, NULL): every orphan of the jail comes to us
+    mov $-1, %rdi
+    mov %rsp, %rsi
+    mov $1, %edx
+    xor %r10d, %r10d
+    syscall
+    test %rax, %rax
+    jle wait                    # none ended (0) or none left (-ECHILD, never while the program runs)
     cmp %r15, %rax
     jne reap
     mov (%rsp), %ecx            # the program ended: exit with its status, 128 + signal if killed
@@ -155,6 +159,10 @@ exited:
     shr $8, %edi
     and $0xff, %edi
 leave:
+    mov $231, %eax
+    syscall
+orphaned:
+    mov $137, %edi              # exit_group(128 + SIGKILL): the jail dies with us
     mov $231, %eax
     syscall
 die:

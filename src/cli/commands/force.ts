@@ -1,6 +1,6 @@
 /** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
@@ -67,15 +67,15 @@ export function registerForce(program: Command): void {
     .option('--memo-key-file <file>', 'key for signed memo entries on the shared store: sign what is written, ignore unsigned entries (default: $GG_MEMO_KEY_FILE)')
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
     .action(action(async (targets: string[], o: Opts) => {
-      if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
+      const engine = parseEngineSpec(o.engine);
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
       const rt = await openRuntime({
-        sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
+        engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
         ...(memoKey ? { memoKey } : {}), storageReadOnly: o.storageReadOnly === true,
       });
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr, logs: o.json !== true });
       const interrupt = interruptible();
       const onEvent = (e: ForceEvent): void => {
         if (e.type === 'started') interrupt.running.set(e.name, e.argv0);
