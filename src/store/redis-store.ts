@@ -89,8 +89,12 @@ export function parseRedisUri(uri: string): RedisStoreOptions {
     db: dbText === '' ? 0 : Number(dbText),
     tls: url.protocol === 'rediss:',
   };
-  if (url.username) opts.username = decodeURIComponent(url.username);
-  if (url.password) opts.password = decodeURIComponent(url.password);
+  try {
+    if (url.username) opts.username = decodeURIComponent(url.username);
+    if (url.password) opts.password = decodeURIComponent(url.password);
+  } catch {
+    throw badRedisUri(uri, 'the user name or password is not valid %-encoding');
+  }
   return opts;
 }
 

@@ -101,7 +101,12 @@ export function parseS3Uri(uri: string, env: NodeJS.ProcessEnv = process.env): S
   if (url.username || url.password) throw badS3Uri(uri, 'credentials do not belong in the URI');
   const bucket = url.hostname;
   if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(bucket)) throw badS3Uri(uri, `'${bucket}' is not a valid bucket name`);
-  let prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
+  let prefix: string;
+  try {
+    prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
+  } catch {
+    throw badS3Uri(uri, 'the prefix is not valid %-encoding');
+  }
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
   const opts: S3StoreOptions = {
     bucket,
