@@ -23,7 +23,13 @@ describe('security 3: every way gg ends ends its jails', () => {
         await done;
         await waitUntil(`the jailed sleep to die after ${sig}`, () => processesWith(marker).length === 0, 5000);
       } finally {
-        for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
+        for (const pid of processesWith(marker)) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // ended meanwhile
+          }
+        }
       }
     });
   }
