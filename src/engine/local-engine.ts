@@ -77,24 +77,41 @@ export class LocalEngine implements Engine {
       });
       const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
-        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
-          hint: 'raise the limit with gg force --timeout MS (or the thunk\'s own timeout), or find why the program hangs',
-        });
+        throw new GgError(
+          'GG_E_THUNK_TIMEOUT',
+          `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`,
+          {
+            hint: "raise the limit with gg force --timeout MS (or the thunk's own timeout), or find why the program hangs",
+          },
+        );
       }
       if (result.limit === 'cancelled') {
-        throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped: another thunk failed (--fail-fast)`);
+        throw new GgError(
+          'GG_E_CANCELLED',
+          `thunk ${name} (${thunk.function.args[0]}) was stopped: another thunk failed (--fail-fast)`,
+        );
       }
       if (result.limit !== undefined) {
-        throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {
-          hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
-        });
+        throw new GgError(
+          'GG_E_THUNK_LIMIT',
+          `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`,
+          {
+            hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
+          },
+        );
       }
       if (result.exitCode !== 0) {
         keep = this.options.keepFailed === true;
         const status = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;
-        throw new GgError('GG_E_THUNK_FAILED', `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`, {
-          hint: keep ? `its working directory was kept in ${workDir}` : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_FAILED',
+          `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`,
+          {
+            hint: keep
+              ? `its working directory was kept in ${workDir}`
+              : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
+          },
+        );
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
       return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
@@ -117,7 +134,8 @@ export class LocalEngine implements Engine {
 
   private returnSlot(slot: RunSlot, keep: boolean): void {
     if (!keep && fs.readdirSync(slot.workDir).length === 0) {
-      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE) fs.rmSync(slot.logFile, { force: true });
+      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE)
+        fs.rmSync(slot.logFile, { force: true });
       this.idle.push(slot);
       return;
     }
@@ -132,17 +150,25 @@ export class LocalEngine implements Engine {
       const file = path.join(dir, tag);
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       if (!st?.isFile()) {
-        throw new GgError('GG_E_THUNK_OUTPUT_MISSING', `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`, {
-          hint: `the program must write a file named '${tag}' in its working directory`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_OUTPUT_MISSING',
+          `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`,
+          {
+            hint: `the program must write a file named '${tag}' in its working directory`,
+          },
+        );
       }
       total += st.size;
       found.push({ tag, file });
     }
     if (total > limits.outputBytes) {
-      throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`, {
-        hint: 'raise --output-limit if this is expected',
-      });
+      throw new GgError(
+        'GG_E_THUNK_LIMIT',
+        `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`,
+        {
+          hint: 'raise --output-limit if this is expected',
+        },
+      );
     }
     // Only after every output is present do any of them enter the store.
     return found.map(({ tag, file }) => ({ tag, name: this.store.adoptFile(file).name }));
@@ -159,6 +185,8 @@ export class LocalEngine implements Engine {
 function stderrBlock(tail: string): string {
   const t = tail.trimEnd();
   if (!t) return '';
-  return `; its output ended with:\n${t.split('\n').map((l) => `  | ${l}`).join('\n')}`;
+  return `; its output ended with:\n${t
+    .split('\n')
+    .map((l) => `  | ${l}`)
+    .join('\n')}`;
 }
-

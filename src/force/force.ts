@@ -127,7 +127,11 @@ export class Forcer {
         if (s.status === 'rejected') {
           const cause = s.reason as unknown;
           const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
-          throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
+          throw new GgError(
+            'GG_E_DEPENDENCY_FAILED',
+            `thunk ${name} was not run: its input ${deps[i]} failed (${code})`,
+            { cause },
+          );
         }
         resolved.set(deps[i]!, s.value);
       });
@@ -193,7 +197,9 @@ export class Forcer {
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
-          const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
+          const err = isGgError(e)
+            ? e
+            : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
           if (err.retryable && attempt < this.attempts) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
@@ -229,7 +235,11 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
   settled.forEach((s, i) => {
     const ref = targets[i]!;
     if (s.status === 'fulfilled') results.set(ref, s.value);
-    else errors.set(ref, isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)));
+    else
+      errors.set(
+        ref,
+        isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)),
+      );
   });
   return {
     results,

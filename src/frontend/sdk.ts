@@ -44,11 +44,17 @@ function toInput(s: InputSpec): ThunkInput {
 export function defineThunk(spec: ThunkSpec): Thunk {
   const executables = (spec.executables ?? []).map(toInput);
   if (!executables.some((e) => e.name === spec.function)) executables.push({ name: spec.function });
-  const env = spec.env === undefined ? [] : Array.isArray(spec.env) ? spec.env : Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  const env =
+    spec.env === undefined
+      ? []
+      : Array.isArray(spec.env)
+        ? spec.env
+        : Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   // A thunk input given by a plain thunk name of another thunk's output stays in `thunks`; values only in `values`.
   const values: ThunkInput[] = [];
   const thunks: ThunkInput[] = (spec.thunks ?? []).map(toInput);
-  for (const v of (spec.values ?? []).map(toInput)) (isThunkName(v.name) && splitTag(v.name).tag !== undefined ? thunks : values).push(v);
+  for (const v of (spec.values ?? []).map(toInput))
+    (isThunkName(v.name) && splitTag(v.name).tag !== undefined ? thunks : values).push(v);
   const t: Thunk = {
     function: { hash: spec.function, args: [...spec.args], envars: env },
     values: sortInputs(values),

@@ -47,7 +47,9 @@ describe('bubblewrap jail: limits', () => {
   });
 
   it('a tmpfs /tmp cannot grow past the output limit', async () => {
-    const t = p.script('head -c 16777216 /dev/zero > /tmp/big 2> out; ls -l /tmp/big >> out', { tools: ['head', 'ls'] });
+    const t = p.script('head -c 16777216 /dev/zero > /tmp/big 2> out; ls -l /tmp/big >> out', {
+      tools: ['head', 'ls'],
+    });
     const r = await force(rt, t.name);
     assert.equal(r.error, undefined, r.error?.message);
     assert.match(p.text(r.value!), /No space left on device|File size limit/);
@@ -62,7 +64,10 @@ describe('bubblewrap jail: limits', () => {
 
   it('a timeout kills the whole process tree, grandchildren included', async () => {
     const marker = `987.${process.pid}`;
-    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'], timeoutMs: 400 });
+    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, {
+      tools: ['sleep'],
+      timeoutMs: 400,
+    });
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_TIMEOUT');
@@ -87,8 +92,16 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
     try {
       assert.match(sandbox.notice ?? '', /rlimits, not cgroups/);
       const { LocalEngine } = await import('../../src/engine/local-engine.js');
-      const engine = new LocalEngine(p.store, sandbox, { limits: { maxProcesses: 32, memoryBytes: 64 * MiB, timeoutMs: 3000 } });
-      const rt = { local: p.store, store: p.store, engine, notices: () => [], close: () => engine.close() } satisfies Runtime;
+      const engine = new LocalEngine(p.store, sandbox, {
+        limits: { maxProcesses: 32, memoryBytes: 64 * MiB, timeoutMs: 3000 },
+      });
+      const rt = {
+        local: p.store,
+        store: p.store,
+        engine,
+        notices: () => [],
+        close: () => engine.close(),
+      } satisfies Runtime;
       const bomb = p.script('b() { b | b & }; while :; do b; done');
       const start = performance.now();
       const r = await force(rt, bomb.name);

@@ -64,14 +64,19 @@ export class ArModel {
   }
 
   /** The members of an archive that is still the placeholder of a modelled `ar` (else the real ar runs). */
-  private existingMembers(abs: string, archive: string, cwdRel: string): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
+  private existingMembers(
+    abs: string,
+    archive: string,
+    cwdRel: string,
+  ): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
     const ref = placeholderRef(abs);
     if (ref === undefined) real(`ar updates the existing archive ${archive}`);
     const { name, tag } = splitTag(ref);
     if (tag !== undefined || !isThunkName(name)) real(`${archive} is not a modelled archive`);
     const old = decodeThunk(this.ctx.store.getSync(name));
     const [prog, , out, ...oldMembers] = old.function.args;
-    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel) real(`${archive} is not a modelled archive`);
+    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel)
+      real(`${archive} is not a modelled archive`);
     const byFile = new Map<string, { input: ThunkInput; kind: 'value' | 'thunk' }>();
     for (const i of old.values) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'value' });
     for (const i of old.thunks) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'thunk' });
@@ -95,7 +100,8 @@ export class ArModel {
       if (tag !== undefined || !isThunkName(name)) real(`${f} is not a modelled archive`);
       const thunk = decodeThunk(this.ctx.store.getSync(name));
       const [prog, ops] = thunk.function.args;
-      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined) real(`${f} is not a modelled archive`);
+      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined)
+        real(`${f} is not a modelled archive`);
       if (ops.includes('s')) continue;
       const t = this.ctx.builder.thunk({
         function: thunk.function.hash,

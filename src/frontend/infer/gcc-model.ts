@@ -19,7 +19,18 @@ import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } fro
 import type { DeclaredFile } from './file-declarer.js';
 
 /** Environment variables that change what gcc reads: with any set, the real tool runs. */
-const GCC_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'LIBRARY_PATH', 'COMPILER_PATH', 'GCC_EXEC_PREFIX', 'DEPENDENCIES_OUTPUT', 'SUNPRO_DEPENDENCIES', 'GCC_COMPARE_DEBUG'];
+const GCC_ENV = [
+  'CPATH',
+  'C_INCLUDE_PATH',
+  'CPLUS_INCLUDE_PATH',
+  'OBJC_INCLUDE_PATH',
+  'LIBRARY_PATH',
+  'COMPILER_PATH',
+  'GCC_EXEC_PREFIX',
+  'DEPENDENCIES_OUTPUT',
+  'SUNPRO_DEPENDENCIES',
+  'GCC_COMPARE_DEBUG',
+];
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
@@ -67,12 +78,22 @@ function withoutExt(p: string): string {
 }
 
 /** The .d file make asked for, written as gcc would (all headers listed; -MMD drops system ones). */
-export function depFileText(cmd: GccCommand, source: string, objectPath: string, headers: string[], extraSystemDirs: string[]): string {
-  const targets = cmd.dep.targets.length > 0
-    ? cmd.dep.targets.map((t) => (t.quote ? depEscape(t.text) : t.text))
-    : [depEscape(objectPath)];
+export function depFileText(
+  cmd: GccCommand,
+  source: string,
+  objectPath: string,
+  headers: string[],
+  extraSystemDirs: string[],
+): string {
+  const targets =
+    cmd.dep.targets.length > 0
+      ? cmd.dep.targets.map((t) => (t.quote ? depEscape(t.text) : t.text))
+      : [depEscape(objectPath)];
   const sys = [...SYSTEM_INCLUDE, ...extraSystemDirs.map((d) => (d.endsWith('/') ? d : `${d}/`))];
-  const listed = cmd.dep.mmd && !cmd.dep.md ? headers.filter((h) => !(path.isAbsolute(h) && sys.some((d) => h.startsWith(d)))) : headers;
+  const listed =
+    cmd.dep.mmd && !cmd.dep.md
+      ? headers.filter((h) => !(path.isAbsolute(h) && sys.some((d) => h.startsWith(d))))
+      : headers;
   let text = `${targets.join(' ')}: ${[source, ...listed].map(depEscape).join(' \\\n ')}\n`;
   if (cmd.dep.mp) for (const h of listed) text += `\n${depEscape(h)}:\n`;
   return text;
@@ -94,11 +115,13 @@ export class GccModel {
       if (sources.length !== cmd.inputs.length) real('linker inputs in a compile-only command');
       if (cmd.output !== undefined && sources.length > 1) real('-o with several sources');
     } else if (cmd.dep.md || cmd.dep.mmd) real('dependency files in a compile-and-link command');
-    if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output)))) real('the output directory does not exist');
+    if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output))))
+      real('the output directory does not exist');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
     const tc = await this.ctx.toolchains.compiler(req.tool);
     const upTo = cmd.mode === 'S' ? 'S' : 'o';
-    if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp')) real('-S of assembly');
+    if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp'))
+      real('-S of assembly');
     const memoKey = cmd.mode === 'link' ? undefined : this.answerKey(req, args, tc);
     if (memoKey !== undefined && this.replayAnswer(memoKey, req)) return { kind: 'exit', status: 0 };
     const chains = await Promise.all(sources.map((s) => this.chain(req, cmd, tc, cwdRel, s, upTo)));
@@ -111,18 +134,29 @@ export class GccModel {
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };
     }
-    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) => (all[i - 1] === '-isystem' ? [path.resolve(req.cwd, f)] : f.startsWith('-isystem') && f.length > 8 ? [path.resolve(req.cwd, f.slice(8))] : []));
+    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
+      all[i - 1] === '-isystem'
+        ? [path.resolve(req.cwd, f)]
+        : f.startsWith('-isystem') && f.length > 8
+          ? [path.resolve(req.cwd, f.slice(8))]
+          : [],
+    );
     const answer: RecordedAnswer = { checks: [], placeholders: [], depFiles: [] };
     for (const c of chains) {
       const outName = cmd.output ?? `${withoutExt(path.basename(c.source.path))}.${upTo === 'S' ? 's' : 'o'}`;
       answer.placeholders.push([path.resolve(req.cwd, outName), c.ref]);
       if (cmd.dep.md || cmd.dep.mmd) {
         const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
-        answer.depFiles.push([path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, outName, c.headers, isystem)]);
+        answer.depFiles.push([
+          path.resolve(req.cwd, dfile),
+          depFileText(cmd, c.source.path, outName, c.headers, isystem),
+        ]);
       }
       answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
       c.headers.forEach((h, i) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[i]!]));
-      this.ctx.log(`${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`);
+      this.ctx.log(
+        `${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`,
+      );
     }
     applyAnswer(answer);
     if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
@@ -135,7 +169,11 @@ export class GccModel {
    * and dependency files, without building a single thunk.
    */
   private answerKey(req: ModelRequest, args: string[], tc: Toolchain): string {
-    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, tc.env])).digest('hex').slice(0, 40);
+    return crypto
+      .createHash('sha256')
+      .update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, tc.env]))
+      .digest('hex')
+      .slice(0, 40);
   }
 
   private answerFile(key: string): string {
@@ -187,7 +225,14 @@ export class GccModel {
   }
 
   /** preprocess -> compile -> assemble thunks for one source; returns the last one's reference. */
-  private async chain(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, src: Input, upTo: 'S' | 'o'): Promise<Chain> {
+  private async chain(
+    req: ModelRequest,
+    cmd: GccCommand,
+    tc: Toolchain,
+    cwdRel: string,
+    src: Input,
+    upTo: 'S' | 'o',
+  ): Promise<Chain> {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
     if (declared.kind === 'thunk') real(`source ${src.path} is itself a placeholder`);
@@ -206,7 +251,9 @@ export class GccModel {
       // Header discovery runs the very preprocess the thunk describes (same driver, flags, relative paths,
       // environment); its output seeds the thunk's memo, so the build preprocesses each source once.
       const seedTo = process.env['GG_INFER_NO_SEED'] === '1' ? undefined : this.ctx.store.tempPath('pp');
-      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(
+        env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+      );
       hostEnv['PATH'] = this.ctx.realPath;
       let list;
       try {
@@ -248,7 +295,15 @@ export class GccModel {
       const t = this.toolInputs(tc, tc.compile);
       return this.thunk({
         function: tc.driverName,
-        args: [tc.driver, ...compileFlags, ...(input.value ? xl : []), '-S', input.value ? input.value.argPath : inTag, '-o', 'gg.s'],
+        args: [
+          tc.driver,
+          ...compileFlags,
+          ...(input.value ? xl : []),
+          '-S',
+          input.value ? input.value.argPath : inTag,
+          '-o',
+          'gg.s',
+        ],
         env,
         values: [...t.values, ...(input.value ? [input.value.input] : [])],
         thunks: input.thunk ? [{ name: input.thunk, filename: inTag }] : [],
@@ -262,7 +317,15 @@ export class GccModel {
       const t = this.toolInputs(tc, tc.assemble);
       return this.thunk({
         function: tc.driverName,
-        args: [tc.driver, ...asmFlags, ...(input.value ? xl : []), '-c', input.value ? input.value.argPath : 'gg.s', '-o', 'gg.o'],
+        args: [
+          tc.driver,
+          ...asmFlags,
+          ...(input.value ? xl : []),
+          '-c',
+          input.value ? input.value.argPath : 'gg.s',
+          '-o',
+          'gg.o',
+        ],
         env,
         values: [...t.values, ...(input.value ? [input.value.input] : [])],
         thunks: input.thunk ? [{ name: input.thunk, filename: 'gg.s' }] : [],
@@ -316,9 +379,11 @@ export class GccModel {
         const found = [path.dirname(file), ...searchDirs].map((d) => path.join(d, n)).find((p) => fs.existsSync(p));
         if (found) out.push(...(await this.systemLibrary(found, searchDirs, seen)));
       }
-      for (const l of refs.libs) for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
+      for (const l of refs.libs)
+        for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
     } else if (/\.so(\.|$)/.test(path.basename(file))) {
-      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath })) out.push(this.ctx.declarer.declareAbsolute(lib));
+      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath }))
+        out.push(this.ctx.declarer.declareAbsolute(lib));
     }
     this.libCache.set(file, out);
     return out;
@@ -334,9 +399,16 @@ export class GccModel {
     return [];
   }
 
-  private async link(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, chains: Chain[]): Promise<WrittenThunk> {
+  private async link(
+    req: ModelRequest,
+    cmd: GccCommand,
+    tc: Toolchain,
+    cwdRel: string,
+    chains: Chain[],
+  ): Promise<WrittenThunk> {
     const linkArgs = flagsOf(cmd, ['C', 'G', 'M', 'L']);
-    if (linkArgs.some((a) => /^-f(sanitize|profile-arcs|openmp)|^--coverage/.test(a))) real('a link with runtime libraries not in the toolchain');
+    if (linkArgs.some((a) => /^-f(sanitize|profile-arcs|openmp)|^--coverage/.test(a)))
+      real('a link with runtime libraries not in the toolchain');
     const args = [tc.driver];
     const values: ThunkInput[] = [];
     const thunks: ThunkInput[] = [];
@@ -370,8 +442,7 @@ export class GccModel {
       if (a.startsWith('-L')) {
         libDirs.push(path.resolve(req.cwd, a.slice(2)));
         if (!path.isAbsolute(a.slice(2))) relativeLibDirs.add(path.resolve(req.cwd, a.slice(2)));
-      }
-      else if (a.startsWith('-l')) pendingLibs.push(a.slice(2));
+      } else if (a.startsWith('-l')) pendingLibs.push(a.slice(2));
     }
     args.push('-o', 'gg.out');
     const searchDirs = [...libDirs, ...tc.libDirs];

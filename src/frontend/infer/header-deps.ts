@@ -73,9 +73,20 @@ export class HeaderDepsCache {
    * Headers read when `driver ppArgs... source` preprocesses in `cwd`. `ppArgs` must hold only the flags
    * that matter to preprocessing (no -o, no dependency flags).
    */
-  async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<HeaderList> {
+  async headers(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    source: string,
+    env: NodeJS.ProcessEnv,
+    preprocessTo?: string,
+  ): Promise<HeaderList> {
     const sourceName = this.nameOf(path.resolve(cwd, source));
-    const key = crypto.createHash('sha256').update(JSON.stringify([driver, cwd, ppArgs, source, sourceName])).digest('hex').slice(0, 40);
+    const key = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([driver, cwd, ppArgs, source, sourceName]))
+      .digest('hex')
+      .slice(0, 40);
     const file = path.join(this.dir, key);
     try {
       const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheEntry;
@@ -90,7 +101,12 @@ export class HeaderDepsCache {
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(entry));
     fs.renameSync(tmp, file);
-    return { headers, names: entry.headers.map(([, n]) => n), cached: false, ...(preprocessTo ? { preprocessed: true } : {}) };
+    return {
+      headers,
+      names: entry.headers.map(([, n]) => n),
+      cached: false,
+      ...(preprocessTo ? { preprocessed: true } : {}),
+    };
   }
 
   private sameContent(p: string, name: string): boolean {
@@ -105,7 +121,14 @@ export class HeaderDepsCache {
    * `-M` lists what preprocessing reads. With `preprocessTo`, the preprocess itself runs instead (`-E -o
    * FILE -MD`: the same output, the list as a side effect), so its result can seed the memo.
    */
-  private async discover(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<string[]> {
+  private async discover(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    source: string,
+    env: NodeJS.ProcessEnv,
+    preprocessTo?: string,
+  ): Promise<string[]> {
     const tmp = path.join(os.tmpdir(), `gg-infer-deps-${process.pid}-${crypto.randomBytes(6).toString('hex')}.d`);
     const args = preprocessTo
       ? [...ppArgs, '-E', source, '-o', preprocessTo, '-MD', '-MT', 'gg', '-MF', tmp]

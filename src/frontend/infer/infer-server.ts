@@ -111,7 +111,11 @@ export class InferServer {
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
-    return { kind: 'real', reason: `${req.tool} is not modelled`, ...(WRAPPER_TOOLS.has(req.tool) ? { keepModelPath: true } : {}) };
+    return {
+      kind: 'real',
+      reason: `${req.tool} is not modelled`,
+      ...(WRAPPER_TOOLS.has(req.tool) ? { keepModelPath: true } : {}),
+    };
   }
 
   private record(line: string): void {
@@ -147,14 +151,20 @@ export class InferServer {
     if (files.size === 0) return;
     this.rt ??= this.o.runtime();
     const rt = await this.rt;
-    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)) });
+    const report = await forceTargets(rt, [...files], {
+      jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
+    });
     const failed = report.targets.filter((t) => t.error);
     if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    if (this.rt) await this.rt.then((rt) => rt.close(), () => {});
+    if (this.rt)
+      await this.rt.then(
+        (rt) => rt.close(),
+        () => {},
+      );
     if (this.o.logFile) {
       try {
         fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));

@@ -41,12 +41,16 @@ export interface InferResult {
 /** PATH without the model directory (in case gg infer runs inside gg infer). */
 function realPathOf(env: NodeJS.ProcessEnv, modelDir: string): string {
   const base = env['GG_INFER_REAL_PATH'] ?? env['PATH'] ?? '/usr/bin:/bin';
-  return base.split(':').filter((d) => d && path.resolve(d) !== modelDir).join(':');
+  return base
+    .split(':')
+    .filter((d) => d && path.resolve(d) !== modelDir)
+    .join(':');
 }
 
 export async function runInfer(o: InferOptions): Promise<InferResult> {
   const start = performance.now();
-  if (o.command.length === 0) throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
+  if (o.command.length === 0)
+    throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
   const store = new LocalStore(o.ggDir);
   const root = path.resolve(o.root ?? path.dirname(o.ggDir));
   const inferDir = path.join(store.cacheDir, 'infer');
@@ -77,7 +81,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     logFile: path.join(inferDir, 'last-run.log'),
   });
   await server.listen(socketPath);
-  if (models.client === 'node') say('gg infer: warning: no C compiler for the model client; using the slower Node client');
+  if (models.client === 'node')
+    say('gg infer: warning: no C compiler for the model client; using the slower Node client');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${models.dir}:${realPath}`,
@@ -87,7 +92,15 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_SANDBOX: o.sandbox,
   };
   // Build systems that bake the compiler's absolute path (CMake, autoconf) get the models' paths.
-  const bake: Record<string, string> = { CC: 'cc', CXX: 'c++', AR: 'ar', RANLIB: 'ranlib', LD: 'ld', STRIP: 'strip', AS: 'as' };
+  const bake: Record<string, string> = {
+    CC: 'cc',
+    CXX: 'c++',
+    AR: 'ar',
+    RANLIB: 'ranlib',
+    LD: 'ld',
+    STRIP: 'strip',
+    AS: 'as',
+  };
   for (const [k, tool] of Object.entries(bake)) {
     const p = models.models.get(tool);
     if (p && env[k] === undefined) env[k] = p;
@@ -96,7 +109,11 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
       const child = spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
-      child.on('error', (e) => reject(new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' })));
+      child.on('error', (e) =>
+        reject(
+          new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
+        ),
+      );
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1)));
     });
   } finally {
