@@ -395,18 +395,18 @@ export class RedisStore implements RemoteStore {
         await this.dropCorrupt(name);
         throw corruptObject(name, this.description, `it holds ${stored} bytes, its name says ${size}`);
       }
-      let consumerError: unknown;
+      let consumerFailed = false; // the consumer's own error passes through unchanged
       try {
         await conn.readBulk(size, (piece) => {
           try {
             consume(piece);
           } catch (e) {
-            consumerError = e;
+            consumerFailed = true;
             throw e;
           }
         });
       } catch (e) {
-        if (consumerError !== undefined) throw consumerError;
+        if (consumerFailed) throw e;
         throw storageIoError(e, `reading ${name}`, this.description);
       }
     } finally {

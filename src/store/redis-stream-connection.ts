@@ -85,7 +85,7 @@ export class RedisStreamConnection {
         clearTimeout(timer);
         resolve(s);
       });
-      s.once('error', (e) => {
+      s.once('error', (e: Error) => {
         clearTimeout(timer);
         reject(e);
       });

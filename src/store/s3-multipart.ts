@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -208,7 +208,7 @@ async function uploadStreamParts(
   const hasher = new NameHasher();
   const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let carry: Buffer | undefined;
-  let feedError: unknown;
+  let feedError: Error | undefined;
   /** Up to `max` bytes of the source (hashed), or undefined at its end. */
   const take = async (max: number): Promise<Buffer | undefined> => {
     let chunk = carry;
@@ -248,8 +248,8 @@ async function uploadStreamParts(
       window.on('error', () => undefined); // kept in feedError; the request may have stopped listening already
       const stop = new AbortController();
       const feeding = feed(window, p.length).catch((e: unknown) => {
-        feedError ??= e;
-        window.destroy(e instanceof Error ? e : new Error(String(e)));
+        feedError ??= e instanceof Error ? e : new Error(String(e));
+        window.destroy(feedError);
         stop.abort(); // a failed body does not end the request by itself
       });
       try {

@@ -121,7 +121,7 @@ export class TieredStore implements Store {
     if (missIdx.length === 0) return results;
     const fromRemote = await this.remote.getReductions(missIdx.map((i) => refs[i] as string));
     const hits = missIdx.flatMap((refIdx, k) =>
-      fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] as string }],
+      fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] }],
     );
     if (hits.length === 0) return results;
     const objects = hits.map((h) => splitTag(h.result).name);

@@ -28,7 +28,7 @@ const server = new S3rver({
 const { port } = await server.run();
 process.stdout.write(`listening on 127.0.0.1:${port}\n`);
 const quit = (): void => {
-  server.close().finally(() => process.exit(0));
+  void server.close().finally(() => process.exit(0));
 };
 process.stdin.on('end', quit);
 process.stdin.on('error', quit);

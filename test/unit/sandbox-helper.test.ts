@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { encodeRlimits, jailExecHelper, parseHelperReport } from '../../src/sandbox/jail-exec-helper.js';
@@ -46,7 +47,7 @@ describe('jail exec helper', () => {
         const chunks: Buffer[] = [];
         let out = '';
         child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-        const channel = child.stdio[3] as unknown as import('node:stream').Duplex;
+        const channel = child.stdio[3] as unknown as Duplex;
         channel.on('data', (d: Buffer) => chunks.push(d));
         channel.write(encodeRlimits(4096, undefined, undefined));
         child.on('close', (code) => resolve({ code, out, report: Buffer.concat(chunks) }));

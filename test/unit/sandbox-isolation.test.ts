@@ -28,7 +28,7 @@ describe('bubblewrap jail: isolation', () => {
     const t = p.script('cat /etc/passwd > out', { tools: ['cat'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_FAILED');
-    assert.match(r.error!.message, /\/etc\/passwd: No such file or directory/);
+    assert.match(r.error.message, /\/etc\/passwd: No such file or directory/);
   });
 
   it('declared inputs appear at their names, read-only; absolute ones at their absolute paths', async () => {
@@ -170,6 +170,6 @@ describe('bubblewrap jail: isolation', () => {
     const t = p.g.thunk({ function: ls, args: ['ls'], outputs: ['out'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_FAILED');
-    assert.match(r.error!.message, /ENOENT.*ELF interpreter.*--executable-file/);
+    assert.match(r.error.message, /ENOENT.*ELF interpreter.*--executable-file/);
   });
 });

@@ -26,7 +26,7 @@ describe('bubblewrap jail: limits', () => {
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its processes limit/);
+    assert.match(r.error.message, /broke its processes limit/);
     assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
   });
 
@@ -35,7 +35,7 @@ describe('bubblewrap jail: limits', () => {
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its output limit/);
+    assert.match(r.error.message, /broke its output limit/);
     assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
   });
 
@@ -43,7 +43,7 @@ describe('bubblewrap jail: limits', () => {
     const t = p.script('for i in 1 2 3 4; do head -c 3145728 /dev/zero > f$i; done; echo > out', { tools: ['head'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its output limit/);
+    assert.match(r.error.message, /broke its output limit/);
   });
 
   it('a tmpfs /tmp cannot grow past the output limit', async () => {
@@ -59,7 +59,7 @@ describe('bubblewrap jail: limits', () => {
     const t = p.script('dd if=/dev/zero of=/dev/null bs=256M count=1; echo > out', { tools: ['dd'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its memory limit/);
+    assert.match(r.error.message, /broke its memory limit/);
   });
 
   it('a timeout kills the whole process tree, grandchildren included', async () => {
@@ -110,7 +110,7 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
       const hog = p.script('dd if=/dev/zero of=/dev/null bs=256M count=1 && echo > out', { tools: ['dd'] });
       const h = await force(rt, hog.name);
       assert.equal(h.error?.code, 'GG_E_THUNK_FAILED');
-      assert.match(h.error!.message, /memory exhausted|Cannot allocate/);
+      assert.match(h.error.message, /memory exhausted|Cannot allocate/);
       await engine.close();
     } finally {
       await sandbox.close();

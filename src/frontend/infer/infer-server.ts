@@ -77,7 +77,7 @@ export class InferServer {
     conn.on('end', () => {
       void this.handle(Buffer.concat(chunks)).then(
         (answer) => conn.end(answer),
-        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? e}\n`)),
+        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? String(e)}\n`)),
       );
     });
   }
@@ -88,7 +88,7 @@ export class InferServer {
     try {
       answer = await this.dispatch(req);
     } catch (e) {
-      const reason = e instanceof RunRealTool ? e.reason : `model error: ${(e as Error).stack ?? e}`;
+      const reason = e instanceof RunRealTool ? e.reason : `model error: ${(e as Error).stack ?? String(e)}`;
       answer = { kind: 'real', reason };
     }
     if (answer.kind === 'exit') {
