@@ -4,6 +4,7 @@
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
@@ -14,6 +15,10 @@ export interface ForceTargetsOptions {
   onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
+  /** Straggler duplicates (engines that run elsewhere); false = off. */
+  speculation?: SpeculationOptions | false;
+  /** Aborting cancels queued and running thunks (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface TargetReport {
@@ -47,6 +52,8 @@ export async function forceTargets(
     jobs: o.jobs,
     ...(o.failFast ? { failFast: true } : {}),
     ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
   });
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output

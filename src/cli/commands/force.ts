@@ -1,6 +1,6 @@
 /** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
@@ -49,11 +49,11 @@ export function registerForce(program: Command): void {
     )
     .action(
       action(async (targets: string[], o: Opts) => {
-        if (o.engine !== 'local')
-          throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
+        const engine = parseEngineSpec(o.engine);
         const sandbox = sandboxFromFlags(o);
         const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
         const rt = await openRuntime({
+          engine,
           sandbox,
           limits: limitsFromFlags(o),
           keepFailed: o.keepFailed ?? false,
@@ -65,12 +65,17 @@ export function registerForce(program: Command): void {
           verbose: o.verbose === true,
           stream: process.stderr,
         });
+        // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
+        const interrupt = new AbortController();
+        const onSigint = (): void => interrupt.abort();
+        process.once('SIGINT', onSigint);
         try {
           const report = await forceTargets(rt, targets, {
             jobs: o.jobs,
             failFast: o.failFast === true,
             onEvent: progress.onEvent,
             onUpload: progress.onUpload,
+            signal: interrupt.signal,
           });
           progress.finish();
           for (const f of report.failures) reportError(f.error);
@@ -128,6 +133,7 @@ export function registerForce(program: Command): void {
           }
           return checkFailed ? 1 : 0;
         } finally {
+          process.removeListener('SIGINT', onSigint);
           if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
           await rt.close();
         }
