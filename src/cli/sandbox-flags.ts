@@ -50,7 +50,7 @@ export function withExecutionOptions(c: Command): Command {
     .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
     .option(
       '-T, --timeout <ms>',
-      "default per-thunk timeout in ms (a thunk's own timeout wins)",
+      "hard limit: kill a thunk running longer than this many ms (default none; a thunk's own timeout is only a straggler hint)",
       parseIntOption('--timeout'),
       0,
     )

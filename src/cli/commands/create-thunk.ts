@@ -32,7 +32,12 @@ export function registerCreateThunk(program: Command): void {
     )
     .option('-o, --output <tag>', 'an output tag; the first is the main output (repeat)', collect, [])
     .option('-E, --envar <NAME=VALUE>', 'an environment variable (repeat); nothing else is inherited', collect, [])
-    .option('-T, --timeout <ms>', 'timeout in milliseconds', parseIntOption('--timeout'), 0)
+    .option(
+      '-T, --timeout <ms>',
+      'straggler hint in ms: past it a scheduler may start a duplicate run (never a kill)',
+      parseIntOption('--timeout'),
+      0,
+    )
     .option('-C, --placeholder <path>', 'also write a placeholder for the main output')
     .option('--link <name=target>', 'a symlink in the working directory (repeat)', collect, [])
     .option('--cwd <dir>', 'start directory, relative to the working directory (gg-ts extension)')

@@ -64,6 +64,7 @@ export function registerForce(program: Command): void {
           quiet: o.json === true || !o.status,
           verbose: o.verbose === true,
           stream: process.stderr,
+          logs: o.json !== true,
         });
         // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
         const interrupt = new AbortController();
