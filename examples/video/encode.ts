@@ -10,6 +10,7 @@
  * the concat demuxer joins them without re-encoding. Video only: an audio track is dropped.
  */
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GraphBuilder } from '../../src/frontend/sdk.js';
@@ -77,7 +78,7 @@ export function writeVideoGraph(store: LocalStore, clip: string, o: VideoOptions
   return concat.name;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const clip = process.argv[2];
   if (!clip) {
     process.stderr.write('usage: node dist/examples/video/encode.js CLIP [CHUNKS]\n');

@@ -26,6 +26,7 @@ interface Opts {
   caseTimeout: number;
   status: boolean;
   verbose?: boolean;
+  json?: boolean;
 }
 
 export function registerTest(program: Command): void {
@@ -41,6 +42,7 @@ export function registerTest(program: Command): void {
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--case-timeout <s>', `per case: a case still running after this many seconds fails as timed out (default ${DEFAULT_CASE_TIMEOUT_S})`, parseCount('--case-timeout'), DEFAULT_CASE_TIMEOUT_S)
     .option('--storage <uri>', 'shared store (as gg force; default: $GG_STORAGE_URI, else the local .gg)')
+    .option('--json', 'print one JSON report on stdout instead of the runner-style text')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished, and every case with its status')
     .addHelpText('after', '\nExamples:\n  gg test gtest build/foo_test\n  gg test gtest --junit report.xml --data testdata build/*_test -- --gtest_filter=-*Slow*')
@@ -50,14 +52,15 @@ export function registerTest(program: Command): void {
       const { before: binaries, after: args } = argsAfterDashDash(cmd, operands);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const rt = await openRuntime({ sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: !o.status || o.json === true, verbose: o.verbose === true, stream: process.stderr });
       try {
         const report = await runGtest(rt, {
           binaries, args, dataDirs: o.data, jobs: o.jobs, caseTimeoutS: o.caseTimeout, onEvent: progress.onEvent,
           ...(o.perTest ? { shards: 'per-test' as const } : o.shards !== undefined ? { shards: o.shards } : {}),
         });
         progress.finish();
-        printReport(report, binaries.length > 1, o.verbose === true);
+        if (o.json) printJson(report);
+        else printReport(report, binaries.length > 1, o.verbose === true);
         if (o.junit) writeJunit(o.junit, report, binaries.length > 1);
         return report.counts.failed + report.counts.crashed + report.counts.timeout > 0 ? 1 : 0;
       } finally {
@@ -82,6 +85,17 @@ function printReport(r: GtestReport, multi: boolean, verbose: boolean): void {
   const n = r.counts;
   const parts = [`${n.passed} passed`, `${n.failed} failed`, ...(n.crashed ? [`${n.crashed} crashed`] : []), ...(n.timeout ? [`${n.timeout} timed out`] : []), ...(n.skipped ? [`${n.skipped} skipped`] : []), ...(n.disabled ? [`${n.disabled} disabled`] : [])];
   out.write(`gg test: ${r.cases.length} tests: ${parts.join(', ')}; ${r.shards} shard${r.shards === 1 ? '' : 's'}, ${r.executed} thunks run, ${r.cached} from the memo, ${(r.wallMs / 1000).toFixed(1)} s\n`);
+}
+
+function printJson(r: GtestReport): void {
+  process.stdout.write(JSON.stringify({
+    counts: r.counts,
+    binaries: r.binaries.map((b) => ({ binary: b.binary, shards: b.shards, shards_run: b.shardsRun })),
+    cases: r.cases.map((c) => ({ binary: c.binary, name: c.name, status: c.status, ...(c.timeMs !== undefined ? { time_ms: c.timeMs } : {}), ...(c.reason ? { reason: c.reason } : {}) })),
+    executed: r.executed,
+    cached: r.cached,
+    wall_ms: Math.round(r.wallMs),
+  }) + '\n');
 }
 
 function writeJunit(file: string, r: GtestReport, multi: boolean): void {

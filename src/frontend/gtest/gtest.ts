@@ -40,8 +40,16 @@ export interface GtestCaseResult extends CaseOutcome {
   output: string;
 }
 
+export interface GtestBinaryReport {
+  binary: string;
+  shards: number;
+  /** Shards that ran this time (the others were answered by the memo). */
+  shardsRun: number;
+}
+
 export interface GtestReport {
   cases: GtestCaseResult[];
+  binaries: GtestBinaryReport[];
   counts: Record<CaseStatus, number>;
   shards: number;
   /** Thunks run / answered by the memo, over the listing and shard steps (and a placeholder's build). */
@@ -112,14 +120,18 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
 
   // 2. The closure every thunk runs with: sh, timeout, the binaries (and their libraries), the data.
   const g = new GraphBuilder(rt.local);
-  const tools = g.tools(['/bin/sh', findProgram('timeout'), ...binaries.map((b) => b.abs)]);
+  //    Each binary's thunks declare only its own closure: rebuilding one binary changes no other's thunks.
+  const timeout = findProgram('timeout');
   const runner = { name: g.value(RUNNER), filename: 'gg-gtest.sh' };
   const data: ThunkInput[] = (o.dataDirs ?? []).flatMap((d) => g.dataDir(d));
   const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', GTEST_COLOR: 'no' };
-  const base = { function: tools.names.get('/bin/sh')!, env, executables: tools.inputs };
+  const bases = binaries.map((b) => {
+    const tools = g.tools(['/bin/sh', timeout, b.abs]);
+    return { function: tools.names.get('/bin/sh')!, env, executables: tools.inputs };
+  });
 
   // 3. List the cases, in the jail.
-  const listings = binaries.map((b) => g.thunk({ ...base, args: ['sh', 'gg-gtest.sh', 'list', b.abs, ...args], values: [runner, ...data], outputs: ['list'] }));
+  const listings = binaries.map((b, bi) => g.thunk({ ...bases[bi]!, args: ['sh', 'gg-gtest.sh', 'list', b.abs, ...args], values: [runner, ...data], outputs: ['list'] }));
   const listed = await force(listings.map((l) => l.name));
   const alsoDisabled = args.some((a) => /^--gtest_also_run_disabled_tests(=1)?$/.test(a));
 
@@ -140,7 +152,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
       plans.set(planKey, plan);
     }
     const shards = plan.map((shard) => g.thunk({
-      ...base,
+      ...bases[bi]!,
       args: ['sh', 'gg-gtest.sh', 'run', b.abs, String(timeoutS), ...args],
       values: [runner, { name: g.value(shard.join('\n') + '\n'), filename: 'gg-gtest-cases' }, ...data],
       outputs: ['status', ...shard.map((_, i) => `out${i}`)],
@@ -153,7 +165,12 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
 
   // 5. Run every shard of every binary in one graph.
   const refs = perBinary.flatMap(({ shards, plan }) => shards.flatMap((s, si) => [s.name, ...plan[si]!.map((_, i) => s.output(`out${i}`))]));
-  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const ran = new Set<string>();
+  const onEvent = (e: ForceEvent): void => {
+    if (e.type === 'finished') ran.add(e.name);
+    o.onEvent?.(e);
+  };
+  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, onEvent });
   executed += outcome.executed;
   cached += outcome.cached;
 
@@ -173,7 +190,8 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   }
   const counts: Record<CaseStatus, number> = { passed: 0, failed: 0, skipped: 0, disabled: 0, crashed: 0, timeout: 0 };
   for (const r of results) counts[r.status]++;
-  return { cases: results, counts, shards: perBinary.reduce((s, p) => s + p.shards.length, 0), executed, cached, wallMs: performance.now() - t0 };
+  const reports = perBinary.map(({ b, shards }) => ({ binary: b.spec, shards: shards.length, shardsRun: shards.filter((s) => ran.has(s.name)).length }));
+  return { cases: results, binaries: reports, counts, shards: perBinary.reduce((s, p) => s + p.shards.length, 0), executed, cached, wallMs: performance.now() - t0 };
 }
 
 async function readShard(

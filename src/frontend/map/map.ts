@@ -2,8 +2,9 @@
  * `gg map`: one command over many inputs, as GNU parallel and xargs run it, but each run is a thunk: in the
  * jail with the command's closure, the input (a file is declared at its path) and the `--with` files,
  * memoized per input. Replacement strings are GNU parallel's ({} {.} {/} {//} {/.} {#}); a command without
- * one gets the input as its last argument. A command given as one word with spaces runs through `sh -c`
- * with the input shell-quoted, as parallel does; the programs it names at command positions are declared.
+ * one gets the input as its last argument. A command given as several words runs as that argv (as xargs
+ * does: no shell); one word with spaces runs through `sh -c` with the input shell-quoted, as parallel runs
+ * every command; the programs such a line names at command positions are declared (others: --with).
  * Every run succeeds as a thunk whatever the command's exit status, so failures are memoized as results too.
  */
 import fs from 'node:fs';
@@ -24,7 +25,7 @@ export interface MapOptions {
   outputs?: string[];
   /** Extra files the command needs: a program (with its closure) or a data file, at its path. */
   with?: string[];
-  /** Also write parallel's --results layout: DIR/1/INPUT/{stdout,stderr,seq,exitval}. */
+  /** Also write parallel's --results layout: DIR/1/INPUT/{seq,stdout,stderr}. */
   resultsDir?: string;
   /** Where relative inputs and outputs are (default: the current directory). */
   cwd?: string;
@@ -254,12 +255,12 @@ async function writeBack(rt: Runtime, name: string, dest: string): Promise<void>
   }
 }
 
-/** GNU parallel's --results DIR layout for one input source: DIR/1/ESCAPED-INPUT/{seq,stdout,stderr,exitval}. */
+/** GNU parallel's --results DIR layout for one input source: DIR/1/ESCAPED-INPUT/{seq,stdout,stderr}. */
 function writeResults(dir: string, items: readonly MapItem[]): void {
   for (const it of items) {
     const d = path.join(dir, '1', parallelEscape(it.input));
     fs.mkdirSync(d, { recursive: true });
-    fs.writeFileSync(path.join(d, 'seq'), `${it.seq}\n`);
+    fs.writeFileSync(path.join(d, 'seq'), String(it.seq));
     fs.writeFileSync(path.join(d, 'stdout'), it.stdout);
     fs.writeFileSync(path.join(d, 'stderr'), it.stderr);
   }
