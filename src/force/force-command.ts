@@ -4,6 +4,7 @@
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
@@ -14,6 +15,10 @@ export interface ForceTargetsOptions {
   onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
+  /** Straggler duplicates (engines that run elsewhere); false = off. */
+  speculation?: SpeculationOptions | false;
+  /** Aborting cancels queued and running thunks (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface TargetReport {
@@ -64,5 +69,13 @@ export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTa
     // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
     await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
   }
-  return forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  return forceAll(refs, {
+    store: rt.store,
+    engine: rt.engine,
+    jobs: o.jobs,
+    ...(o.failFast ? { failFast: true } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
 }

@@ -1,13 +1,13 @@
 /** gg map: argv -> runMap(); each input's stdout in input order (as parallel -k), failures on stderr. */
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { GgError } from '../../errors.js';
 import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
 import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
-import { engineFromFlag } from './operands.js';
 
 interface Opts {
   jobs: number;
@@ -46,13 +46,17 @@ export function registerMap(program: Command): void {
     .passThroughOptions()
     .addHelpText('after', "\nExamples:\n  gg map -j2 -o '{}.gz' -- gzip -k {} ::: *.txt\n  find . -name '*.png' | gg map -- 'convert {} -resize 50% small/{/}' -o 'small/{/}'\n  gg map -- wc -l ::: a.txt b.txt")
     .action(action(async (operands: string[], o: Opts) => {
-      engineFromFlag(o.engine);
+      const engine = parseEngineSpec(o.engine);
       const { command, inputs } = splitInputs(operands, o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
+      const rt = await openRuntime({ engine, sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: !o.status, verbose: o.verbose === true, stream: process.stderr });
+      // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
+      const interrupt = new AbortController();
+      const onSigint = (): void => interrupt.abort();
+      process.once('SIGINT', onSigint);
       try {
-        const r = await runMap(rt, { command, inputs, jobs: o.jobs, outputs: o.output, with: o.with, onEvent: progress.onEvent, ...(o.results ? { resultsDir: o.results } : {}) });
+        const r = await runMap(rt, { command, inputs, jobs: o.jobs, outputs: o.output, with: o.with, onEvent: progress.onEvent, signal: interrupt.signal, ...(o.results ? { resultsDir: o.results } : {}) });
         progress.finish();
         for (const it of r.items) {
           process.stdout.write(it.stdout);
@@ -67,6 +71,7 @@ export function registerMap(program: Command): void {
         }
         return r.exitCode;
       } finally {
+        process.removeListener('SIGINT', onSigint);
         for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }

@@ -1,6 +1,5 @@
-/** Operand and flag helpers shared by the front-end commands (gg test, gg map). */
+/** Operand helpers shared by the front-end commands (gg test, gg map). */
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
 
 /**
  * Split a variadic operand list at the command line's `--`: commander hands both sides over as one list,
@@ -13,10 +12,4 @@ export function argsAfterDashDash(cmd: Command, operands: readonly string[]): { 
   const dd = raw.indexOf('--');
   const after = dd < 0 ? 0 : Math.min(raw.length - dd - 1, operands.length);
   return { before: operands.slice(0, operands.length - after), after: operands.slice(operands.length - after) };
-}
-
-/** The engines this build knows (the same check as gg force). */
-export function engineFromFlag(engine: string): 'local' {
-  if (engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${engine}'`, { hint: 'available engines: local' });
-  return engine;
 }

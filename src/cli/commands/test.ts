@@ -1,6 +1,7 @@
 /** gg test gtest: argv -> runGtest(); failures with their output and a summary on stderr, JUnit XML to a file. */
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { GgError } from '../../errors.js';
 import { caseSuite, runGtest, DEFAULT_CASE_TIMEOUT_S, type GtestReport } from '../../frontend/gtest/gtest.js';
 import { junitXml } from '../../frontend/gtest/junit.js';
@@ -8,7 +9,7 @@ import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
 import { limitsFromFlags, parseCount, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
-import { argsAfterDashDash, engineFromFlag } from './operands.js';
+import { argsAfterDashDash } from './operands.js';
 
 interface Opts {
   jobs: number;
@@ -48,14 +49,18 @@ export function registerTest(program: Command): void {
     .addHelpText('after', '\nExamples:\n  gg test gtest build/foo_test\n  gg test gtest --junit report.xml --data testdata build/*_test -- --gtest_filter=-*Slow*')
     .action(action(async (operands: string[], o: Opts, cmd: Command) => {
       if (o.shards !== undefined && o.perTest) throw new GgError('GG_E_USAGE', '--shards and --per-test exclude each other');
-      engineFromFlag(o.engine);
+      const engine = parseEngineSpec(o.engine);
       const { before: binaries, after: args } = argsAfterDashDash(cmd, operands);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
+      const rt = await openRuntime({ engine, sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: !o.status || o.json === true, verbose: o.verbose === true, stream: process.stderr });
+      // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
+      const interrupt = new AbortController();
+      const onSigint = (): void => interrupt.abort();
+      process.once('SIGINT', onSigint);
       try {
         const report = await runGtest(rt, {
-          binaries, args, dataDirs: o.data, jobs: o.jobs, caseTimeoutS: o.caseTimeout, onEvent: progress.onEvent,
+          binaries, args, dataDirs: o.data, jobs: o.jobs, caseTimeoutS: o.caseTimeout, onEvent: progress.onEvent, signal: interrupt.signal,
           ...(o.perTest ? { shards: 'per-test' as const } : o.shards !== undefined ? { shards: o.shards } : {}),
         });
         progress.finish();
@@ -64,6 +69,7 @@ export function registerTest(program: Command): void {
         if (o.junit) writeJunit(o.junit, report, binaries.length > 1);
         return report.counts.failed + report.counts.crashed + report.counts.timeout > 0 ? 1 : 0;
       } finally {
+        process.removeListener('SIGINT', onSigint);
         for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }

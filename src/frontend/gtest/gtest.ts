@@ -32,6 +32,8 @@ export interface GtestOptions {
   /** Per case, in seconds: a case still running then is killed and reported as timed out. */
   caseTimeoutS?: number;
   onEvent?: (e: ForceEvent) => void;
+  /** Aborting cancels queued and running thunks (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface GtestCaseResult extends CaseOutcome {
@@ -98,7 +100,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   let executed = 0;
   let cached = 0;
   const force = async (refs: string[]): Promise<Map<string, string>> => {
-    const out = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+    const out = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
     executed += out.executed;
     cached += out.cached;
     // The thunk that failed itself says why; its dependants only that it did.
@@ -170,7 +172,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
     if (e.type === 'finished') ran.add(e.name);
     o.onEvent?.(e);
   };
-  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, onEvent });
+  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, onEvent, ...(o.signal ? { signal: o.signal } : {}) });
   executed += outcome.executed;
   cached += outcome.cached;
 

@@ -30,6 +30,8 @@ export interface MapOptions {
   /** Where relative inputs and outputs are (default: the current directory). */
   cwd?: string;
   onEvent?: (e: ForceEvent) => void;
+  /** Aborting cancels queued and running thunks (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface MapItem {
@@ -197,7 +199,7 @@ export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
   rt.local.hashCache.flush();
 
   const refs = jobs.flatMap(({ t, outs }) => [t.name, t.output('gg-map-stdout'), t.output('gg-map-stderr'), ...outs.map((_, k) => t.output(`gg-map-out${k}`))]);
-  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   for (const ref of refs) {
     if (!outcome.results.has(ref)) throw outcome.failures[0]?.error ?? outcome.errors.get(ref) ?? new GgError('GG_E_INTERNAL', `no result for ${ref}`);
   }
