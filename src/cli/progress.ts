@@ -11,6 +11,8 @@ export interface ProgressOptions {
   quiet: boolean;
   verbose: boolean;
   stream: NodeJS.WriteStream;
+  /** Show what each executed thunk printed (a compiler's warnings), as make would; default: unless quiet. */
+  logs?: boolean;
 }
 
 export class ProgressReporter {
@@ -41,7 +43,7 @@ export class ProgressReporter {
         this.running--;
         this.executed++;
         if (this.o.verbose) this.line(`done   ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
-        if (e.log.trim() && !this.o.quiet) this.line(e.log.trimEnd());
+        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
         break;
       case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
       case 'cancelled': this.running = Math.max(0, this.running - 1); break;

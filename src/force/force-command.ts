@@ -79,3 +79,13 @@ export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTa
     ...(o.signal ? { signal: o.signal } : {}),
   });
 }
+
+/**
+ * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per
+ * executed thunk, as make shows a compiler's output; memoized results stay silent (as they ran before).
+ */
+export function showThunkLogs(stream: NodeJS.WritableStream): (e: ForceEvent) => void {
+  return (e) => {
+    if (e.type === 'finished' && e.log.trim()) stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
+  };
+}

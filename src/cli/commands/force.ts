@@ -44,7 +44,7 @@ export function registerForce(program: Command): void {
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const rt = await openRuntime({ engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr, logs: o.json !== true });
       // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
       const interrupt = new AbortController();
       const onSigint = (): void => interrupt.abort();
