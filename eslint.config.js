@@ -33,6 +33,8 @@ export default tseslint.config(
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // `let x; const f = () => x; x = ...` is how a callback refers to what it is registered before.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+      // Control characters in patterns are deliberate here (XML, terminal and wire formats).
+      'no-control-regex': 'off',
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },
