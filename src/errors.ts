@@ -77,16 +77,24 @@ export function fromSystemError(e: unknown, what: string): GgError {
     return new GgError('GG_E_FILE_NOT_FOUND', `${what}: no such file or directory`, { cause: e });
   }
   if (errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS') {
-    return new GgError('GG_E_PERMISSION', `${what}: ${errno === 'EROFS' ? 'read-only file system' : 'permission denied'}`, {
-      hint: 'gg needs to write its .gg directory (and read the files named): check their owner and mode, or point GG_DIR elsewhere',
-      cause: e,
-    });
+    return new GgError(
+      'GG_E_PERMISSION',
+      `${what}: ${errno === 'EROFS' ? 'read-only file system' : 'permission denied'}`,
+      {
+        hint: 'gg needs to write its .gg directory (and read the files named): check their owner and mode, or point GG_DIR elsewhere',
+        cause: e,
+      },
+    );
   }
   if (errno === 'EISDIR' || errno === 'ENOTDIR') {
-    return new GgError('GG_E_FILE_TYPE', `${what}: ${errno === 'EISDIR' ? 'is a directory' : 'a part of the path is not a directory'}`, {
-      hint: 'name a regular file',
-      cause: e,
-    });
+    return new GgError(
+      'GG_E_FILE_TYPE',
+      `${what}: ${errno === 'EISDIR' ? 'is a directory' : 'a part of the path is not a directory'}`,
+      {
+        hint: 'name a regular file',
+        cause: e,
+      },
+    );
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new GgError('GG_E_INTERNAL', `${what}: ${msg}`, { cause: e });

@@ -49,10 +49,15 @@ export function openLocalStore(ggDir?: string): LocalStore {
 export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const local = openLocalStore(o.ggDir);
   // Bad storage configuration fails here, before any work.
-  const store = await openStore(o.storageUri, local, { ...(o.memoKey ? { memoKey: o.memoKey } : {}), readOnly: o.storageReadOnly ?? false });
+  const store = await openStore(o.storageUri, local, {
+    ...(o.memoKey ? { memoKey: o.memoKey } : {}),
+    readOnly: o.storageReadOnly ?? false,
+  });
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
+  const sandbox = new LazySandbox(kind, () =>
+    createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
+  );
   const engine = new LocalEngine(local, sandbox, {
     ...(o.limits ? { limits: o.limits } : {}),
     keepFailed: o.keepFailed ?? false,
@@ -66,7 +71,11 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     engine,
     notices: () => [
       ...(sandbox.notice ? [sandbox.notice] : []),
-      ...(remote && remote.signer.rejected > 0 ? [`ignored ${remote.signer.rejected} memo entr${remote.signer.rejected === 1 ? 'y' : 'ies'} of ${remote.remote.description} not signed with the memo key`] : []),
+      ...(remote && remote.signer.rejected > 0
+        ? [
+            `ignored ${remote.signer.rejected} memo entr${remote.signer.rejected === 1 ? 'y' : 'ies'} of ${remote.remote.description} not signed with the memo key`,
+          ]
+        : []),
     ],
     async close() {
       await engine.close();

@@ -14,7 +14,12 @@ import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk }
 import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
-import { executeSpeculatively, StragglerWatch, type SpeculationOptions, type SpeculationReport } from './speculation.js';
+import {
+  executeSpeculatively,
+  StragglerWatch,
+  type SpeculationOptions,
+  type SpeculationReport,
+} from './speculation.js';
 
 export type ForceEvent =
   | { type: 'discovered'; name: string }
@@ -90,20 +95,24 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
-    this.stragglers = o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+    this.stragglers =
+      o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
   }
 
   /** Stop queued and running thunks (Ctrl-C): they fail with GG_E_CANCELLED, the store stays consistent. */
   cancel(reason = 'interrupted'): void {
     if (this.stopped) return;
-    this.stopped = new GgError('GG_E_CANCELLED', `not run: ${reason}`, { hint: 'run the same command again to resume: finished thunks are memoized' });
+    this.stopped = new GgError('GG_E_CANCELLED', `not run: ${reason}`, {
+      hint: 'run the same command again to resume: finished thunks are memoized',
+    });
     this.abort.abort(this.stopped);
   }
 
   private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
     const engine = this.o.engine;
     if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
-    const onDuplicate = (straggler: string | undefined): void => this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
+    const onDuplicate = (straggler: string | undefined): void =>
+      this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
     return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
   }
 
@@ -115,12 +124,18 @@ export class Forcer {
     const path = this.pathBetween(to, from);
     if (path) {
       const loop = [from, ...path];
-      const bad = loop.slice(0, -1).map((n, i) => (viaMemo && i === 0) || this.memoEdges.has(`${n}\0${loop[i + 1]}`) ? n : undefined)
+      const bad = loop
+        .slice(0, -1)
+        .map((n, i) => ((viaMemo && i === 0) || this.memoEdges.has(`${n}\0${loop[i + 1]}`) ? n : undefined))
         .filter((n): n is string => n !== undefined && !n.startsWith('thunk:'));
       for (const ref of bad) await this.o.store.deleteReduction?.(ref).catch(() => undefined);
-      throw new GgError('GG_E_MEMO_CYCLE', `the memo loops: ${loop.map((n) => n.replace(/^thunk:/, '')).join(' -> ')}${bad.length ? `; ${bad.length === 1 ? 'its entry was' : 'its entries were'} dropped` : ''}`, {
-        hint: 'run the command again to recompute; if it comes back, someone writes bad entries to the shared memo (see docs/SECURITY.md: signed memo entries)',
-      });
+      throw new GgError(
+        'GG_E_MEMO_CYCLE',
+        `the memo loops: ${loop.map((n) => n.replace(/^thunk:/, '')).join(' -> ')}${bad.length ? `; ${bad.length === 1 ? 'its entry was' : 'its entries were'} dropped` : ''}`,
+        {
+          hint: 'run the command again to recompute; if it comes back, someone writes bad entries to the shared memo (see docs/SECURITY.md: signed memo entries)',
+        },
+      );
     }
     let set = this.waits.get(from);
     if (!set) this.waits.set(from, (set = new Set()));
@@ -148,7 +163,7 @@ export class Forcer {
         prev.set(m, n);
         if (m === b) {
           const path = [b];
-          for (let x = b; x !== a; ) path.unshift((x = prev.get(x)!));
+          for (let x = b; x !== a;) path.unshift((x = prev.get(x)!));
           return path;
         }
         queue.push(m);
@@ -201,13 +216,19 @@ export class Forcer {
     const deps = thunkDependencies(thunk);
     const resolved = new Map<string, string>();
     if (deps.length > 0) {
-      const settled = await Promise.allSettled(deps.map((d) => this.waitFor(`thunk:${name}`, d, false, () => this.force(d))));
+      const settled = await Promise.allSettled(
+        deps.map((d) => this.waitFor(`thunk:${name}`, d, false, () => this.force(d))),
+      );
       settled.forEach((s, i) => {
         if (s.status === 'rejected') {
           const cause = s.reason as unknown;
           const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
           if (code === 'GG_E_MEMO_CYCLE') throw cause;
-          throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
+          throw new GgError(
+            'GG_E_DEPENDENCY_FAILED',
+            `thunk ${name} was not run: its input ${deps[i]} failed (${code})`,
+            { cause },
+          );
         }
         resolved.set(deps[i]!, s.value);
       });
@@ -270,11 +291,20 @@ export class Forcer {
           const r = await this.run(name, thunk, argv0);
           this.executed++;
           this.stragglers?.record(thunk, r.wallMs);
-          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log, ...(r.worker ? { worker: r.worker } : {}) });
+          this.emit({
+            type: 'finished',
+            name,
+            argv0,
+            wallMs: r.wallMs,
+            log: r.log,
+            ...(r.worker ? { worker: r.worker } : {}),
+          });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
-          const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
+          const err = isGgError(e)
+            ? e
+            : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
           if (err.retryable && attempt < this.attempts) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
@@ -314,7 +344,11 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
   settled.forEach((s, i) => {
     const ref = targets[i]!;
     if (s.status === 'fulfilled') results.set(ref, s.value);
-    else errors.set(ref, isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)));
+    else
+      errors.set(
+        ref,
+        isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)),
+      );
   });
   return {
     results,

@@ -61,7 +61,10 @@ export function readPlaceholder(file: string): string | undefined {
   try {
     fd = openRegularFile(file).fd;
   } catch (e) {
-    if (isGgError(e, 'GG_E_FILE_NOT_FOUND')) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { hint: 'give a placeholder file or a thunk name' });
+    if (isGgError(e, 'GG_E_FILE_NOT_FOUND'))
+      throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, {
+        hint: 'give a placeholder file or a thunk name',
+      });
     throw e;
   }
   try {

@@ -61,7 +61,9 @@ function compareBytes(a: string, b: string): number {
 
 /** Canonical order: by name, then by file name (an input without one first); duplicates dropped. */
 export function sortInputs(list: readonly ThunkInput[]): ThunkInput[] {
-  const sorted = [...list].sort((x, y) => compareBytes(x.name, y.name) || compareBytes(x.filename ?? '', y.filename ?? ''));
+  const sorted = [...list].sort(
+    (x, y) => compareBytes(x.name, y.name) || compareBytes(x.filename ?? '', y.filename ?? ''),
+  );
   return sorted.filter((x, i) => i === 0 || inputToString(x) !== inputToString(sorted[i - 1]!));
 }
 
@@ -98,7 +100,15 @@ export function decodeThunk(data: Buffer): Thunk {
   if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw malformed('not a thunk: missing ##GGTHUNK## header');
   }
-  const t: Thunk = { function: { hash: '', args: [], envars: [] }, values: [], thunks: [], executables: [], outputs: [], timeout: 0, links: {} };
+  const t: Thunk = {
+    function: { hash: '', args: [], envars: [] },
+    values: [],
+    thunks: [],
+    executables: [],
+    outputs: [],
+    timeout: 0,
+    links: {},
+  };
   const str = (b: Buffer): string => b.toString('utf8');
   for (const f of readFields(data.subarray(MAGIC.length))) {
     if (f.wire === 0) {
@@ -114,10 +124,18 @@ export function decodeThunk(data: Buffer): Thunk {
           else if (g.field === 3) t.function.envars.push(str(g.value));
         }
         break;
-      case 2: t.values.push(parseInput(str(f.value))); break;
-      case 3: t.thunks.push(parseInput(str(f.value))); break;
-      case 4: t.executables.push(parseInput(str(f.value))); break;
-      case 5: t.outputs.push(str(f.value)); break;
+      case 2:
+        t.values.push(parseInput(str(f.value)));
+        break;
+      case 3:
+        t.thunks.push(parseInput(str(f.value)));
+        break;
+      case 4:
+        t.executables.push(parseInput(str(f.value)));
+        break;
+      case 5:
+        t.outputs.push(str(f.value));
+        break;
       case 7: {
         let key = '';
         let value = '';
@@ -129,8 +147,11 @@ export function decodeThunk(data: Buffer): Thunk {
         t.links[key] = value;
         break;
       }
-      case FIELD_CWD: t.cwd = str(f.value); break;
-      default: break; // unknown fields: ignored, as proto3 does
+      case FIELD_CWD:
+        t.cwd = str(f.value);
+        break;
+      default:
+        break; // unknown fields: ignored, as proto3 does
     }
   }
   validateThunk(t);
@@ -161,7 +182,8 @@ export function validateThunk(t: Thunk): void {
   if (t.executables.length === 0) bad('it declares no executable');
   if (t.function.args.length === 0) bad('the function has no arguments (argv[0] is required)');
   if (!isValidName(t.function.hash)) bad(`function hash '${t.function.hash}' is not an object name`);
-  if (!t.executables.some((e) => e.name === t.function.hash)) bad(`function ${t.function.hash} is not among its executables`);
+  if (!t.executables.some((e) => e.name === t.function.hash))
+    bad(`function ${t.function.hash} is not among its executables`);
   const seenTags = new Set<string>();
   for (const o of t.outputs) {
     if (!isSafeTag(o)) bad(`output tag '${o}' is not a plain file name (no '/', '#', '=', '..')`);
@@ -173,7 +195,8 @@ export function validateThunk(t: Thunk): void {
     for (const i of list) {
       const { name, tag } = splitTag(i.name);
       if (!isValidName(name)) bad(`${kind} '${i.name}' is not an object name`);
-      if (kind === 'thunk' ? !isThunkName(name) : isThunkName(name) && tag !== undefined) bad(`${kind} '${i.name}' has the wrong type`);
+      if (kind === 'thunk' ? !isThunkName(name) : isThunkName(name) && tag !== undefined)
+        bad(`${kind} '${i.name}' has the wrong type`);
       if (kind !== 'thunk' && tag !== undefined) bad(`${kind} '${i.name}' cannot carry an output tag`);
       if (tag !== undefined && !isSafeTag(tag)) bad(`${kind} '${i.name}' has an invalid tag`);
       if (i.filename !== undefined) {
@@ -191,12 +214,14 @@ export function validateThunk(t: Thunk): void {
   for (const e of t.function.envars) if (!e.includes('=')) bad(`environment entry '${e}' has no '='`);
   for (const [k, v] of Object.entries(t.links)) {
     if (!isSafeFilename(k) || path.isAbsolute(k)) bad(`link name '${k}' escapes the working directory`);
-    if (v === '' || v.includes('\0') || Buffer.byteLength(v) > MAX_PATH_BYTES) bad(`link '${k}' has an empty, over-long or NUL-holding target`);
+    if (v === '' || v.includes('\0') || Buffer.byteLength(v) > MAX_PATH_BYTES)
+      bad(`link '${k}' has an empty, over-long or NUL-holding target`);
   }
   if (t.cwd !== undefined && t.cwd !== '' && (path.isAbsolute(t.cwd) || !isSafeFilename(t.cwd))) {
     bad(`working directory '${t.cwd}' escapes the working directory`);
   }
-  if (!Number.isInteger(t.timeout) || t.timeout < 0 || t.timeout > MAX_TIMEOUT_MS) bad(`timeout ${t.timeout} is not an integer from 0 to ${MAX_TIMEOUT_MS} ms`);
+  if (!Number.isInteger(t.timeout) || t.timeout < 0 || t.timeout > MAX_TIMEOUT_MS)
+    bad(`timeout ${t.timeout} is not an integer from 0 to ${MAX_TIMEOUT_MS} ms`);
   checkNotThroughLinks(t, bad);
   checkExecSizes(t, bad);
 }
@@ -219,7 +244,11 @@ const MAX_ENVARS = 2048;
 function checkNotThroughLinks(t: Thunk, bad: (msg: string) => never): void {
   const links = Object.keys(t.links);
   if (links.length === 0) return;
-  const parts = (p: string): string[] => path.posix.normalize(p).split('/').filter((x) => x !== '' && x !== '.');
+  const parts = (p: string): string[] =>
+    path.posix
+      .normalize(p)
+      .split('/')
+      .filter((x) => x !== '' && x !== '.');
   const linkSet = new Set(links.map((k) => parts(k).join('/')));
   if (linkSet.size !== links.length) bad('two of its links have the same name');
   const through = (p: string, what: string, exactToo: boolean): void => {
@@ -227,7 +256,8 @@ function checkNotThroughLinks(t: Thunk, bad: (msg: string) => never): void {
     for (let i = 1; i <= parts_.length; i++) {
       if (i === parts_.length && !exactToo) break;
       const prefix = parts_.slice(0, i).join('/');
-      if (linkSet.has(prefix)) bad(`${what} '${p}' ${i === parts_.length ? 'is' : 'passes through'} the link '${prefix}'`);
+      if (linkSet.has(prefix))
+        bad(`${what} '${p}' ${i === parts_.length ? 'is' : 'passes through'} the link '${prefix}'`);
     }
   };
   for (const k of links) through(k, 'link', false);
@@ -242,16 +272,25 @@ function checkNotThroughLinks(t: Thunk, bad: (msg: string) => never): void {
 /** What execve would refuse (NUL bytes, an over-long string, too much in all) is the thunk's fault, said up front. */
 function checkExecSizes(t: Thunk, bad: (msg: string) => never): void {
   let total = 0;
-  for (const [kind, list] of [['argument', t.function.args], ['environment entry', t.function.envars]] as const) {
+  for (const [kind, list] of [
+    ['argument', t.function.args],
+    ['environment entry', t.function.envars],
+  ] as const) {
     for (const s of list) {
-      if (s.includes('\0')) bad(`${kind} ${JSON.stringify(s.slice(0, 40))}... holds a NUL byte, which a program cannot receive`);
+      if (s.includes('\0'))
+        bad(`${kind} ${JSON.stringify(s.slice(0, 40))}... holds a NUL byte, which a program cannot receive`);
       const n = Buffer.byteLength(s);
-      if (n > MAX_ARG_BYTES) bad(`${kind} ${JSON.stringify(s.slice(0, 40))}... is ${n} bytes, over the ${MAX_ARG_BYTES}-byte limit of one execve string`);
+      if (n > MAX_ARG_BYTES)
+        bad(
+          `${kind} ${JSON.stringify(s.slice(0, 40))}... is ${n} bytes, over the ${MAX_ARG_BYTES}-byte limit of one execve string`,
+        );
       total += n + 1 + 8;
     }
   }
-  if (total > MAX_EXEC_BYTES) bad(`its arguments and environment take ${total} bytes, over the ${MAX_EXEC_BYTES}-byte limit`);
-  if (t.function.envars.length > MAX_ENVARS) bad(`it declares ${t.function.envars.length} environment entries, over the limit of ${MAX_ENVARS}`);
+  if (total > MAX_EXEC_BYTES)
+    bad(`its arguments and environment take ${total} bytes, over the ${MAX_EXEC_BYTES}-byte limit`);
+  if (t.function.envars.length > MAX_ENVARS)
+    bad(`it declares ${t.function.envars.length} environment entries, over the limit of ${MAX_ENVARS}`);
 }
 
 /** The thunk references (`T...` or `T...#tag`) this thunk waits for. */
@@ -279,7 +318,8 @@ export function rewriteThunk(t: Thunk, resolved: ReadonlyMap<string, string>): T
   for (const dep of t.thunks) {
     const to = resolved.get(dep.name);
     if (to === undefined) thunks.push(dep);
-    else if (isThunkName(to)) thunks.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
+    else if (isThunkName(to))
+      thunks.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
     else values.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
   }
   const sub = (s: string): string => replacePlaceholders(s, (name) => `@{GGHASH:${lookup(name)}}`);

@@ -50,17 +50,32 @@ export function treeUsage(dir: string, uid: number): TreeUsage {
       if (!st) continue;
       if (st.isDirectory()) stack.push(p);
       if (st.uid !== uid) continue;
-      add(usage, seen, st.ino, st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : 'o', st.size, Buffer.byteLength(name));
+      add(
+        usage,
+        seen,
+        st.ino,
+        st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : 'o',
+        st.size,
+        Buffer.byteLength(name),
+      );
     }
   }
   return usage;
 }
 
-function add(usage: TreeUsage, seen: Set<bigint | number>, ino: number, type: string, size: number, nameBytes: number): void {
+function add(
+  usage: TreeUsage,
+  seen: Set<bigint | number>,
+  ino: number,
+  type: string,
+  size: number,
+  nameBytes: number,
+): void {
   usage.entries++;
   usage.bytes += ENTRY_COST + nameBytes;
   if (type === 'd') usage.bytes += DIR_COST;
-  else if (type === 'l') usage.bytes += size; // the target's length
+  else if (type === 'l')
+    usage.bytes += size; // the target's length
   else if (type === 'f' && !seen.has(ino)) {
     seen.add(ino);
     usage.bytes += size;
@@ -68,7 +83,10 @@ function add(usage: TreeUsage, seen: Set<bigint | number>, ino: number, type: st
 }
 
 function treeUsageByFind(dir: string, uid: number): TreeUsage {
-  const r = spawnSync('find', [dir, '-mindepth', '1', '-printf', '%U %i %y %s %f\\0'], { maxBuffer: 1024 ** 3, encoding: 'buffer' });
+  const r = spawnSync('find', [dir, '-mindepth', '1', '-printf', '%U %i %y %s %f\\0'], {
+    maxBuffer: 1024 ** 3,
+    encoding: 'buffer',
+  });
   const usage: TreeUsage = { bytes: 0, entries: 0 };
   const seen = new Set<bigint | number>();
   const out = r.stdout ?? Buffer.alloc(0);

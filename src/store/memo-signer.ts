@@ -22,9 +22,13 @@ export class MemoSigner {
 
   constructor(private readonly key: Buffer | undefined) {
     if (key !== undefined && key.length < MIN_KEY_BYTES) {
-      throw new GgError('GG_E_USAGE', `the memo signing key has ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed`, {
-        hint: 'make one with: head -c 32 /dev/urandom > memo.key (and give it to trusted writers and readers only)',
-      });
+      throw new GgError(
+        'GG_E_USAGE',
+        `the memo signing key has ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed`,
+        {
+          hint: 'make one with: head -c 32 /dev/urandom > memo.key (and give it to trusted writers and readers only)',
+        },
+      );
     }
   }
 

@@ -13,14 +13,17 @@ export function openRegularFile(file: string): { fd: number; size: number } {
     // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { cause: e });
     throw fromSystemError(e, `opening ${file}`);
   }
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) {
       const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device';
-      throw new GgError('GG_E_FILE_TYPE', `${file} is ${kind}, not a regular file`, { hint: 'name a regular file (gg stores file contents only)' });
+      throw new GgError('GG_E_FILE_TYPE', `${file} is ${kind}, not a regular file`, {
+        hint: 'name a regular file (gg stores file contents only)',
+      });
     }
     if (st.size === 0 && fs.readSync(fd, Buffer.alloc(1), 0, 1, 0) > 0) {
       throw new GgError('GG_E_FILE_TYPE', `${file} says it is empty but is not (a /proc or /sys file)`, {

@@ -138,7 +138,9 @@ export class TieredStore implements Store {
     if (missIdx.length === 0) return results;
     const asked = missIdx.map((i) => refs[i] as string);
     const fromRemote = (await this.remote.getReductions(asked)).map((v, k) => this.signer.open(asked[k]!, v));
-    const hits = missIdx.flatMap((refIdx, k) => (fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] as string }]));
+    const hits = missIdx.flatMap((refIdx, k) =>
+      fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] }],
+    );
     if (hits.length === 0) return results;
     const objects = hits.map((h) => splitTag(h.result).name);
     const remoteHas = await this.remote.hasMany(objects);
@@ -174,7 +176,9 @@ export class TieredStore implements Store {
   async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
     await this.local.putReductions(entries);
     if (this.readOnly) return;
-    const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) => this.local.hasSync(o));
+    const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) =>
+      this.local.hasSync(o),
+    );
     if (objects.length > 0) await uploadMissing(objects, this.local, this.remote);
     for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
   }

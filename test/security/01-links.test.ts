@@ -8,7 +8,7 @@ import { tempDir } from '../helpers/cli.js';
 import { force, JailProject } from '../helpers/jail-thunks.js';
 import { rawThunk } from './helpers.js';
 
-describe('security 1: nothing is created through a thunk\'s own links', () => {
+describe("security 1: nothing is created through a thunk's own links", () => {
   let p: JailProject;
   let rt: Runtime;
   let host: string;
@@ -29,7 +29,7 @@ describe('security 1: nothing is created through a thunk\'s own links', () => {
       rawThunk(p, 'echo ok > out', { links: { d: host, 'd/planted': '/etc/hostname' } }),
       rawThunk(p, 'echo ok > out', { links: { d: host }, cwd: 'd/newdir' }),
       rawThunk(p, 'echo ok > out', { links: { d: host }, values: [{ name: v, filename: 'd/input' }] }),
-      rawThunk(p, 'echo ok > out', { links: { 'd/': `${host}/` , 'd/x/y': '/etc' } }),
+      rawThunk(p, 'echo ok > out', { links: { 'd/': `${host}/`, 'd/x/y': '/etc' } }),
     ];
     for (const t of cases) {
       const r = await force(rt, t);

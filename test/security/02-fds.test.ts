@@ -18,7 +18,11 @@ describe('security 2: no inherited descriptor reaches the program', () => {
     fs.writeFileSync(secretFile, 'TOP-SECRET\n');
     const sink = path.join(p.dir, 'sink');
     fs.writeFileSync(sink, '');
-    const t = rawThunk(p, 'for fd in 33 34; do if [ -e /proc/self/fd/$fd ]; then echo "open $fd"; fi; done > out; cat /proc/self/fd/33 >> out 2>/dev/null; ls /proc/self/fd >> out', { tools: ['cat', 'ls'] });
+    const t = rawThunk(
+      p,
+      'for fd in 33 34; do if [ -e /proc/self/fd/$fd ]; then echo "open $fd"; fi; done > out; cat /proc/self/fd/33 >> out 2>/dev/null; ls /proc/self/fd >> out',
+      { tools: ['cat', 'ls'] },
+    );
     const read = fs.openSync(secretFile, 'r');
     const write = fs.openSync(sink, 'a');
     const stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'];
@@ -31,6 +35,14 @@ describe('security 2: no inherited descriptor reaches the program', () => {
     const value = (JSON.parse(r.stdout) as { targets: { result: string }[] }).targets[0]!.result;
     const out = p.text(value);
     assert.doesNotMatch(out, /open 3[34]|TOP-SECRET/);
-    assert.deepEqual(out.trim().split('\n').map(Number).filter((n) => n > 3), [], `the program's descriptors (ls has 0-2 and its own 3): ${out}`);
+    assert.deepEqual(
+      out
+        .trim()
+        .split('\n')
+        .map(Number)
+        .filter((n) => n > 3),
+      [],
+      `the program's descriptors (ls has 0-2 and its own 3): ${out}`,
+    );
   });
 });

@@ -37,7 +37,11 @@ describe('security 3: every way gg ends ends its jails', () => {
   it('Ctrl-C (SIGINT) stops the run, says what it stopped, and a second force resumes', async () => {
     const marker = `gg-sec3-int-${process.pid}`;
     const first = rawThunk(p, 'echo first > out');
-    const slow = rawThunk(p, 'sleep 2; cat in > out', { tools: ['sleep', 'cat'], thunks: [{ name: first, filename: 'in' }], argv0: marker });
+    const slow = rawThunk(p, 'sleep 2; cat in > out', {
+      tools: ['sleep', 'cat'],
+      thunks: [{ name: first, filename: 'in' }],
+      argv0: marker,
+    });
     const child = spawnGg(p.dir, ['force', '-s', '--json', slow]);
     const done = collectOutput(child);
     await waitUntil('the slow thunk to start', () => processesWith(marker).length > 0);

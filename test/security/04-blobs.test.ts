@@ -21,10 +21,15 @@ describe('security 4: blobs are immutable', () => {
     p.remove();
   });
 
-  it('an output left 0666, 4777 or 2755 enters the store read-only, root\'s, without setuid/setgid', async () => {
-    const t = rawThunk(p, 'echo a > out; echo b > suid; echo c > sgid; chmod 666 out; chmod 4777 suid; chmod 2755 sgid', {
-      tools: ['chmod'], outputs: ['out', 'suid', 'sgid'],
-    });
+  it("an output left 0666, 4777 or 2755 enters the store read-only, root's, without setuid/setgid", async () => {
+    const t = rawThunk(
+      p,
+      'echo a > out; echo b > suid; echo c > sgid; chmod 666 out; chmod 4777 suid; chmod 2755 sgid',
+      {
+        tools: ['chmod'],
+        outputs: ['out', 'suid', 'sgid'],
+      },
+    );
     const r = await force(rt, t);
     assert.equal(r.error, undefined, r.error?.message);
     for (const tag of ['out', 'suid', 'sgid']) {
@@ -59,7 +64,14 @@ describe('security 4: blobs are immutable', () => {
     execFileSync('dd', ['of=' + blob, 'conv=notrunc', 'status=none'], { input: 'forged ' });
     execFileSync('touch', ['-r', ref, blob]);
     const after = fs.statSync(blob, { bigint: true });
-    assert.deepEqual([after.mtimeNs, after.size, after.ino], [before.mtimeNs, before.size, before.ino], 'only ctime tells');
-    assert.throws(() => p.store.verifiedBlobPath(name), (e: unknown) => isGgError(e, 'GG_E_OBJECT_CORRUPT'));
+    assert.deepEqual(
+      [after.mtimeNs, after.size, after.ino],
+      [before.mtimeNs, before.size, before.ino],
+      'only ctime tells',
+    );
+    assert.throws(
+      () => p.store.verifiedBlobPath(name),
+      (e: unknown) => isGgError(e, 'GG_E_OBJECT_CORRUPT'),
+    );
   });
 });

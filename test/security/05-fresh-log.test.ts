@@ -21,7 +21,11 @@ describe('security 5: a fresh stdout/stderr per thunk run', () => {
   it('a later thunk in the same slot cannot read what an earlier one printed', async () => {
     const first = rawThunk(p, 'echo SECRET-OF-THE-FIRST-THUNK; echo SECRET-ON-STDERR >&2; echo 1 > out');
     // $$ is the shell, whose fd 1 is the run's log (inside the jail).
-    const second = rawThunk(p, 'cat /proc/$$/fd/1 > out 2>/dev/null; cat /proc/$$/fd/2 >> out 2>/dev/null; wc -c < /proc/$$/fd/2 >> out 2>/dev/null; echo end >> out', { tools: ['cat', 'wc'] });
+    const second = rawThunk(
+      p,
+      'cat /proc/$$/fd/1 > out 2>/dev/null; cat /proc/$$/fd/2 >> out 2>/dev/null; wc -c < /proc/$$/fd/2 >> out 2>/dev/null; echo end >> out',
+      { tools: ['cat', 'wc'] },
+    );
     for (const t of [first, second]) {
       const o = await forceAll([t], { store: rt.store, engine: rt.engine, jobs: 1 });
       assert.equal(o.errors.size, 0, [...o.errors.values()].map((e) => e.message).join());

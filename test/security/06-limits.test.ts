@@ -22,13 +22,19 @@ describe('security 6: output limits count every entry; deep trees; stale run dir
 
   it('20,000 symlinks with long targets break a 1 MiB output limit', async () => {
     const long = 'x'.repeat(200);
-    const t = rawThunk(p, `mkdir l; seq 1 20000 | sed 's|^|/${long}/|' | xargs ln -s -t l; echo > out`, { tools: ['mkdir', 'seq', 'sed', 'xargs', 'ln'] });
+    const t = rawThunk(p, `mkdir l; seq 1 20000 | sed 's|^|/${long}/|' | xargs ln -s -t l; echo > out`, {
+      tools: ['mkdir', 'seq', 'sed', 'xargs', 'ln'],
+    });
     const r = await force(rt, t);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT', r.error?.message ?? 'forced');
   });
 
   it('20,000 empty files in 2,000 directories break a 1 MiB output limit', async () => {
-    const t = rawThunk(p, 'mkdir dirs files; cd dirs; seq 1 2000 | xargs mkdir; cd ../files; seq 1 20000 | xargs touch; cd ..; echo > out', { tools: ['mkdir', 'seq', 'xargs', 'touch'] });
+    const t = rawThunk(
+      p,
+      'mkdir dirs files; cd dirs; seq 1 2000 | xargs mkdir; cd ../files; seq 1 20000 | xargs touch; cd ..; echo > out',
+      { tools: ['mkdir', 'seq', 'xargs', 'touch'] },
+    );
     const r = await force(rt, t);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT', r.error?.message ?? 'forced');
   });
@@ -43,7 +49,11 @@ describe('security 6: output limits count every entry; deep trees; stale run dir
     ctx.after(() => p.remove());
     const level = Array(1000).fill('d').join('/');
     // Built by moving 1,000-deep trees into each other: no path the shell uses is longer than PATH_MAX.
-    const t = rawThunk(p, `mkdir -p a/${level} b/${level} c/${level} && echo deep > a/${level}/f && mv a b/${level}/ && mv b c/${level}/ && echo ok > out`, { tools: ['mkdir', 'mv'] });
+    const t = rawThunk(
+      p,
+      `mkdir -p a/${level} b/${level} c/${level} && echo deep > a/${level}/f && mv a b/${level}/ && mv b c/${level}/ && echo ok > out`,
+      { tools: ['mkdir', 'mv'] },
+    );
     const big = await p.runtime({ outputBytes: 64 * 1024 ** 2 });
     try {
       const r = await force(big, t);
@@ -55,7 +65,7 @@ describe('security 6: output limits count every entry; deep trees; stale run dir
   });
 
   it('run directories a killed gg left behind are swept when the next one starts', async () => {
-    const dead = spawnSync('true').pid!; // a pid that no longer runs
+    const dead = spawnSync('true').pid; // a pid that no longer runs
     const tmp = path.join(p.ggDir, 'tmp');
     const stale = path.join(tmp, `run-${dead}-abc-1`);
     fs.mkdirSync(path.join(stale, 'a/b'), { recursive: true });

@@ -18,7 +18,8 @@ describe('security 7: memo cycles are GG_E_MEMO_CYCLE and their entries are drop
     p.remove();
   });
 
-  const forceWithin = (targets: string[]) => within(10_000, 'forcing a memo cycle', forceAll(targets, { store: rt.store, engine: rt.engine, jobs: 2 }));
+  const forceWithin = (targets: string[]) =>
+    within(10_000, 'forcing a memo cycle', forceAll(targets, { store: rt.store, engine: rt.engine, jobs: 2 }));
 
   it('T -> T', async () => {
     const t = rawThunk(p, 'echo self > out');
@@ -38,8 +39,12 @@ describe('security 7: memo cycles are GG_E_MEMO_CYCLE and their entries are drop
       p.store.putReductionSync(a, b);
       p.store.putReductionSync(b, a);
       const o = await forceWithin(targets);
-      for (const t of targets) assert.equal(o.errors.get(t)?.code, 'GG_E_MEMO_CYCLE', `${t}: ${o.errors.get(t)?.message ?? o.results.get(t)}`);
-      assert.ok(p.store.getReductionSync(a) === undefined || p.store.getReductionSync(b) === undefined, 'the loop is broken');
+      for (const t of targets)
+        assert.equal(o.errors.get(t)?.code, 'GG_E_MEMO_CYCLE', `${t}: ${o.errors.get(t)?.message ?? o.results.get(t)}`);
+      assert.ok(
+        p.store.getReductionSync(a) === undefined || p.store.getReductionSync(b) === undefined,
+        'the loop is broken',
+      );
       for (const t of [a, b]) await p.store.deleteReduction?.(t);
     }
   });

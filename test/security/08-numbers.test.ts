@@ -29,7 +29,11 @@ describe('security 8: numbers are range-checked where they are read', () => {
     const r1 = run(p.dir, ['force', '--timeout', '2147483648', t], { env: { GG_DIR: p.ggDir } });
     assert.equal(r1.status, 2, r1.stderr);
     assert.match(r1.stderr, /error\[GG_E_USAGE\].*--timeout/);
-    const r2 = run(p.dir, ['create-thunk', '-T', '99999999999999', '-e', p.sh.name, '--output', 'out', '--', p.sh.name, 'sh', '-c', 'true'], { env: { GG_DIR: p.ggDir } });
+    const r2 = run(
+      p.dir,
+      ['create-thunk', '-T', '99999999999999', '-e', p.sh.name, '--output', 'out', '--', p.sh.name, 'sh', '-c', 'true'],
+      { env: { GG_DIR: p.ggDir } },
+    );
     assert.equal(r2.status, 2, r2.stderr);
     assert.match(r2.stderr, /error\[GG_E_USAGE\].*--timeout/);
   });
@@ -41,6 +45,9 @@ describe('security 8: numbers are range-checked where they are read', () => {
   });
 
   it('redis://host/99 on a 16-database server is refused, not silently database 0', async () => {
-    await assert.rejects(openStore(`redis://127.0.0.1:${redis.port}/99`, p.store), (e: unknown) => isGgError(e) && /database 99|DB index/.test(e.message));
+    await assert.rejects(
+      openStore(`redis://127.0.0.1:${redis.port}/99`, p.store),
+      (e: unknown) => isGgError(e) && /database 99|DB index/.test(e.message),
+    );
   });
 });

@@ -35,7 +35,17 @@ describe('security 9: bad input is a clear user error', () => {
     fs.mkdirSync(dir);
     const fifo = path.join(p.dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    for (const args of [['hash', dir], ['force', dir], ['describe', dir], ['collect', dir], ['hash', fifo], ['collect', fifo], ['force', fifo], ['hash', '/dev/zero'], ['collect', '/proc/self/status']]) {
+    for (const args of [
+      ['hash', dir],
+      ['force', dir],
+      ['describe', dir],
+      ['collect', dir],
+      ['hash', fifo],
+      ['collect', fifo],
+      ['force', fifo],
+      ['hash', '/dev/zero'],
+      ['collect', '/proc/self/status'],
+    ]) {
       const r = run(p.dir, args, { env, timeoutMs: 20_000 });
       assertCleanError(r, 'GG_E_FILE_TYPE', `gg ${args.join(' ')}`);
     }
@@ -44,10 +54,16 @@ describe('security 9: bad input is a clear user error', () => {
   it('a NUL byte, a 300 KB argument, 2 MB of environment, 3,000 variables: GG_E_THUNK_INVALID, never retried as GG_E_INFRA', async () => {
     const many = Array.from({ length: 3000 }, (_, i) => `V${i}=${'v'.repeat(700)}`);
     const cases = [
-      rawThunk(p, 'echo > out', { function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'a\0b'], envars: [] } }),
-      rawThunk(p, 'echo > out', { function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'x'.repeat(300 * 1024)], envars: [] } }),
+      rawThunk(p, 'echo > out', {
+        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'a\0b'], envars: [] },
+      }),
+      rawThunk(p, 'echo > out', {
+        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'x'.repeat(300 * 1024)], envars: [] },
+      }),
       rawThunk(p, 'echo > out', { function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many } }),
-      rawThunk(p, 'echo > out', { function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many.map((e) => e.slice(0, 8)) } }),
+      rawThunk(p, 'echo > out', {
+        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many.map((e) => e.slice(0, 8)) },
+      }),
     ];
     for (const t of cases) {
       const events: ForceEvent[] = [];
@@ -62,9 +78,16 @@ describe('security 9: bad input is a clear user error', () => {
     fs.writeFileSync(f, 'content\n');
     fs.chmodSync(p.dir, 0o755);
     // As nobody: the .gg (root's, 0755) is read-only to it.
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GG, 'collect', f], {
-      cwd: p.dir, env: { ...process.env, GG_DIR: p.ggDir }, encoding: 'utf8', timeout: 20_000,
-    });
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GG, 'collect', f],
+      {
+        cwd: p.dir,
+        env: { ...process.env, GG_DIR: p.ggDir },
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
     assertCleanError({ status: r.status, stderr: r.stderr }, 'GG_E_PERMISSION', 'collect into a read-only .gg');
   });
 });

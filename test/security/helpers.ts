@@ -10,7 +10,11 @@ import type { JailProject } from '../helpers/jail-thunks.js';
  * A thunk as an attacker with write access to a store would put it there: encoded without validation, so only
  * the reader's checks stand between it and the host. `sh -c script`, outputs ['out'] unless given.
  */
-export function rawThunk(p: JailProject, script: string, extra: Partial<Thunk> & { tools?: string[]; argv0?: string } = {}): string {
+export function rawThunk(
+  p: JailProject,
+  script: string,
+  extra: Partial<Thunk> & { tools?: string[]; argv0?: string } = {},
+): string {
   const { tools, argv0, ...rest } = extra;
   const t: Thunk = {
     function: { hash: p.sh.name, args: [argv0 ?? 'sh', '-c', script], envars: ['PATH=/usr/bin:/bin'] },
@@ -28,11 +32,17 @@ export function rawThunk(p: JailProject, script: string, extra: Partial<Thunk> &
 }
 
 /** `gg ARGS` in `cwd` as a child process (GG_DIR from the project), with optional extra descriptors. */
-export function spawnGg(cwd: string, args: string[], stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe']): ChildProcess {
+export function spawnGg(
+  cwd: string,
+  args: string[],
+  stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'],
+): ChildProcess {
   return spawn(process.execPath, [GG, ...args], { cwd, env: { ...process.env, GG_DIR: path.join(cwd, '.gg') }, stdio });
 }
 
-export function collectOutput(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export function collectOutput(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -25,7 +25,13 @@ describe('signed memo entries and read-only clients', () => {
     return p;
   };
   const open = (p: JailProject, o: { memoKey?: Buffer; readOnly?: boolean } = {}): Promise<Runtime> =>
-    openRuntime({ ggDir: p.ggDir, sandbox: 'bwrap', storageUri: redis.uri, ...(o.memoKey ? { memoKey: o.memoKey } : {}), storageReadOnly: o.readOnly ?? false });
+    openRuntime({
+      ggDir: p.ggDir,
+      sandbox: 'bwrap',
+      storageUri: redis.uri,
+      ...(o.memoKey ? { memoKey: o.memoKey } : {}),
+      storageReadOnly: o.readOnly ?? false,
+    });
   const forceOne = async (rt: Runtime, t: string) => {
     const o = await forceAll([t], { store: rt.store, engine: rt.engine, jobs: 1 });
     assert.equal(o.errors.size, 0, o.errors.get(t)?.message);
@@ -67,7 +73,11 @@ describe('signed memo entries and read-only clients', () => {
     await client.set(REDUCTION_PREFIX + honest2, evil);
     const keysBefore = [...keysAtStart, REDUCTION_PREFIX + honest2].sort();
     const got = await forceOne(devRt, honest2);
-    assert.equal((await devRt.store.get(got.results.get(honest2)!)).toString(), 'honest2\n', 'the forged entry was ignored');
+    assert.equal(
+      (await devRt.store.get(got.results.get(honest2)!)).toString(),
+      'honest2\n',
+      'the forged entry was ignored',
+    );
     assert.equal(got.executed, 1);
     assert.ok((devRt.remote?.signer.rejected ?? 0) >= 1);
     assert.match(devRt.notices().join('\n'), /ignored \d+ memo entr(y|ies) .* not signed/);
