@@ -5,6 +5,7 @@ import { registerBasic } from './commands/basic.js';
 import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
+import { registerObserve } from './commands/observe.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerForce(program);
   registerInfer(program);
   registerVerify(program);
+  registerObserve(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
   return program;
 }

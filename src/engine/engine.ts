@@ -14,6 +14,12 @@ export interface ExecutionResult {
   wallMs: number;
   /** What the program printed (stdout+stderr), when it printed anything; shown like a compiler's warnings. */
   log: string;
+  /** CPU time of the program (user + system), when the engine can measure it. */
+  cpuMs?: number;
+  /** Where it ran, when not in the scheduler's own local slot (a remote worker fills this for the trace). */
+  placement?: { engine: string; host: string; slot: number };
+  /** What this run cost, for engines that bill (Lambda). */
+  costUsd?: number;
 }
 
 export interface Engine {

@@ -97,7 +97,7 @@ export class LocalEngine implements Engine {
         });
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
-      return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
+      return { outputs, wallMs: result.wallMs, log: tail(64 * 1024), ...(result.cpuMs === undefined ? {} : { cpuMs: result.cpuMs }) };
     } finally {
       this.returnSlot(slot, keep);
     }

@@ -1,9 +1,12 @@
 /**
  * `gg force` as a library call: resolve targets, force them, put outputs in place of their placeholders.
  */
+import path from 'node:path';
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
+import { waitWhileGc } from '../store/gc-lock.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import { JobTrace, type JobStatus } from './job-trace.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
@@ -14,6 +17,15 @@ export interface ForceTargetsOptions {
   onUpload?: (p: UploadProgress) => void;
   failFast?: boolean;
   onEvent?: (e: ForceEvent) => void;
+  /** Stop the job (Ctrl-C): running thunks are killed, finished results stay in the memo, the trace is closed. */
+  signal?: AbortSignal;
+  /** Record the job's trace in .gg/jobs (default true); `argv` is kept in it to say what ran. */
+  trace?: boolean;
+  argv?: string[];
+  /** Called once the trace is open (the CLI flushes it if the process must exit at once). */
+  onTraceOpen?: (trace: JobTrace) => void;
+  /** Called when the job waits for a running `gg gc` before starting. */
+  onGcWait?: () => void;
 }
 
 export interface TargetReport {
@@ -26,38 +38,72 @@ export interface TargetReport {
 
 export interface ForceReport extends ForceOutcome {
   targets: TargetReport[];
+  /** The job trace (.gg/jobs/ID.jsonl), unless tracing was off. */
+  job?: { id: string; file: string; status: JobStatus };
+  interrupted: boolean;
 }
 
 export async function forceTargets(rt: Runtime, specs: readonly string[], o: ForceTargetsOptions): Promise<ForceReport> {
   if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
-  if (rt.remote) {
-    // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
-    await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+  const trace = o.trace === false ? undefined : JobTrace.open(rt.local.ggDir, {
+    cwd: process.cwd(),
+    argv: o.argv ?? [],
+    targets: targets.filter((t) => !t.upToDate).map((t) => ({ target: t.spec, ...(t.file ? { file: path.resolve(t.file) } : {}), ref: t.ref })),
+    jobs: o.jobs,
+    engine: rt.engine.name,
+    store: rt.store.description,
+  });
+  if (trace) o.onTraceOpen?.(trace);
+  let outcome: ForceOutcome;
+  try {
+    // After the header is on disk, so a gc that starts now keeps what this job needs (gc-lock.ts).
+    await waitWhileGc(rt.local.ggDir, o.onGcWait);
+    if (rt.remote) {
+      // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
+      await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+    }
+    const onEvent = trace && o.onEvent ? (e: ForceEvent): void => { trace.onEvent(e); o.onEvent!(e); } : (trace?.onEvent ?? o.onEvent);
+    outcome = await forceAll(refs, {
+      store: rt.store, engine: rt.engine, jobs: o.jobs,
+      ...(o.failFast ? { failFast: true } : {}),
+      ...(onEvent ? { onEvent } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } catch (e) {
+    trace?.close(o.signal?.aborted ? 'interrupted' : 'error', e instanceof Error ? e.message : String(e));
+    throw e;
   }
-  const outcome = await forceAll(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs, ...(o.failFast ? { failFast: true } : {}), ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const interrupted = o.signal?.aborted === true;
   const reports: TargetReport[] = [];
-  // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
-  // is written once, not once per name.
-  const placedByInode = new Map<string, string>();
-  for (const t of targets) {
-    if (t.upToDate) {
-      reports.push({ target: t.spec, ref: '', upToDate: true });
-      continue;
+  try {
+    // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
+    // is written once, not once per name.
+    const placedByInode = new Map<string, string>();
+    for (const t of targets) {
+      if (t.upToDate) {
+        reports.push({ target: t.spec, ref: '', upToDate: true });
+        continue;
+      }
+      const result = outcome.results.get(t.ref);
+      if (result === undefined) {
+        reports.push({ target: t.spec, ref: t.ref, error: outcome.errors.get(t.ref)! });
+        continue;
+      }
+      if (t.file) {
+        const sibling = t.inode === undefined ? undefined : placedByInode.get(t.inode);
+        if (sibling !== undefined) linkOutput(sibling, t.file);
+        else await placeOutput(rt.store, t.file, result);
+        if (t.inode !== undefined && sibling === undefined) placedByInode.set(t.inode, t.file);
+      }
+      reports.push({ target: t.spec, ref: t.ref, result });
     }
-    const result = outcome.results.get(t.ref);
-    if (result === undefined) {
-      reports.push({ target: t.spec, ref: t.ref, error: outcome.errors.get(t.ref)! });
-      continue;
-    }
-    if (t.file) {
-      const sibling = t.inode === undefined ? undefined : placedByInode.get(t.inode);
-      if (sibling !== undefined) linkOutput(sibling, t.file);
-      else await placeOutput(rt.store, t.file, result);
-      if (t.inode !== undefined && sibling === undefined) placedByInode.set(t.inode, t.file);
-    }
-    reports.push({ target: t.spec, ref: t.ref, result });
+  } catch (e) {
+    trace?.close('error', e instanceof Error ? e.message : String(e));
+    throw e;
   }
-  return { ...outcome, targets: reports };
+  const status: JobStatus = interrupted ? 'interrupted' : outcome.errors.size > 0 ? 'failed' : 'ok';
+  trace?.close(status);
+  return { ...outcome, targets: reports, interrupted, ...(trace ? { job: { id: trace.id, file: trace.file, status } } : {}) };
 }

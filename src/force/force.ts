@@ -9,20 +9,35 @@
  * lookup. A failure stops the thunk's dependants; independent work carries on unless `failFast`.
  */
 import { GgError, isGgError } from '../errors.js';
-import { computeName, isThunkName, joinTag, splitTag } from '../ir/name.js';
+import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
 import type { Engine } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
 
+/**
+ * What the scheduler reports as it goes (progress, --json-events and the job trace are fed from these).
+ * `name` is the thunk that runs (its updated name once its inputs are forced); `orig`, when different, the name
+ * it was discovered under. Where it ran (`engine`, `host`, `slot`) comes from the engine's result when the
+ * engine knows better (a remote worker), else from the local slot that was held.
+ */
 export type ForceEvent =
-  | { type: 'discovered'; name: string }
-  | { type: 'cached'; ref: string }
-  | { type: 'started'; name: string; argv0: string }
-  | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string }
-  | { type: 'failed'; name: string; error: GgError }
+  | { type: 'discovered'; name: string; argv0: string; deps: string[] }
+  /** `how`: 'memo' = the reference itself was in the memo; 'cutoff' = its rewritten (updated) name was. */
+  | { type: 'cached'; ref: string; how: 'memo' | 'cutoff'; orig?: string }
+  | { type: 'queued'; name: string; orig?: string; argv0: string }
+  | ({ type: 'started'; name: string; orig?: string; argv0: string; bytesIn: number } & Placement)
+  | ({ type: 'finished'; name: string; orig?: string; argv0: string; wallMs: number; cpuMs?: number; bytesOut: number; log: string; costUsd?: number } & Placement)
+  | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Partial<Placement>)
   | { type: 'cancelled'; name: string }
   | { type: 'retry'; name: string; attempt: number; error: GgError };
+
+/** Where a thunk ran: the engine, the host, and the slot (a local job slot or a remote worker's). */
+export interface Placement {
+  engine: string;
+  host: string;
+  slot: number;
+}
 
 export interface ForceOptions {
   store: Store;
@@ -32,6 +47,8 @@ export interface ForceOptions {
   /** Attempts for infrastructure failures (the program's own failure is never retried). */
   attempts?: number;
   onEvent?: (e: ForceEvent) => void;
+  /** Aborting it stops the run as Ctrl-C does: running thunks are killed, nothing is recorded half-done. */
+  signal?: AbortSignal;
 }
 
 export interface ForceOutcome {
@@ -69,6 +86,9 @@ export class Forcer {
   private readonly attempts: number;
   private stopped: GgError | undefined;
   private readonly abort = new AbortController();
+  /** Free local slot numbers: which of the `jobs` lanes a thunk runs in (the trace draws one row per lane). */
+  private readonly freeSlots: number[];
+  private interrupted = false;
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -76,6 +96,18 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
+    this.freeSlots = Array.from({ length: Math.max(1, o.jobs) }, (_, i) => Math.max(1, o.jobs) - 1 - i);
+  }
+
+  /**
+   * Stop the run (Ctrl-C): running thunks are killed through the engine's abort signal, nothing new starts, and
+   * every thunk that did not finish ends as cancelled, never as a failure of its own.
+   */
+  cancel(reason: GgError): void {
+    if (this.interrupted) return;
+    this.interrupted = true;
+    this.stopped ??= reason;
+    this.abort.abort();
   }
 
   private emit(e: ForceEvent): void {
@@ -94,7 +126,7 @@ export class Forcer {
     const memo = await store.getReduction(ref);
     if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
       this.cached++;
-      this.emit({ type: 'cached', ref });
+      this.emit({ type: 'cached', ref, how: 'memo' });
       return isThunkName(splitTag(memo).name) ? this.force(memo) : memo;
     }
     const outputs = await this.resolveThunk(name);
@@ -117,9 +149,9 @@ export class Forcer {
 
   private async runThunk(name: string): Promise<ThunkOutputs> {
     const store = this.o.store;
-    this.emit({ type: 'discovered', name });
     const thunk = decodeThunk(await store.get(name));
     const deps = thunkDependencies(thunk);
+    this.emit({ type: 'discovered', name, argv0: thunk.function.args[0] ?? '', deps });
     const resolved = new Map<string, string>();
     if (deps.length > 0) {
       const settled = await Promise.allSettled(deps.map((d) => this.force(d)));
@@ -143,14 +175,14 @@ export class Forcer {
         const known = await this.memoOutputs(runName, runThunk);
         if (known) {
           this.cached++;
-          this.emit({ type: 'cached', ref: runName });
+          this.emit({ type: 'cached', ref: runName, how: 'cutoff', orig: name });
           await this.record([name], runThunk, known);
           return known;
         }
         await store.put(bytes);
       }
     }
-    const outputs = await this.execute(runName, runThunk);
+    const outputs = await this.execute(runName, runThunk, runName === name ? undefined : name);
     await this.record(runName === name ? [name] : [runName, name], runThunk, outputs);
     return outputs;
   }
@@ -179,32 +211,46 @@ export class Forcer {
     else for (const [ref, result] of entries) await store.putReduction(ref, result);
   }
 
-  private async execute(name: string, thunk: Thunk): Promise<ThunkOutputs> {
+  private async execute(name: string, thunk: Thunk, orig: string | undefined): Promise<ThunkOutputs> {
+    const argv0 = thunk.function.args[0] ?? '';
+    const o = orig === undefined ? {} : { orig };
+    this.emit({ type: 'queued', name, ...o, argv0 });
     await this.slots.acquire();
+    const slot = this.freeSlots.pop() ?? 0;
+    const local: Placement = { engine: this.o.engine.name, host: LOCAL_HOST, slot };
     try {
       if (this.stopped) throw this.stopped;
-      const argv0 = thunk.function.args[0] ?? '';
+      // Names carry their sizes, so bytes in and out are known without touching the objects.
+      const bytesIn = [...thunk.values, ...thunk.executables].reduce((n, i) => n + nameSize(i.name), 0);
       for (let attempt = 1; ; attempt++) {
-        this.emit({ type: 'started', name, argv0 });
+        this.emit({ type: 'started', name, ...o, argv0, bytesIn, ...local });
         try {
           const r = await this.o.engine.execute(name, thunk, this.abort.signal);
           this.executed++;
-          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log });
+          const bytesOut = r.outputs.reduce((n, out) => n + nameSize(out.name), 0);
+          this.emit({
+            type: 'finished', name, ...o, argv0, wallMs: r.wallMs, bytesOut, log: r.log,
+            ...(r.cpuMs === undefined ? {} : { cpuMs: r.cpuMs }),
+            ...(r.costUsd === undefined ? {} : { costUsd: r.costUsd }),
+            ...local,
+            ...(r.placement ?? {}),
+          });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
           const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
-          if (err.retryable && attempt < this.attempts) {
+          if (err.retryable && attempt < this.attempts && !this.interrupted) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
             continue;
           }
-          if (err.code === 'GG_E_CANCELLED') {
-            this.emit({ type: 'cancelled', name }); // stopped by --fail-fast: not a failure of its own
-            throw err;
+          // After Ctrl-C a thunk may die of the terminal's SIGINT before our abort reaches it: not its fault.
+          if (err.code === 'GG_E_CANCELLED' || this.interrupted) {
+            this.emit({ type: 'cancelled', name }); // stopped by --fail-fast or Ctrl-C: not a failure of its own
+            throw this.interrupted ? this.stopped! : err;
           }
           this.failures.push({ name, error: err });
-          this.emit({ type: 'failed', name, error: err });
+          this.emit({ type: 'failed', name, ...o, error: err, ...local });
           // A machine that cannot run jails at all stops the whole run: every thunk would fail the same way.
           if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
@@ -214,15 +260,24 @@ export class Forcer {
         }
       }
     } finally {
+      this.freeSlots.push(slot);
       this.slots.release();
     }
   }
 }
 
+/** The host name a local run reports; remote engines report their worker's. */
+export const LOCAL_HOST = 'local';
+
 /** Force every target; never throws for a thunk's failure (see `errors`), only for broken infrastructure. */
 export async function forceAll(targets: readonly string[], o: ForceOptions): Promise<ForceOutcome> {
   const start = performance.now();
   const forcer = new Forcer(o);
+  if (o.signal) {
+    const stop = (): void => forcer.cancel(new GgError('GG_E_CANCELLED', 'not run: the job was interrupted'));
+    if (o.signal.aborted) stop();
+    else o.signal.addEventListener('abort', stop, { once: true });
+  }
   const settled = await Promise.allSettled(targets.map((t) => forcer.force(t)));
   const results = new Map<string, string>();
   const errors = new Map<string, GgError>();
