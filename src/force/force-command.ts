@@ -59,7 +59,7 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
   let outcome: ForceOutcome;
   try {
     // After the header is on disk, so a gc that starts now keeps what this job needs (gc-lock.ts).
-    await waitWhileGc(rt.local.ggDir, o.onGcWait);
+    await waitWhileGc(rt.local.ggDir, o.onGcWait, o.signal);
     if (rt.remote) {
       // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
       await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});

@@ -26,7 +26,8 @@ export type ForceEvent =
   /** `how`: 'memo' = the reference itself was in the memo; 'cutoff' = its rewritten (updated) name was. */
   | { type: 'cached'; ref: string; how: 'memo' | 'cutoff'; orig?: string }
   | { type: 'queued'; name: string; orig?: string; argv0: string }
-  | ({ type: 'started'; name: string; orig?: string; argv0: string; bytesIn: number } & Placement)
+  /** `output`: the main output's tag; with the program it tells the kind of step (cc -> gg.o vs cc -> gg.s). */
+  | ({ type: 'started'; name: string; orig?: string; argv0: string; output: string; bytesIn: number } & Placement)
   | ({ type: 'finished'; name: string; orig?: string; argv0: string; wallMs: number; cpuMs?: number; bytesOut: number; log: string; costUsd?: number } & Placement)
   | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Partial<Placement>)
   | { type: 'cancelled'; name: string }
@@ -223,7 +224,7 @@ export class Forcer {
       // Names carry their sizes, so bytes in and out are known without touching the objects.
       const bytesIn = [...thunk.values, ...thunk.executables].reduce((n, i) => n + nameSize(i.name), 0);
       for (let attempt = 1; ; attempt++) {
-        this.emit({ type: 'started', name, ...o, argv0, bytesIn, ...local });
+        this.emit({ type: 'started', name, ...o, argv0, output: thunk.outputs[0] ?? '', bytesIn, ...local });
         try {
           const r = await this.o.engine.execute(name, thunk, this.abort.signal);
           this.executed++;

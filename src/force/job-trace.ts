@@ -142,7 +142,10 @@ export class JobTrace {
     fs.mkdirSync(dir, { recursive: true });
     pruneTraces(dir, (o.keep ?? DEFAULT_TRACES_KEPT) - 1);
     const now = new Date();
-    const header: JobHeader = { type: 'job', v: TRACE_VERSION, id: newJobId(now), start: now.getTime(), pid: process.pid, host: os.hostname(), ...h };
+    // Two jobs of one process in the same millisecond (library use) get -1, -2...: ids stay unique and sorted.
+    let id = newJobId(now);
+    for (let n = 1; fs.existsSync(path.join(dir, `${id}.jsonl`)); n++) id = `${newJobId(now)}-${n}`;
+    const header: JobHeader = { type: 'job', v: TRACE_VERSION, id, start: now.getTime(), pid: process.pid, host: os.hostname(), ...h };
     return new JobTrace(path.join(dir, `${header.id}.jsonl`), header, o.maxBytes ?? DEFAULT_TRACE_MAX_BYTES);
   }
 

@@ -71,7 +71,7 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
     try {
       const where = { engine: o.engine.name, host: LOCAL_HOST, slot: 0 };
       const bytesIn = [...asRun.values, ...asRun.executables].reduce((n, i) => n + nameSize(i.name), 0);
-      o.onEvent?.({ type: 'started', name: runName, argv0, bytesIn, ...where });
+      o.onEvent?.({ type: 'started', name: runName, argv0, output: asRun.outputs[0] ?? '', bytesIn, ...where });
       const second = await o.engine.execute(runName, asRun);
       const bytesOut = second.outputs.reduce((n, x) => n + nameSize(x.name), 0);
       o.onEvent?.({ type: 'finished', name: runName, argv0, wallMs: second.wallMs, bytesOut, log: '', ...where, ...(second.placement ?? {}) });

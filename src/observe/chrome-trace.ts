@@ -38,7 +38,7 @@ export function chromeTrace(job: JobData): ChromeTrace {
     }
     const end = s.end ?? job.durationMs;
     events.push({
-      name: s.program,
+      name: s.kind,
       cat: critical.has(s) ? `${s.status},critical` : s.status,
       ph: 'X',
       ts: Math.round(s.start * 1000),

@@ -19,6 +19,8 @@ export interface ThunkSpan {
   argv0: string;
   /** argv0's last path component: what a user calls the program ("gcc", "ar"). */
   program: string;
+  /** The kind of step: the program and its main output's tag ("cc → gg.o"); bars are coloured by it. */
+  kind: string;
   engine: string;
   host: string;
   slot: number;
@@ -122,7 +124,8 @@ function apply(job: JobData, r: EventRecord, t: number, open: Map<string, ThunkS
       const slot = num(r.slot);
       const q = queuedAt.get(name);
       open.set(name, {
-        name, ...(orig ? { orig } : {}), argv0: str(r.argv0), program: programOf(str(r.argv0)), engine, host, slot, lane: `${host}/${slot}`,
+        name, ...(orig ? { orig } : {}), argv0: str(r.argv0), program: programOf(str(r.argv0)),
+        kind: str(r.output) ? `${programOf(str(r.argv0))} → ${str(r.output)}` : programOf(str(r.argv0)), engine, host, slot, lane: `${host}/${slot}`,
         ...(q === undefined ? {} : { queued: q }), start: t, bytesIn: num(r.bytesIn), bytesOut: 0, status: 'unfinished',
         deps: job.deps.get(orig ?? name) ?? [],
       });

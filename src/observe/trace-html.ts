@@ -1,6 +1,6 @@
 /**
  * A job as one self-contained HTML page: summary (counts, time by program, slowest thunks, parallelism over
- * time), a timeline (a row per slot, a bar per thunk run, coloured by program, failures outlined in red, the
+ * time), a timeline (a row per slot, a bar per thunk run, coloured by kind of step (program and output), failures outlined in red, the
  * critical path outlined in black) and search. Hand-written SVG: a Gantt chart is a few rectangles per run,
  * and the page stays small with nothing to fetch (charting libraries weigh 0.3-1 MB for the same bars).
  * Everything from the trace is data, never markup: it is embedded as JSON and set with textContent.
@@ -33,6 +33,7 @@ export function traceHtml(job: JobData): string {
       n: s.name,
       o: s.orig ?? '',
       p: s.program,
+      k: s.kind,
       a: s.argv0,
       l: lanes.indexOf(s.lane),
       s: s.start,
@@ -66,7 +67,7 @@ export function traceHtml(job: JobData): string {
 <div id="legend"></div>
 <div id="timeline-box"><svg id="timeline" role="img" aria-label="timeline of thunk runs"></svg></div>
 <div id="details">Point at a bar for its details.</div>
-<h2>Matching thunks</h2><table id="found"><thead><tr><th>program</th><th>status</th><th>start</th><th>wall</th><th>thunk</th></tr></thead><tbody></tbody></table>
+<h2>Matching thunks</h2><table id="found"><thead><tr><th>step</th><th>status</th><th>start</th><th>wall</th><th>thunk</th></tr></thead><tbody></tbody></table>
 </section>
 <script type="application/json" id="gg-data">${json}</script>
 <script>${SCRIPT}</script>
@@ -129,9 +130,9 @@ const SCRIPT = String.raw`
   if (S.costUsd != null) cards.push(['cost', '$' + S.costUsd.toFixed(4)]);
   for (const [k, v] of cards) { const c = el('div', { class: 'card' }); c.append(el('b', {}, String(v)), el('span', {}, k)); $('cards').append(c); }
 
-  const programs = S.byProgram.map((p) => p.program);
+  const kinds = [...new Set(D.spans.map((s) => s.k))].sort();
   const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#86bcb6', '#d37295', '#a0cbe8'];
-  const color = (p) => PALETTE[programs.indexOf(p) % PALETTE.length];
+  const color = (k) => PALETTE[kinds.indexOf(k) % PALETTE.length];
 
   for (const p of S.byProgram) {
     const tr = el('tr'); tr.append(el('td', {}, p.program), el('td', { class: 'num' }, String(p.count)), el('td', { class: 'num' }, ms(p.wallMs)), el('td', { class: 'num' }, p.cpuMs == null ? '-' : ms(p.cpuMs)));
@@ -153,7 +154,7 @@ const SCRIPT = String.raw`
   P.append(sv('text', { x: 2, y: 14, 'font-size': 10 }, String(maxP)), sv('text', { x: 2, y: ph - pad, 'font-size': 10 }, '0'), sv('text', { x: pw - 60, y: ph - 6, 'font-size': 10 }, ms(maxT)));
 
   // Legend.
-  for (const p of programs) { const s = el('span'); const i = el('i'); i.style.background = color(p); s.append(i, document.createTextNode(p)); $('legend').append(s); }
+  for (const k of kinds) { const s = el('span'); const i = el('i'); i.style.background = color(k); s.append(i, document.createTextNode(k)); $('legend').append(s); }
   const lg = (label, style) => { const s = el('span'); const i = el('i'); i.setAttribute('style', style); s.append(i, document.createTextNode(label)); $('legend').append(s); };
   lg('failed', 'border:2px solid #d00'); lg('stopped / unfinished', 'border:2px dashed #888'); lg('critical path', 'border:2px solid #000');
 
@@ -171,15 +172,15 @@ const SCRIPT = String.raw`
   D.lanes.forEach((lane, i) => T.append(sv('text', { x: 4, y: top + i * rowH + 14 }, lane === 'local/' + lane.split('/').pop() ? 'slot ' + lane.split('/').pop() : lane)));
   const crit = new Set(D.critical);
   const bars = D.spans.map((s, i) => {
-    const r = sv('rect', { x: x(s.s).toFixed(1), y: top + s.l * rowH + 2, width: Math.max(1, x(s.e) - x(s.s)).toFixed(1), height: rowH - 4, rx: 2, fill: color(s.p), class: 'bar ' + s.st + (crit.has(i) ? ' crit' : ''), 'data-i': i });
-    r.append(sv('title', {}, s.p + ' · ' + ms(s.e - s.s) + ' · ' + s.st + (s.er ? ' · ' + s.er : '') + '\n' + s.n));
+    const r = sv('rect', { x: x(s.s).toFixed(1), y: top + s.l * rowH + 2, width: Math.max(1, x(s.e) - x(s.s)).toFixed(1), height: rowH - 4, rx: 2, fill: color(s.k), class: 'bar ' + s.st + (crit.has(i) ? ' crit' : ''), 'data-i': i });
+    r.append(sv('title', {}, s.k + ' · ' + ms(s.e - s.s) + ' · ' + s.st + (s.er ? ' · ' + s.er : '') + '\n' + s.n));
     r.addEventListener('mouseenter', () => show(i));
     T.append(r);
     return r;
   });
   function show(i) {
     const s = D.spans[i];
-    $('details').textContent = s.p + '  (' + s.a + ')  ' + s.st + (crit.has(i) ? ', on the critical path' : '') + '\n' +
+    $('details').textContent = s.k + '  (' + s.a + ')  ' + s.st + (crit.has(i) ? ', on the critical path' : '') + '\n' +
       'thunk ' + s.n + (s.o ? '\n  discovered as ' + s.o : '') + '\n' +
       'start ' + ms(s.s) + ', wall ' + ms(s.e - s.s) + (s.c == null ? '' : ', CPU ' + ms(s.c)) + ', in ' + bytes(s.bi) + ', out ' + bytes(s.bo) + ', ' + D.lanes[s.l] + (s.er ? '\n' + s.er : '');
   }
@@ -189,7 +190,7 @@ const SCRIPT = String.raw`
     const q = $('search').value.trim().toLowerCase(); const critOnly = $('crit-only').checked;
     const found = [];
     D.spans.forEach((s, i) => {
-      const hit = (!q || (s.p + ' ' + s.a + ' ' + s.n + ' ' + s.o + ' ' + s.st + ' ' + s.er).toLowerCase().includes(q)) && (!critOnly || crit.has(i));
+      const hit = (!q || (s.k + ' ' + s.a + ' ' + s.n + ' ' + s.o + ' ' + s.st + ' ' + s.er).toLowerCase().includes(q)) && (!critOnly || crit.has(i));
       bars[i].classList.toggle('dim', !hit);
       if (hit) found.push(i);
     });
@@ -197,7 +198,7 @@ const SCRIPT = String.raw`
     const body = $('found').tBodies[0]; body.replaceChildren();
     for (const i of found.slice(0, 200)) {
       const s = D.spans[i]; const tr = el('tr');
-      tr.append(el('td', {}, s.p), el('td', {}, s.st), el('td', { class: 'num' }, ms(s.s)), el('td', { class: 'num' }, ms(s.e - s.s)), el('td', { class: 'mono' }, s.n));
+      tr.append(el('td', {}, s.k), el('td', {}, s.st), el('td', { class: 'num' }, ms(s.s)), el('td', { class: 'num' }, ms(s.e - s.s)), el('td', { class: 'mono' }, s.n));
       tr.addEventListener('mouseenter', () => show(i));
       body.append(tr);
     }

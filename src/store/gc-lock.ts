@@ -71,10 +71,11 @@ export function acquireGcLock(ggDir: string): () => void {
 }
 
 /** Wait while a live gc holds the lock (a force calls this after writing its job header). */
-export async function waitWhileGc(ggDir: string, onWait?: () => void): Promise<void> {
+export async function waitWhileGc(ggDir: string, onWait?: () => void, signal?: AbortSignal): Promise<void> {
   const file = gcLockPath(ggDir);
   let told = false;
   while (fs.existsSync(file)) {
+    if (signal?.aborted) throw new GgError('GG_E_CANCELLED', 'interrupted while waiting for gg gc to finish; nothing was forced');
     if (stale(file)) {
       fs.rmSync(file, { force: true });
       break;
