@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
+import type { EngineSpec } from './engine/engine-spec.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
 import { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
@@ -22,6 +23,8 @@ export interface RuntimeOptions {
   sandbox?: SandboxKind;
   limits?: Partial<SandboxLimits>;
   keepFailed?: boolean;
+  /** Which engine runs thunks (default local). */
+  engine?: EngineSpec;
 }
 
 export interface Runtime {

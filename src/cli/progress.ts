@@ -53,6 +53,9 @@ export class ProgressReporter {
         return;
       case 'queued':
         return;
+      case 'speculated':
+        this.event(`duplicate ${shortName(e.name)} ${e.argv0} (straggler${e.straggler ? ` on ${e.straggler}` : ''})`);
+        return;
       case 'cached':
         this.cached++;
         this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`);

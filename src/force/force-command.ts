@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime.js';
 import { waitWhileGc } from '../store/gc-lock.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
 import { JobTrace, type JobStatus } from './job-trace.js';
+import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
@@ -26,6 +27,8 @@ export interface ForceTargetsOptions {
   onTraceOpen?: (trace: JobTrace) => void;
   /** Called when the job waits for a running `gg gc` before starting. */
   onGcWait?: () => void;
+  /** Straggler duplicates (engines that run elsewhere); false = off. */
+  speculation?: SpeculationOptions | false;
 }
 
 export interface TargetReport {
@@ -69,6 +72,7 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
       store: rt.store, engine: rt.engine, jobs: o.jobs,
       ...(o.failFast ? { failFast: true } : {}),
       ...(onEvent ? { onEvent } : {}),
+      ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
   } catch (e) {

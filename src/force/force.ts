@@ -11,15 +11,16 @@
 import { GgError, isGgError } from '../errors.js';
 import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
+import { executeSpeculatively, StragglerWatch, type SpeculationOptions, type SpeculationReport } from './speculation.js';
 
 /**
  * What the scheduler reports as it goes (progress, --json-events and the job trace are fed from these).
  * `name` is the thunk that runs (its updated name once its inputs are forced); `orig`, when different, the name
- * it was discovered under. Where it ran (`engine`, `host`, `slot`) comes from the engine's result when the
- * engine knows better (a remote worker), else from the local slot that was held.
+ * it was discovered under. Where it ran: `engine`, `host` (the worker's id on remote engines, else 'local') and
+ * `slot` (the scheduler's lane: at most `jobs` run at once, one per lane).
  */
 export type ForceEvent =
   | { type: 'discovered'; name: string; argv0: string; deps: string[] }
@@ -28,17 +29,22 @@ export type ForceEvent =
   | { type: 'queued'; name: string; orig?: string; argv0: string }
   /** `output`: the main output's tag; with the program it tells the kind of step (cc -> gg.o vs cc -> gg.s). */
   | ({ type: 'started'; name: string; orig?: string; argv0: string; output: string; bytesIn: number } & Placement)
-  | ({ type: 'finished'; name: string; orig?: string; argv0: string; wallMs: number; cpuMs?: number; bytesOut: number; log: string; costUsd?: number } & Placement)
-  | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Partial<Placement>)
+  | ({ type: 'finished'; name: string; orig?: string; argv0: string; wallMs: number; cpuMs?: number; bytesOut: number; log: string; worker?: string; costUsd?: number } & Placement)
+  /** A duplicate of a straggler was launched (remote engines); `straggler` is the worker of the original. */
+  | { type: 'speculated'; name: string; argv0: string; straggler?: string }
+  | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Placement)
   | { type: 'cancelled'; name: string }
   | { type: 'retry'; name: string; attempt: number; error: GgError };
 
-/** Where a thunk ran: the engine, the host, and the slot (a local job slot or a remote worker's). */
+/** Where a thunk ran: the engine, the host (a remote worker's id, or 'local'), and the scheduler's slot. */
 export interface Placement {
   engine: string;
   host: string;
   slot: number;
 }
+
+/** The host a run on this machine reports. */
+export const LOCAL_HOST = 'local';
 
 export interface ForceOptions {
   store: Store;
@@ -48,7 +54,9 @@ export interface ForceOptions {
   /** Attempts for infrastructure failures (the program's own failure is never retried). */
   attempts?: number;
   onEvent?: (e: ForceEvent) => void;
-  /** Aborting it stops the run as Ctrl-C does: running thunks are killed, nothing is recorded half-done. */
+  /** Straggler duplicates on engines that can run them elsewhere (on by default there); false = off. */
+  speculation?: SpeculationOptions | false;
+  /** Aborting (Ctrl-C) cancels queued and running thunks; results already recorded stay. */
   signal?: AbortSignal;
 }
 
@@ -62,6 +70,7 @@ export interface ForceOutcome {
   executed: number;
   cached: number;
   wallMs: number;
+  speculation: SpeculationReport;
 }
 
 interface ThunkOutputs {
@@ -87,7 +96,9 @@ export class Forcer {
   private readonly attempts: number;
   private stopped: GgError | undefined;
   private readonly abort = new AbortController();
-  /** Free local slot numbers: which of the `jobs` lanes a thunk runs in (the trace draws one row per lane). */
+  private readonly stragglers: StragglerWatch | undefined;
+  readonly speculation: SpeculationReport = { duplicates: 0, won: 0, savedMs: 0 };
+  /** Free slot numbers: which of the `jobs` lanes a run holds (the trace draws one row per lane). */
   private readonly freeSlots: number[];
   private interrupted = false;
   executed = 0;
@@ -97,18 +108,24 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
-    this.freeSlots = Array.from({ length: Math.max(1, o.jobs) }, (_, i) => Math.max(1, o.jobs) - 1 - i);
+    this.stragglers = o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+    const jobs = Math.max(1, o.jobs);
+    this.freeSlots = Array.from({ length: jobs }, (_, i) => jobs - 1 - i);
   }
 
-  /**
-   * Stop the run (Ctrl-C): running thunks are killed through the engine's abort signal, nothing new starts, and
-   * every thunk that did not finish ends as cancelled, never as a failure of its own.
-   */
-  cancel(reason: GgError): void {
-    if (this.interrupted) return;
+  /** Stop queued and running thunks (Ctrl-C): they fail with GG_E_CANCELLED, the store stays consistent. */
+  cancel(reason = 'interrupted'): void {
+    if (this.stopped) return;
     this.interrupted = true;
-    this.stopped ??= reason;
+    this.stopped = new GgError('GG_E_CANCELLED', `not run: ${reason}`);
     this.abort.abort();
+  }
+
+  private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
+    const engine = this.o.engine;
+    if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
+    const onDuplicate = (straggler: string | undefined): void => this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
+    return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
   }
 
   private emit(e: ForceEvent): void {
@@ -218,23 +235,23 @@ export class Forcer {
     this.emit({ type: 'queued', name, ...o, argv0 });
     await this.slots.acquire();
     const slot = this.freeSlots.pop() ?? 0;
-    const local: Placement = { engine: this.o.engine.name, host: LOCAL_HOST, slot };
+    const where: Placement = { engine: this.o.engine.name, host: LOCAL_HOST, slot };
     try {
       if (this.stopped) throw this.stopped;
-      // Names carry their sizes, so bytes in and out are known without touching the objects.
+      // Names carry their sizes: bytes in and out are known without touching the objects.
       const bytesIn = [...thunk.values, ...thunk.executables].reduce((n, i) => n + nameSize(i.name), 0);
       for (let attempt = 1; ; attempt++) {
-        this.emit({ type: 'started', name, ...o, argv0, output: thunk.outputs[0] ?? '', bytesIn, ...local });
+        this.emit({ type: 'started', name, ...o, argv0, output: thunk.outputs[0] ?? '', bytesIn, ...where });
         try {
-          const r = await this.o.engine.execute(name, thunk, this.abort.signal);
+          const r = await this.run(name, thunk, argv0);
           this.executed++;
-          const bytesOut = r.outputs.reduce((n, out) => n + nameSize(out.name), 0);
+          this.stragglers?.record(thunk, r.wallMs);
           this.emit({
-            type: 'finished', name, ...o, argv0, wallMs: r.wallMs, bytesOut, log: r.log,
+            type: 'finished', name, ...o, argv0, wallMs: r.wallMs, log: r.log, ...where,
+            bytesOut: r.outputs.reduce((n, out) => n + nameSize(out.name), 0),
+            ...(r.worker ? { worker: r.worker, host: r.worker } : {}),
             ...(r.cpuMs === undefined ? {} : { cpuMs: r.cpuMs }),
             ...(r.costUsd === undefined ? {} : { costUsd: r.costUsd }),
-            ...local,
-            ...(r.placement ?? {}),
           });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
@@ -245,13 +262,13 @@ export class Forcer {
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
             continue;
           }
-          // After Ctrl-C a thunk may die of the terminal's SIGINT before our abort reaches it: not its fault.
+          // After Ctrl-C a program may die of the terminal's SIGINT before the abort reaches it: not its fault.
           if (err.code === 'GG_E_CANCELLED' || this.interrupted) {
             this.emit({ type: 'cancelled', name }); // stopped by --fail-fast or Ctrl-C: not a failure of its own
             throw this.interrupted ? this.stopped! : err;
           }
           this.failures.push({ name, error: err });
-          this.emit({ type: 'failed', name, ...o, error: err, ...local });
+          this.emit({ type: 'failed', name, ...o, error: err, ...where });
           // A machine that cannot run jails at all stops the whole run: every thunk would fail the same way.
           if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
@@ -267,19 +284,15 @@ export class Forcer {
   }
 }
 
-/** The host name a local run reports; remote engines report their worker's. */
-export const LOCAL_HOST = 'local';
-
 /** Force every target; never throws for a thunk's failure (see `errors`), only for broken infrastructure. */
 export async function forceAll(targets: readonly string[], o: ForceOptions): Promise<ForceOutcome> {
   const start = performance.now();
   const forcer = new Forcer(o);
-  if (o.signal) {
-    const stop = (): void => forcer.cancel(new GgError('GG_E_CANCELLED', 'not run: the job was interrupted'));
-    if (o.signal.aborted) stop();
-    else o.signal.addEventListener('abort', stop, { once: true });
-  }
+  const onAbort = (): void => forcer.cancel();
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   const settled = await Promise.allSettled(targets.map((t) => forcer.force(t)));
+  o.signal?.removeEventListener('abort', onAbort);
   const results = new Map<string, string>();
   const errors = new Map<string, GgError>();
   settled.forEach((s, i) => {
@@ -294,5 +307,6 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
     executed: forcer.executed,
     cached: forcer.cached,
     wallMs: performance.now() - start,
+    speculation: forcer.speculation,
   };
 }

@@ -55,7 +55,7 @@ export interface JobEnd {
 
 /** One scheduler event as written to the trace and to --json-events: no logs, errors as code + first line. */
 export type EventRecord = { t: number } & (
-  | Extract<ForceEvent, { type: 'discovered' | 'cached' | 'queued' | 'started' | 'cancelled' }>
+  | Extract<ForceEvent, { type: 'discovered' | 'cached' | 'queued' | 'started' | 'cancelled' | 'speculated' }>
   | Without<Extract<ForceEvent, { type: 'finished' }>, 'log'>
   | (Without<Extract<ForceEvent, { type: 'failed' | 'retry' }>, 'error'> & { error: { code: string; message: string } })
 );

@@ -74,7 +74,7 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
       o.onEvent?.({ type: 'started', name: runName, argv0, output: asRun.outputs[0] ?? '', bytesIn, ...where });
       const second = await o.engine.execute(runName, asRun);
       const bytesOut = second.outputs.reduce((n, x) => n + nameSize(x.name), 0);
-      o.onEvent?.({ type: 'finished', name: runName, argv0, wallMs: second.wallMs, bytesOut, log: '', ...where, ...(second.placement ?? {}) });
+      o.onEvent?.({ type: 'finished', name: runName, argv0, wallMs: second.wallMs, bytesOut, log: '', ...where, ...(second.worker ? { host: second.worker } : {}) });
       for (const x of second.outputs) byTag.set(x.tag, x.name);
     } catch (e) {
       // It succeeded the first time: failing now is nondeterminism too (but a broken machine is not).

@@ -56,6 +56,7 @@ export function chromeTrace(job: JobData): ChromeTrace {
         ...(s.queued === undefined ? {} : { queued_ms: Math.round(s.start - s.queued) }),
         ...(s.error ? { error: `${s.error.code}: ${s.error.message}` } : {}),
         ...(critical.has(s) ? { critical_path: true } : {}),
+        ...(s.duplicated ? { duplicated: true } : {}),
       },
     });
   }

@@ -39,6 +39,8 @@ export interface ThunkSpan {
   error?: { code: string; message: string };
   /** Thunk names (original) this one waited for. */
   deps: string[];
+  /** A straggler duplicate was launched for it (remote engines): it ran twice, the first result won. */
+  duplicated?: boolean;
 }
 
 export interface JobData {
@@ -117,6 +119,11 @@ function apply(job: JobData, r: EventRecord, t: number, open: Map<string, ThunkS
     case 'queued':
       queuedAt.set(name, t);
       return;
+    case 'speculated': {
+      const s = open.get(name);
+      if (s) s.duplicated = true;
+      return;
+    }
     case 'started': {
       const orig = typeof r.orig === 'string' ? r.orig : undefined;
       const engine = str(r.engine, 'local');
@@ -254,6 +261,8 @@ export interface JobSummary {
   executed: number;
   cached: number;
   failed: number;
+  /** Runs that got a straggler duplicate. */
+  duplicated: number;
   cancelled: number;
   unfinished: number;
   wallMs: number;
@@ -298,6 +307,7 @@ export function summarize(job: JobData, critical = criticalPath(job)): JobSummar
     executed: count('executed'),
     cached: job.cached.length,
     failed: count('failed'),
+    duplicated: job.spans.filter((s) => s.duplicated).length,
     cancelled: count('cancelled'),
     unfinished: count('unfinished'),
     wallMs,

@@ -39,6 +39,7 @@ export function traceHtml(job: JobData): string {
       s: s.start,
       e: s.end ?? job.durationMs,
       st: s.status,
+      d: s.duplicated === true,
       c: s.cpuMs ?? null,
       bi: s.bytesIn,
       bo: s.bytesOut,
@@ -123,6 +124,7 @@ const SCRIPT = String.raw`
   $('job-meta').textContent = D.job.command + '  ·  ' + D.job.status + (D.job.truncated ? ' (trace truncated)' : '') + '  ·  started ' + D.job.started + ' on ' + D.job.host + '  ·  engine ' + D.job.engine + ', ' + D.job.jobs + ' slots  ·  ' + D.job.cwd;
 
   const cards = [['wall time', ms(S.wallMs)], ['executed', S.executed], ['cached', S.cached], ['failed', S.failed]];
+  if (S.duplicated) cards.push(['duplicated (stragglers)', S.duplicated]);
   if (S.cancelled + S.unfinished) cards.push(['stopped/unfinished', S.cancelled + S.unfinished]);
   cards.push(['busy time', ms(S.busyMs)], ['critical path', ms(S.criticalMs)], ['avg parallelism', S.wallMs ? (S.busyMs / S.wallMs).toFixed(2) : '0']);
   if (S.cpuMs != null) cards.push(['CPU time', ms(S.cpuMs)]);
@@ -173,14 +175,14 @@ const SCRIPT = String.raw`
   const crit = new Set(D.critical);
   const bars = D.spans.map((s, i) => {
     const r = sv('rect', { x: x(s.s).toFixed(1), y: top + s.l * rowH + 2, width: Math.max(1, x(s.e) - x(s.s)).toFixed(1), height: rowH - 4, rx: 2, fill: color(s.k), class: 'bar ' + s.st + (crit.has(i) ? ' crit' : ''), 'data-i': i });
-    r.append(sv('title', {}, s.k + ' · ' + ms(s.e - s.s) + ' · ' + s.st + (s.er ? ' · ' + s.er : '') + '\n' + s.n));
+    r.append(sv('title', {}, s.k + ' · ' + ms(s.e - s.s) + ' · ' + s.st + (s.d ? ' · duplicated' : '') + (s.er ? ' · ' + s.er : '') + '\n' + s.n));
     r.addEventListener('mouseenter', () => show(i));
     T.append(r);
     return r;
   });
   function show(i) {
     const s = D.spans[i];
-    $('details').textContent = s.k + '  (' + s.a + ')  ' + s.st + (crit.has(i) ? ', on the critical path' : '') + '\n' +
+    $('details').textContent = s.k + '  (' + s.a + ')  ' + s.st + (s.d ? ', duplicated (straggler)' : '') + (crit.has(i) ? ', on the critical path' : '') + '\n' +
       'thunk ' + s.n + (s.o ? '\n  discovered as ' + s.o : '') + '\n' +
       'start ' + ms(s.s) + ', wall ' + ms(s.e - s.s) + (s.c == null ? '' : ', CPU ' + ms(s.c)) + ', in ' + bytes(s.bi) + ', out ' + bytes(s.bo) + ', ' + D.lanes[s.l] + (s.er ? '\n' + s.er : '');
   }

@@ -1,6 +1,6 @@
 /** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
 import { eventRecord, type JobTrace } from '../../force/job-trace.js';
@@ -44,16 +44,17 @@ export function registerForce(program: Command): void {
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
     .action(action(async (targets: string[], o: Opts) => {
-      if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
+      const engine = parseEngineSpec(o.engine);
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
+      const rt = await openRuntime({ engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
       const machine = o.json === true || o.jsonEvents === true;
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: machine || !o.status, verbose: o.verbose === true, stream: process.stderr });
       const t0 = Date.now();
       const onEvent = o.jsonEvents
         ? (e: ForceEvent): void => { progress.onEvent(e); process.stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n'); }
         : progress.onEvent;
+      // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
       const interrupt = new InterruptHandler(progress);
       try {
         const report = await forceTargets(rt, targets, {
