@@ -12,6 +12,8 @@ export interface ProgressOptions {
   quiet: boolean;
   verbose: boolean;
   stream: NodeJS.WriteStream;
+  /** Show what each executed thunk printed (a compiler's warnings), as make would; default: unless quiet. */
+  logs?: boolean;
   /** Running thunks listed under the bar (the longest-running first). */
   slowest?: number;
 }
@@ -74,7 +76,7 @@ export class ProgressReporter {
           this.costUsd += e.costUsd;
         }
         this.event(`finished ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
-        if (e.log.trim() && !this.o.quiet) this.line(e.log.trimEnd());
+        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
         return;
       case 'failed':
         this.running.delete(e.name);

@@ -172,7 +172,9 @@ export class WorkerRuntime {
     const logStart = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
     let keep = false;
     try {
-      const limits = thunk.timeout ? { ...this.limits, timeoutMs: thunk.timeout } : this.limits;
+      // thunk.timeout is the scheduler's straggler hint (speculation.ts), never a kill limit: only the
+      // user's hard limit (gg force --timeout) kills.
+      const limits = this.limits;
       const result = await this.o.sandbox.run({
         workDir,
         files,
@@ -188,8 +190,8 @@ export class WorkerRuntime {
       });
       const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
-        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
-          hint: "raise the limit with gg force --timeout MS (or the thunk's own timeout), or find why the program hangs",
+        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past the hard time limit of ${limits.timeoutMs} ms (gg force --timeout) and was killed${stderrBlock(tail())}`, {
+          hint: 'raise or drop gg force --timeout (without it nothing is killed for taking long), or find why the program hangs',
         });
       }
       if (result.limit === 'cancelled') {

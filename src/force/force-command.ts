@@ -111,3 +111,13 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
   trace?.close(status);
   return { ...outcome, targets: reports, interrupted, ...(trace ? { job: { id: trace.id, file: trace.file, status } } : {}) };
 }
+
+/**
+ * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per
+ * executed thunk, as make shows a compiler's output; memoized results stay silent (as they ran before).
+ */
+export function showThunkLogs(stream: NodeJS.WritableStream): (e: ForceEvent) => void {
+  return (e) => {
+    if (e.type === 'finished' && e.log.trim()) stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
+  };
+}

@@ -31,6 +31,7 @@ export interface ThunkSpec {
   thunks?: InputSpec[];
   executables?: InputSpec[];
   outputs: string[];
+  /** How long a run is expected to take at most: past it, the scheduler may start a duplicate (gg's straggler hint). Never kills. */
   timeoutMs?: number;
   links?: Record<string, string>;
   cwd?: string;

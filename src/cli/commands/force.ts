@@ -49,7 +49,7 @@ export function registerForce(program: Command): void {
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
       const rt = await openRuntime({ engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
       const machine = o.json === true || o.jsonEvents === true;
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: machine || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: machine || !o.status, verbose: o.verbose === true, stream: process.stderr, logs: !machine });
       const t0 = Date.now();
       const onEvent = o.jsonEvents
         ? (e: ForceEvent): void => { progress.onEvent(e); process.stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n'); }
