@@ -28,9 +28,9 @@ describe('gg trace and gg explain on a gg infer build', () => {
     const html = path.join(dir, 'trace.html');
     const chrome = path.join(dir, 'trace.json');
     const s = JSON.parse(shOk(dir, `gg trace --json --html ${html} --chrome ${chrome}`)) as TraceJson;
-    assert.ok(s.executed >= 8, `executed ${s.executed}`);
+    assert.ok(s.executed >= 5, `executed ${s.executed}: three compiles, the archive, the link`);
     assert.equal(s.failed, 0);
-    assert.ok(s.critical_path.length >= 3, 'preprocess or compile, assemble, link at least');
+    assert.ok(s.critical_path.length >= 3, 'a compile, the archive, the link at least');
     const text = fs.readFileSync(html, 'utf8');
     assert.doesNotMatch(text, /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'nothing fetched from anywhere');
 
