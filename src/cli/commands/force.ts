@@ -16,6 +16,7 @@ interface Opts {
   sandbox: string;
   json?: boolean;
   jsonEvents?: boolean;
+  trace: boolean;
   failFast?: boolean;
   timeout: number;
   status: boolean;
@@ -37,6 +38,7 @@ export function registerForce(program: Command): void {
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
     .option('--json-events', 'stream every scheduler event as one JSON line on stdout (the job trace format)')
+    .option('--no-trace', 'do not record this job in .gg/jobs (gg trace, gg explain and gg gc use those records)')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
@@ -58,7 +60,7 @@ export function registerForce(program: Command): void {
       const interrupt = new InterruptHandler(progress);
       try {
         const report = await forceTargets(rt, targets, {
-          jobs: o.jobs, failFast: o.failFast === true, onEvent, onUpload: progress.onUpload, signal: interrupt.signal, argv: process.argv.slice(2),
+          jobs: o.jobs, failFast: o.failFast === true, onEvent, onUpload: progress.onUpload, signal: interrupt.signal, argv: process.argv.slice(2), trace: o.trace,
           onTraceOpen: (trace) => {
             interrupt.trace = trace;
             if (o.jsonEvents) process.stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
