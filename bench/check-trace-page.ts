@@ -12,7 +12,9 @@ if (!html || !json || !shot) {
   console.error('usage: check-trace-page PAGE.html TRACE.json SHOT.png');
   process.exit(2);
 }
-const data = JSON.parse(fs.readFileSync(html, 'utf8').match(/<script type="application\/json" id="gg-data">(.*?)<\/script>/s)![1]!) as { spans: { st: string }[] };
+const data = JSON.parse(
+  fs.readFileSync(html, 'utf8').match(/<script type="application\/json" id="gg-data">(.*?)<\/script>/s)![1]!,
+) as { spans: { st: string }[] };
 const executed = data.spans.filter((s) => s.st === 'executed').length;
 const dir = fs.mkdtempSync('/var/tmp/gg-chromium-');
 const t0 = performance.now();
@@ -24,7 +26,9 @@ try {
   const bars = await opened.page.locator('rect.bar').count();
   const critical = await opened.page.locator('rect.bar.crit').count();
   await opened.page.screenshot({ path: shot, fullPage: false });
-  console.log(`page: ${(fs.statSync(html).size / 1024).toFixed(0)} KiB, ${bars} bars (${executed} executed thunks), ${critical} on the critical path, loaded in ${(loadMs / 1000).toFixed(1)} s with chromium start, console errors: ${opened.errors.length}`);
+  console.log(
+    `page: ${(fs.statSync(html).size / 1024).toFixed(0)} KiB, ${bars} bars (${executed} executed thunks), ${critical} on the critical path, loaded in ${(loadMs / 1000).toFixed(1)} s with chromium start, console errors: ${opened.errors.length}`,
+  );
   for (const e of opened.errors) console.log(`  ${e}`);
   ok = opened.errors.length === 0 && bars === data.spans.length && executed > 0;
 } finally {
@@ -32,6 +36,8 @@ try {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 const parsed = await parseChromeTrace(json);
-console.log(`chrome json: DevTools' trace engine found ${parsed.entries} events on ${parsed.threads.length} thread(s) (${parsed.threads.join(', ')}), ${(parsed.rangeMs / 1000).toFixed(1)} s`);
+console.log(
+  `chrome json: DevTools' trace engine found ${parsed.entries} events on ${parsed.threads.length} thread(s) (${parsed.threads.join(', ')}), ${(parsed.rangeMs / 1000).toFixed(1)} s`,
+);
 ok &&= parsed.entries === data.spans.length;
 process.exit(ok ? 0 : 1);

@@ -27,7 +27,8 @@ function project(): { dir: string; targets: string[] } {
   const g = new GraphBuilder(store);
   const sh = g.file('/bin/dash');
   const targets: string[] = [];
-  for (let i = 0; i < COUNT; i++) targets.push(g.thunk({ function: sh, args: ['sh', '-c', `echo ${i} > out`], outputs: ['out'] }).name);
+  for (let i = 0; i < COUNT; i++)
+    targets.push(g.thunk({ function: sh, args: ['sh', '-c', `echo ${i} > out`], outputs: ['out'] }).name);
   store.hashCache.flush();
   fs.writeFileSync(path.join(dir, 'targets.txt'), targets.join('\n'));
   return { dir, targets };
@@ -35,7 +36,11 @@ function project(): { dir: string; targets: string[] } {
 
 function force(dir: string, trace: boolean): number {
   const t = performance.now();
-  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} -j 2 --json ${trace ? '' : '--no-trace'} $(cat targets.txt)`], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync(
+    'sh',
+    ['-c', `node ${GG} force --sandbox=${SANDBOX} -j 2 --json ${trace ? '' : '--no-trace'} $(cat targets.txt)`],
+    { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 30 },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   return performance.now() - t;
 }
@@ -62,6 +67,10 @@ console.log(`${''.padEnd(22)}${'with trace'.padStart(12)}${'--no-trace'.padStart
 for (const k of ['cold', 'warm'] as const) {
   const a = results.trace[k];
   const b = results.none[k];
-  console.log(`${`${k} (${k === 'cold' ? 'all run' : 'all memoized'})`.padEnd(22)}${`${(a / 1000).toFixed(2)} s`.padStart(12)}${`${(b / 1000).toFixed(2)} s`.padStart(12)}${(a / b).toFixed(2).padStart(8)}`);
+  console.log(
+    `${`${k} (${k === 'cold' ? 'all run' : 'all memoized'})`.padEnd(22)}${`${(a / 1000).toFixed(2)} s`.padStart(12)}${`${(b / 1000).toFixed(2)} s`.padStart(12)}${(a / b).toFixed(2).padStart(8)}`,
+  );
 }
-console.log(`trace of the cold job: ${(traceBytes / 1024).toFixed(0)} KiB (${(traceBytes / COUNT).toFixed(0)} bytes per thunk)`);
+console.log(
+  `trace of the cold job: ${(traceBytes / 1024).toFixed(0)} KiB (${(traceBytes / COUNT).toFixed(0)} bytes per thunk)`,
+);

@@ -103,9 +103,10 @@ export class ProgressReporter {
   /** The bulk upload before forcing: a live line on a TTY, one line when it ends otherwise. */
   readonly onUpload = (p: UploadProgress): void => {
     if (this.o.quiet) return;
-    const text = p.objectsChecked < p.objectsTotal
-      ? `uploading: checked ${p.objectsChecked}/${p.objectsTotal} objects`
-      : `uploading: ${p.objectsUploaded}/${p.objectsMissing} missing objects, ${formatBytes(p.bytesUploaded)}/${formatBytes(p.bytesMissing)} (${p.objectsTotal - p.objectsMissing} already there)`;
+    const text =
+      p.objectsChecked < p.objectsTotal
+        ? `uploading: checked ${p.objectsChecked}/${p.objectsTotal} objects`
+        : `uploading: ${p.objectsUploaded}/${p.objectsMissing} missing objects, ${formatBytes(p.bytesUploaded)}/${formatBytes(p.bytesMissing)} (${p.objectsTotal - p.objectsMissing} already there)`;
     if (this.o.tty) this.draw([text]);
     else if (p.objectsChecked === p.objectsTotal && p.objectsUploaded === p.objectsMissing) this.line(text);
   };
@@ -140,7 +141,8 @@ export class ProgressReporter {
       `moved ${formatBytes(this.bytesIn)} in, ${formatBytes(this.bytesOut)} out${this.billed ? `, cost $${this.costUsd.toFixed(4)}` : ''}`,
     ];
     const slowest = [...this.running.entries()].sort((a, b) => a[1].since - b[1].since).slice(0, this.o.slowest ?? 3);
-    for (const [name, r] of slowest) lines.push(`  ${formatSeconds((now - r.since) / 1000).padStart(6)}  ${r.argv0} ${shortName(name)}`);
+    for (const [name, r] of slowest)
+      lines.push(`  ${formatSeconds((now - r.since) / 1000).padStart(6)}  ${r.argv0} ${shortName(name)}`);
     return lines;
   }
 
@@ -172,9 +174,14 @@ export class ProgressReporter {
     this.clear();
     if (!this.o.quiet) {
       const secs = (performance.now() - this.start) / 1000;
-      const moved = this.bytesIn + this.bytesOut > 0 ? `, moved ${formatBytes(this.bytesIn)} in / ${formatBytes(this.bytesOut)} out` : '';
+      const moved =
+        this.bytesIn + this.bytesOut > 0
+          ? `, moved ${formatBytes(this.bytesIn)} in / ${formatBytes(this.bytesOut)} out`
+          : '';
       const cost = this.billed ? `, cost $${this.costUsd.toFixed(4)}` : '';
-      this.o.stream.write(`gg: [${this.done()}/${this.total()}] ${this.summary()} in ${secs.toFixed(2)} s${moved}${cost}\n`);
+      this.o.stream.write(
+        `gg: [${this.done()}/${this.total()}] ${this.summary()} in ${secs.toFixed(2)} s${moved}${cost}\n`,
+      );
     }
   }
 }
@@ -194,6 +201,9 @@ export function formatBytes(n: number): string {
 export function formatSeconds(s: number): string {
   if (s < 60) return `${s.toFixed(1)}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${Math.round(s % 60).toString().padStart(2, '0')}s`;
+  if (m < 60)
+    return `${m}m${Math.round(s % 60)
+      .toString()
+      .padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${(m % 60).toString().padStart(2, '0')}m`;
 }

@@ -50,11 +50,18 @@ export interface ForceReport extends ForceRefsOutcome {
   targets: TargetReport[];
 }
 
-export async function forceTargets(rt: Runtime, specs: readonly string[], o: ForceTargetsOptions): Promise<ForceReport> {
-  if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
+export async function forceTargets(
+  rt: Runtime,
+  specs: readonly string[],
+  o: ForceTargetsOptions,
+): Promise<ForceReport> {
+  if (specs.length === 0)
+    throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
-  const traced = targets.filter((t) => !t.upToDate).map((t) => ({ target: t.spec, ...(t.file ? { file: path.resolve(t.file) } : {}), ref: t.ref }));
+  const traced = targets
+    .filter((t) => !t.upToDate)
+    .map((t) => ({ target: t.spec, ...(t.file ? { file: path.resolve(t.file) } : {}), ref: t.ref }));
   const outcome = await forceRefs(rt, refs, o, traced);
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
@@ -86,15 +93,23 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
  * recording the job's trace: its header (the targets) goes to disk before anything is forced, so a `gg gc`
  * that starts meanwhile keeps what this job needs, and the job then waits while a gc holds its lock.
  */
-export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTargetsOptions, targets?: TraceTarget[]): Promise<ForceRefsOutcome> {
-  const trace = o.trace === false ? undefined : JobTrace.open(rt.local.ggDir, {
-    cwd: process.cwd(),
-    argv: o.argv ?? [],
-    targets: targets ?? refs.map((ref) => ({ target: ref, ref })),
-    jobs: o.jobs,
-    engine: rt.engine.name,
-    store: rt.store.description,
-  });
+export async function forceRefs(
+  rt: Runtime,
+  refs: readonly string[],
+  o: ForceTargetsOptions,
+  targets?: TraceTarget[],
+): Promise<ForceRefsOutcome> {
+  const trace =
+    o.trace === false
+      ? undefined
+      : JobTrace.open(rt.local.ggDir, {
+          cwd: process.cwd(),
+          argv: o.argv ?? [],
+          targets: targets ?? refs.map((ref) => ({ target: ref, ref })),
+          jobs: o.jobs,
+          engine: rt.engine.name,
+          store: rt.store.description,
+        });
   if (trace) o.onTraceOpen?.(trace);
   try {
     await waitWhileGc(rt.local.ggDir, o.onGcWait, o.signal);
@@ -102,7 +117,13 @@ export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTa
       // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
       await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
     }
-    const onEvent = trace && o.onEvent ? (e: ForceEvent): void => { trace.onEvent(e); o.onEvent!(e); } : (trace?.onEvent ?? o.onEvent);
+    const onEvent =
+      trace && o.onEvent
+        ? (e: ForceEvent): void => {
+            trace.onEvent(e);
+            o.onEvent!(e);
+          }
+        : (trace?.onEvent ?? o.onEvent);
     const outcome = await forceAll(refs, {
       store: rt.store,
       engine: rt.engine,

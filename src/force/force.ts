@@ -14,7 +14,12 @@ import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk }
 import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
-import { executeSpeculatively, StragglerWatch, type SpeculationOptions, type SpeculationReport } from './speculation.js';
+import {
+  executeSpeculatively,
+  StragglerWatch,
+  type SpeculationOptions,
+  type SpeculationReport,
+} from './speculation.js';
 
 /**
  * What the scheduler reports as it goes (progress, --json-events and the job trace are fed from these).
@@ -29,7 +34,18 @@ export type ForceEvent =
   | { type: 'queued'; name: string; orig?: string; argv0: string }
   /** `output`: the main output's tag; with the program it tells the kind of step (cc -> gg.o vs cc -> gg.s). */
   | ({ type: 'started'; name: string; orig?: string; argv0: string; output: string; bytesIn: number } & Placement)
-  | ({ type: 'finished'; name: string; orig?: string; argv0: string; wallMs: number; cpuMs?: number; bytesOut: number; log: string; worker?: string; costUsd?: number } & Placement)
+  | ({
+      type: 'finished';
+      name: string;
+      orig?: string;
+      argv0: string;
+      wallMs: number;
+      cpuMs?: number;
+      bytesOut: number;
+      log: string;
+      worker?: string;
+      costUsd?: number;
+    } & Placement)
   /** A duplicate of a straggler was launched (remote engines); `straggler` is the worker of the original. */
   | { type: 'speculated'; name: string; argv0: string; straggler?: string }
   | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Placement)
@@ -108,7 +124,8 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
-    this.stragglers = o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+    this.stragglers =
+      o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
     const jobs = Math.max(1, o.jobs);
     this.freeSlots = Array.from({ length: jobs }, (_, i) => jobs - 1 - i);
   }
@@ -124,7 +141,8 @@ export class Forcer {
   private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
     const engine = this.o.engine;
     if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
-    const onDuplicate = (straggler: string | undefined): void => this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
+    const onDuplicate = (straggler: string | undefined): void =>
+      this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
     return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
   }
 
@@ -177,7 +195,11 @@ export class Forcer {
         if (s.status === 'rejected') {
           const cause = s.reason as unknown;
           const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
-          throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
+          throw new GgError(
+            'GG_E_DEPENDENCY_FAILED',
+            `thunk ${name} was not run: its input ${deps[i]} failed (${code})`,
+            { cause },
+          );
         }
         resolved.set(deps[i]!, s.value);
       });
@@ -247,7 +269,13 @@ export class Forcer {
           this.executed++;
           this.stragglers?.record(thunk, r.wallMs);
           this.emit({
-            type: 'finished', name, ...o, argv0, wallMs: r.wallMs, log: r.log, ...where,
+            type: 'finished',
+            name,
+            ...o,
+            argv0,
+            wallMs: r.wallMs,
+            log: r.log,
+            ...where,
             bytesOut: r.outputs.reduce((n, out) => n + nameSize(out.name), 0),
             ...(r.worker ? { worker: r.worker, host: r.worker } : {}),
             ...(r.cpuMs === undefined ? {} : { cpuMs: r.cpuMs }),
@@ -256,7 +284,9 @@ export class Forcer {
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
-          const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
+          const err = isGgError(e)
+            ? e
+            : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
           if (err.retryable && attempt < this.attempts && !this.interrupted) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
@@ -298,7 +328,11 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
   settled.forEach((s, i) => {
     const ref = targets[i]!;
     if (s.status === 'fulfilled') results.set(ref, s.value);
-    else errors.set(ref, isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)));
+    else
+      errors.set(
+        ref,
+        isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)),
+      );
   });
   return {
     results,

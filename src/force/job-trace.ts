@@ -137,7 +137,11 @@ export class JobTrace {
   private readonly flushAtExit = (): void => this.flush();
 
   /** Start the trace of a new job (and drop the oldest traces beyond `keep`). */
-  static open(ggDir: string, h: Omit<JobHeader, 'type' | 'v' | 'id' | 'start' | 'pid' | 'host'>, o: JobTraceOptions = {}): JobTrace {
+  static open(
+    ggDir: string,
+    h: Omit<JobHeader, 'type' | 'v' | 'id' | 'start' | 'pid' | 'host'>,
+    o: JobTraceOptions = {},
+  ): JobTrace {
     const dir = jobsDir(ggDir);
     fs.mkdirSync(dir, { recursive: true });
     pruneTraces(dir, (o.keep ?? DEFAULT_TRACES_KEPT) - 1);
@@ -145,7 +149,15 @@ export class JobTrace {
     // Two jobs of one process in the same millisecond (library use) get -1, -2...: ids stay unique and sorted.
     let id = newJobId(now);
     for (let n = 1; fs.existsSync(path.join(dir, `${id}.jsonl`)); n++) id = `${newJobId(now)}-${n}`;
-    const header: JobHeader = { type: 'job', v: TRACE_VERSION, id, start: now.getTime(), pid: process.pid, host: os.hostname(), ...h };
+    const header: JobHeader = {
+      type: 'job',
+      v: TRACE_VERSION,
+      id,
+      start: now.getTime(),
+      pid: process.pid,
+      host: os.hostname(),
+      ...h,
+    };
     return new JobTrace(path.join(dir, `${header.id}.jsonl`), header, o.maxBytes ?? DEFAULT_TRACE_MAX_BYTES);
   }
 
@@ -200,7 +212,13 @@ export class JobTrace {
     this.closed = true;
     clearInterval(this.timer);
     process.off('exit', this.flushAtExit);
-    const end: JobEnd = { type: 'end', t: this.now(), status, ...this.counts, ...(message === undefined ? {} : { message: firstLine(message) }) };
+    const end: JobEnd = {
+      type: 'end',
+      t: this.now(),
+      status,
+      ...this.counts,
+      ...(message === undefined ? {} : { message: firstLine(message) }),
+    };
     this.buffer.push(JSON.stringify(end) + '\n');
     this.flush();
     this.closedFd = true;
@@ -212,7 +230,10 @@ export class JobTrace {
 export function pruneTraces(dir: string, keep: number): number {
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.jsonl'))
+      .sort();
   } catch {
     return 0;
   }

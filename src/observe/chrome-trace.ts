@@ -29,7 +29,15 @@ export function chromeTrace(job: JobData): ChromeTrace {
   const critical = new Set(criticalPath(job));
   const events: TraceEvent[] = [];
   const threads = new Set<string>();
-  for (const h of hosts) events.push({ name: 'process_name', ph: 'M', ts: 0, pid: pidOf(h), tid: 0, args: { name: h === 'local' ? `${job.header.host} (local)` : h } });
+  for (const h of hosts)
+    events.push({
+      name: 'process_name',
+      ph: 'M',
+      ts: 0,
+      pid: pidOf(h),
+      tid: 0,
+      args: { name: h === 'local' ? `${job.header.host} (local)` : h },
+    });
   for (const s of job.spans) {
     const pid = pidOf(s.host);
     if (!threads.has(s.lane)) {
@@ -60,11 +68,26 @@ export function chromeTrace(job: JobData): ChromeTrace {
       },
     });
   }
-  for (const c of job.cached) events.push({ name: `cached (${c.how})`, cat: 'cached', ph: 'i', s: 'g', ts: Math.round(c.t * 1000), pid: 1, tid: 0, args: { ref: c.ref } });
-  for (const [t, n] of summarize(job).parallelism) events.push({ name: 'running thunks', ph: 'C', ts: t * 1000, pid: 1, tid: 0, args: { running: n } });
+  for (const c of job.cached)
+    events.push({
+      name: `cached (${c.how})`,
+      cat: 'cached',
+      ph: 'i',
+      s: 'g',
+      ts: Math.round(c.t * 1000),
+      pid: 1,
+      tid: 0,
+      args: { ref: c.ref },
+    });
+  for (const [t, n] of summarize(job).parallelism)
+    events.push({ name: 'running thunks', ph: 'C', ts: t * 1000, pid: 1, tid: 0, args: { running: n } });
   return {
     traceEvents: events,
     displayTimeUnit: 'ms',
-    metadata: { 'gg-job': job.header.id, command: ['gg', ...job.header.argv].join(' '), status: job.end?.status ?? 'unfinished (no end record: the job crashed or is running)' },
+    metadata: {
+      'gg-job': job.header.id,
+      command: ['gg', ...job.header.argv].join(' '),
+      status: job.end?.status ?? 'unfinished (no end record: the job crashed or is running)',
+    },
   };
 }

@@ -58,7 +58,10 @@ export function explain(o: ExplainOptions): ExplainResult {
   const { store } = o;
   const { ref, earlier } = resolveTarget(o);
   const root = splitTag(ref).name;
-  if (!isThunkName(root)) throw new GgError('GG_E_USAGE', `${o.target} names a value (${shortName(root)}), not a thunk: nothing ran`, { hint: 'give a placeholder or a thunk name' });
+  if (!isThunkName(root))
+    throw new GgError('GG_E_USAGE', `${o.target} names a value (${shortName(root)}), not a thunk: nothing ran`, {
+      hint: 'give a placeholder or a thunk name',
+    });
   const thunks = new ThunkCache(store);
   const graph = thunks.graph(root);
 
@@ -68,7 +71,10 @@ export function explain(o: ExplainOptions): ExplainResult {
   const jobs = listJobs(store.ggDir).reverse();
   for (const j of jobs) {
     const data = readJob(j.file);
-    const names = data.spans.filter((s) => s.status === 'executed' || s.status === 'failed').map((s) => s.orig ?? s.name).filter((n) => graph.has(n));
+    const names = data.spans
+      .filter((s) => s.status === 'executed' || s.status === 'failed')
+      .map((s) => s.orig ?? s.name)
+      .filter((n) => graph.has(n));
     if (names.length > 0) {
       job = data.header.id;
       ran = [...new Set(names)];
@@ -108,7 +114,9 @@ export function explain(o: ExplainOptions): ExplainResult {
         pairs.set(name, partner);
       }
     }
-    const diffs = partner ? differences(thunks, name, partner.thunk, (dep) => (depth < 64 ? reasons(dep, depth + 1) : [])) : [{ kind: 'new' } as const];
+    const diffs = partner
+      ? differences(thunks, name, partner.thunk, (dep) => (depth < 64 ? reasons(dep, depth + 1) : []))
+      : [{ kind: 'new' } as const];
     explained.set(name, diffs);
     return diffs;
   };
@@ -141,12 +149,19 @@ function resolveTarget(o: ExplainOptions): { ref: string; earlier?: string } {
   } else if (isValidName(splitTag(o.target).name)) {
     ref = o.target;
   } else {
-    throw new GgError('GG_E_FILE_NOT_FOUND', `target '${o.target}' is neither a file nor an object name`, { hint: 'give a placeholder (or a file gg force built) or a thunk name' });
+    throw new GgError('GG_E_FILE_NOT_FOUND', `target '${o.target}' is neither a file nor an object name`, {
+      hint: 'give a placeholder (or a file gg force built) or a thunk name',
+    });
   }
-  const history = file === undefined ? [] : jobs.flatMap((j) => (j.header?.targets ?? []).filter((t) => t.file === file).map((t) => t.ref));
+  const history =
+    file === undefined
+      ? []
+      : jobs.flatMap((j) => (j.header?.targets ?? []).filter((t) => t.file === file).map((t) => t.ref));
   ref ??= history[0];
   if (ref === undefined) {
-    throw new GgError('GG_E_PLACEHOLDER_INVALID', `${o.target} is not a placeholder, and no recorded job forced it`, { hint: 'give a placeholder, a file an earlier gg force built, or a thunk name' });
+    throw new GgError('GG_E_PLACEHOLDER_INVALID', `${o.target} is not a placeholder, and no recorded job forced it`, {
+      hint: 'give a placeholder, a file an earlier gg force built, or a thunk name',
+    });
   }
   const earlier = history.find((r) => r !== ref);
   return earlier === undefined ? { ref } : { ref, earlier: splitTag(earlier).name };
@@ -156,7 +171,12 @@ function byFile(list: readonly ThunkInput[]): Map<string, ThunkInput> {
   return new Map(list.map((i) => [i.filename || i.name, i]));
 }
 
-function differences(thunks: ThunkCache, now: string, before: string, depReasons: (dep: string) => Difference[]): Difference[] {
+function differences(
+  thunks: ThunkCache,
+  now: string,
+  before: string,
+  depReasons: (dep: string) => Difference[],
+): Difference[] {
   if (now === before) return [{ kind: 'not-in-memo' }];
   const a = thunks.get(now);
   const b = thunks.get(before);
@@ -168,7 +188,13 @@ function differences(thunks: ThunkCache, now: string, before: string, depReasons
     const p = exeBefore.get(file);
     if (p && p.name !== e.name) out.push({ kind: 'toolchain', file, before: p.name, after: e.name });
   }
-  if (out.length === 0 && a.function.hash !== b.function.hash) out.push({ kind: 'toolchain', file: a.function.args[0] ?? 'the program', before: b.function.hash, after: a.function.hash });
+  if (out.length === 0 && a.function.hash !== b.function.hash)
+    out.push({
+      kind: 'toolchain',
+      file: a.function.args[0] ?? 'the program',
+      before: b.function.hash,
+      after: a.function.hash,
+    });
   if (a.function.args.join('\0') !== b.function.args.join('\0')) {
     const removed = multisetMinus(b.function.args, a.function.args);
     const added = multisetMinus(a.function.args, b.function.args);
@@ -179,7 +205,13 @@ function differences(thunks: ThunkCache, now: string, before: string, depReasons
   for (const k of new Set([...envA.keys(), ...envB.keys()])) {
     const x = envA.get(k);
     const y = envB.get(k);
-    if (x !== y) out.push({ kind: 'environment', variable: k, ...(y === undefined ? {} : { before: y }), ...(x === undefined ? {} : { after: x }) });
+    if (x !== y)
+      out.push({
+        kind: 'environment',
+        variable: k,
+        ...(y === undefined ? {} : { before: y }),
+        ...(x === undefined ? {} : { after: x }),
+      });
   }
   const valBefore = byFile(b.values);
   const valNow = byFile(a.values);
@@ -195,15 +227,25 @@ function differences(thunks: ThunkCache, now: string, before: string, depReasons
     if (!p) out.push({ kind: 'input-added', file });
     else if (p.name !== d.name) {
       const dep = splitTag(d.name).name;
-      out.push({ kind: 'dependency', file, thunk: dep, causes: depReasons(dep).flatMap((c) => (c.kind === 'dependency' ? c.causes : [c])) });
+      out.push({
+        kind: 'dependency',
+        file,
+        thunk: dep,
+        causes: depReasons(dep).flatMap((c) => (c.kind === 'dependency' ? c.causes : [c])),
+      });
     }
   }
   for (const file of depBefore.keys()) if (!byFile(a.thunks).has(file)) out.push({ kind: 'input-removed', file });
-  if ((a.cwd ?? '') !== (b.cwd ?? '')) out.push({ kind: 'other', what: `start directory '${b.cwd ?? ''}' → '${a.cwd ?? ''}'` });
-  if (a.outputs.join(',') !== b.outputs.join(',')) out.push({ kind: 'other', what: `outputs ${b.outputs.join(',')} → ${a.outputs.join(',')}` });
+  if ((a.cwd ?? '') !== (b.cwd ?? ''))
+    out.push({ kind: 'other', what: `start directory '${b.cwd ?? ''}' → '${a.cwd ?? ''}'` });
+  if (a.outputs.join(',') !== b.outputs.join(','))
+    out.push({ kind: 'other', what: `outputs ${b.outputs.join(',')} → ${a.outputs.join(',')}` });
   if (a.timeout !== b.timeout) out.push({ kind: 'other', what: `timeout ${b.timeout} → ${a.timeout} ms` });
-  if (JSON.stringify(a.links) !== JSON.stringify(b.links)) out.push({ kind: 'other', what: 'symlinks in the working directory' });
-  return out.length > 0 ? out : [{ kind: 'other', what: 'inputs list the same files under a different order or spelling' }];
+  if (JSON.stringify(a.links) !== JSON.stringify(b.links))
+    out.push({ kind: 'other', what: 'symlinks in the working directory' });
+  return out.length > 0
+    ? out
+    : [{ kind: 'other', what: 'inputs list the same files under a different order or spelling' }];
 }
 
 function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
@@ -219,17 +261,22 @@ function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
 }
 
 function envMap(envars: readonly string[]): Map<string, string> {
-  return new Map(envars.map((e) => {
-    const i = e.indexOf('=');
-    return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)];
-  }));
+  return new Map(
+    envars.map((e) => {
+      const i = e.indexOf('=');
+      return i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)];
+    }),
+  );
 }
 
 export function inWords(d: Difference): string {
   switch (d.kind) {
-    case 'input': return `input content: ${d.file} changed (${shortName(d.before)} → ${shortName(d.after)})`;
-    case 'input-added': return `input added: ${d.file}`;
-    case 'input-removed': return `input removed: ${d.file}`;
+    case 'input':
+      return `input content: ${d.file} changed (${shortName(d.before)} → ${shortName(d.after)})`;
+    case 'input-added':
+      return `input added: ${d.file}`;
+    case 'input-removed':
+      return `input removed: ${d.file}`;
     case 'argument': {
       if (d.before.length === 0 && d.after.length === 0) return 'argument: the same arguments in another order';
       if (d.before.length === 0) return `argument added: ${d.after.join(' ')}`;
@@ -240,14 +287,18 @@ export function inWords(d: Difference): string {
       if (d.before === undefined) return `environment: ${d.variable}=${d.after} was added`;
       if (d.after === undefined) return `environment: ${d.variable} (was ${d.before}) was removed`;
       return `environment: ${d.variable} changed from '${d.before}' to '${d.after}'`;
-    case 'toolchain': return `toolchain: ${d.file} is a different executable (${shortName(d.before)} → ${shortName(d.after)})`;
+    case 'toolchain':
+      return `toolchain: ${d.file} is a different executable (${shortName(d.before)} → ${shortName(d.after)})`;
     case 'dependency': {
       const why = d.causes.map((c) => inWords(c)).join('; ');
       return `input ${d.file} is made by a thunk that changed${why ? `, because ${why}` : ''}`;
     }
-    case 'not-in-memo': return 'the same thunk ran before, but its result was not in the memo (removed by gg gc, or never recorded)';
-    case 'new': return 'new: no earlier thunk for this output or command line';
-    case 'other': return d.what;
+    case 'not-in-memo':
+      return 'the same thunk ran before, but its result was not in the memo (removed by gg gc, or never recorded)';
+    case 'new':
+      return 'new: no earlier thunk for this output or command line';
+    case 'other':
+      return d.what;
   }
 }
 
@@ -298,7 +349,10 @@ class ThunkCache {
     const program = path.posix.basename(t.function.args[0] ?? '');
     const files = (x: Thunk): Set<string> => new Set([...x.values, ...x.thunks].map((i) => i.filename || i.name));
     const mine = files(t);
-    const deps = t.thunks.map((i) => i.filename).sort().join('\0');
+    const deps = t.thunks
+      .map((i) => i.filename)
+      .sort()
+      .join('\0');
     let best: { name: string; score: number; mtime: number } | undefined;
     for (const c of this.all) {
       if (c === name || exclude.has(c)) continue;
@@ -310,8 +364,17 @@ class ThunkCache {
       const jaccard = shared / Math.max(1, new Set([...mine, ...theirs]).size);
       const argsShared = t.function.args.length - multisetMinus(t.function.args, o.function.args).length;
       const argSim = argsShared / Math.max(t.function.args.length, o.function.args.length, 1);
-      const score = 5 * jaccard + 5 * argSim + (o.outputs.join() === t.outputs.join() ? 2 : 0) + ((o.cwd ?? '') === (t.cwd ?? '') ? 1 : 0)
-        + (o.thunks.map((i) => i.filename).sort().join('\0') === deps ? 3 : 0);
+      const score =
+        5 * jaccard +
+        5 * argSim +
+        (o.outputs.join() === t.outputs.join() ? 2 : 0) +
+        ((o.cwd ?? '') === (t.cwd ?? '') ? 1 : 0) +
+        (o.thunks
+          .map((i) => i.filename)
+          .sort()
+          .join('\0') === deps
+          ? 3
+          : 0);
       if (score < 6) continue; // too unlike to be "the same step, changed"
       const mtime = fs.statSync(this.store.blobPath(c), { throwIfNoEntry: false })?.mtimeMs ?? 0;
       if (!best || score > best.score || (score === best.score && mtime > best.mtime)) best = { name: c, score, mtime };

@@ -117,7 +117,9 @@ function collect(o: GcOptions): GcResult {
   keepInputsOfKeptThunks(blobs, doomed, thunk);
   let total = bytesBefore - sum(doomed, blobs);
   if (o.maxBytes !== undefined && total > o.maxBytes) {
-    const lru = [...blobs.values()].filter((b) => removable(b) && !doomed.has(b.name)).sort((a, b) => a.lastUsed - b.lastUsed);
+    const lru = [...blobs.values()]
+      .filter((b) => removable(b) && !doomed.has(b.name))
+      .sort((a, b) => a.lastUsed - b.lastUsed);
     for (const b of lru) {
       if (total <= o.maxBytes) break;
       doomed.add(b.name);
@@ -163,7 +165,11 @@ function collect(o: GcOptions): GcResult {
 }
 
 /** A thunk that stays must stay runnable: its inputs, executables and thunk inputs stay too (transitively). */
-function keepInputsOfKeptThunks(blobs: Map<string, Blob>, doomed: Set<string>, thunk: (n: string) => Thunk | undefined): void {
+function keepInputsOfKeptThunks(
+  blobs: Map<string, Blob>,
+  doomed: Set<string>,
+  thunk: (n: string) => Thunk | undefined,
+): void {
   const stack = [...blobs.keys()].filter((n) => isThunkName(n) && !doomed.has(n));
   const seen = new Set<string>();
   while (stack.length > 0) {
@@ -191,7 +197,10 @@ function pruneJobs(ggDir: string, keep: number): number {
   const dir = jobsDir(ggDir);
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.jsonl'))
+      .sort();
   } catch {
     return 0;
   }
@@ -214,7 +223,12 @@ function jobTargets(ggDir: string): string[] {
   } catch {
     return [];
   }
-  return names.flatMap((n) => readHeader(path.join(dir, n))?.targets.map((t) => t.ref).filter((r) => isValidName(splitTag(r).name)) ?? []);
+  return names.flatMap(
+    (n) =>
+      readHeader(path.join(dir, n))
+        ?.targets.map((t) => t.ref)
+        .filter((r) => isValidName(splitTag(r).name)) ?? [],
+  );
 }
 
 function readHeader(file: string): JobHeader | undefined {

@@ -60,7 +60,9 @@ function parseLine(line: string): TraceRecord | undefined {
   if (!line) return undefined;
   try {
     const r = JSON.parse(line) as unknown;
-    return r !== null && typeof r === 'object' && typeof (r as { type?: unknown }).type === 'string' ? (r as TraceRecord) : undefined;
+    return r !== null && typeof r === 'object' && typeof (r as { type?: unknown }).type === 'string'
+      ? (r as TraceRecord)
+      : undefined;
   } catch {
     return undefined; // the last line of a crashed job may be cut short
   }
@@ -82,7 +84,10 @@ export function readJob(file: string): JobData {
   }
   const lines = text.split('\n');
   const header = parseLine(lines[0] ?? '');
-  if (!header || header.type !== 'job') throw new GgError('GG_E_JOB_NOT_FOUND', `${file} is not a gg job trace`, { hint: 'job traces are .gg/jobs/*.jsonl' });
+  if (!header || header.type !== 'job')
+    throw new GgError('GG_E_JOB_NOT_FOUND', `${file} is not a gg job trace`, {
+      hint: 'job traces are .gg/jobs/*.jsonl',
+    });
   const job: JobData = { file, header, spans: [], cached: [], deps: new Map(), truncated: false, durationMs: 0 };
   const open = new Map<string, ThunkSpan>();
   const queuedAt = new Map<string, number>();
@@ -107,14 +112,30 @@ export function readJob(file: string): JobData {
   return job;
 }
 
-function apply(job: JobData, r: EventRecord, t: number, open: Map<string, ThunkSpan>, queuedAt: Map<string, number>): void {
+function apply(
+  job: JobData,
+  r: EventRecord,
+  t: number,
+  open: Map<string, ThunkSpan>,
+  queuedAt: Map<string, number>,
+): void {
   const name = str((r as { name?: unknown }).name);
   switch (r.type) {
     case 'discovered':
-      job.deps.set(name, Array.isArray(r.deps) ? r.deps.filter((d): d is string => typeof d === 'string').map((d) => splitTag(d).name) : []);
+      job.deps.set(
+        name,
+        Array.isArray(r.deps)
+          ? r.deps.filter((d): d is string => typeof d === 'string').map((d) => splitTag(d).name)
+          : [],
+      );
       return;
     case 'cached':
-      job.cached.push({ ref: str(r.ref), how: str(r.how, 'memo'), t, ...(typeof r.orig === 'string' ? { orig: r.orig } : {}) });
+      job.cached.push({
+        ref: str(r.ref),
+        how: str(r.how, 'memo'),
+        t,
+        ...(typeof r.orig === 'string' ? { orig: r.orig } : {}),
+      });
       return;
     case 'queued':
       queuedAt.set(name, t);
@@ -131,9 +152,20 @@ function apply(job: JobData, r: EventRecord, t: number, open: Map<string, ThunkS
       const slot = num(r.slot);
       const q = queuedAt.get(name);
       open.set(name, {
-        name, ...(orig ? { orig } : {}), argv0: str(r.argv0), program: programOf(str(r.argv0)),
-        kind: str(r.output) ? `${programOf(str(r.argv0))} → ${str(r.output)}` : programOf(str(r.argv0)), engine, host, slot, lane: `${host}/${slot}`,
-        ...(q === undefined ? {} : { queued: q }), start: t, bytesIn: num(r.bytesIn), bytesOut: 0, status: 'unfinished',
+        name,
+        ...(orig ? { orig } : {}),
+        argv0: str(r.argv0),
+        program: programOf(str(r.argv0)),
+        kind: str(r.output) ? `${programOf(str(r.argv0))} → ${str(r.output)}` : programOf(str(r.argv0)),
+        engine,
+        host,
+        slot,
+        lane: `${host}/${slot}`,
+        ...(q === undefined ? {} : { queued: q }),
+        start: t,
+        bytesIn: num(r.bytesIn),
+        bytesOut: 0,
+        status: 'unfinished',
         deps: job.deps.get(orig ?? name) ?? [],
       });
       return;
@@ -169,7 +201,12 @@ function apply(job: JobData, r: EventRecord, t: number, open: Map<string, ThunkS
       const s = open.get(name);
       if (!s) return;
       open.delete(name);
-      job.spans.push({ ...s, end: t, status: 'failed', error: { code: str(r.error?.code), message: `retried: ${str(r.error?.message)}` } });
+      job.spans.push({
+        ...s,
+        end: t,
+        status: 'failed',
+        error: { code: str(r.error?.code), message: `retried: ${str(r.error?.message)}` },
+      });
       return;
     }
   }
@@ -187,7 +224,10 @@ export function listJobs(ggDir: string): JobListing[] {
   const dir = jobsDir(ggDir);
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.jsonl'))
+      .sort();
   } catch {
     return [];
   }
@@ -229,13 +269,20 @@ function ends(file: string): { first: string; last: string } {
 export function findJob(ggDir: string, spec?: string): string {
   if (spec && (spec.includes('/') || spec.endsWith('.jsonl')) && fs.existsSync(spec)) return spec;
   const jobs = listJobs(ggDir);
-  if (jobs.length === 0) throw new GgError('GG_E_JOB_NOT_FOUND', 'no job traces yet', { hint: 'every gg force records one in .gg/jobs; run gg force first' });
+  if (jobs.length === 0)
+    throw new GgError('GG_E_JOB_NOT_FOUND', 'no job traces yet', {
+      hint: 'every gg force records one in .gg/jobs; run gg force first',
+    });
   if (spec === undefined || spec === 'last') return jobs[jobs.length - 1]!.file;
   const matches = jobs.filter((j) => j.id.startsWith(spec));
   if (matches.length === 1) return matches[0]!.file;
-  throw new GgError('GG_E_JOB_NOT_FOUND', matches.length === 0 ? `no job '${spec}'` : `'${spec}' names ${matches.length} jobs`, {
-    hint: `give a job id from gg status (the newest is ${jobs[jobs.length - 1]!.id})`,
-  });
+  throw new GgError(
+    'GG_E_JOB_NOT_FOUND',
+    matches.length === 0 ? `no job '${spec}'` : `'${spec}' names ${matches.length} jobs`,
+    {
+      hint: `give a job id from gg status (the newest is ${jobs[jobs.length - 1]!.id})`,
+    },
+  );
 }
 
 /**

@@ -11,7 +11,16 @@ export interface StoreStatus {
   /** By kind: V = values (files, outputs), T = thunks. */
   byKind: { kind: 'value' | 'thunk'; count: number; bytes: number }[];
   memoEntries: number;
-  jobs: { id: string; command: string; status: string; executed: number; cached: number; failed: number; hitRate?: number; wallMs?: number }[];
+  jobs: {
+    id: string;
+    command: string;
+    status: string;
+    executed: number;
+    cached: number;
+    failed: number;
+    hitRate?: number;
+    wallMs?: number;
+  }[];
   /** Cached / (cached + executed) over the recent jobs listed. */
   hitRate?: number;
   traces: { count: number; bytes: number };
@@ -20,7 +29,10 @@ export interface StoreStatus {
 }
 
 export function storeStatus(store: LocalStore, o: { recentJobs?: number; remote?: string } = {}): StoreStatus {
-  const kinds = { V: { kind: 'value' as const, count: 0, bytes: 0 }, T: { kind: 'thunk' as const, count: 0, bytes: 0 } };
+  const kinds = {
+    V: { kind: 'value' as const, count: 0, bytes: 0 },
+    T: { kind: 'thunk' as const, count: 0, bytes: 0 },
+  };
   for (const name of fs.readdirSync(store.blobsDir)) {
     if (!isValidName(name)) continue;
     const k = kinds[nameType(name)];
@@ -61,4 +73,3 @@ export function storeStatus(store: LocalStore, o: { recentJobs?: number; remote?
     gcRunning: fs.existsSync(gcLockPath(store.ggDir)),
   };
 }
-

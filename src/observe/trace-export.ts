@@ -3,7 +3,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../errors.js';
 import { chromeTrace } from './chrome-trace.js';
-import { criticalPath, findJob, readJob, summarize, type JobData, type JobSummary, type ThunkSpan } from './job-history.js';
+import {
+  criticalPath,
+  findJob,
+  readJob,
+  summarize,
+  type JobData,
+  type JobSummary,
+  type ThunkSpan,
+} from './job-history.js';
 import { traceHtml } from './trace-html.js';
 
 export interface TraceExportOptions {

@@ -49,7 +49,10 @@ export function traceHtml(job: JobData): string {
     summary: { ...summary, slowest: summary.slowest.map((s) => index.get(s)) },
   };
   // `<` escaped so no string in the data can close the script element.
-  const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const json = JSON.stringify(data)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

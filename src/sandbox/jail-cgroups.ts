@@ -108,7 +108,11 @@ export class JailCgroups {
       },
       counters(): JailCgroupCounters {
         const now = g.counters();
-        return { oomKills: now.oomKills - base.oomKills, forksRefused: now.forksRefused - base.forksRefused, cpuUsec: now.cpuUsec - base.cpuUsec };
+        return {
+          oomKills: now.oomKills - base.oomKills,
+          forksRefused: now.forksRefused - base.forksRefused,
+          cpuUsec: now.cpuUsec - base.cpuUsec,
+        };
       },
       killAll: () => g.killAll(),
     };
@@ -116,7 +120,9 @@ export class JailCgroups {
 
   private create(name: string): RawCgroup {
     const v1 = this.h.version === 1;
-    const dirs = v1 ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)] : [path.join(this.bases.memory, name)];
+    const dirs = v1
+      ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)]
+      : [path.join(this.bases.memory, name)];
     const [memDir, pidsDir] = v1 ? [dirs[0]!, dirs[1]!] : [dirs[0]!, dirs[0]!];
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
@@ -129,13 +135,16 @@ export class JailCgroups {
         // unlimited: lowering). Without swap accounting the memsw file is absent; with it, swap must not
         // extend the limit.
         const raising = memory !== 0 && memoryBytes > memory;
-        for (const f of raising ? [...files].reverse() : files) writeIfPresent(path.join(memDir, f), String(memoryBytes));
+        for (const f of raising ? [...files].reverse() : files)
+          writeIfPresent(path.join(memDir, f), String(memoryBytes));
         if (!v1) writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
         memory = memoryBytes;
         fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
       },
       counters: (): JailCgroupCounters => ({
-        oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
+        oomKills: v1
+          ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill')
+          : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
         forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
         cpuUsec: v1 ? 0 : readKey(path.join(memDir, 'cpu.stat'), 'usage_usec'),
       }),

@@ -75,7 +75,8 @@ export async function waitWhileGc(ggDir: string, onWait?: () => void, signal?: A
   const file = gcLockPath(ggDir);
   let told = false;
   while (fs.existsSync(file)) {
-    if (signal?.aborted) throw new GgError('GG_E_CANCELLED', 'interrupted while waiting for gg gc to finish; nothing was forced');
+    if (signal?.aborted)
+      throw new GgError('GG_E_CANCELLED', 'interrupted while waiting for gg gc to finish; nothing was forced');
     if (stale(file)) {
       fs.rmSync(file, { force: true });
       break;

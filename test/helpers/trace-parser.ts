@@ -13,7 +13,14 @@ interface ParsedThreads {
 
 export async function parseChromeTrace(file: string): Promise<ParsedThreads> {
   // The engine's geometry code expects the DOM's DOMRect.
-  (globalThis as { DOMRect?: unknown }).DOMRect ??= class { constructor(public x = 0, public y = 0, public width = 0, public height = 0) {} };
+  (globalThis as { DOMRect?: unknown }).DOMRect ??= class {
+    constructor(
+      public x = 0,
+      public y = 0,
+      public width = 0,
+      public height = 0,
+    ) {}
+  };
   const Trace = (await import('@paulirish/trace_engine')) as unknown as TraceModule;
   const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { traceEvents: unknown[] };
   const model = Trace.TraceModel.Model.createWithAllHandlers();
@@ -33,7 +40,11 @@ export async function parseChromeTrace(file: string): Promise<ParsedThreads> {
 }
 
 interface TraceModule {
-  TraceModel: { Model: { createWithAllHandlers(): { parse(events: unknown[]): Promise<void>; parsedTrace(): { data?: ParsedData } | null } } };
+  TraceModel: {
+    Model: {
+      createWithAllHandlers(): { parse(events: unknown[]): Promise<void>; parsedTrace(): { data?: ParsedData } | null };
+    };
+  };
 }
 interface ParsedData {
   Renderer: { processes: Map<number, { threads: Map<number, { name: string | null; entries: unknown[] }> }> };

@@ -20,21 +20,41 @@ type Rec = Record<string, unknown> & { type: string };
 
 function traces(dir: string): string[] {
   const d = path.join(dir, '.gg/jobs');
-  return fs.existsSync(d) ? fs.readdirSync(d).filter((n) => n.endsWith('.jsonl')).sort().map((n) => path.join(d, n)) : [];
+  return fs.existsSync(d)
+    ? fs
+        .readdirSync(d)
+        .filter((n) => n.endsWith('.jsonl'))
+        .sort()
+        .map((n) => path.join(d, n))
+    : [];
 }
 
 function records(file: string): Rec[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Rec);
 }
 
 /** Start `gg ARGS` in its own process group (as a shell starts a foreground job), without waiting. */
-function startGg(dir: string, args: string[]): { child: ChildProcess; done: Promise<{ status: number | null; stderr: string; stdout: string }> } {
-  const child = spawn(process.execPath, [GG, ...args], { cwd: dir, env: { ...process.env, GG_DIR: '' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+function startGg(
+  dir: string,
+  args: string[],
+): { child: ChildProcess; done: Promise<{ status: number | null; stderr: string; stdout: string }> } {
+  const child = spawn(process.execPath, [GG, ...args], {
+    cwd: dir,
+    env: { ...process.env, GG_DIR: '' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   let stdout = '';
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-  const done = new Promise<{ status: number | null; stderr: string; stdout: string }>((resolve) => child.on('close', (status) => resolve({ status, stderr, stdout })));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  const done = new Promise<{ status: number | null; stderr: string; stdout: string }>((resolve) =>
+    child.on('close', (status) => resolve({ status, stderr, stdout })),
+  );
   return { child, done };
 }
 
@@ -64,7 +84,10 @@ function assertMemoConsistent(dir: string): void {
   for (const ref of fs.readdirSync(red)) {
     const result = fs.readFileSync(path.join(red, ref), 'latin1').trim();
     assert.ok(isValidName(splitTag(result).name), `${ref} holds a name`);
-    assert.ok(fs.existsSync(path.join(dir, '.gg/blobs', splitTag(result).name)), `memo entry ${ref} names ${result}, which is gone`);
+    assert.ok(
+      fs.existsSync(path.join(dir, '.gg/blobs', splitTag(result).name)),
+      `memo entry ${ref} names ${result}, which is gone`,
+    );
   }
 }
 
@@ -84,7 +107,10 @@ describe('job traces and live status', () => {
 
     const r = run(dir, ['force', NOSB, '--json-events', '-j2', 'b.txt']);
     assert.equal(r.status, 0, r.stderr);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Rec);
     assert.equal(events[0]!.type, 'job');
     assert.equal(events.at(-1)!.type, 'end');
     assert.equal(events.at(-1)!['status'], 'ok');
@@ -107,8 +133,14 @@ describe('job traces and live status', () => {
     const recs = records(file!);
     const header = recs[0]!;
     assert.equal(header.type, 'job');
-    assert.deepEqual(header['targets'], [{ target: 'b.txt', file: path.join(fs.realpathSync(dir), 'b.txt'), ref: b.name }]);
-    assert.deepEqual(recs.slice(1).map((x) => x.type), events.slice(1).map((x) => x.type), 'the trace holds the events --json-events streamed');
+    assert.deepEqual(header['targets'], [
+      { target: 'b.txt', file: path.join(fs.realpathSync(dir), 'b.txt'), ref: b.name },
+    ]);
+    assert.deepEqual(
+      recs.slice(1).map((x) => x.type),
+      events.slice(1).map((x) => x.type),
+      'the trace holds the events --json-events streamed',
+    );
     assert.equal(recs.at(-1)!['executed'], 2);
 
     // Piped: one line per event; the warm job is one memo hit.
@@ -117,7 +149,10 @@ describe('job traces and live status', () => {
     assert.equal(warm.status, 0, warm.stderr);
     assert.match(warm.stderr, /^gg: \[1\/1\] cached +T/m);
     const second = records(traces(dir).at(-1)!);
-    assert.deepEqual(second.filter((x) => x.type === 'cached').map((x) => x['how']), ['memo']);
+    assert.deepEqual(
+      second.filter((x) => x.type === 'cached').map((x) => x['how']),
+      ['memo'],
+    );
     const cold = run(dir, ['force', NOSB, '-j1', s.script('echo c > out').name]);
     assert.match(cold.stderr, /^gg: \[0\/1\] started +T\S+ sh$/m);
     assert.match(cold.stderr, /^gg: \[1\/1\] finished +T\S+ sh \d+ ms$/m);
@@ -126,14 +161,23 @@ describe('job traces and live status', () => {
   it('keeps traces bounded: one stops at its size limit with a truncated record, and only the newest are kept', () => {
     const dir = project();
     const ggDir = path.join(dir, '.gg');
-    const t = JobTrace.open(ggDir, { cwd: dir, argv: [], targets: [], jobs: 1, engine: 'local', store: 'test' }, { maxBytes: 4000 });
+    const t = JobTrace.open(
+      ggDir,
+      { cwd: dir, argv: [], targets: [], jobs: 1, engine: 'local', store: 'test' },
+      { maxBytes: 4000 },
+    );
     for (let i = 0; i < 200; i++) t.onEvent({ type: 'queued', name: `T${'x'.repeat(60)}${i}`, argv0: 'cc' });
     t.close('ok');
     const recs = records(t.file);
     assert.ok(fs.statSync(t.file).size < 4500, `size ${fs.statSync(t.file).size}`);
     assert.equal(recs.filter((r) => r.type === 'truncated').length, 1);
     assert.equal(recs.at(-1)!.type, 'end');
-    for (let i = 0; i < 4; i++) JobTrace.open(ggDir, { cwd: dir, argv: [], targets: [], jobs: 1, engine: 'local', store: 'test' }, { keep: 3 }).close('ok');
+    for (let i = 0; i < 4; i++)
+      JobTrace.open(
+        ggDir,
+        { cwd: dir, argv: [], targets: [], jobs: 1, engine: 'local', store: 'test' },
+        { keep: 3 },
+      ).close('ok');
     assert.equal(traces(dir).length, 3);
     assert.equal(pruneTraces(path.join(ggDir, 'jobs'), 1), 2);
   });
@@ -159,13 +203,21 @@ describe('job traces and live status', () => {
     const quick = s.script('echo quick > out');
     const slow1 = s.script('sleep 3; echo one > out');
     const slow2 = s.script('sleep 3; echo two > out');
-    const top = s.script('cat a b c > out', { thunks: [{ name: quick.name, filename: 'a' }, { name: slow1.name, filename: 'b' }, { name: slow2.name, filename: 'c' }] });
+    const top = s.script('cat a b c > out', {
+      thunks: [
+        { name: quick.name, filename: 'a' },
+        { name: slow1.name, filename: 'b' },
+        { name: slow2.name, filename: 'c' },
+      ],
+    });
     s.close();
     writePlaceholder(path.join(dir, 'quick.txt'), quick.name);
     writePlaceholder(path.join(dir, 'top.txt'), top.name);
     const { child, done } = startGg(dir, ['force', NOSB, '-j3', 'quick.txt', 'top.txt']);
-    await waitFor('the quick thunk to finish and both slow ones to start', () =>
-      lastTraceHas(dir, (r) => r.type === 'finished') && lastTraceHas(dir, (r) => r.type === 'started', 3));
+    await waitFor(
+      'the quick thunk to finish and both slow ones to start',
+      () => lastTraceHas(dir, (r) => r.type === 'finished') && lastTraceHas(dir, (r) => r.type === 'started', 3),
+    );
     const sent = Date.now();
     process.kill(-child.pid!, 'SIGINT'); // the whole foreground group, as a terminal does
     const r = await done;
@@ -180,12 +232,26 @@ describe('job traces and live status', () => {
     assert.equal(end['status'], 'interrupted');
     assert.equal(fs.readFileSync(path.join(dir, 'quick.txt'), 'utf8'), 'quick\n', 'a finished target is in place');
     assert.ok(isPlaceholder(path.join(dir, 'top.txt')), 'an unfinished target is still its placeholder');
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('gg-tmp')), []);
-    assert.deepEqual(fs.readdirSync(path.join(dir, '.gg/tmp')).filter((n) => /^(obj|red|dl)-/.test(n)), [], 'no half-written object or memo entry');
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.includes('gg-tmp')),
+      [],
+    );
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, '.gg/tmp')).filter((n) => /^(obj|red|dl)-/.test(n)),
+      [],
+      'no half-written object or memo entry',
+    );
     assertMemoConsistent(dir);
 
-    const again = JSON.parse(gg(dir, 'force', NOSB, '--json', '-j3', 'top.txt')) as { executed: number; cached: number };
-    assert.equal(again.executed, 3, 'the two stopped thunks and the one waiting for them; the quick one is not run again');
+    const again = JSON.parse(gg(dir, 'force', NOSB, '--json', '-j3', 'top.txt')) as {
+      executed: number;
+      cached: number;
+    };
+    assert.equal(
+      again.executed,
+      3,
+      'the two stopped thunks and the one waiting for them; the quick one is not run again',
+    );
     assert.ok(again.cached >= 1);
     assert.equal(fs.readFileSync(path.join(dir, 'top.txt'), 'utf8'), 'quick\none\ntwo\n');
   });
@@ -195,7 +261,22 @@ describe('gg explain (environment, toolchain)', () => {
   function thunkFile(dir: string, file: string, tool: string, env: string[]): void {
     const exe = gg(dir, 'collect', tool);
     const input = gg(dir, 'collect', path.join(dir, 'input.txt'));
-    gg(dir, 'create-thunk', '-e', `${exe}=tool`, '-v', `${input}=input.txt`, ...env.flatMap((e) => ['-E', e]), '-o', 'out', '-C', file, '--', exe, 'tool');
+    gg(
+      dir,
+      'create-thunk',
+      '-e',
+      `${exe}=tool`,
+      '-v',
+      `${input}=input.txt`,
+      ...env.flatMap((e) => ['-E', e]),
+      '-o',
+      'out',
+      '-C',
+      file,
+      '--',
+      exe,
+      'tool',
+    );
   }
 
   it('names a changed environment variable and an upgraded tool (a different executable)', () => {
@@ -220,8 +301,13 @@ describe('gg explain (environment, toolchain)', () => {
     assert.match(out, /would run/);
     assert.match(out, /toolchain: tool is a different executable/);
     gg(dir, 'force', NOSB, 'result');
-    const r = JSON.parse(gg(dir, 'explain', '--json', 'result')) as { explanations: { differences: { kind: string; file?: string }[] }[] };
-    assert.deepEqual(r.explanations.map((e) => e.differences.map((d) => `${d.kind}:${d.file}`)), [['toolchain:tool']]);
+    const r = JSON.parse(gg(dir, 'explain', '--json', 'result')) as {
+      explanations: { differences: { kind: string; file?: string }[] }[];
+    };
+    assert.deepEqual(
+      r.explanations.map((e) => e.differences.map((d) => `${d.kind}:${d.file}`)),
+      [['toolchain:tool']],
+    );
     assert.equal(fs.readFileSync(path.join(dir, 'result'), 'utf8'), 'v2 slow\n');
   });
 });
@@ -234,11 +320,30 @@ describe('gg status and gg gc', () => {
     s.close();
     gg(dir, 'force', NOSB, a.name);
     gg(dir, 'force', NOSB, a.name);
-    const st = JSON.parse(gg(dir, 'status', '--json')) as { objects: { count: number }; byKind: { kind: string; count: number }[]; memoEntries: number; jobs: { executed: number; cached: number; hitRate: number }[]; hitRate: number; remote?: string };
+    const st = JSON.parse(gg(dir, 'status', '--json')) as {
+      objects: { count: number };
+      byKind: { kind: string; count: number }[];
+      memoEntries: number;
+      jobs: { executed: number; cached: number; hitRate: number }[];
+      hitRate: number;
+      remote?: string;
+    };
     assert.equal(st.objects.count, fs.readdirSync(path.join(dir, '.gg/blobs')).length);
-    assert.deepEqual(st.byKind.map((k) => [k.kind, k.count]), [['value', 2], ['thunk', 1]]);
+    assert.deepEqual(
+      st.byKind.map((k) => [k.kind, k.count]),
+      [
+        ['value', 2],
+        ['thunk', 1],
+      ],
+    );
     assert.equal(st.memoEntries, fs.readdirSync(path.join(dir, '.gg/reductions')).length);
-    assert.deepEqual(st.jobs.map((j) => [j.executed, j.cached, j.hitRate]), [[0, 1, 1], [1, 0, 0]]);
+    assert.deepEqual(
+      st.jobs.map((j) => [j.executed, j.cached, j.hitRate]),
+      [
+        [0, 1, 1],
+        [1, 0, 0],
+      ],
+    );
     assert.equal(st.hitRate, 0.5);
     assert.equal(st.remote, undefined);
     const text = run(dir, ['status'], { env: { GG_STORAGE_URI: 'redis://user:secret@127.0.0.1:1/0' } }).stdout;
@@ -255,9 +360,17 @@ describe('gg status and gg gc', () => {
     gg(dir, 'force', NOSB, dropped.name);
     gg(dir, 'force', NOSB, kept.name);
     const blobs = path.join(dir, '.gg/blobs');
-    age(fs.readdirSync(blobs).map((n) => path.join(blobs, n)), 30);
+    age(
+      fs.readdirSync(blobs).map((n) => path.join(blobs, n)),
+      30,
+    );
     // The newest job (forcing `kept`) is kept; the older one goes, and with it what only it reached.
-    const r = JSON.parse(gg(dir, 'gc', '--json', '--keep-jobs', '1', '--older-than', '7d')) as { removedObjects: number; removedMemo: number; removedTraces: number; overBy: number };
+    const r = JSON.parse(gg(dir, 'gc', '--json', '--keep-jobs', '1', '--older-than', '7d')) as {
+      removedObjects: number;
+      removedMemo: number;
+      removedTraces: number;
+      overBy: number;
+    };
     assert.equal(r.removedTraces, 1);
     assert.ok(r.removedObjects >= 2, `removed ${r.removedObjects}: the dropped thunk and its 50 kB output`);
     assert.ok(r.removedMemo >= 2);
@@ -267,7 +380,7 @@ describe('gg status and gg gc', () => {
     // A size limit below what the kept job needs removes nothing it needs and says how far over it is.
     const m = JSON.parse(gg(dir, 'gc', '--json', '--max-size', '1k')) as { overBy: number; removedObjects: number };
     assert.ok(m.overBy > 0);
-    assert.equal(JSON.parse(gg(dir, 'force', NOSB, '--json', kept.name)).executed, 0);
+    assert.equal((JSON.parse(gg(dir, 'force', NOSB, '--json', kept.name)) as { executed: number }).executed, 0);
     assertMemoConsistent(dir);
     assert.match(run(dir, ['gc', '--max-size', 'lots']).stderr, /error\[GG_E_USAGE\]: --max-size wants a size/);
   });
@@ -288,10 +401,16 @@ describe('gg status and gg gc', () => {
     // Everything is old and no finished job is kept: only the running force's header protects its graph.
     for (const f of traces(dir)) fs.rmSync(f);
     const blobs = path.join(dir, '.gg/blobs');
-    age(fs.readdirSync(blobs).map((n) => path.join(blobs, n)), 30);
+    age(
+      fs.readdirSync(blobs).map((n) => path.join(blobs, n)),
+      30,
+    );
     const { done } = startGg(dir, ['force', NOSB, 'c.txt']);
     await waitFor('b to start', () => lastTraceHas(dir, (r) => r.type === 'started'));
-    const r = JSON.parse(gg(dir, 'gc', '--json', '--keep-jobs', '0', '--older-than', '1s', '--max-size', '0')) as { removedObjects: number; reachable: number };
+    const r = JSON.parse(gg(dir, 'gc', '--json', '--keep-jobs', '0', '--older-than', '1s', '--max-size', '0')) as {
+      removedObjects: number;
+      reachable: number;
+    };
     assert.ok(r.removedObjects >= 2, 'the garbage thunk and its output went');
     assert.ok(r.reachable >= 5, `reachable ${r.reachable}`);
     const f = await done;
@@ -311,7 +430,11 @@ describe('gg status and gg gc', () => {
     const { done } = startGg(dir, ['force', NOSB, a.name]);
     await waitFor('the job header', () => lastTraceHas(dir, (r) => r.type === 'job'));
     await new Promise((r) => setTimeout(r, 800));
-    assert.equal(lastTraceHas(dir, (r) => r.type === 'discovered'), false, 'nothing forced while gc runs');
+    assert.equal(
+      lastTraceHas(dir, (r) => r.type === 'discovered'),
+      false,
+      'nothing forced while gc runs',
+    );
     fs.rmSync(lock);
     const f = await done;
     assert.equal(f.status, 0, f.stderr);

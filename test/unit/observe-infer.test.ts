@@ -13,8 +13,18 @@ import { ARTIFACTS, openInChromium } from '../helpers/browser.js';
 import { tempDir } from '../helpers/cli.js';
 import { parseChromeTrace } from '../helpers/trace-parser.js';
 
-interface TraceJson { job: string; executed: number; cached: number; failed: number; critical_path: string[]; written: string[] }
-interface Explained { job?: string; explanations: { thunk: string; program: string; words: string[]; differences: { kind: string }[] }[] }
+interface TraceJson {
+  job: string;
+  executed: number;
+  cached: number;
+  failed: number;
+  critical_path: string[];
+  written: string[];
+}
+interface Explained {
+  job?: string;
+  explanations: { thunk: string; program: string; words: string[]; differences: { kind: string }[] }[];
+}
 
 describe('gg trace and gg explain on a gg infer build', () => {
   let dir: string;
@@ -32,7 +42,11 @@ describe('gg trace and gg explain on a gg infer build', () => {
     assert.equal(s.failed, 0);
     assert.ok(s.critical_path.length >= 3, 'a compile, the archive, the link at least');
     const text = fs.readFileSync(html, 'utf8');
-    assert.doesNotMatch(text, /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'nothing fetched from anywhere');
+    assert.doesNotMatch(
+      text,
+      /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/,
+      'nothing fetched from anywhere',
+    );
 
     const opened = await openInChromium(html, tempDir('gg-chromium-'));
     try {
@@ -62,29 +76,44 @@ describe('gg trace and gg explain on a gg infer build', () => {
     // The Chrome JSON, through the trace engine of Chrome DevTools' performance panel.
     const parsed = await parseChromeTrace(chrome);
     assert.equal(parsed.entries, s.executed, 'one complete event per executed thunk');
-    assert.ok(parsed.threads.every((n) => /^slot \d+$/.test(n)), parsed.threads.join(','));
+    assert.ok(
+      parsed.threads.every((n) => /^slot \d+$/.test(n)),
+      parsed.threads.join(','),
+    );
     assert.ok(parsed.rangeMs > 0);
   });
 
   it('gg explain names an edited header, then a changed flag', () => {
-    fs.writeFileSync(path.join(dir, 'greet.h'), HELLO['greet.h']!.replace('#endif', 'int unused_for_explain(void);\n#endif'));
+    fs.writeFileSync(
+      path.join(dir, 'greet.h'),
+      HELLO['greet.h']!.replace('#endif', 'int unused_for_explain(void);\n#endif'),
+    );
     shOk(dir, 'rm -f *.o *.a *.d hello && gg infer make -j2 && gg force --sandbox=$GG_SANDBOX -j2 hello');
     let r = JSON.parse(shOk(dir, 'gg explain --json hello')) as Explained;
     assert.ok(r.job, 'explains the job that ran');
     assert.ok(r.explanations.length >= 1, 'something ran');
     for (const e of r.explanations) {
-      assert.ok(e.words.some((w) => w.includes('greet.h') && w.includes('input content')), `${e.program}: ${e.words.join(' | ')}`);
+      assert.ok(
+        e.words.some((w) => w.includes('greet.h') && w.includes('input content')),
+        `${e.program}: ${e.words.join(' | ')}`,
+      );
     }
     const human = shOk(dir, 'gg explain hello');
     assert.match(human, /input content: greet\.h changed/);
 
-    fs.writeFileSync(path.join(dir, 'Makefile'), HELLO['Makefile']!.replace('CFLAGS = -O2 -Wall', 'CFLAGS = -O1 -Wall'));
+    fs.writeFileSync(
+      path.join(dir, 'Makefile'),
+      HELLO['Makefile']!.replace('CFLAGS = -O2 -Wall', 'CFLAGS = -O1 -Wall'),
+    );
     shOk(dir, 'rm -f *.o *.a *.d hello && gg infer make -j2 && gg force --sandbox=$GG_SANDBOX -j2 hello');
     r = JSON.parse(shOk(dir, 'gg explain --json hello')) as Explained;
     assert.ok(r.explanations.length >= 1);
     const flagged = r.explanations.filter((e) => e.words.some((w) => /^argument: -O2 → -O1$/.test(w)));
     assert.ok(flagged.length >= 1, r.explanations.map((e) => `${e.program}: ${e.words.join(' | ')}`).join('\n'));
     // Nothing is blamed on the header this time.
-    assert.ok(r.explanations.every((e) => e.words.every((w) => !w.includes('greet.h'))), 'the header did not change again');
+    assert.ok(
+      r.explanations.every((e) => e.words.every((w) => !w.includes('greet.h'))),
+      'the header did not change again',
+    );
   });
 });

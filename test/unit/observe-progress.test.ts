@@ -19,7 +19,17 @@ describe('live status', () => {
     p.onEvent({ type: 'started', name: 'Ta', argv0: 'cc', output: 'gg.o', bytesIn: 2048, ...where });
     p.onEvent({ type: 'started', name: 'Tb', argv0: 'ld', output: 'a.out', bytesIn: 1024, ...where });
     p.onEvent({ type: 'started', name: 'Tc', argv0: 'ar', output: 'lib.a', bytesIn: 0, ...where });
-    p.onEvent({ type: 'finished', name: 'Tc', argv0: 'ar', output: 'lib.a', wallMs: 5, bytesOut: 3 * 1024 * 1024, log: '', costUsd: 0.00125, ...where } as never);
+    p.onEvent({
+      type: 'finished',
+      name: 'Tc',
+      argv0: 'ar',
+      output: 'lib.a',
+      wallMs: 5,
+      bytesOut: 3 * 1024 * 1024,
+      log: '',
+      costUsd: 0.00125,
+      ...where,
+    } as never);
     const lines = p.statusLines(performance.now() + 10_000);
     assert.match(lines[0]!, /^\[#{6}\.{18}\] 1\/4 {2}running 2, executed 1, cached 0, failed 0 {2}0\.1\/s ETA /);
     assert.equal(lines[1], 'moved 3.0 KiB in, 3.0 MiB out, cost $0.0013');
