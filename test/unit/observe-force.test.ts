@@ -185,7 +185,7 @@ describe('job traces and live status', () => {
   it('a job killed outright still leaves its trace, read back as unfinished', async () => {
     const dir = project();
     const s = new ShellThunks(dir);
-    const slow = s.script('sleep 20; echo > out');
+    const slow = s.script('sleep 5; echo > out'); // short: a SIGKILLed gg cannot stop what it started (i8 makes those die too)
     s.close();
     const { child, done } = startGg(dir, ['force', NOSB, slow.name]);
     await waitFor('the thunk to start', () => lastTraceHas(dir, (r) => r.type === 'started'));
