@@ -32,6 +32,8 @@ export type GgErrorCode =
   | 'GG_E_MEMO_CYCLE'
   | 'GG_E_PERMISSION'
   | 'GG_E_FILE_TYPE'
+  | 'GG_E_BUSY'
+  | 'GG_E_JOB_NOT_FOUND'
   | 'GG_E_INTERNAL';
 
 export interface GgErrorOptions {

@@ -20,6 +20,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
 import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
+import { markReapedCpu, takeReapedCpuMs } from './reaped-cpu.js';
 import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
@@ -264,6 +265,7 @@ export class BwrapSandbox implements Sandbox {
         ...(outcome.limit ? { limit: outcome.limit } : {}),
         outputDir: path.join(req.workDir, req.cwd),
         wallMs: outcome.wallMs,
+        ...(outcome.cpuMs === undefined ? {} : { cpuMs: outcome.cpuMs }),
       };
     } finally {
       fs.rmSync(objDir, { recursive: true, force: true });
@@ -327,7 +329,15 @@ export class BwrapSandbox implements Sandbox {
     const watch = new JailWatch(jail, req, slot, cgroup);
     const { code, signal, report } = await jail.ended.finally(() => watch.stop());
     // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
-    return { exitCode: code, signal, ...watch.verdict(), report, wallMs: performance.now() - start, logStart };
+    return {
+      exitCode: code,
+      signal,
+      ...watch.verdict(),
+      report,
+      wallMs: performance.now() - start,
+      ...cpuOf(cgroup?.counters().cpuUsec),
+      logStart,
+    };
   }
 
   /**
@@ -361,6 +371,7 @@ export class BwrapSandbox implements Sandbox {
     const cgFds = cgroup?.procsFds ?? [];
     let child: ChildProcess;
     try {
+      markReapedCpu();
       child = spawn(this.bwrap, [...options, '--', ...command], {
         cwd: '/',
         env: {},
@@ -434,12 +445,20 @@ export class BwrapSandbox implements Sandbox {
   }
 }
 
+/** The jail's CPU time: its cgroup's count (v2), else what its reaping added to ours (reaped-cpu.ts). */
+function cpuOf(cgroupUsec: number | undefined): { cpuMs?: number } {
+  const reaped = takeReapedCpuMs(); // taken every time, so each delta covers one jail
+  if (cgroupUsec !== undefined && cgroupUsec > 0) return { cpuMs: cgroupUsec / 1000 };
+  return reaped === undefined ? {} : { cpuMs: reaped };
+}
+
 interface JailOutcome {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   limit?: LimitBroken;
   report: HelperReport;
   wallMs: number;
+  cpuMs?: number;
   logStart: number;
 }
 

@@ -2,19 +2,28 @@
 import type { Command } from 'commander';
 import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
+import type { ForceEvent } from '../../force/force.js';
+import { eventRecord, type JobTrace } from '../../force/job-trace.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
-import type { ForceEvent } from '../../force/force.js';
 import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  sandboxFromFlags,
+  STORAGE_HELP,
+  storageUriFromFlags,
+  withExecutionOptions,
+} from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
   engine: string;
   sandbox: string;
   json?: boolean;
+  jsonEvents?: boolean;
+  trace: boolean;
   failFast?: boolean;
   timeout: number;
   status: boolean;
@@ -29,32 +38,6 @@ interface Opts {
   memoKeyFile?: string;
 }
 
-/**
- * Ctrl-C (and SIGTERM, SIGHUP): the first stops the run cleanly (running jails killed, nothing new started,
- * finished work memoized) and says what it stopped; a second exits at once (the jails die with us anyway).
- */
-function interruptible(): { signal: AbortSignal; running: Map<string, string>; stopped: string[]; dispose(): void } {
-  const controller = new AbortController();
-  const running = new Map<string, string>();
-  const stopped: string[] = [];
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) {
-      process.stderr.write(`gg: ${sig} again: exiting now\n`);
-      process.exit(130);
-    }
-    process.stderr.write(`\ngg: ${sig}: stopping ${running.size} running thunk(s) (again to exit at once)\n`);
-    controller.abort(`interrupted by ${sig}`);
-  };
-  for (const s of signals) process.on(s, onSignal);
-  return {
-    signal: controller.signal,
-    running,
-    stopped,
-    dispose: () => signals.forEach((s) => process.off(s, onSignal)),
-  };
-}
-
 export function registerForce(program: Command): void {
   withExecutionOptions(
     program
@@ -65,13 +48,12 @@ export function registerForce(program: Command): void {
     .option('-e, --engine <engine>', 'execution engine', 'local')
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
+    .option('--json-events', 'stream every scheduler event as one JSON line on stdout (the job trace format)')
+    .option('--no-trace', 'do not record this job in .gg/jobs (gg trace, gg explain and gg gc use those records)')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
-    .option(
-      '--storage <uri>',
-      'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)',
-    )
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .option('--storage-read-only', 'never write to the shared store (a reader of a cache trusted writers fill)')
     .option(
@@ -86,7 +68,7 @@ export function registerForce(program: Command): void {
       action(async (targets: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
         const sandbox = sandboxFromFlags(o);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
         const rt = await openRuntime({
           engine,
@@ -97,25 +79,23 @@ export function registerForce(program: Command): void {
           ...(memoKey ? { memoKey } : {}),
           storageReadOnly: o.storageReadOnly === true,
         });
+        const machine = o.json === true || o.jsonEvents === true;
         const progress = new ProgressReporter({
           tty: process.stderr.isTTY === true && o.status,
-          quiet: o.json === true || !o.status,
+          quiet: machine || !o.status,
           verbose: o.verbose === true,
           stream: process.stderr,
-          logs: o.json !== true,
+          logs: !machine,
         });
+        const t0 = Date.now();
+        const onEvent = o.jsonEvents
+          ? (e: ForceEvent): void => {
+              progress.onEvent(e);
+              process.stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n');
+            }
+          : progress.onEvent;
         // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
-        const interrupt = interruptible();
-        const onEvent = (e: ForceEvent): void => {
-          if (e.type === 'started') interrupt.running.set(e.name, e.argv0);
-          else if (e.type === 'finished' || e.type === 'failed' || e.type === 'cancelled') {
-            const argv0 = interrupt.running.get(e.name);
-            if (e.type === 'cancelled' && interrupt.signal.aborted && argv0 !== undefined)
-              interrupt.stopped.push(`${e.name} (${argv0})`);
-            interrupt.running.delete(e.name);
-          }
-          progress.onEvent(e);
-        };
+        const interrupt = new InterruptHandler(progress);
         try {
           const report = await forceTargets(rt, targets, {
             jobs: o.jobs,
@@ -123,14 +103,34 @@ export function registerForce(program: Command): void {
             onEvent,
             onUpload: progress.onUpload,
             signal: interrupt.signal,
+            argv: process.argv.slice(2),
+            trace: o.trace,
+            onTraceOpen: (trace) => {
+              interrupt.trace = trace;
+              if (o.jsonEvents)
+                process.stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
+            },
+            onGcWait: () => progress.line('gg: waiting for a running gg gc to finish'),
           });
           progress.finish();
-          if (interrupt.signal.aborted) {
-            const list = interrupt.stopped.map((n) => `\n  ${n}`).join('');
-            process.stderr.write(`gg: interrupted: stopped ${interrupt.stopped.length} running thunk(s)${list}\n`);
+          if (report.interrupted) {
+            interrupt.done();
             process.stderr.write(
-              `gg: ${report.executed} thunk(s) finished and are memoized; run the same command again to resume\n`,
+              `gg: interrupted: stopped ${progress.cancelled} running thunk(s); ${report.executed} finished and ${report.cached} cached result(s) are kept in the memo. Nothing was left half-written: placeholders of unfinished targets are unchanged.\n`,
             );
+            process.stderr.write(
+              `gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`,
+            );
+            if (o.jsonEvents)
+              process.stdout.write(
+                JSON.stringify({
+                  type: 'end',
+                  status: 'interrupted',
+                  executed: report.executed,
+                  cached: report.cached,
+                  failed: report.failures.length,
+                }) + '\n',
+              );
             return 130;
           }
           for (const f of report.failures) reportError(f.error);
@@ -158,6 +158,18 @@ export function registerForce(program: Command): void {
             if (nd) reportError(nd);
             checkFailed = nd !== undefined || check.errors.size > 0;
           }
+          if (o.jsonEvents) {
+            process.stdout.write(
+              JSON.stringify({
+                type: 'end',
+                status: report.job?.status ?? (failedTargets > 0 ? 'failed' : 'ok'),
+                executed: report.executed,
+                cached: report.cached,
+                failed: report.failures.length,
+                wall_ms: Math.round(report.wallMs),
+              }) + '\n',
+            );
+          }
           if (o.json) {
             process.stdout.write(
               JSON.stringify({
@@ -173,9 +185,10 @@ export function registerForce(program: Command): void {
                 cached: report.cached,
                 failed: report.failures.length,
                 wall_ms: Math.round(report.wallMs),
+                ...(report.job ? { job: report.job.id } : {}),
               }) + '\n',
             );
-          } else {
+          } else if (!o.jsonEvents) {
             for (const t of report.targets) {
               if (t.result && t.target !== t.ref) continue; // placeholder replaced in place: nothing to print
               if (t.result) process.stdout.write(`${t.result}\n`);
@@ -188,10 +201,45 @@ export function registerForce(program: Command): void {
           }
           return checkFailed ? 1 : 0;
         } finally {
-          interrupt.dispose();
-          if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
+          interrupt.done();
+          if (!machine) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
           await rt.close();
         }
       }),
     );
+}
+
+/**
+ * Ctrl-C (or SIGTERM) during a force: the first stops the job cleanly (running thunks killed, finished results
+ * kept, the trace closed, a message); a second quits at once, after closing the trace. Either way nothing is
+ * half-written: every object, memo entry and placeholder is written to a temporary name and renamed.
+ */
+class InterruptHandler {
+  private readonly ac = new AbortController();
+  readonly signal = this.ac.signal;
+  trace: JobTrace | undefined;
+  private readonly handler = (sig: NodeJS.Signals): void => {
+    if (!this.ac.signal.aborted) {
+      this.progress.line(
+        `gg: ${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping the running thunks (press Ctrl-C again to quit at once)`,
+      );
+      this.ac.abort();
+      return;
+    }
+    this.trace?.close('interrupted', 'quit at once by a second interrupt');
+    process.stderr.write(
+      `\ngg: quit at once; finished results are kept in the memo, run the same command again to resume${this.trace ? ` (trace: ${this.trace.file})` : ''}\n`,
+    );
+    process.exit(130);
+  };
+
+  constructor(private readonly progress: ProgressReporter) {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  done(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
 }
