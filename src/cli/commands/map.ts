@@ -7,25 +7,15 @@ import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import { limitsFromFlags, sandboxFromFlags, withExecutionOptions, type RunFlags } from '../sandbox-flags.js';
 
-interface Opts {
-  jobs: number;
-  engine: string;
-  sandbox: string;
-  timeout: number;
-  memoryLimit?: number;
-  outputLimit?: number;
-  pidsLimit?: number;
-  storage?: string;
+interface Opts extends RunFlags {
   output: string[];
   with: string[];
   argFile: string[];
   null?: boolean;
   results?: string;
   keepOrder?: boolean;
-  status: boolean;
-  verbose?: boolean;
 }
 
 export function registerMap(program: Command): void {

@@ -8,25 +8,15 @@ import { junitXml } from '../../frontend/gtest/junit.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, parseCount, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import { limitsFromFlags, parseCount, sandboxFromFlags, withExecutionOptions, type RunFlags } from '../sandbox-flags.js';
 import { argsAfterDashDash } from './operands.js';
 
-interface Opts {
-  jobs: number;
-  engine: string;
-  sandbox: string;
-  timeout: number;
-  memoryLimit?: number;
-  outputLimit?: number;
-  pidsLimit?: number;
-  storage?: string;
+interface Opts extends RunFlags {
   shards?: number;
   perTest?: boolean;
   data: string[];
   junit?: string;
   caseTimeout: number;
-  status: boolean;
-  verbose?: boolean;
   json?: boolean;
 }
 

@@ -15,6 +15,7 @@ import { placeOutput } from '../../force/targets.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { Runtime } from '../../runtime.js';
+import { findOnPath } from '../executable-closure.js';
 import { Remembered, rememberedKey } from '../remembered.js';
 import { GraphBuilder, type WrittenThunk } from '../sdk.js';
 import { caseOutcome, parseGtestList, type CaseOutcome, type CaseStatus } from './listing.js';
@@ -84,10 +85,8 @@ const isTimes = (v: unknown): v is Times => typeof v === 'object' && v !== null 
 const isPlan = (v: unknown): v is string[][] => Array.isArray(v) && v.every((s) => Array.isArray(s) && s.every((c) => typeof c === 'string'));
 
 function findProgram(cmd: string): string {
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', cmd);
-    if (fs.statSync(p, { throwIfNoEntry: false })?.isFile()) return p;
-  }
+  const p = findOnPath(cmd);
+  if (p) return p;
   throw new GgError('GG_E_FILE_NOT_FOUND', `${cmd} is not installed`, { hint: `gg test runs each case under ${cmd}: install coreutils` });
 }
 
@@ -150,7 +149,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
     const times = new Map(Object.entries(timesStore.get(timesKey) ?? {}));
     let plan = plans.get(planKey);
     if (!plan || plan.flat().sort().join('\n') !== [...toRun].sort().join('\n')) {
-      plan = planShards(toRun, times, { jobs: o.jobs, ...(o.shards !== undefined ? { shards: o.shards } : {}) });
+      plan = planShards(toRun, times, { jobs: o.jobs, binaries: binaries.length, ...(o.shards !== undefined ? { shards: o.shards } : {}) });
       plans.set(planKey, plan);
     }
     const shards = plan.map((shard) => g.thunk({
