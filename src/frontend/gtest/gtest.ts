@@ -107,7 +107,9 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
     return out.results;
   };
 
-  // 1. Binaries still placeholders (gg infer) are built first and put in place.
+  // 1. Binaries still placeholders (gg infer) are built first and put in place. The test thunks then name
+  //    the built binary by content, exactly as for a binary built any other way: the same binary gives the
+  //    same thunks whether it came from a placeholder or not, so its results are found in the memo either way.
   const binaries = o.binaries.map((b) => {
     const abs = path.resolve(b);
     if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile()) throw new GgError('GG_E_FILE_NOT_FOUND', `test binary ${b} does not exist`, { hint: 'build it first (or gg infer the build: a placeholder is forced here)' });
@@ -144,6 +146,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   const perBinary = await Promise.all(binaries.map(async (b, bi) => {
     const cases = parseGtestList((await rt.store.get(listed.get(listings[bi]!.name)!)).toString('utf8'), b.spec);
     const toRun = cases.filter((c) => alsoDisabled || !c.disabled).map((c) => c.name);
+    // The listing thunk's name covers the binary's content, its closure and ARGS.
     const planKey = rememberedKey(['plan', listings[bi]!.name, data.map((d) => d.name), timeoutS, policy]);
     const timesKey = rememberedKey(['times', b.abs]);
     const times = new Map(Object.entries(timesStore.get(timesKey) ?? {}));
