@@ -84,7 +84,10 @@ describe('gg test gtest with a stand-in binary', () => {
   it('refuses a listing whose names could smuggle shell words or flags, and a missing binary', () => {
     const bad = run(dir, ['test', 'gtest', 'bad_test']);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^error\[GG_E_USAGE\]: bad_test --gtest_list_tests printed a line that is not a Google Test listing: ' {2}a;rm'/);
+    assert.match(
+      bad.stderr,
+      /^error\[GG_E_USAGE\]: bad_test --gtest_list_tests printed a line that is not a Google Test listing: ' {2}a;rm'/,
+    );
     const missing = run(dir, ['test', 'gtest', 'no_such_test']);
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /^error\[GG_E_FILE_NOT_FOUND\]: test binary no_such_test does not exist/);
