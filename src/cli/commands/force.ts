@@ -6,7 +6,13 @@ import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  sandboxFromFlags,
+  STORAGE_HELP,
+  storageUriFromFlags,
+  withExecutionOptions,
+} from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
@@ -38,10 +44,7 @@ export function registerForce(program: Command): void {
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
-    .option(
-      '--storage <uri>',
-      'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)',
-    )
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .addHelpText(
       'after',
@@ -51,7 +54,7 @@ export function registerForce(program: Command): void {
       action(async (targets: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
         const sandbox = sandboxFromFlags(o);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const rt = await openRuntime({
           engine,
           sandbox,
