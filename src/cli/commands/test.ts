@@ -12,6 +12,8 @@ import {
   limitsFromFlags,
   parseCount,
   sandboxFromFlags,
+  storageUriFromFlags,
+  STORAGE_HELP,
   withExecutionOptions,
   type RunFlags,
 } from '../sandbox-flags.js';
@@ -52,7 +54,7 @@ export function registerTest(program: Command): void {
       parseCount('--case-timeout'),
       DEFAULT_CASE_TIMEOUT_S,
     )
-    .option('--storage <uri>', 'shared store (as gg force; default: $GG_STORAGE_URI, else the local .gg)')
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--json', 'print one JSON report on stdout instead of the runner-style text')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished, and every case with its status')
@@ -66,7 +68,7 @@ export function registerTest(program: Command): void {
           throw new GgError('GG_E_USAGE', '--shards and --per-test exclude each other');
         const engine = parseEngineSpec(o.engine);
         const { before: binaries, after: args } = argsAfterDashDash(cmd, operands);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const rt = await openRuntime({
           engine,
           sandbox: sandboxFromFlags(o),
