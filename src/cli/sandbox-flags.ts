@@ -7,6 +7,16 @@ import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
 import { MAX_TIMEOUT_MS } from '../ir/thunk.js';
 
+/** What withExecutionOptions declares, plus the engine, store and progress flags front-end commands share. */
+export interface RunFlags extends LimitFlags {
+  jobs: number;
+  engine: string;
+  sandbox: string;
+  storage?: string;
+  status: boolean;
+  verbose?: boolean;
+}
+
 export interface LimitFlags {
   timeout: number;
   memoryLimit?: number;
