@@ -6,7 +6,8 @@
 #   tests pass (on the gg build)?  gg cold and warm time as a ratio of the plain build.
 # "plain" and "gg cold" include the project's configure step (configure, cmake, meson), run under gg infer
 # for gg; "gg warm" is the project's clean target, then gg infer + gg force with the memo of the cold run.
-# Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end).
+# Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end); GG_KEEP_CORPUS=1
+# keeps the build trees too.
 # GG_BENCH_SANDBOX=none runs thunks unisolated (default bwrap). Work happens under $TMPDIR (default /var/tmp).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ projects=("$@")
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-corpus-XXXXXX")
 logs=${GG_CORPUS_LOGS:-$work.logs}
 mkdir -p "$logs"
-trap 'rm -rf "$work"' EXIT
+[[ ${GG_KEEP_CORPUS:-} == 1 ]] || trap 'rm -rf "$work"' EXIT
 gg_bin "$work"
 export GG_SANDBOX=$sandbox
 unset GG_DIR
@@ -85,7 +86,7 @@ for p in "${projects[@]}"; do
   echo "corpus: $p from $src (sandbox=$sandbox, $(nproc) cpus, load $(cut -d' ' -f1 /proc/loadavg))" >&2
   P=$work/plain/$p G=$work/gg/$p
   rm -rf "$P" "$G"; mkdir -p "$work/plain" "$work/gg"
-  cp -r "$src" "$P"; cp -r "$src" "$G"
+  cp -a "$src" "$P"; cp -a "$src" "$G"
   # plain
   t0=$(now)
   (cd "$P" && { [[ -z $conf ]] || bash -c "$conf"; } && bash -c "$build") > "$logs/$p.plain.log" 2>&1; plain_rc=$?

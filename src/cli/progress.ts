@@ -43,7 +43,7 @@ export class ProgressReporter {
         this.running--;
         this.executed++;
         if (this.o.verbose) this.line(`done   ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
-        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
+        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.replace(/\n+$/, '')); // as printed: trailing spaces kept
         break;
       case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
       case 'cancelled': this.running = Math.max(0, this.running - 1); break;

@@ -186,4 +186,27 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './m'), '13\n');
     assert.equal(shOk(dir, 'ar t lib.a'), 'a.o\nb.o\n');
   });
+
+  it('a compile longer than gg\'s 7.5 s compile timeout builds: the timeout is a straggler hint, never a kill', () => {
+    // constexpr evaluation: pure compiler CPU time, scaled from a short run so the compile takes ~11 s here
+    const src = 'constexpr unsigned long spin(unsigned long n) { unsigned long s = 0; for (unsigned long i = 0; i < n; i++) s = s * 31 + i; return s; }\nconstexpr unsigned long v = spin(N);\nunsigned long get() { return v; }\n';
+    const dir = cProject({ 'slow.cc': src });
+    const flags = '-std=c++17 -fconstexpr-ops-limit=2147483647 -fconstexpr-loop-limit=2147483647';
+    const timed = (n: number): number => {
+      const t0 = performance.now();
+      shOk(dir, `c++ ${flags} -DN=${n} -c slow.cc -o probe.o`);
+      return performance.now() - t0;
+    };
+    const perIteration = Math.max(1e-6, (timed(300_000) - timed(0)) / 300_000);
+    const n = Math.min(300_000_000, Math.ceil(12_000 / perIteration));
+    shOk(dir, `gg infer c++ ${flags} -DN=${n} -c slow.cc -o slow.o`);
+    const d = JSON.parse(shOk(dir, 'gg describe slow.o --json')) as { timeout?: number };
+    assert.equal(d.timeout, 7_500, 'the thunk keeps gg\'s compile timeout, as its straggler hint');
+    const start = performance.now();
+    const s = forceJson(dir, 'slow.o');
+    const ms = performance.now() - start;
+    assert.equal(s.failed, 0);
+    assert.ok(ms > 7_500, `the compile took ${ms.toFixed(0)} ms: not longer than the old 7.5 s limit, so it proves nothing`);
+    assert.ok(isElf(path.join(dir, 'slow.o')));
+  });
 });

@@ -15,7 +15,8 @@ import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
-import { real, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
+import type { HeaderList } from './header-deps.js';
+import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
@@ -48,7 +49,7 @@ const TIMEOUT = { compile: 7_500, link: 5_000 };
 /** Flags of the compile command: everything but linking, dependency files and dropped flags. */
 const COMPILE_CLASSES = ['P', 'C', 'G', 'M', 'A'] as const;
 /** Preprocessor modes -fdirectives-only cannot be combined with (discovery then runs a plain -E). */
-const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P']);
+const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P', '-Wunused-macros']);
 
 const UTF8_CTYPE = '/usr/lib/locale/C.utf8/LC_CTYPE';
 
@@ -263,7 +264,17 @@ export class GccModel {
       const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
       hostEnv['PATH'] = this.ctx.realPath;
       try {
-        const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
+        const discover = async (): Promise<HeaderList> => {
+          try {
+            return await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
+          } catch (e) {
+            // a flag gcc refuses with -fdirectives-only: plain discovery (-M), and no cutoff key
+            if (!directivesOnly || !(e instanceof RunRealTool) || !/directives-only/.test(e.detail ?? '')) throw e;
+            ppFlags.pop();
+            return this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv);
+          }
+        };
+        const list = await discover();
         headers = list.headers;
         headerNames = list.names;
         if (list.cached) this.ctx.stats.depsCached++;
