@@ -209,4 +209,40 @@ describe('gg infer', () => {
     assert.ok(ms > 7_500, `the compile took ${ms.toFixed(0)} ms: not longer than the old 7.5 s limit, so it proves nothing`);
     assert.ok(isElf(path.join(dir, 'slow.o')));
   });
+
+  it('as, ld -r, objcopy (binary data, debug files, debuglink) and strip in place become thunks, equal to a plain build', () => {
+    const files = {
+      'a.c': 'int a(void) { return 1; }\n',
+      'b.c': 'int b(void) { return 2; }\n',
+      's.s': '\t.include "inc.s"\n\t.text\n\t.globl seven\nseven:\n\tmov $SEVEN, %eax\n\tret\n\t.section .note.GNU-stack,"",@progbits\n',
+      'inc.s': '\t.set SEVEN, 7\n',
+      'blob.bin': 'twelve bytes',
+      'm.c': '#include <stdio.h>\nextern char _binary_blob_bin_start[], _binary_blob_bin_end[];\nint a(void), b(void), seven(void);\nint main(void) { printf("%d %d\\n", a() + b() + seven(), (int)(_binary_blob_bin_end - _binary_blob_bin_start)); return 0; }\n',
+      'build.sh': [
+        'set -e',
+        'cc -O2 -c a.c -o a.o && cc -O2 -c b.c -o b.o',
+        'ld -r -o ab.o a.o b.o',
+        'as --64 -o s.o s.s',
+        'objcopy -I binary -O elf64-x86-64 -B i386 blob.bin blob.o',
+        'cc -g -O2 -o prog m.c ab.o s.o blob.o',
+        'objcopy --only-keep-debug prog prog.debug',
+        'strip --strip-debug prog',
+        'objcopy --add-gnu-debuglink=prog.debug prog',
+        'strip -o small prog',
+        '',
+      ].join('\n'),
+    };
+    const dir = cProject(files);
+    const plain = cProject(files);
+    shOk(plain, 'sh build.sh');
+    const r = sh(dir, 'gg infer sh build.sh');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /0 commands ran for real/);
+    for (const f of ['ab.o', 's.o', 'blob.o', 'prog', 'prog.debug', 'small']) assert.ok(isPlaceholder(path.join(dir, f)), `${f} is a placeholder`);
+    assert.equal(forceJson(dir, 'small prog prog.debug ab.o s.o blob.o').failed, 0);
+    assert.equal(shOk(dir, './small'), '10 12\n');
+    assert.equal(shOk(dir, './prog'), '10 12\n');
+    assert.match(shOk(dir, 'readelf -p .gnu_debuglink prog'), /prog\.debug/);
+    for (const o of ['ab.o', 's.o', 'blob.o']) assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
+  });
 });
