@@ -38,7 +38,7 @@ define() {
          build="make -j2 $flags" clean="make clean $flags"
          check='./git --version && cd t && bash t0000-basic.sh >/dev/null && bash t0001-init.sh >/dev/null';;
     zlib) pkg=zlib conf='./configure' build='make -j2' clean='make clean' check='make test';;
-    zstd) pkg=libzstd build='make -j2' clean='make clean'
+    zstd) pkg=libzstd build='make -j2 -C programs zstd' clean='make -C programs clean'
           check='seq 100000 > in && programs/zstd -q -f in -o in.zst && programs/zstd -q -d -f in.zst -o out && cmp in out && ldd programs/zstd >/dev/null';;
     duktape) pkg=duktape build='make -j2 -f Makefile.sharedlibrary && make -j2 -f Makefile.cmdline'
              clean='rm -f duk libduktape*.so* duktape.pc' check='./duk -e "print([1,2,3].map(function(x){return x*x}).join())" | grep -q 1,4,9';;

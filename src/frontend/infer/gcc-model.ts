@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { placeOutput } from '../../force/targets.js';
 import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
@@ -167,6 +168,13 @@ export class GccModel {
       const out = path.resolve(req.cwd, cmd.output ?? 'a.out');
       writePlaceholder(out, link.name, undefined);
       fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
+      // A link whose result is memoized already (a rebuild after make clean) leaves the program itself, so a
+      // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
+      const known = this.ctx.store.getReductionSync(link.name);
+      if (known !== undefined && this.ctx.store.hasSync(known)) {
+        await placeOutput(this.ctx.store, out, known);
+        this.ctx.stats.placed++;
+      }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };

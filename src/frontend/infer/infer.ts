@@ -56,7 +56,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const models = prepareModelDir(inferDir, realPath);
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
-  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, cutoff: 0, fallbacks: new Map() };
+  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, cutoff: 0, placed: 0, fallbacks: new Map() };
   const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
