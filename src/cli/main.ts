@@ -5,6 +5,8 @@ import { registerBasic } from './commands/basic.js';
 import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
+import { registerMap } from './commands/map.js';
+import { registerTest } from './commands/test.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -21,7 +23,15 @@ export function buildProgram(): Command {
   registerForce(program);
   registerInfer(program);
   registerVerify(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  registerTest(program);
+  registerMap(program);
+  const quiet = (cs: readonly Command[]): void => {
+    for (const c of cs) {
+      c.exitOverride().configureOutput({ writeErr: () => {} });
+      quiet(c.commands);
+    }
+  };
+  quiet(program.commands);
   return program;
 }
 

@@ -37,19 +37,7 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
   if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
-  if (rt.remote) {
-    // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
-    await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
-  }
-  const outcome = await forceAll(refs, {
-    store: rt.store,
-    engine: rt.engine,
-    jobs: o.jobs,
-    ...(o.failFast ? { failFast: true } : {}),
-    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-  });
+  const outcome = await forceRefs(rt, refs, o);
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
   // is written once, not once per name.
@@ -73,6 +61,23 @@ export async function forceTargets(rt: Runtime, specs: readonly string[], o: For
     reports.push({ target: t.spec, ref: t.ref, result });
   }
   return { ...outcome, targets: reports };
+}
+
+/** Force references on the runtime's engine and store (what every front end does with the graph it wrote). */
+export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTargetsOptions): Promise<ForceOutcome> {
+  if (rt.remote) {
+    // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
+    await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+  }
+  return forceAll(refs, {
+    store: rt.store,
+    engine: rt.engine,
+    jobs: o.jobs,
+    ...(o.failFast ? { failFast: true } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
 }
 
 /**
