@@ -48,7 +48,9 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(o.storageUri, local);
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
+  const sandbox = new LazySandbox(kind, () =>
+    createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
+  );
   const engine = new LocalEngine(local, sandbox, {
     ...(o.limits ? { limits: o.limits } : {}),
     keepFailed: o.keepFailed ?? false,

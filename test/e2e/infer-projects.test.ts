@@ -38,10 +38,15 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     assert.equal(shOk(dir, `src/lua -e 'print(1+1)'`), '2\n');
     shOk(dir, `gg force --sandbox=${SANDBOX} -s -j2 src/*.o src/liblua.a src/luac`);
     for (const o of fs.readdirSync(path.join(plain, 'src')).filter((f) => f.endsWith('.o'))) {
-      assert.ok(stripped(path.join(dir, 'src', o)).equals(stripped(path.join(plain, 'src', o))), `${o} differs from the plain build`);
+      assert.ok(
+        stripped(path.join(dir, 'src', o)).equals(stripped(path.join(plain, 'src', o))),
+        `${o} differs from the plain build`,
+      );
     }
     shOk(dir, 'make clean >/dev/null && gg infer make -j2 posix');
-    const s = JSON.parse(shOk(dir, `gg force --sandbox=${SANDBOX} --json -j2 src/lua src/luac`)) as { executed: number };
+    const s = JSON.parse(shOk(dir, `gg force --sandbox=${SANDBOX} --json -j2 src/lua src/luac`)) as {
+      executed: number;
+    };
     assert.equal(s.executed, 0);
     assert.equal(shOk(dir, `src/luac -v`).startsWith('Lua 5.4'), true);
   });
@@ -57,7 +62,8 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     const build = path.join(dir, 'build');
     shOk(dir, 'gg init >/dev/null');
     shOk(build, 'gg infer cmake -G Ninja .. >/dev/null && gg infer ninja');
-    for (const f of ['example', 'minigzip', 'libz.a', 'libz.so.1.2.13']) assert.ok(isPlaceholder(path.join(build, f)), `${f} is a placeholder`);
+    for (const f of ['example', 'minigzip', 'libz.a', 'libz.so.1.2.13'])
+      assert.ok(isPlaceholder(path.join(build, f)), `${f} is a placeholder`);
     forceTree(build, SANDBOX);
     assert.match(shOk(build, './example'), /inflate with dictionary: hello, hello!/);
     assert.match(shOk(build, './example64'), /large_inflate\(\): OK/);
@@ -75,7 +81,11 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     const r = sh(build, 'gg infer cmake -G Ninja -DENABLE_CJSON_TEST=On .. >/dev/null && gg infer ninja');
     assert.equal(r.status, 0, r.stderr);
     assert.match(fs.readFileSync(path.join(dir, 'CMakeLists.txt'), 'utf8'), /-Werror/);
-    assert.doesNotMatch(fs.readFileSync(path.join(dir, '.gg/cache/infer/last-run.log'), 'utf8'), /^real cc/m, 'every compile of the build is modelled');
+    assert.doesNotMatch(
+      fs.readFileSync(path.join(dir, '.gg/cache/infer/last-run.log'), 'utf8'),
+      /^real cc/m,
+      'every compile of the build is modelled',
+    );
     assert.ok(isPlaceholder(path.join(build, 'libcjson.so.1.7.15')));
     forceTree(build, SANDBOX);
     assert.match(shOk(build, 'readelf -d libcjson.so.1.7.15'), /SONAME.*libcjson\.so\.1\]/);
@@ -89,29 +99,42 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     shOk(dir, 'gg init >/dev/null && gg infer meson setup build -Ddocs=false >/dev/null');
     const r = sh(dir, 'gg infer ninja -C build');
     assert.equal(r.status, 0, r.stderr);
-    assert.match(fs.readFileSync(path.join(dir, 'build/gen.tab/fribidi-unicode-version.h'), 'utf8'), /FRIBIDI_UNICODE_VERSION/, 'a generator ran');
+    assert.match(
+      fs.readFileSync(path.join(dir, 'build/gen.tab/fribidi-unicode-version.h'), 'utf8'),
+      /FRIBIDI_UNICODE_VERSION/,
+      'a generator ran',
+    );
     forceTree(dir, SANDBOX);
     shOk(dir, 'meson test -C build -q');
   });
 
-  it('git: make; t0000-basic, t0001-init and t3000-ls-files-others pass', { skip: process.env['GG_E2E_GIT'] !== '1' && 'git takes minutes: bench/corpus.sh builds it; GG_E2E_GIT=1 runs it here' }, (t) => {
-    const dir = sourceCopy('git');
-    if (!dir) return t.skip('get-source git failed (no network?)');
-    t.after(() => cleanup(dir));
-    const flags = 'NO_CURL=1 NO_GETTEXT=1 NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1';
-    shOk(dir, `gg init >/dev/null && gg infer make -j2 ${flags} >/dev/null`);
-    assert.ok(placeholdersIn(dir).length > 100);
-    forceTree(dir, SANDBOX);
-    assert.match(shOk(dir, './git --version'), /^git version/);
-    for (const test of ['t0000-basic.sh', 't0001-init.sh', 't3000-ls-files-others.sh']) {
-      const r = sh(path.join(dir, 't'), `bash ${test}`);
-      assert.equal(r.status, 0, `${test} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-    }
-  });
+  it(
+    'git: make; t0000-basic, t0001-init and t3000-ls-files-others pass',
+    {
+      skip:
+        process.env['GG_E2E_GIT'] !== '1' && 'git takes minutes: bench/corpus.sh builds it; GG_E2E_GIT=1 runs it here',
+    },
+    (t) => {
+      const dir = sourceCopy('git');
+      if (!dir) return t.skip('get-source git failed (no network?)');
+      t.after(() => cleanup(dir));
+      const flags = 'NO_CURL=1 NO_GETTEXT=1 NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1';
+      shOk(dir, `gg init >/dev/null && gg infer make -j2 ${flags} >/dev/null`);
+      assert.ok(placeholdersIn(dir).length > 100);
+      forceTree(dir, SANDBOX);
+      assert.match(shOk(dir, './git --version'), /^git version/);
+      for (const test of ['t0000-basic.sh', 't0001-init.sh', 't3000-ls-files-others.sh']) {
+        const r = sh(path.join(dir, 't'), `bash ${test}`);
+        assert.equal(r.status, 0, `${test} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+      }
+    },
+  );
 
   it('the hello-c example builds and is memoized after make clean', () => {
     const dir = cProject({});
-    fs.cpSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../examples/hello-c'), dir, { recursive: true });
+    fs.cpSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../examples/hello-c'), dir, {
+      recursive: true,
+    });
     shOk(dir, `gg infer make -j2 && gg force --sandbox=${SANDBOX} -j2 hello`);
     assert.match(shOk(dir, './hello'), /hello, world/);
     shOk(dir, 'make clean && gg infer make -j2');

@@ -24,25 +24,76 @@ interface OptionTable {
 
 const AS: OptionTable = {
   withArg: new Set(['-I', '--defsym', '-march', '-mtune']),
-  plain: /^(--64|--32|--x32|-g|--gen-debug|-g[0-9]|--gdwarf-?[0-9]+|--gdwarf-sections|-W|--warn|--fatal-warnings|--no-warn|-Z|-R|-L|--keep-locals|-J|-K|-n|-Q[yn]?|-V|-v|--noexecstack|--execstack|--size-check=.*|--elf-stt-common=.*|--generate-missing-build-notes=.*|-mx86-used-note=.*|-march=.*|-mtune=.*|-mmnemonic=.*|-msyntax=.*|-mnaked-reg|-mrelax-relocations=.*|--compress-debug-sections(=.*)?|--nocompress-debug-sections|--strip-local-absolute|-I.+|--defsym=.*|--statistics|-D|--traditional-format|-mno-shared|-mshared|-O[0-9s]?)$/,
+  plain:
+    /^(--64|--32|--x32|-g|--gen-debug|-g[0-9]|--gdwarf-?[0-9]+|--gdwarf-sections|-W|--warn|--fatal-warnings|--no-warn|-Z|-R|-L|--keep-locals|-J|-K|-n|-Q[yn]?|-V|-v|--noexecstack|--execstack|--size-check=.*|--elf-stt-common=.*|--generate-missing-build-notes=.*|-mx86-used-note=.*|-march=.*|-mtune=.*|-mmnemonic=.*|-msyntax=.*|-mnaked-reg|-mrelax-relocations=.*|--compress-debug-sections(=.*)?|--nocompress-debug-sections|--strip-local-absolute|-I.+|--defsym=.*|--statistics|-D|--traditional-format|-mno-shared|-mshared|-O[0-9s]?)$/,
 };
 
 const LD_R: OptionTable = {
   withArg: new Set(['-m', '-L', '-T', '-e', '-u']),
-  plain: /^(-r|-Ur|-i|--relocatable|-x|-X|-S|-s|--discard-all|--discard-locals|--strip-debug|--strip-all|--build-id(=.*)?|--no-undefined|-z\S*|-m.+|-L.+|-u.+|--whole-archive|--no-whole-archive|--gc-sections|--no-gc-sections|-O[0-9]?|--sort-section=.*|-d|-dc|-dp|--no-warn-mismatch|-plugin-opt=.*|--hash-style=.*|-EL|-EB)$/,
+  plain:
+    /^(-r|-Ur|-i|--relocatable|-x|-X|-S|-s|--discard-all|--discard-locals|--strip-debug|--strip-all|--build-id(=.*)?|--no-undefined|-z\S*|-m.+|-L.+|-u.+|--whole-archive|--no-whole-archive|--gc-sections|--no-gc-sections|-O[0-9]?|--sort-section=.*|-d|-dc|-dp|--no-warn-mismatch|-plugin-opt=.*|--hash-style=.*|-EL|-EB)$/,
   readsFile: /^(-T|--script)(=(.*))?$/,
 };
 
 const STRIP: OptionTable = {
-  withArg: new Set(['-K', '-N', '-R', '-F', '-I', '-O', '--keep-symbol', '--strip-symbol', '--remove-section', '--keep-section', '--remove-relocations']),
-  plain: /^(-s|-g|-S|-d|-x|-X|-p|-D|-U|-M|--strip-all|--strip-debug|--strip-dwo|--strip-unneeded|--discard-all|--discard-locals|--preserve-dates|--enable-deterministic-archives|--disable-deterministic-archives|--merge-notes|--no-merge-notes|--keep-file-symbols|--only-keep-debug|--keep-section-symbols|--keep-symbol=.*|--strip-symbol=.*|--remove-section=.*|--keep-section=.*|--remove-relocations=.*|-K.+|-N.+|-R.+|--target=.*|--input-target=.*|--output-target=.*|-w|--wildcard)$/,
+  withArg: new Set([
+    '-K',
+    '-N',
+    '-R',
+    '-F',
+    '-I',
+    '-O',
+    '--keep-symbol',
+    '--strip-symbol',
+    '--remove-section',
+    '--keep-section',
+    '--remove-relocations',
+  ]),
+  plain:
+    /^(-s|-g|-S|-d|-x|-X|-p|-D|-U|-M|--strip-all|--strip-debug|--strip-dwo|--strip-unneeded|--discard-all|--discard-locals|--preserve-dates|--enable-deterministic-archives|--disable-deterministic-archives|--merge-notes|--no-merge-notes|--keep-file-symbols|--only-keep-debug|--keep-section-symbols|--keep-symbol=.*|--strip-symbol=.*|--remove-section=.*|--keep-section=.*|--remove-relocations=.*|-K.+|-N.+|-R.+|--target=.*|--input-target=.*|--output-target=.*|-w|--wildcard)$/,
   readsFile: /^(--keep-symbols|--strip-symbols)(=(.*))?$/,
 };
 
 const OBJCOPY: OptionTable = {
-  withArg: new Set(['-I', '-O', '-B', '-F', '-j', '-R', '-K', '-N', '-L', '-G', '-W', '--only-section', '--remove-section', '--keep-symbol', '--strip-symbol', '--localize-symbol', '--globalize-symbol', '--weaken-symbol', '--redefine-sym', '--rename-section', '--set-section-flags', '--set-section-alignment', '--add-symbol', '--prefix-symbols', '--prefix-sections', '--prefix-alloc-sections', '--change-section-address', '--change-section-lma', '--change-section-vma', '--set-start', '--pad-to', '--gap-fill', '--elf-stt-common']),
-  plain: /^(-g|-S|-x|-X|-p|-D|-U|-w|--strip-all|--strip-debug|--strip-dwo|--strip-unneeded|--only-keep-debug|--extract-dwo|--discard-all|--discard-locals|--keep-file-symbols|--enable-deterministic-archives|--disable-deterministic-archives|--preserve-dates|--compress-debug-sections(=.*)?|--decompress-debug-sections|--weaken|--localize-hidden|--keep-section-symbols|--merge-notes|--no-merge-notes|--wildcard|--input-target=.*|--output-target=.*|--binary-architecture=.*|--target=.*|--only-section=.*|--remove-section=.*|--keep-symbol=.*|--strip-symbol=.*|--localize-symbol=.*|--globalize-symbol=.*|--weaken-symbol=.*|--redefine-sym=.*|--rename-section=.*|--set-section-flags=.*|--set-section-alignment=.*|--add-symbol=.*|--prefix-symbols=.*|--prefix-sections=.*|--prefix-alloc-sections=.*|--set-start=.*|--pad-to=.*|--gap-fill=.*|-[IOBFjRKNLGW].+)$/,
-  readsFile: /^(--add-gnu-debuglink|--keep-symbols|--strip-symbols|--localize-symbols|--globalize-symbols|--weaken-symbols|--redefine-syms|--keep-global-symbols)(=(.*))?$/,
+  withArg: new Set([
+    '-I',
+    '-O',
+    '-B',
+    '-F',
+    '-j',
+    '-R',
+    '-K',
+    '-N',
+    '-L',
+    '-G',
+    '-W',
+    '--only-section',
+    '--remove-section',
+    '--keep-symbol',
+    '--strip-symbol',
+    '--localize-symbol',
+    '--globalize-symbol',
+    '--weaken-symbol',
+    '--redefine-sym',
+    '--rename-section',
+    '--set-section-flags',
+    '--set-section-alignment',
+    '--add-symbol',
+    '--prefix-symbols',
+    '--prefix-sections',
+    '--prefix-alloc-sections',
+    '--change-section-address',
+    '--change-section-lma',
+    '--change-section-vma',
+    '--set-start',
+    '--pad-to',
+    '--gap-fill',
+    '--elf-stt-common',
+  ]),
+  plain:
+    /^(-g|-S|-x|-X|-p|-D|-U|-w|--strip-all|--strip-debug|--strip-dwo|--strip-unneeded|--only-keep-debug|--extract-dwo|--discard-all|--discard-locals|--keep-file-symbols|--enable-deterministic-archives|--disable-deterministic-archives|--preserve-dates|--compress-debug-sections(=.*)?|--decompress-debug-sections|--weaken|--localize-hidden|--keep-section-symbols|--merge-notes|--no-merge-notes|--wildcard|--input-target=.*|--output-target=.*|--binary-architecture=.*|--target=.*|--only-section=.*|--remove-section=.*|--keep-symbol=.*|--strip-symbol=.*|--localize-symbol=.*|--globalize-symbol=.*|--weaken-symbol=.*|--redefine-sym=.*|--rename-section=.*|--set-section-flags=.*|--set-section-alignment=.*|--add-symbol=.*|--prefix-symbols=.*|--prefix-sections=.*|--prefix-alloc-sections=.*|--set-start=.*|--pad-to=.*|--gap-fill=.*|-[IOBFjRKNLGW].+)$/,
+  readsFile:
+    /^(--add-gnu-debuglink|--keep-symbols|--strip-symbols|--localize-symbols|--globalize-symbols|--weaken-symbols|--redefine-syms|--keep-global-symbols)(=(.*))?$/,
 };
 
 /** --add-section NAME=FILE / --update-section NAME=FILE: the file is read. */
@@ -144,8 +195,10 @@ export class BinutilsModel {
   async run(req: ModelRequest): Promise<ModelAnswer> {
     const tool = req.tool as 'as' | 'ld' | 'strip' | 'objcopy';
     const argv = expandResponseFiles(req.argv.slice(1), req.cwd);
-    if (argv.some((a) => /^(--help|--version|-v|-V|--info|--MD|-a.*|--listing.*)$/.test(a)) && tool !== 'ld') real(`${tool}: a query, listing or dependency file`);
-    if (tool === 'ld' && !argv.some((a) => ['-r', '-i', '-Ur', '--relocatable'].includes(a))) real('ld is modelled for relocatable links (-r) only');
+    if (argv.some((a) => /^(--help|--version|-v|-V|--info|--MD|-a.*|--listing.*)$/.test(a)) && tool !== 'ld')
+      real(`${tool}: a query, listing or dependency file`);
+    if (tool === 'ld' && !argv.some((a) => ['-r', '-i', '-Ur', '--relocatable'].includes(a)))
+      real('ld is modelled for relocatable links (-r) only');
     const table = tool === 'as' ? AS : tool === 'ld' ? LD_R : tool === 'strip' ? STRIP : OBJCOPY;
     const p = parse(argv, table, tool);
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
@@ -157,11 +210,15 @@ export class BinutilsModel {
     };
     for (const f of [...p.inputs, ...p.reads]) declare(f);
     if (tool === 'as') {
-      const dirs = argv.flatMap((a, i) => (a === '-I' ? [argv[i + 1]!] : a.startsWith('-I') && a.length > 2 ? [a.slice(2)] : []));
+      const dirs = argv.flatMap((a, i) =>
+        a === '-I' ? [argv[i + 1]!] : a.startsWith('-I') && a.length > 2 ? [a.slice(2)] : [],
+      );
       for (const src of p.inputs) {
         const text = fs.readFileSync(path.resolve(req.cwd, src), 'latin1');
         for (const inc of asmIncludes(text)) {
-          const found = [path.dirname(src), '.', ...dirs].map((d) => path.join(d, inc)).find((c) => fs.existsSync(path.resolve(req.cwd, c)));
+          const found = [path.dirname(src), '.', ...dirs]
+            .map((d) => path.join(d, inc))
+            .find((c) => fs.existsSync(path.resolve(req.cwd, c)));
           if (found === undefined) real('an assembler .include not found', inc);
           declare(found);
         }

@@ -50,14 +50,66 @@ export interface GccCommand {
   linkFiles: string[];
 }
 
-const WITH_ARG_P = new Set(['-I', '-iquote', '-isystem', '-idirafter', '-include', '-imacros', '-D', '-U', '-Xpreprocessor', '-iprefix', '-iwithprefix', '-iwithprefixbefore']);
+const WITH_ARG_P = new Set([
+  '-I',
+  '-iquote',
+  '-isystem',
+  '-idirafter',
+  '-include',
+  '-imacros',
+  '-D',
+  '-U',
+  '-Xpreprocessor',
+  '-iprefix',
+  '-iwithprefix',
+  '-iwithprefixbefore',
+]);
 const WITH_ARG_L = new Set(['-L', '-l', '-Xlinker', '-u', '-z', '-T']);
-const SINGLE_P = new Set(['-nostdinc', '-nostdinc++', '-P', '-C', '-CC', '-undef', '-trigraphs', '-traditional-cpp', '-remap']);
-const SINGLE_L = new Set(['-shared', '-static', '-static-pie', '-static-libgcc', '-static-libstdc++', '-shared-libgcc', '-rdynamic', '-pie', '-no-pie', '-s', '-nostdlib', '-nostartfiles', '-nodefaultlibs', '-nolibc', '-symbolic', '-Wl,--as-needed']);
-const SINGLE_C = new Set(['-ansi', '-pedantic', '-pedantic-errors', '-w', '-pthread', '-fPIC', '-fpic', '-fPIE', '-fpie']);
-const QUERY = /^(--version|--help.*|-v|-###|-dump.*|-print-.*|--print-.*|-d[A-Z]+|-H|-Q|--target-help|-fsyntax-only|-time.*|-save-temps.*|-fdump-.*)$/;
+const SINGLE_P = new Set([
+  '-nostdinc',
+  '-nostdinc++',
+  '-P',
+  '-C',
+  '-CC',
+  '-undef',
+  '-trigraphs',
+  '-traditional-cpp',
+  '-remap',
+]);
+const SINGLE_L = new Set([
+  '-shared',
+  '-static',
+  '-static-pie',
+  '-static-libgcc',
+  '-static-libstdc++',
+  '-shared-libgcc',
+  '-rdynamic',
+  '-pie',
+  '-no-pie',
+  '-s',
+  '-nostdlib',
+  '-nostartfiles',
+  '-nodefaultlibs',
+  '-nolibc',
+  '-symbolic',
+  '-Wl,--as-needed',
+]);
+const SINGLE_C = new Set([
+  '-ansi',
+  '-pedantic',
+  '-pedantic-errors',
+  '-w',
+  '-pthread',
+  '-fPIC',
+  '-fpic',
+  '-fPIE',
+  '-fpie',
+]);
+const QUERY =
+  /^(--version|--help.*|-v|-###|-dump.*|-print-.*|--print-.*|-d[A-Z]+|-H|-Q|--target-help|-fsyntax-only|-time.*|-save-temps.*|-fdump-.*)$/;
 /** -f flags that read or write files of their own, or change the toolchain: the real tool runs. */
-const F_REAL = /^-f(plugin|profile-use|profile-generate|profile-dir|auto-profile|save-optimization-record|compare-debug|callgraph-info|stack-usage|dump-|record-gcc-switches=|opt-info|debug-types-section-x|lto-partition=one-x)/;
+const F_REAL =
+  /^-f(plugin|profile-use|profile-generate|profile-dir|auto-profile|save-optimization-record|compare-debug|callgraph-info|stack-usage|dump-|record-gcc-switches=|opt-info|debug-types-section-x|lto-partition=one-x)/;
 
 const EXT_LANG: Record<string, Lang | 'real'> = {
   '.c': 'c',
@@ -73,8 +125,21 @@ const EXT_LANG: Record<string, Lang | 'real'> = {
   '.s': 'assembler',
   '.S': 'assembler-with-cpp',
   '.sx': 'assembler-with-cpp',
-  '.h': 'real', '.hh': 'real', '.hpp': 'real', '.m': 'real', '.mm': 'real', '.f': 'real', '.f90': 'real', '.F': 'real',
-  '.go': 'real', '.d': 'real', '.ads': 'real', '.adb': 'real', '.M': 'real', '.mi': 'real', '.for': 'real',
+  '.h': 'real',
+  '.hh': 'real',
+  '.hpp': 'real',
+  '.m': 'real',
+  '.mm': 'real',
+  '.f': 'real',
+  '.f90': 'real',
+  '.F': 'real',
+  '.go': 'real',
+  '.d': 'real',
+  '.ads': 'real',
+  '.adb': 'real',
+  '.M': 'real',
+  '.mi': 'real',
+  '.for': 'real',
 };
 
 const X_LANG: Record<string, Lang | 'none'> = {
@@ -180,8 +245,14 @@ function linkerOptions(c: Parsing, flag: string): void {
   const parts = flag.slice(4).split(',');
   for (let k = 0; k < parts.length; k++) {
     const p = parts[k]!;
-    if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(p)) real('the linker writes or prints more', flag);
-    const m = /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
+    if (
+      /^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(
+        p,
+      )
+    )
+      real('the linker writes or prints more', flag);
+    const m =
+      /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
     if (m) {
       const f = m[1] ?? parts[k + 1];
       if (f !== undefined) c.linkFiles.push(f);
@@ -192,22 +263,90 @@ function linkerOptions(c: Parsing, flag: string): void {
 const RULES: readonly Rule[] = [
   { when: QUERY, real: 'a query (--version, -print-*, -dump*, ...)' },
   // mode and output
-  { when: ['-c'], apply: (c) => { c.mode = 'c'; } },
-  { when: ['-S'], apply: (c) => { if (c.mode !== 'c') c.mode = 'S'; } },
-  { when: ['-E'], apply: (c) => { c.mode = 'E'; } },
-  { when: ['-o'], takesArg: true, apply: (c, _f, v) => { c.output = v!; } },
-  { when: /^-o./, apply: (c, f) => { c.output = f.slice(2); } },
+  {
+    when: ['-c'],
+    apply: (c) => {
+      c.mode = 'c';
+    },
+  },
+  {
+    when: ['-S'],
+    apply: (c) => {
+      if (c.mode !== 'c') c.mode = 'S';
+    },
+  },
+  {
+    when: ['-E'],
+    apply: (c) => {
+      c.mode = 'E';
+    },
+  },
+  {
+    when: ['-o'],
+    takesArg: true,
+    apply: (c, _f, v) => {
+      c.output = v!;
+    },
+  },
+  {
+    when: /^-o./,
+    apply: (c, f) => {
+      c.output = f.slice(2);
+    },
+  },
   { when: ['-x'], takesArg: true, apply: (c, _f, v) => setLang(c, v!) },
   { when: /^-x./, apply: (c, f) => setLang(c, f.slice(2)) },
   // dependency files
-  { when: ['-MD'], apply: (c) => { c.dep.md = true; } },
-  { when: ['-MMD'], apply: (c) => { c.dep.mmd = true; } },
-  { when: ['-MP'], apply: (c) => { c.dep.mp = true; } },
-  { when: ['-M', '-MM'], apply: (c) => { c.sawM = true; } },
-  { when: ['-MF'], takesArg: true, apply: (c, _f, v) => { c.dep.mf = v!; } },
-  { when: /^-MF./, apply: (c, f) => { c.dep.mf = f.slice(3); } },
-  { when: ['-MT', '-MQ'], takesArg: true, apply: (c, f, v) => { c.dep.targets.push({ text: v!, quote: f === '-MQ' }); } },
-  { when: /^-M[TQ]./, apply: (c, f) => { c.dep.targets.push({ text: f.slice(3), quote: f.startsWith('-MQ') }); } },
+  {
+    when: ['-MD'],
+    apply: (c) => {
+      c.dep.md = true;
+    },
+  },
+  {
+    when: ['-MMD'],
+    apply: (c) => {
+      c.dep.mmd = true;
+    },
+  },
+  {
+    when: ['-MP'],
+    apply: (c) => {
+      c.dep.mp = true;
+    },
+  },
+  {
+    when: ['-M', '-MM'],
+    apply: (c) => {
+      c.sawM = true;
+    },
+  },
+  {
+    when: ['-MF'],
+    takesArg: true,
+    apply: (c, _f, v) => {
+      c.dep.mf = v!;
+    },
+  },
+  {
+    when: /^-MF./,
+    apply: (c, f) => {
+      c.dep.mf = f.slice(3);
+    },
+  },
+  {
+    when: ['-MT', '-MQ'],
+    takesArg: true,
+    apply: (c, f, v) => {
+      c.dep.targets.push({ text: v!, quote: f === '-MQ' });
+    },
+  },
+  {
+    when: /^-M[TQ]./,
+    apply: (c, f) => {
+      c.dep.targets.push({ text: f.slice(3), quote: f.startsWith('-MQ') });
+    },
+  },
   { when: ['-MG'], real: '-MG (missing headers as dependencies) is not modelled' },
   // preprocessor
   { when: [...WITH_ARG_P], takesArg: true, cls: 'P' },
@@ -216,7 +355,14 @@ const RULES: readonly Rule[] = [
   { when: [...SINGLE_P], cls: 'P' },
   { when: /^(-isysroot|--sysroot|-B|-specs|--specs)/, real: 'a flag changes the toolchain' },
   // linker
-  { when: ['-T'], takesArg: true, cls: 'L', apply: (c, _f, v) => { c.linkFiles.push(v!); } },
+  {
+    when: ['-T'],
+    takesArg: true,
+    cls: 'L',
+    apply: (c, _f, v) => {
+      c.linkFiles.push(v!);
+    },
+  },
   { when: [...WITH_ARG_L], takesArg: true, cls: 'L' },
   { when: /^-(L|l)./, cls: 'L' },
   { when: /^-Wl,/, cls: 'L', apply: linkerOptions },
@@ -249,7 +395,12 @@ function ruleFor(flag: string): Rule | undefined {
 
 /** Parse argv[1..]; throws RunRealTool for queries and anything not understood. */
 export function parseGcc(args: string[]): GccCommand {
-  const c: Parsing = { mode: 'link', sawM: false, dep: { md: false, mmd: false, mp: false, targets: [], only: false }, linkFiles: [] };
+  const c: Parsing = {
+    mode: 'link',
+    sawM: false,
+    dep: { md: false, mmd: false, mp: false, targets: [], only: false },
+    linkFiles: [],
+  };
   const items: Item[] = [];
   const inputs: Input[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -275,7 +426,14 @@ export function parseGcc(args: string[]): GccCommand {
     if (rule.cls) items.push({ kind: 'flag', flag: { cls: rule.cls, args: v === undefined ? [a] : [a, v] } });
   }
   if (c.sawM && !c.dep.md && !c.dep.mmd) c.dep.only = true;
-  return { mode: c.mode, ...(c.output !== undefined ? { output: c.output } : {}), items, inputs, dep: c.dep, linkFiles: c.linkFiles };
+  return {
+    mode: c.mode,
+    ...(c.output !== undefined ? { output: c.output } : {}),
+    items,
+    inputs,
+    dep: c.dep,
+    linkFiles: c.linkFiles,
+  };
 }
 
 /** Flags (in order) of the given classes. */
