@@ -39,6 +39,9 @@ const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/',
 
 const ANSWER_VERSION = 2;
 
+/** Largest memoized link result put in place at infer time (larger ones stay placeholders). */
+const PLACE_MAX_BYTES = 2 * 1024 * 1024;
+
 interface RecordedAnswer {
   /** [absolute path, content name] that must still hold for the answer to be replayed. */
   checks: [string, string][];
@@ -214,8 +217,13 @@ export class GccModel {
       fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
       // A link whose result is memoized already (a rebuild after make clean) leaves the program itself, so a
       // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
+      // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
       const known = this.ctx.store.getReductionSync(link.name);
-      if (known !== undefined && this.ctx.store.hasSync(known)) {
+      if (
+        known !== undefined &&
+        this.ctx.store.hasSync(known) &&
+        (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES
+      ) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
       }
