@@ -195,8 +195,11 @@ export class BinutilsModel {
   async run(req: ModelRequest): Promise<ModelAnswer> {
     const tool = req.tool as 'as' | 'ld' | 'strip' | 'objcopy';
     const argv = expandResponseFiles(req.argv.slice(1), req.cwd);
-    if (argv.some((a) => /^(--help|--version|-v|-V|--info|--MD|-a.*|--listing.*)$/.test(a)) && tool !== 'ld')
-      real(`${tool}: a query, listing or dependency file`);
+    if (argv.some((a) => /^(--help|--version|-v|-V|--info)$/.test(a)))
+      real('a query (--version, -print-*, -dump*, ...)', `${tool} ${argv.join(' ')}`);
+    if (/\/(CMakeFiles|meson-private)(\/|$)/.test(req.cwd)) real('a configure, CMake or Meson probe');
+    if (tool === 'as' && argv.some((a) => /^(--MD|-a.*|--listing.*)$/.test(a)))
+      real('the assembler writes more', argv.join(' '));
     if (tool === 'ld' && !argv.some((a) => ['-r', '-i', '-Ur', '--relocatable'].includes(a)))
       real('ld is modelled for relocatable links (-r) only');
     const table = tool === 'as' ? AS : tool === 'ld' ? LD_R : tool === 'strip' ? STRIP : OBJCOPY;
