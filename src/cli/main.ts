@@ -7,6 +7,7 @@ import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
 import { registerMap } from './commands/map.js';
 import { registerTest } from './commands/test.js';
+import { registerObserve } from './commands/observe.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerForce(program);
   registerInfer(program);
   registerVerify(program);
+  registerObserve(program);
   registerTest(program);
   registerMap(program);
   const quiet = (cs: readonly Command[]): void => {
