@@ -18,6 +18,7 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [['force'], async () => (await import('./commands/force.js')).registerForce],
   [['infer'], async () => (await import('./commands/infer.js')).registerInfer],
   [['verify'], async () => (await import('./commands/verify.js')).registerVerify],
+  [['trace', 'explain', 'status', 'gc'], async () => (await import('./commands/observe.js')).registerObserve],
   [['test'], async () => (await import('./commands/test.js')).registerTest],
   [['map'], async () => (await import('./commands/map.js')).registerMap],
 ];

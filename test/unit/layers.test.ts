@@ -2,7 +2,7 @@
  * The layering rule of docs/ARCHITECTURE.md, read from the import graph of src/ (static and dynamic imports,
  * type-only ones too: a type is a dependency on what defines it).
  *
- *   cli, index  ->  frontend  ->  force  ->  engine  ->  sandbox, store  ->  ir  ->  errors
+ *   cli, index  ->  frontend, observe  ->  force  ->  engine  ->  sandbox, store  ->  ir  ->  errors
  *   runtime.ts (the wiring that opens a store, a sandbox and an engine) is used by cli and index only: a front
  *   end or the forcer is handed what it runs on, so the cluster worker and the Lambda handler can wire their own.
  *
@@ -15,12 +15,14 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from '../helpers/cli.js';
 
-type Layer = 'cli' | 'index' | 'frontend' | 'force' | 'runtime' | 'engine' | 'sandbox' | 'store' | 'ir' | 'errors';
+type Layer =
+  'cli' | 'index' | 'frontend' | 'observe' | 'force' | 'runtime' | 'engine' | 'sandbox' | 'store' | 'ir' | 'errors';
 
 const ALLOWED: Record<Layer, Layer[]> = {
-  cli: ['index', 'frontend', 'force', 'runtime', 'engine', 'sandbox', 'store', 'ir', 'errors'],
-  index: ['frontend', 'force', 'runtime', 'engine', 'sandbox', 'store', 'ir', 'errors'],
+  cli: ['index', 'frontend', 'observe', 'force', 'runtime', 'engine', 'sandbox', 'store', 'ir', 'errors'],
+  index: ['frontend', 'observe', 'force', 'runtime', 'engine', 'sandbox', 'store', 'ir', 'errors'],
   frontend: ['force', 'engine', 'store', 'ir', 'errors'],
+  observe: ['force', 'engine', 'store', 'ir', 'errors'],
   force: ['engine', 'store', 'ir', 'errors'],
   runtime: ['engine', 'sandbox', 'store', 'ir', 'errors'],
   engine: ['sandbox', 'store', 'ir', 'errors'],
