@@ -1,32 +1,40 @@
 #!/usr/bin/env node
 /** The `gg` command: argument parsing only; every command calls the library. */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { registerBasic } from './commands/basic.js';
-import { registerCreateThunk } from './commands/create-thunk.js';
-import { registerForce } from './commands/force.js';
-import { registerInfer } from './commands/infer.js';
-import { registerMap } from './commands/map.js';
-import { registerTest } from './commands/test.js';
-import { registerObserve } from './commands/observe.js';
-import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs (or for the full --help): a command's library
+ * (infer's server, the stores, the jail) is start-up time every placeholder run as a program pays.
+ */
+const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
+  [['init', 'hash', 'collect', 'describe'], async () => (await import('./commands/basic.js')).registerBasic],
+  [['create-thunk'], async () => (await import('./commands/create-thunk.js')).registerCreateThunk],
+  [['force'], async () => (await import('./commands/force.js')).registerForce],
+  [['infer'], async () => (await import('./commands/infer.js')).registerInfer],
+  [['verify'], async () => (await import('./commands/verify.js')).registerVerify],
+  [['trace', 'explain', 'status', 'gc'], async () => (await import('./commands/observe.js')).registerObserve],
+  [['test'], async () => (await import('./commands/test.js')).registerTest],
+  [['map'], async () => (await import('./commands/map.js')).registerMap],
+];
+
+/** The program for these arguments: only the command named (none for --version), every command otherwise. */
+export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
   const program = new Command('gg')
     .description('gg-ts: run jobs as hermetic, content-addressed thunks, in parallel, memoized')
     .version('0.1.0')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
-  registerBasic(program);
-  registerCreateThunk(program);
-  registerForce(program);
-  registerInfer(program);
-  registerVerify(program);
-  registerObserve(program);
-  registerTest(program);
-  registerMap(program);
+  const first = argv[2];
+  const named = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
+  const wanted = first === '--version' || first === '-V' ? [] : named.length > 0 ? named : COMMANDS;
+  for (const register of await Promise.all(wanted.map(([, load]) => load()))) register(program);
   const quiet = (cs: readonly Command[]): void => {
     for (const c of cs) {
       c.exitOverride().configureOutput({ writeErr: () => {} });
@@ -39,7 +47,7 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
@@ -52,4 +60,14 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv);
+/** True when this module is the program node was started with (directly or through npm's bin link). */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+// Run as `gg`, never on import: `import { main } from '.../cli/main.js'` only defines it.
+if (isEntryPoint()) await main(process.argv);

@@ -1,0 +1,55 @@
+/**
+ * The package as a user gets it: `npm pack`, installed into a fresh project, imported by name, and its `gg` run.
+ * Dependencies come from npm's cache (npm ci filled it), so the test needs no network.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO, tempDir } from '../helpers/cli.js';
+
+const npm = (cwd: string, ...args: string[]): string =>
+  execFileSync('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+    cwd,
+    encoding: 'utf8',
+  });
+
+describe('the packed package', () => {
+  it('installs, imports as gg-ts (SDK and force API), ships no tests or sources, and runs gg', () => {
+    const out = tempDir('gg-pack-');
+    const tarball = npm(REPO, 'pack', '--pack-destination', out).trim().split('\n').at(-1)!;
+    const listing = execFileSync('tar', ['-tzf', path.join(out, tarball)], { encoding: 'utf8' }).split('\n');
+    assert.ok(listing.includes('package/dist/src/index.js'), 'index.js is shipped');
+    assert.deepEqual(
+      listing.filter(
+        (f) =>
+          /^package\/(dist\/test|dist\/bench|test|bench|examples)\//.test(f) ||
+          (f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      ),
+      [],
+      'tests, benchmarks and TypeScript sources stay out of the package',
+    );
+    const project = tempDir('gg-user-');
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user', type: 'module' }));
+    npm(project, 'install', path.join(out, tarball));
+    const keys = execFileSync(
+      process.execPath,
+      ['-e', "import('gg-ts').then((m) => console.log(JSON.stringify(Object.keys(m))))"],
+      { cwd: project, encoding: 'utf8' },
+    );
+    const names = JSON.parse(keys) as string[];
+    for (const n of [
+      'defineThunk',
+      'GraphBuilder',
+      'writeThunk',
+      'openRuntime',
+      'forceTargets',
+      'verifyRefs',
+      'GgError',
+    ])
+      assert.ok(names.includes(n), `${n} is exported: ${keys}`);
+    const version = execFileSync(path.join(project, 'node_modules/.bin/gg'), ['--version'], { encoding: 'utf8' });
+    assert.equal(version.trim(), '0.1.0');
+  });
+});
