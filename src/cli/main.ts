@@ -6,6 +6,7 @@ import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
 import { registerVerify } from './commands/verify.js';
+import { registerWorker } from './commands/worker.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerForce(program);
   registerInfer(program);
   registerVerify(program);
+  registerWorker(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
   return program;
 }

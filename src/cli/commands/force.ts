@@ -23,6 +23,8 @@ interface Opts {
   outputLimit?: number;
   pidsLimit?: number;
   storage?: string;
+  speculation: boolean;
+  placement: boolean;
 }
 
 export function registerForce(program: Command): void {
@@ -30,7 +32,9 @@ export function registerForce(program: Command): void {
     .command('force')
     .description('force thunks to values; placeholders are replaced by their outputs')
     .argument('<targets...>', 'placeholder files, thunk names or thunk files'))
-    .option('-e, --engine <engine>', 'execution engine', 'local')
+    .option('-e, --engine <engine>', 'local, or cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis)', 'local')
+    .option('--no-speculation', 'never duplicate stragglers (remote engines)')
+    .option('--no-placement', 'ignore where inputs are cached when choosing a worker (to measure placement)')
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
     .option('-s, --no-status', 'no status line')
@@ -43,14 +47,14 @@ export function registerForce(program: Command): void {
       const engine = parseEngineSpec(o.engine);
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
+      const rt = await openRuntime({ engine, placement: o.placement, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
       const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
       // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
       const interrupt = new AbortController();
       const onSigint = (): void => interrupt.abort();
       process.once('SIGINT', onSigint);
       try {
-        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload, signal: interrupt.signal });
+        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload, signal: interrupt.signal, ...(o.speculation ? {} : { speculation: false }) });
         progress.finish();
         for (const f of report.failures) reportError(f.error);
         let failedTargets = 0;
@@ -77,6 +81,8 @@ export function registerForce(program: Command): void {
             cached: report.cached,
             failed: report.failures.length,
             wall_ms: Math.round(report.wallMs),
+            engine: { name: rt.engine.name, ...(rt.engine.summary?.() ?? {}) },
+            ...(rt.engine.speculative ? { speculation: { duplicates: report.speculation.duplicates, won: report.speculation.won, saved_ms: Math.round(report.speculation.savedMs) } } : {}),
           }) + '\n');
         } else {
           for (const t of report.targets) {
@@ -84,6 +90,10 @@ export function registerForce(program: Command): void {
             if (t.result) process.stdout.write(`${t.result}\n`);
             if (t.upToDate) process.stderr.write(`gg: ${t.target} is not a placeholder (already built)\n`);
           }
+        }
+        if (!o.json && report.speculation.duplicates > 0) {
+          const sp = report.speculation;
+          process.stderr.write(`gg: ${sp.duplicates} straggler duplicate(s) ran, ${sp.won} finished first, saving about ${(sp.savedMs / 1000).toFixed(1)} s\n`);
         }
         if (failedTargets > 0) {
           process.stderr.write(`gg: ${failedTargets} of ${report.targets.length} target(s) failed\n`);
