@@ -46,9 +46,17 @@ function project(): Project {
   spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
   const store = new LocalStore(path.join(dir, '.gg'));
   const g = new GraphBuilder(store);
-  const sh = SANDBOX === 'none' ? { name: g.file('/bin/dash'), inputs: [] as InputSpec[] } : g.executableFile('/bin/dash');
+  const sh =
+    SANDBOX === 'none' ? { name: g.file('/bin/dash'), inputs: [] as InputSpec[] } : g.executableFile('/bin/dash');
   const thunk = (script: string, o: { thunks?: InputSpec[]; values?: InputSpec[] } = {}): string =>
-    g.thunk({ function: sh.name, executables: sh.inputs, args: ['sh', '-c', script], outputs: ['out'], ...o, env: { PATH: '/usr/bin:/bin' } }).name;
+    g.thunk({
+      function: sh.name,
+      executables: sh.inputs,
+      args: ['sh', '-c', script],
+      outputs: ['out'],
+      ...o,
+      env: { PATH: '/usr/bin:/bin' },
+    }).name;
   return { dir, g, store, thunk };
 }
 
@@ -56,20 +64,45 @@ async function force(p: Project, targets: string[], args: string[]): Promise<Sum
   p.store.hashCache.flush();
   const list = path.join(p.dir, 'targets.txt');
   fs.writeFileSync(list, targets.join('\n'));
-  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`], { cwd: p.dir, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`], {
+    cwd: p.dir,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   if (r.status !== 0) throw new Error(`gg force failed: ${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout) as Summary;
 }
 
 class Cluster {
   readonly workers: ChildProcess[] = [];
-  private constructor(readonly redis: RunningServer, readonly root: string) {}
+  private constructor(
+    readonly redis: RunningServer,
+    readonly root: string,
+  ) {}
 
   static async start(n: number, jobs: number, extra: string[] = []): Promise<Cluster> {
     const redis = await startRedis();
     const c = new Cluster(redis, fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-workers-')));
     for (let i = 0; i < n; i++) {
-      const w = spawn(process.execPath, [GG, 'worker', '--storage', redis.uri, '--jobs', String(jobs), '--sandbox', SANDBOX, '--cache-dir', path.join(c.root, `w${i}`), '--id', `bench${i}`, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const w = spawn(
+        process.execPath,
+        [
+          GG,
+          'worker',
+          '--storage',
+          redis.uri,
+          '--jobs',
+          String(jobs),
+          '--sandbox',
+          SANDBOX,
+          '--cache-dir',
+          path.join(c.root, `w${i}`),
+          '--id',
+          `bench${i}`,
+          ...extra,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       w.stderr?.resume();
       c.workers.push(w);
     }
@@ -109,17 +142,24 @@ async function throughput(): Promise<void> {
   const rate = (s: Summary): number => s.executed / (s.wall_ms / 1000);
   console.log(`\n1. ${COUNT} independent trivial thunks, sandbox=${SANDBOX}, ${os.cpus().length} cores`);
   console.log(`  ${'engine'.padEnd(36)}${'wall s'.padStart(8)}${'thunks/s'.padStart(10)}  ratio`);
-  console.log(`  ${'local, -j2'.padEnd(36)}${fmt(local.wall_ms / 1000).padStart(8)}${fmt(rate(local), 0).padStart(10)}  1.00`);
-  console.log(`  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`);
+  console.log(
+    `  ${'local, -j2'.padEnd(36)}${fmt(local.wall_ms / 1000).padStart(8)}${fmt(rate(local), 0).padStart(10)}  1.00`,
+  );
+  console.log(
+    `  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`,
+  );
   const e = cluster.engine;
-  console.log(`  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`);
+  console.log(
+    `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
+  );
   fs.rmSync(p.dir, { recursive: true, force: true });
 }
 
 async function chain(): Promise<void> {
   const p = project();
   let prev = p.thunk('echo 0 > out');
-  for (let i = 1; i < CHAIN; i++) prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
+  for (let i = 1; i < CHAIN; i++)
+    prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
   const local = await force(p, [prev], ['--engine', 'local', '-j', '2']);
   fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
   fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
@@ -148,12 +188,24 @@ async function placement(): Promise<void> {
       // A large input per chain; every step of the chain reads it (think: a big header set, a model, a video).
       const data = p.g.value(Buffer.alloc(SIZE, `dataset ${d} `));
       let prev = p.thunk(`wc -c < data > out`, { values: [{ name: data, filename: 'data' }] });
-      for (let s = 1; s < STEPS; s++) prev = p.thunk(`cat in > out; wc -c < data >> out`, { values: [{ name: data, filename: 'data' }], thunks: [{ name: prev, filename: 'in' }] });
+      for (let s = 1; s < STEPS; s++)
+        prev = p.thunk(`cat in > out; wc -c < data >> out`, {
+          values: [{ name: data, filename: 'data' }],
+          thunks: [{ name: prev, filename: 'in' }],
+        });
       targets.push(prev);
     }
     const c = await Cluster.start(4, 1);
     try {
-      return await force(p, targets, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', '64', ...(withPlacement ? [] : ['--no-placement'])]);
+      return await force(p, targets, [
+        '--engine',
+        'cluster',
+        '--storage',
+        c.redis.uri,
+        '-j',
+        '64',
+        ...(withPlacement ? [] : ['--no-placement']),
+      ]);
     } finally {
       await c.stop();
       fs.rmSync(p.dir, { recursive: true, force: true });
@@ -162,9 +214,13 @@ async function placement(): Promise<void> {
   const on = await run(true);
   const off = await run(false);
   const mib = (b: number): string => fmt(b / 1024 ** 2, 1);
-  console.log(`\n3. bytes moved into worker caches: ${DATASETS} chains of ${STEPS} thunks, each step reading its chain's 2 MiB input, 4 workers x 1 slot`);
+  console.log(
+    `\n3. bytes moved into worker caches: ${DATASETS} chains of ${STEPS} thunks, each step reading its chain's 2 MiB input, 4 workers x 1 slot`,
+  );
   console.log(`  without placement: ${mib(off.engine['bytesFetched']!)} MiB fetched, ${fmt(off.wall_ms / 1000)} s`);
-  console.log(`  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['jobs']} jobs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`);
+  console.log(
+    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['jobs']} jobs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
+  );
 }
 
 async function frozen(): Promise<void> {
@@ -174,7 +230,14 @@ async function frozen(): Promise<void> {
     const names = Array.from({ length: N }, (_, i) => p.thunk(`sleep 0.1; echo ${i} > out`));
     const c = await Cluster.start(2, 2);
     try {
-      const child = spawn('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} --json --engine cluster --storage ${c.redis.uri} -j 64 ${speculation ? '' : '--no-speculation'} ${names.join(' ')}`], { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          `node ${GG} force --sandbox=${SANDBOX} --json --engine cluster --storage ${c.redis.uri} -j 64 ${speculation ? '' : '--no-speculation'} ${names.join(' ')}`,
+        ],
+        { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -197,11 +260,20 @@ async function frozen(): Promise<void> {
   const specOff = await run(true, false);
   console.log(`\n4. one of 2 workers frozen (SIGSTOP) 1.5 s into ${N} thunks of 0.1 s; job lease 10 s`);
   console.log(`  no fault:                       ${fmt(calm.wall_ms / 1000)} s`);
-  console.log(`  frozen, stragglers duplicated:  ${fmt(specOn.wall_ms / 1000)} s (lost ${fmt((specOn.wall_ms - calm.wall_ms) / 1000)} s; ${specOn.speculation?.duplicates} duplicates, ${specOn.speculation?.won} won)`);
-  console.log(`  frozen, no speculation:         ${fmt(specOff.wall_ms / 1000)} s (lost ${fmt((specOff.wall_ms - calm.wall_ms) / 1000)} s: waits for the lease to expire)`);
+  console.log(
+    `  frozen, stragglers duplicated:  ${fmt(specOn.wall_ms / 1000)} s (lost ${fmt((specOn.wall_ms - calm.wall_ms) / 1000)} s; ${specOn.speculation?.duplicates} duplicates, ${specOn.speculation?.won} won)`,
+  );
+  console.log(
+    `  frozen, no speculation:         ${fmt(specOff.wall_ms / 1000)} s (lost ${fmt((specOff.wall_ms - calm.wall_ms) / 1000)} s: waits for the lease to expire)`,
+  );
 }
 
-console.log(`gg-ts cluster bench, ${new Date().toISOString()}, ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `gg-ts cluster bench, ${new Date().toISOString()}, ${os.cpus().length} cores, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 if (ONLY.has('1')) await throughput();
 if (ONLY.has('2')) await chain();
 if (ONLY.has('3')) await placement();

@@ -31,6 +31,8 @@ export type GgErrorCode =
   | 'GG_E_STORAGE_IO'
   | 'GG_E_DISK_FULL'
   | 'GG_E_INFER'
+  | 'GG_E_BUSY'
+  | 'GG_E_JOB_NOT_FOUND'
   | 'GG_E_INTERNAL';
 
 export interface GgErrorOptions {

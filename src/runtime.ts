@@ -51,7 +51,9 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(o.storageUri, local);
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
+  const sandbox = new LazySandbox(kind, () =>
+    createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
+  );
   let engine: Engine;
   try {
     engine = await openEngine(o, local, sandbox, remote);
@@ -73,7 +75,12 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   };
 }
 
-async function openEngine(o: RuntimeOptions, local: LocalStore, sandbox: LazySandbox, remote: TieredStore | undefined): Promise<Engine> {
+async function openEngine(
+  o: RuntimeOptions,
+  local: LocalStore,
+  sandbox: LazySandbox,
+  remote: TieredStore | undefined,
+): Promise<Engine> {
   const spec = o.engine ?? { kind: 'local' };
   if (spec.kind === 'cluster') {
     const queueUri = spec.queueUri ?? o.storageUri;
@@ -83,9 +90,13 @@ async function openEngine(o: RuntimeOptions, local: LocalStore, sandbox: LazySan
       });
     }
     if (!/^rediss?:\/\//.test(queueUri)) {
-      throw new GgError('GG_E_USAGE', 'the cluster engine queues thunks in Redis, and the store is not a Redis server', {
-        hint: 'name the queue: --engine cluster=redis://host:port',
-      });
+      throw new GgError(
+        'GG_E_USAGE',
+        'the cluster engine queues thunks in Redis, and the store is not a Redis server',
+        {
+          hint: 'name the queue: --engine cluster=redis://host:port',
+        },
+      );
     }
     const { ClusterEngine } = await import('./engine/cluster/cluster-engine.js');
     return ClusterEngine.open({ queueUri, ...(o.placement === false ? { placement: false } : {}) });

@@ -5,6 +5,9 @@ import { registerBasic } from './commands/basic.js';
 import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
+import { registerMap } from './commands/map.js';
+import { registerTest } from './commands/test.js';
+import { registerObserve } from './commands/observe.js';
 import { registerVerify } from './commands/verify.js';
 import { registerWorker } from './commands/worker.js';
 import { reportError } from './errors.js';
@@ -22,8 +25,17 @@ export function buildProgram(): Command {
   registerForce(program);
   registerInfer(program);
   registerVerify(program);
+  registerObserve(program);
   registerWorker(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  registerTest(program);
+  registerMap(program);
+  const quiet = (cs: readonly Command[]): void => {
+    for (const c of cs) {
+      c.exitOverride().configureOutput({ writeErr: () => {} });
+      quiet(c.commands);
+    }
+  };
+  quiet(program.commands);
   return program;
 }
 
@@ -33,7 +45,9 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
-      process.exitCode = reportError(new GgError('GG_E_USAGE', e.message.replace(/^error: /, ''), { hint: 'see gg --help, or gg COMMAND --help' }));
+      process.exitCode = reportError(
+        new GgError('GG_E_USAGE', e.message.replace(/^error: /, ''), { hint: 'see gg --help, or gg COMMAND --help' }),
+      );
       return;
     }
     process.exitCode = reportError(e);

@@ -12,11 +12,17 @@ export function parseEngineSpec(text: string): EngineSpec {
   if (kind === 'local' && param === undefined) return { kind: 'local' };
   if (kind === 'cluster') {
     if (param !== undefined && !/^rediss?:\/\//.test(param)) {
-      throw new GgError('GG_E_USAGE', `the cluster engine's queue must be a redis:// or rediss:// URI, not '${param.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`, {
-        hint: 'use --engine cluster (the queue lives in the --storage Redis) or --engine cluster=redis://[user:pass@]host:port',
-      });
+      throw new GgError(
+        'GG_E_USAGE',
+        `the cluster engine's queue must be a redis:// or rediss:// URI, not '${param.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`,
+        {
+          hint: 'use --engine cluster (the queue lives in the --storage Redis) or --engine cluster=redis://[user:pass@]host:port',
+        },
+      );
     }
     return param ? { kind: 'cluster', queueUri: param } : { kind: 'cluster' };
   }
-  throw new GgError('GG_E_USAGE', `unknown engine '${text}'`, { hint: `available engines: ${ENGINE_KINDS.join(', ')} (cluster=redis://host:port for a queue elsewhere)` });
+  throw new GgError('GG_E_USAGE', `unknown engine '${text}'`, {
+    hint: `available engines: ${ENGINE_KINDS.join(', ')} (cluster=redis://host:port for a queue elsewhere)`,
+  });
 }

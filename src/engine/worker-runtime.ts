@@ -96,16 +96,16 @@ export class WorkerRuntime {
       stats.fetchMs = performance.now() - tFetch;
 
       const tRun = performance.now();
-      const { outputs, wallMs, log } = await this.execute(name, thunk, objects, files, program, abort);
+      const { outputs, wallMs, log, cpuMs } = await this.execute(name, thunk, objects, files, program, abort);
       stats.runMs = performance.now() - tRun;
 
       if (this.o.publish) {
         const tUp = performance.now();
         const published = await this.publish(name, thunk, outputs, stats);
         stats.uploadMs = performance.now() - tUp;
-        return { outputs: published, wallMs, log, stats };
+        return { outputs: published, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
       }
-      return { outputs, wallMs, log, stats };
+      return { outputs, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
     } finally {
       cache.unpin?.(inputNames);
     }
@@ -127,7 +127,10 @@ export class WorkerRuntime {
       return nameSize(name);
     }
     if (!this.o.source) {
-      throw new GgError('GG_E_OBJECT_MISSING', `input ${name} is not in the cache and there is no store to fetch it from`);
+      throw new GgError(
+        'GG_E_OBJECT_MISSING',
+        `input ${name} is not in the cache and there is no store to fetch it from`,
+      );
     }
     const tmp = this.o.cache.tempPath('dl');
     try {
@@ -144,7 +147,12 @@ export class WorkerRuntime {
   }
 
   /** Outputs up, then the memo: no other machine ever sees a memo entry whose object it cannot fetch. */
-  private async publish(name: string, thunk: Thunk, outputs: ExecutedOutput[], stats: ExecutionStats): Promise<ExecutedOutput[]> {
+  private async publish(
+    name: string,
+    thunk: Thunk,
+    outputs: ExecutedOutput[],
+    stats: ExecutionStats,
+  ): Promise<ExecutedOutput[]> {
     const store = this.o.publish!;
     for (const o of new Set(outputs.map((x) => x.name))) {
       const r = await store.putFile(this.o.cache.blobPath(o), o);
@@ -153,7 +161,9 @@ export class WorkerRuntime {
     const entries: [string, string][] = outputs.map((o) => [joinTag(name, o.tag), o.name]);
     entries.push([name, outputs[0]!.name]);
     if (!store.claimReductions) {
-      await (store.putReductions ? store.putReductions(entries) : Promise.all(entries.map(([r, v]) => store.putReduction(r, v))));
+      await (store.putReductions
+        ? store.putReductions(entries)
+        : Promise.all(entries.map(([r, v]) => store.putReduction(r, v))));
       return outputs;
     }
     // Two runs of one thunk (a speculative duplicate, a frozen worker that woke up): the first recorded
@@ -169,13 +179,15 @@ export class WorkerRuntime {
     files: StagedFile[],
     program: string,
     abort?: AbortSignal,
-  ): Promise<{ outputs: ExecutedOutput[]; wallMs: number; log: string }> {
+  ): Promise<{ outputs: ExecutedOutput[]; wallMs: number; log: string; cpuMs?: number }> {
     const slot = this.takeSlot();
     const { workDir, logFile } = slot;
     const logStart = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
     let keep = false;
     try {
-      const limits = thunk.timeout ? { ...this.limits, timeoutMs: thunk.timeout } : this.limits;
+      // thunk.timeout is the scheduler's straggler hint (speculation.ts), never a kill limit: only the
+      // user's hard limit (gg force --timeout) kills.
+      const limits = this.limits;
       const result = await this.o.sandbox.run({
         workDir,
         files,
@@ -191,27 +203,46 @@ export class WorkerRuntime {
       });
       const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
-        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past its ${limits.timeoutMs} ms timeout and was killed${stderrBlock(tail())}`, {
-          hint: "raise the limit with gg force --timeout MS (or the thunk's own timeout), or find why the program hangs",
-        });
+        throw new GgError(
+          'GG_E_THUNK_TIMEOUT',
+          `thunk ${name} (${thunk.function.args[0]}) ran past the hard time limit of ${limits.timeoutMs} ms (gg force --timeout) and was killed${stderrBlock(tail())}`,
+          {
+            hint: 'raise or drop gg force --timeout (without it nothing is killed for taking long), or find why the program hangs',
+          },
+        );
       }
       if (result.limit === 'cancelled') {
         throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped before it finished`);
       }
       if (result.limit !== undefined) {
-        throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {
-          hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
-        });
+        throw new GgError(
+          'GG_E_THUNK_LIMIT',
+          `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`,
+          {
+            hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
+          },
+        );
       }
       if (result.exitCode !== 0) {
         keep = this.o.keepFailed === true;
         const status = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;
-        throw new GgError('GG_E_THUNK_FAILED', `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`, {
-          hint: keep ? `its working directory was kept in ${workDir}` : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_FAILED',
+          `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`,
+          {
+            hint: keep
+              ? `its working directory was kept in ${workDir}`
+              : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
+          },
+        );
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
-      return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
+      return {
+        outputs,
+        wallMs: result.wallMs,
+        log: tail(64 * 1024),
+        ...(result.cpuMs === undefined ? {} : { cpuMs: result.cpuMs }),
+      };
     } finally {
       this.returnSlot(slot, keep);
     }
@@ -231,7 +262,8 @@ export class WorkerRuntime {
 
   private returnSlot(slot: RunSlot, keep: boolean): void {
     if (!keep && fs.readdirSync(slot.workDir).length === 0) {
-      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE) fs.rmSync(slot.logFile, { force: true });
+      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE)
+        fs.rmSync(slot.logFile, { force: true });
       this.idle.push(slot);
       return;
     }
@@ -246,17 +278,25 @@ export class WorkerRuntime {
       const file = path.join(dir, tag);
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       if (!st?.isFile()) {
-        throw new GgError('GG_E_THUNK_OUTPUT_MISSING', `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`, {
-          hint: `the program must write a file named '${tag}' in its working directory`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_OUTPUT_MISSING',
+          `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`,
+          {
+            hint: `the program must write a file named '${tag}' in its working directory`,
+          },
+        );
       }
       total += st.size;
       found.push({ tag, file });
     }
     if (total > limits.outputBytes) {
-      throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`, {
-        hint: 'raise --output-limit if this is expected',
-      });
+      throw new GgError(
+        'GG_E_THUNK_LIMIT',
+        `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`,
+        {
+          hint: 'raise --output-limit if this is expected',
+        },
+      );
     }
     // Only after every output is present do any of them enter the cache.
     return found.map(({ tag, file }) => ({ tag, name: this.o.cache.adoptFile(file).name }));
@@ -273,5 +313,8 @@ export class WorkerRuntime {
 function stderrBlock(tail: string): string {
   const t = tail.trimEnd();
   if (!t) return '';
-  return `; its output ended with:\n${t.split('\n').map((l) => `  | ${l}`).join('\n')}`;
+  return `; its output ended with:\n${t
+    .split('\n')
+    .map((l) => `  | ${l}`)
+    .join('\n')}`;
 }

@@ -14,7 +14,9 @@ export interface SandboxPlaces {
 
 export function parseSandboxKind(s: string): SandboxKind {
   if (s === 'bwrap' || s === 'none') return s;
-  throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, { hint: 'use --sandbox=bwrap (default) or --sandbox=none' });
+  throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, {
+    hint: 'use --sandbox=bwrap (default) or --sandbox=none',
+  });
 }
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */

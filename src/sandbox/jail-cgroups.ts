@@ -21,6 +21,8 @@ export interface JailCgroupCounters {
   oomKills: number;
   /** Forks refused for breaking the process limit. */
   forksRefused: number;
+  /** CPU time used, in microseconds (cgroup v2's cpu.stat; 0 where the kernel does not count it). */
+  cpuUsec: number;
 }
 
 /** The cgroup(s) of one slot: `cgroup.procs` to join, limits, counters, and cleanup. */
@@ -86,7 +88,7 @@ export class JailCgroups {
   private slotCgroup(index: number): JailCgroup {
     const g = this.create(`slot-${index}`);
     let limits = '';
-    let base: JailCgroupCounters = { oomKills: 0, forksRefused: 0 };
+    let base: JailCgroupCounters = { oomKills: 0, forksRefused: 0, cpuUsec: 0 };
     const procsFds = g.procsFiles.map((f) => fs.openSync(f, fs.constants.O_WRONLY));
     this.fds.push(...procsFds);
     return {
@@ -106,7 +108,11 @@ export class JailCgroups {
       },
       counters(): JailCgroupCounters {
         const now = g.counters();
-        return { oomKills: now.oomKills - base.oomKills, forksRefused: now.forksRefused - base.forksRefused };
+        return {
+          oomKills: now.oomKills - base.oomKills,
+          forksRefused: now.forksRefused - base.forksRefused,
+          cpuUsec: now.cpuUsec - base.cpuUsec,
+        };
       },
       killAll: () => g.killAll(),
     };
@@ -114,7 +120,9 @@ export class JailCgroups {
 
   private create(name: string): RawCgroup {
     const v1 = this.h.version === 1;
-    const dirs = v1 ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)] : [path.join(this.bases.memory, name)];
+    const dirs = v1
+      ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)]
+      : [path.join(this.bases.memory, name)];
     const [memDir, pidsDir] = v1 ? [dirs[0]!, dirs[1]!] : [dirs[0]!, dirs[0]!];
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
@@ -127,14 +135,18 @@ export class JailCgroups {
         // unlimited: lowering). Without swap accounting the memsw file is absent; with it, swap must not
         // extend the limit.
         const raising = memory !== 0 && memoryBytes > memory;
-        for (const f of raising ? [...files].reverse() : files) writeIfPresent(path.join(memDir, f), String(memoryBytes));
+        for (const f of raising ? [...files].reverse() : files)
+          writeIfPresent(path.join(memDir, f), String(memoryBytes));
         if (!v1) writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
         memory = memoryBytes;
         fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
       },
       counters: (): JailCgroupCounters => ({
-        oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
+        oomKills: v1
+          ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill')
+          : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
         forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
+        cpuUsec: v1 ? 0 : readKey(path.join(memDir, 'cpu.stat'), 'usage_usec'),
       }),
       empty: () => procsFiles.every((f) => readPids(f).length === 0),
       killAll(): void {

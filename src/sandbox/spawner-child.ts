@@ -28,7 +28,13 @@ process.on('message', (m: SpawnerRequest) => {
   let log: number | undefined;
   try {
     log = fs.openSync(m.logFile, 'a');
-    const c = spawn(m.file, m.args, { argv0: m.argv0, cwd: m.cwd, env: m.env, stdio: ['ignore', log, log], detached: true });
+    const c = spawn(m.file, m.args, {
+      argv0: m.argv0,
+      cwd: m.cwd,
+      env: m.env,
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
     running.set(m.id, c);
     c.once('error', (e: NodeJS.ErrnoException) => {
       running.delete(m.id);
@@ -45,6 +51,11 @@ process.on('message', (m: SpawnerRequest) => {
     if (log !== undefined) fs.closeSync(log);
   }
 });
+
+// A terminal's Ctrl-C reaches the whole foreground group, this helper too; gg decides what stops (it sends
+// 'kill' for each run), so the helper must outlive the signal: dying here would orphan the programs it started
+// in their own groups.
+process.on('SIGINT', () => {});
 
 process.on('disconnect', () => {
   for (const c of running.values()) killGroup(c);

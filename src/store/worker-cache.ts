@@ -29,7 +29,10 @@ export class WorkerCache implements ObjectCache {
     readonly dir: string,
     private readonly o: WorkerCacheOptions,
   ) {
-    if (!(o.maxBytes > 0)) throw new GgError('GG_E_USAGE', `cache size must be positive, not ${o.maxBytes}`, { hint: 'e.g. --cache-size 20G' });
+    if (!(o.maxBytes > 0))
+      throw new GgError('GG_E_USAGE', `cache size must be positive, not ${o.maxBytes}`, {
+        hint: 'e.g. --cache-size 20G',
+      });
     this.store = new LocalStore(dir);
     this.hashCache = this.store.hashCache;
     // What an earlier run left is kept (a warm cache is the point), oldest access first.
@@ -42,7 +45,8 @@ export class WorkerCache implements ObjectCache {
     found.sort((a, b) => a.atime - b.atime);
     for (const f of found) this.add(f.name, f.size);
     // A previous crash may have left temp files and run directories.
-    for (const t of fs.readdirSync(this.store.tmpDir)) fs.rmSync(`${this.store.tmpDir}/${t}`, { recursive: true, force: true });
+    for (const t of fs.readdirSync(this.store.tmpDir))
+      fs.rmSync(`${this.store.tmpDir}/${t}`, { recursive: true, force: true });
     this.evict();
   }
 

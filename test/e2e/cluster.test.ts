@@ -60,7 +60,23 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
   };
 
   const startWorker = (host: string, id: string, extra: string[] = [], storage = uriWorker): void => {
-    const child = lab.spawn(host, process.execPath, [GG, 'worker', '--storage', storage, '--jobs', '2', '--cache-dir', path.join(scratch, `cache-${host}`), '--cache-size', '1G', '--lock-duration', '3000', '--id', id, ...extra]);
+    const child = lab.spawn(host, process.execPath, [
+      GG,
+      'worker',
+      '--storage',
+      storage,
+      '--jobs',
+      '2',
+      '--cache-dir',
+      path.join(scratch, `cache-${host}`),
+      '--cache-size',
+      '1G',
+      '--lock-duration',
+      '3000',
+      '--id',
+      id,
+      ...extra,
+    ]);
     let log = '';
     const file = path.join(scratch, `${id}.log`);
     child.stderr?.on('data', (d: Buffer) => {
@@ -70,7 +86,10 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
     workers.set(id, { child, out: collect(child), log: () => log });
   };
 
-  const liveWorkers = (): { live: { id: string; busy: number; rejected: number; failed: number; done: number }[]; silent: { id: string }[] } => {
+  const liveWorkers = (): {
+    live: { id: string; busy: number; rejected: number; failed: number; done: number }[];
+    silent: { id: string }[];
+  } => {
     const r = lab.run('client', process.execPath, [GG, 'workers', '--storage', uriClient, '--json']);
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as ReturnType<typeof liveWorkers>;
@@ -82,7 +101,9 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
       if (ids.every((id) => live.has(id))) return;
       await sleep(200);
     }
-    throw new Error(`workers ${ids.join(', ')} did not register: ${[...workers.values()].map((w) => w.log()).join('\n')}`);
+    throw new Error(
+      `workers ${ids.join(', ')} did not register: ${[...workers.values()].map((w) => w.log()).join('\n')}`,
+    );
   };
 
   before(async () => {
@@ -99,9 +120,33 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
     // Authentication: no default user; the client and the workers each log in as their own ACL user, and
     // one worker's user may read the store but not write objects (its uploads fail).
     redisArgs = [
-      '--bind', addr, '--port', '6379', '--dir', redisDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--loglevel', 'warning',
+      '--bind',
+      addr,
+      '--port',
+      '6379',
+      '--dir',
+      redisDir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--loglevel',
+      'warning',
       ...['--user', 'default', 'on', `>${ADMIN_PW}`, '~*', '&*', '+@all'],
-      ...['--user', 'noupload', 'on', `>${WORKER_PW}`, '%R~*', '~gg:*', '~reduction:*', `~${EMPTY_OBJECT}`, '&*', '+@all'],
+      ...[
+        '--user',
+        'noupload',
+        'on',
+        `>${WORKER_PW}`,
+        '%R~*',
+        '~gg:*',
+        '~reduction:*',
+        `~${EMPTY_OBJECT}`,
+        '&*',
+        '+@all',
+      ],
     ];
     await startRedis();
     uriClient = `redis://:${ADMIN_PW}@${addr}:6379/0`;
@@ -126,60 +171,97 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
 
   /** redis-cli on the client host, as admin. */
   const cli = (...args: string[]): string => {
-    const r = lab.run('client', 'redis-cli', ['-h', lab.host('redis').addr, '--pass', ADMIN_PW, '--no-auth-warning', ...args]);
+    const r = lab.run('client', 'redis-cli', [
+      '-h',
+      lab.host('redis').addr,
+      '--pass',
+      ADMIN_PW,
+      '--no-auth-warning',
+      ...args,
+    ]);
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.trim();
   };
 
-  it('forces a graph through worker kill, freeze, link cut, Redis restart and refused uploads; results equal a local force', { timeout: 240_000 }, async () => {
-    const dir = tempDir('gg-i11-proj-');
-    spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
-    const store = new LocalStore(path.join(dir, '.gg'));
-    const g = new GraphBuilder(store);
-    const sh = g.executableFile('/bin/dash');
-    const thunk = (script: string, thunks: InputSpec[] = []): string =>
-      g.thunk({ function: sh.name, executables: sh.inputs, args: ['sh', '-c', script], outputs: ['out'], thunks, env: { PATH: '/usr/bin:/bin' } }).name;
-    const LEAVES = 100;
-    const leaves = Array.from({ length: LEAVES }, (_, i) => thunk(`sleep 0.2; echo ${i} > out`));
-    // Nondeterministic on purpose: a second run (a duplicate, a frozen worker waking up) would differ.
-    const nondet = Array.from({ length: 6 }, (_, i) => thunk(`sleep 1; echo ${i} $(cat /proc/sys/kernel/random/uuid) > out`));
-    store.hashCache.flush();
+  it(
+    'forces a graph through worker kill, freeze, link cut, Redis restart and refused uploads; results equal a local force',
+    { timeout: 240_000 },
+    async () => {
+      const dir = tempDir('gg-i11-proj-');
+      spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
+      const store = new LocalStore(path.join(dir, '.gg'));
+      const g = new GraphBuilder(store);
+      const sh = g.executableFile('/bin/dash');
+      const thunk = (script: string, thunks: InputSpec[] = []): string =>
+        g.thunk({
+          function: sh.name,
+          executables: sh.inputs,
+          args: ['sh', '-c', script],
+          outputs: ['out'],
+          thunks,
+          env: { PATH: '/usr/bin:/bin' },
+        }).name;
+      const LEAVES = 100;
+      const leaves = Array.from({ length: LEAVES }, (_, i) => thunk(`sleep 0.2; echo ${i} > out`));
+      // Nondeterministic on purpose: a second run (a duplicate, a frozen worker waking up) would differ.
+      const nondet = Array.from({ length: 6 }, (_, i) =>
+        thunk(`sleep 1; echo ${i} $(cat /proc/sys/kernel/random/uuid) > out`),
+      );
+      store.hashCache.flush();
 
-    const force = lab.spawn('client', process.execPath, [GG, 'force', '--engine', 'cluster', '--storage', uriClient, '--json', '-v', '-j', '64', ...leaves, ...nondet], { cwd: dir });
-    force.stderr?.on('data', (d: Buffer) => fs.appendFileSync(path.join(scratch, 'force.log'), d));
-    const done = collect(force);
-    await sleep(2500); // every worker is busy by now
-    workers.get('w1')!.child.kill('SIGKILL'); // mid-thunk
-    await sleep(1000);
-    workers.get('w2')!.child.kill('SIGSTOP');
-    startWorker('w1', 'w1b'); // a replacement joins while the job runs
-    await sleep(1000);
-    lab.setLink('w3', false);
-    await sleep(2000);
-    redis.kill('SIGTERM');
-    await new Promise((r) => redis.once('exit', r));
-    redis = lab.spawn('redis', 'redis-server', redisArgs);
-    await sleep(3000);
-    lab.setLink('w3', true);
-    await sleep(2000);
-    workers.get('w2')!.child.kill('SIGCONT');
-    const r = await done;
-    assert.equal(r.status, 0, `gg force failed:\n${r.stderr.slice(-4000)}\n${[...workers.entries()].map(([id, w]) => `--- ${id}\n${w.log().slice(-2000)}`).join('\n')}`);
-    const summary = JSON.parse(r.stdout) as { targets: { ref: string; result?: string }[]; executed: number; speculation: { duplicates: number } };
-    // A local force computes exactly these (each leaf prints its number).
-    for (const [i] of leaves.entries()) assert.equal(summary.targets[i]!.result, computeName(Buffer.from(`${i}\n`)));
-    for (const [i, leaf] of leaves.entries()) assert.equal(cli('GET', `reduction:${leaf}`), computeName(Buffer.from(`${i}\n`)));
-    // The frozen worker woke up with stale jobs: give it time to finish them, then the memo must be unchanged.
-    await sleep(5000);
-    for (const [i, t] of nondet.entries()) {
-      const result = summary.targets[LEAVES + i]!.result!;
-      assert.equal(cli('GET', `reduction:${t}`), result, 'the first recorded result stands');
-      assert.equal(cli('GET', `reduction:${joinTag(t, 'out')}`), result);
-    }
-    const list = liveWorkers();
-    assert.deepEqual(new Set(list.live.map((w) => w.id)), new Set(['w1b', 'w2', 'w3', 'w4']));
-    assert.ok(list.live.find((w) => w.id === 'w4')!.done === 0, 'the worker whose uploads are refused finished nothing');
-    assert.match(workers.get('w4')!.log(), /NOPERM|infrastructure failures/);
-    store.hashCache.flush();
-  });
+      const force = lab.spawn(
+        'client',
+        process.execPath,
+        [GG, 'force', '--engine', 'cluster', '--storage', uriClient, '--json', '-v', '-j', '64', ...leaves, ...nondet],
+        { cwd: dir },
+      );
+      force.stderr?.on('data', (d: Buffer) => fs.appendFileSync(path.join(scratch, 'force.log'), d));
+      const done = collect(force);
+      await sleep(2500); // every worker is busy by now
+      workers.get('w1')!.child.kill('SIGKILL'); // mid-thunk
+      await sleep(1000);
+      workers.get('w2')!.child.kill('SIGSTOP');
+      startWorker('w1', 'w1b'); // a replacement joins while the job runs
+      await sleep(1000);
+      lab.setLink('w3', false);
+      await sleep(2000);
+      redis.kill('SIGTERM');
+      await new Promise((r) => redis.once('exit', r));
+      redis = lab.spawn('redis', 'redis-server', redisArgs);
+      await sleep(3000);
+      lab.setLink('w3', true);
+      await sleep(2000);
+      workers.get('w2')!.child.kill('SIGCONT');
+      const r = await done;
+      assert.equal(
+        r.status,
+        0,
+        `gg force failed:\n${r.stderr.slice(-4000)}\n${[...workers.entries()].map(([id, w]) => `--- ${id}\n${w.log().slice(-2000)}`).join('\n')}`,
+      );
+      const summary = JSON.parse(r.stdout) as {
+        targets: { ref: string; result?: string }[];
+        executed: number;
+        speculation: { duplicates: number };
+      };
+      // A local force computes exactly these (each leaf prints its number).
+      for (const [i] of leaves.entries()) assert.equal(summary.targets[i]!.result, computeName(Buffer.from(`${i}\n`)));
+      for (const [i, leaf] of leaves.entries())
+        assert.equal(cli('GET', `reduction:${leaf}`), computeName(Buffer.from(`${i}\n`)));
+      // The frozen worker woke up with stale jobs: give it time to finish them, then the memo must be unchanged.
+      await sleep(5000);
+      for (const [i, t] of nondet.entries()) {
+        const result = summary.targets[LEAVES + i]!.result!;
+        assert.equal(cli('GET', `reduction:${t}`), result, 'the first recorded result stands');
+        assert.equal(cli('GET', `reduction:${joinTag(t, 'out')}`), result);
+      }
+      const list = liveWorkers();
+      assert.deepEqual(new Set(list.live.map((w) => w.id)), new Set(['w1b', 'w2', 'w3', 'w4']));
+      assert.ok(
+        list.live.find((w) => w.id === 'w4')!.done === 0,
+        'the worker whose uploads are refused finished nothing',
+      );
+      assert.match(workers.get('w4')!.log(), /NOPERM|infrastructure failures/);
+      store.hashCache.flush();
+    },
+  );
 });

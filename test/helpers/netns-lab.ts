@@ -115,7 +115,12 @@ export class NetnsLab {
   }
 
   /** Run to completion on a host. */
-  run(host: string, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+  run(
+    host: string,
+    cmd: string,
+    args: string[],
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync('ip', ['netns', 'exec', this.host(host).ns, cmd, ...args], {
       encoding: 'utf8',
       maxBuffer: 1 << 28,
@@ -143,15 +148,23 @@ export class NetnsLab {
         // already gone
       }
     }
-    for (const h of this.hosts.values()) spawnSync('ip', ['netns', 'del', h.ns]);
+    // A namespace outlives `ip netns del` while a process is still in it: delete its link pair explicitly.
+    for (const h of this.hosts.values()) {
+      spawnSync('ip', ['link', 'del', h.link]);
+      spawnSync('ip', ['netns', 'del', h.ns]);
+    }
     spawnSync('ip', ['link', 'del', this.bridge]);
   }
 }
 
 /** Every gg-i11 namespace and link of this process (to prove cleanup). */
 export function leftovers(): string[] {
-  const ns = (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.startsWith(`${PREFIX}${process.pid}-`));
+  const ns = (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith(`${PREFIX}${process.pid}-`));
   const mine = [`${PREFIX}b${process.pid % 100000}`, `${PREFIX}${process.pid % 100000}-`];
-  const links = (spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => mine.some((m) => l.includes(`: ${m}`)));
+  const links = (spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n')
+    .filter((l) => mine.some((m) => l.includes(`: ${m}`)));
   return [...ns, ...links];
 }

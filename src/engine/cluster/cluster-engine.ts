@@ -92,7 +92,17 @@ export class ClusterEngine implements Engine {
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private lastPoll = 0;
-  readonly report: ClusterReport = { jobs: 0, placed: 0, resubmitted: 0, cancelled: 0, bytesFetched: 0, bytesUploaded: 0, fetchMs: 0, runMs: 0, uploadMs: 0 };
+  readonly report: ClusterReport = {
+    jobs: 0,
+    placed: 0,
+    resubmitted: 0,
+    cancelled: 0,
+    bytesFetched: 0,
+    bytesUploaded: 0,
+    fetchMs: 0,
+    runMs: 0,
+    uploadMs: 0,
+  };
 
   private constructor(private readonly o: ClusterEngineOptions) {
     this.connection = clusterConnection(o.queueUri);
@@ -105,15 +115,24 @@ export class ClusterEngine implements Engine {
     const e = new ClusterEngine(o);
     try {
       // One quick attempt: a wrong address or password fails here with a clear error, before any work.
-      const probe = new Redis({ ...e.connection, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1 });
+      const probe = new Redis({
+        ...e.connection,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 1,
+      });
       probe.on('error', () => undefined);
       try {
         await probe.connect();
         await probe.ping();
       } catch (err) {
-        throw new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach the cluster's Redis at ${e.connection.host}:${e.connection.port}: ${(err as Error).message}`, {
-          hint: 'check --engine cluster=redis://[user:pass@]host:port (or --storage) and that the server is reachable',
-        });
+        throw new GgError(
+          'GG_E_STORAGE_UNREACHABLE',
+          `cannot reach the cluster's Redis at ${e.connection.host}:${e.connection.port}: ${(err as Error).message}`,
+          {
+            hint: 'check --engine cluster=redis://[user:pass@]host:port (or --storage) and that the server is reachable',
+          },
+        );
       } finally {
         probe.disconnect();
       }
@@ -149,7 +168,8 @@ export class ClusterEngine implements Engine {
   }
 
   execute(name: string, thunk: Thunk, opts: ExecuteOptions = {}): Promise<ExecutionResult> {
-    if (this.closed) return Promise.reject(new GgError('GG_E_CANCELLED', `thunk ${name} was not run: the cluster engine is closed`));
+    if (this.closed)
+      return Promise.reject(new GgError('GG_E_CANCELLED', `thunk ${name} was not run: the cluster engine is closed`));
     const inputs = [...thunk.values, ...thunk.executables].map((i) => ({ name: i.name, size: nameSize(i.name) }));
     return new Promise<ExecutionResult>((resolve, reject) => {
       const abort = opts.abort;
@@ -174,7 +194,10 @@ export class ClusterEngine implements Engine {
         abort.addEventListener('abort', onAbort, { once: true });
         p.cleanup = () => abort.removeEventListener('abort', onAbort);
       }
-      void this.submit(p, this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)));
+      void this.submit(
+        p,
+        this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)),
+      );
     });
   }
 
@@ -190,7 +213,10 @@ export class ClusterEngine implements Engine {
       // A straggler's duplicate, or a retry after an infrastructure failure: the least busy other worker
       // (the shared queue could hand it straight back to the one to avoid), else the shared queue.
       const others = [...this.live.values()].filter((w) => w.id !== avoid && w.slots > 0).map((w) => w.id);
-      others.sort((a, b) => (this.inflight.get(a) ?? 0) / this.live.get(a)!.slots - (this.inflight.get(b) ?? 0) / this.live.get(b)!.slots);
+      others.sort(
+        (a, b) =>
+          (this.inflight.get(a) ?? 0) / this.live.get(a)!.slots - (this.inflight.get(b) ?? 0) / this.live.get(b)!.slots,
+      );
       return others[0];
     }
     const free = [...this.live.values()].filter((w) => (this.inflight.get(w.id) ?? 0) < w.slots).map((w) => w.id);
@@ -213,7 +239,12 @@ export class ClusterEngine implements Engine {
     this.report.jobs++;
     const data: JobData = { v: 1, thunk: p.name, client: this.clientId };
     try {
-      await this.queue(p.queue).add('thunk', data, { jobId: p.jobId, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } });
+      await this.queue(p.queue).add('thunk', data, {
+        jobId: p.jobId,
+        attempts: 1,
+        removeOnComplete: { age: 600 },
+        removeOnFail: { age: 600 },
+      });
     } catch (e) {
       // Redis away: the safety poll finds the job missing and submits it again.
       p.lastHeard = 0;
@@ -335,7 +366,9 @@ export class ClusterEngine implements Engine {
     for (const p of [...this.pending.values()]) {
       if (p.placedOn !== undefined && !this.live.has(p.placedOn) && p.worker === undefined) {
         // Nobody else takes from a worker's own queue: move the job to the shared one.
-        void this.queue(p.queue).remove(p.jobId).catch(() => 0);
+        void this.queue(p.queue)
+          .remove(p.jobId)
+          .catch(() => 0);
         this.resubmit(p);
       }
     }

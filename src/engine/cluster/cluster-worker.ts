@@ -77,12 +77,19 @@ export class ClusterWorker {
   private pausedUntil = 0;
 
   private constructor(private readonly o: ClusterWorkerOptions) {
-    this.id = o.id ?? `${os.hostname().replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40)}-${process.pid}`;
+    this.id =
+      o.id ??
+      `${os
+        .hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .slice(0, 40)}-${process.pid}`;
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.slots = new Semaphore(o.jobs);
     this.cache = new WorkerCache(o.cacheDir, { maxBytes: o.cacheBytes });
     const kind = o.sandbox;
-    this.sandbox = new LazySandbox(kind, () => createSandbox(kind, this.cache.hashCache, { rootsDir: path.join(this.cache.store.cacheDir, 'roots') }));
+    this.sandbox = new LazySandbox(kind, () =>
+      createSandbox(kind, this.cache.hashCache, { rootsDir: path.join(this.cache.store.cacheDir, 'roots') }),
+    );
     const conn = clusterConnection(this.queueUri);
     this.redis = new Redis({ ...conn, lazyConnect: true });
     this.sub = new Redis({ ...conn, lazyConnect: true });
@@ -92,15 +99,20 @@ export class ClusterWorker {
   private get queueUri(): string {
     const uri = this.o.queueUri ?? this.o.storageUri;
     if (!/^rediss?:\/\//.test(uri)) {
-      throw new GgError('GG_E_USAGE', `the worker's queue must be a Redis server, and the store '${uri.replace(/\?.*$/, '')}' is not one`, {
-        hint: 'give the queue with --queue redis://host:port (the store may stay on S3)',
-      });
+      throw new GgError(
+        'GG_E_USAGE',
+        `the worker's queue must be a Redis server, and the store '${uri.replace(/\?.*$/, '')}' is not one`,
+        {
+          hint: 'give the queue with --queue redis://host:port (the store may stay on S3)',
+        },
+      );
     }
     return uri;
   }
 
   static async start(o: ClusterWorkerOptions): Promise<ClusterWorker> {
-    if (!(Number.isInteger(o.jobs) && o.jobs >= 1 && o.jobs <= 4096)) throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
+    if (!(Number.isInteger(o.jobs) && o.jobs >= 1 && o.jobs <= 4096))
+      throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
     const w = new ClusterWorker(o);
     try {
       await w.openStore();
@@ -184,12 +196,18 @@ export class ClusterWorker {
     });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
-    this.log(`gg worker ${this.id}: ${this.o.jobs} slots, cache ${this.o.cacheDir} (${this.cache.bytes} of ${this.o.cacheBytes} bytes), sandbox ${this.o.sandbox}`);
+    this.log(
+      `gg worker ${this.id}: ${this.o.jobs} slots, cache ${this.o.cacheDir} (${this.cache.bytes} of ${this.o.cacheBytes} bytes), sandbox ${this.o.sandbox}`,
+    );
   }
 
   private async tell(client: string, msg: ClientMessage): Promise<void> {
     try {
-      await this.redis.multi().rpush(resultsKey(client), JSON.stringify(msg)).pexpire(resultsKey(client), 3_600_000).exec();
+      await this.redis
+        .multi()
+        .rpush(resultsKey(client), JSON.stringify(msg))
+        .pexpire(resultsKey(client), 3_600_000)
+        .exec();
     } catch (e) {
       // The client's safety poll reads the job's state from BullMQ when a message is lost.
       this.log(`gg worker ${this.id}: could not report ${msg.job}: ${(e as Error).message}`);
@@ -239,7 +257,9 @@ export class ClusterWorker {
       return { outputs: r.outputs, wallMs: r.wallMs, log: r.log.slice(0, 64 * 1024), worker: this.id, stats: r.stats };
     } catch (e) {
       this.failed++;
-      const err = isGgError(e) ? e : new GgError('GG_E_INFRA', `running ${data.thunk}: ${(e as Error).message}`, { retryable: true });
+      const err = isGgError(e)
+        ? e
+        : new GgError('GG_E_INFRA', `running ${data.thunk}: ${(e as Error).message}`, { retryable: true });
       if (err.code === 'GG_E_STORAGE_UNREACHABLE') void this.reopenStore();
       if (err.retryable && ++this.infraStreak >= 3) void this.backOff(err);
       // BullMQ never retries: the client decides (a program's own failure is final, infrastructure is retried).
@@ -259,12 +279,14 @@ export class ClusterWorker {
     if (now < this.pausedUntil) return;
     const pauseMs = 10_000;
     this.pausedUntil = now + pauseMs;
-    this.log(`gg worker ${this.id}: ${this.infraStreak} infrastructure failures in a row (${err.code}: ${err.message.split('\n')[0]}); taking no work for ${pauseMs / 1000} s`);
+    this.log(
+      `gg worker ${this.id}: ${this.infraStreak} infrastructure failures in a row (${err.code}: ${err.message.split('\n')[0]}); taking no work for ${pauseMs / 1000} s`,
+    );
     await Promise.all(this.workers.map((w) => w.pause(true).catch(() => undefined)));
     await new Promise((r) => setTimeout(r, pauseMs).unref());
     await this.reopenStore();
     this.infraStreak = 0;
-    for (const w of this.workers) w.resume();
+    for (const w of this.workers) void w.resume();
   }
 
   get stats(): { done: number; failed: number; rejected: number; busy: number } {
@@ -277,7 +299,8 @@ export class ClusterWorker {
     if (force) for (const w of this.workers) w.cancelAllJobs('worker stopping');
     await Promise.all(this.workers.map((w) => w.close(force).catch(() => undefined)));
     try {
-      if (this.redis.status === 'ready') await this.redis.multi().del(workerKey(this.id)).zrem(WORKERS_KEY, this.id).exec();
+      if (this.redis.status === 'ready')
+        await this.redis.multi().del(workerKey(this.id)).zrem(WORKERS_KEY, this.id).exec();
     } catch {
       // best effort: a silent worker drops out of `gg workers` by itself
     }

@@ -49,13 +49,16 @@ export function parseJobData(data: unknown): JobData {
   if (keys !== 'client,thunk,v') throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
   const d = data as Record<string, unknown>;
   if (d['v'] !== 1) throw hostile('unknown payload version');
-  if (typeof d['thunk'] !== 'string' || !isValidName(d['thunk']) || !isThunkName(d['thunk'])) throw hostile('the thunk is not a thunk name');
+  if (typeof d['thunk'] !== 'string' || !isValidName(d['thunk']) || !isThunkName(d['thunk']))
+    throw hostile('the thunk is not a thunk name');
   if (!isSafeId(d['client'])) throw hostile('the client id is malformed');
   return { v: 1, thunk: d['thunk'], client: d['client'] };
 }
 
 function hostile(why: string): GgError {
-  return new GgError('GG_E_JOB_INVALID', `rejected a malformed job: ${why}`, { hint: 'only gg force --engine cluster should write to this queue; check who else can reach the Redis server' });
+  return new GgError('GG_E_JOB_INVALID', `rejected a malformed job: ${why}`, {
+    hint: 'only gg force --engine cluster should write to this queue; check who else can reach the Redis server',
+  });
 }
 
 export interface WireError {
@@ -80,14 +83,28 @@ export type ClientMessage =
   | { t: 'failed'; job: string; error: WireError };
 
 export function toWireError(e: unknown): WireError {
-  if (isGgError(e)) return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), retryable: e.retryable };
+  if (isGgError(e))
+    return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), retryable: e.retryable };
   return { code: 'GG_E_INFRA', message: (e as Error)?.message ?? String(e), retryable: true };
 }
 
 const CODES = new Set<string>([
-  'GG_E_THUNK_FAILED', 'GG_E_THUNK_TIMEOUT', 'GG_E_THUNK_OUTPUT_MISSING', 'GG_E_THUNK_LIMIT', 'GG_E_THUNK_INVALID',
-  'GG_E_OBJECT_MISSING', 'GG_E_OBJECT_CORRUPT', 'GG_E_CANCELLED', 'GG_E_INFRA', 'GG_E_SANDBOX_UNAVAILABLE',
-  'GG_E_STORAGE_UNREACHABLE', 'GG_E_STORAGE_IO', 'GG_E_STORAGE_AUTH', 'GG_E_DISK_FULL', 'GG_E_JOB_INVALID', 'GG_E_INTERNAL',
+  'GG_E_THUNK_FAILED',
+  'GG_E_THUNK_TIMEOUT',
+  'GG_E_THUNK_OUTPUT_MISSING',
+  'GG_E_THUNK_LIMIT',
+  'GG_E_THUNK_INVALID',
+  'GG_E_OBJECT_MISSING',
+  'GG_E_OBJECT_CORRUPT',
+  'GG_E_CANCELLED',
+  'GG_E_INFRA',
+  'GG_E_SANDBOX_UNAVAILABLE',
+  'GG_E_STORAGE_UNREACHABLE',
+  'GG_E_STORAGE_IO',
+  'GG_E_STORAGE_AUTH',
+  'GG_E_DISK_FULL',
+  'GG_E_JOB_INVALID',
+  'GG_E_INTERNAL',
   'GG_E_NAME_INVALID',
 ]);
 
@@ -96,31 +113,45 @@ export function fromWireError(w: unknown, where: string): GgError {
   const code = typeof o['code'] === 'string' && CODES.has(o['code']) ? (o['code'] as GgErrorCode) : 'GG_E_INFRA';
   const message = typeof o['message'] === 'string' ? o['message'].slice(0, MAX_LOG) : 'unknown failure';
   const hint = typeof o['hint'] === 'string' ? o['hint'].slice(0, 1024) : undefined;
-  return new GgError(code, `${message} (on ${where})`, { ...(hint ? { hint } : {}), retryable: o['retryable'] === true });
+  return new GgError(code, `${message} (on ${where})`, {
+    ...(hint ? { hint } : {}),
+    retryable: o['retryable'] === true,
+  });
 }
 
 /** A worker's result, checked: names well-formed, tags exactly the thunk's outputs in order. */
 export function parseWireResult(r: unknown, tags: readonly string[]): WireResult {
-  const bad = (why: string): GgError => new GgError('GG_E_INFRA', `a worker sent a malformed result: ${why}`, { retryable: true });
+  const bad = (why: string): GgError =>
+    new GgError('GG_E_INFRA', `a worker sent a malformed result: ${why}`, { retryable: true });
   if (typeof r !== 'object' || r === null) throw bad('not an object');
   const o = r as Record<string, unknown>;
   const outs = o['outputs'];
   if (!Array.isArray(outs) || outs.length !== tags.length) throw bad('wrong number of outputs');
   const outputs: ExecutedOutput[] = outs.map((x: unknown, i) => {
     const e = (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
-    if (e['tag'] !== tags[i] || typeof e['tag'] !== 'string' || !isSafeTag(e['tag'])) throw bad('output tags differ from the thunk');
+    if (e['tag'] !== tags[i] || typeof e['tag'] !== 'string' || !isSafeTag(e['tag']))
+      throw bad('output tags differ from the thunk');
     if (typeof e['name'] !== 'string' || !isValidName(e['name'])) throw bad('an output name is malformed');
     return { tag: e['tag'], name: e['name'] };
   });
   const s = (typeof o['stats'] === 'object' && o['stats'] !== null ? o['stats'] : {}) as Record<string, unknown>;
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-  const fetched = Array.isArray(s['fetched']) ? s['fetched'].filter((n): n is string => typeof n === 'string' && isValidName(n)) : [];
+  const fetched = Array.isArray(s['fetched'])
+    ? s['fetched'].filter((n): n is string => typeof n === 'string' && isValidName(n))
+    : [];
   return {
     outputs,
     wallMs: num(o['wallMs']),
     log: typeof o['log'] === 'string' ? o['log'].slice(0, MAX_LOG) : '',
     worker: isSafeId(o['worker']) ? o['worker'] : 'unknown',
-    stats: { fetchMs: num(s['fetchMs']), runMs: num(s['runMs']), uploadMs: num(s['uploadMs']), bytesFetched: num(s['bytesFetched']), bytesUploaded: num(s['bytesUploaded']), fetched },
+    stats: {
+      fetchMs: num(s['fetchMs']),
+      runMs: num(s['runMs']),
+      uploadMs: num(s['uploadMs']),
+      bytesFetched: num(s['bytesFetched']),
+      bytesUploaded: num(s['bytesUploaded']),
+      fetched,
+    },
   };
 }
 

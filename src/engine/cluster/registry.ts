@@ -18,9 +18,13 @@ export async function listWorkers(queueUri: string): Promise<WorkerList> {
     try {
       await redis.connect();
     } catch (e) {
-      throw new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach the cluster's Redis at ${conn.host}:${conn.port}: ${(e as Error).message}`, {
-        hint: 'check the URI (redis://[user:pass@]host:port) and that the server is reachable',
-      });
+      throw new GgError(
+        'GG_E_STORAGE_UNREACHABLE',
+        `cannot reach the cluster's Redis at ${conn.host}:${conn.port}: ${(e as Error).message}`,
+        {
+          hint: 'check the URI (redis://[user:pass@]host:port) and that the server is reachable',
+        },
+      );
     }
     const now = Date.now();
     const all = await redis.zrange(WORKERS_KEY, '0', '-1', 'WITHSCORES');

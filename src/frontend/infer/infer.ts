@@ -26,6 +26,8 @@ export interface InferOptions {
   /** Files under it are declared relative to it; default: the directory holding .gg. */
   root?: string;
   sandbox: SandboxKind;
+  /** Shared store for what the build forces (here and in gg-force-and-run); unset = the local .gg alone. */
+  storageUri?: string;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -41,12 +43,16 @@ export interface InferResult {
 /** PATH without the model directory (in case gg infer runs inside gg infer). */
 function realPathOf(env: NodeJS.ProcessEnv, modelDir: string): string {
   const base = env['GG_INFER_REAL_PATH'] ?? env['PATH'] ?? '/usr/bin:/bin';
-  return base.split(':').filter((d) => d && path.resolve(d) !== modelDir).join(':');
+  return base
+    .split(':')
+    .filter((d) => d && path.resolve(d) !== modelDir)
+    .join(':');
 }
 
 export async function runInfer(o: InferOptions): Promise<InferResult> {
   const start = performance.now();
-  if (o.command.length === 0) throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
+  if (o.command.length === 0)
+    throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
   const store = new LocalStore(o.ggDir);
   const root = path.resolve(o.root ?? path.dirname(o.ggDir));
   const inferDir = path.join(store.cacheDir, 'infer');
@@ -56,7 +62,15 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const models = prepareModelDir(inferDir, realPath);
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
-  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, seeded: 0 };
+  const stats: InferStats = {
+    thunks: 0,
+    modelled: 0,
+    real: 0,
+    depsCached: 0,
+    depsDiscovered: 0,
+    cutoff: 0,
+    fallbacks: new Map(),
+  };
   const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
@@ -73,11 +87,13 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
     ctx,
-    runtime: () => openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox }),
+    runtime: () =>
+      openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox, ...(o.storageUri ? { storageUri: o.storageUri } : {}) }),
     logFile: path.join(inferDir, 'last-run.log'),
   });
   await server.listen(socketPath);
-  if (models.client === 'node') say('gg infer: warning: no C compiler for the model client; using the slower Node client');
+  if (models.client === 'node')
+    say('gg infer: warning: no C compiler for the model client; using the slower Node client');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${models.dir}:${realPath}`,
@@ -85,18 +101,20 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_INFER_SOCKET: socketPath,
     GG_DIR: o.ggDir,
     GG_SANDBOX: o.sandbox,
+    GG_STORAGE_URI: o.storageUri ?? '',
   };
-  // Build systems that bake the compiler's absolute path (CMake, autoconf) get the models' paths.
-  const bake: Record<string, string> = { CC: 'cc', CXX: 'c++', AR: 'ar', RANLIB: 'ranlib', LD: 'ld', STRIP: 'strip', AS: 'as' };
-  for (const [k, tool] of Object.entries(bake)) {
-    const p = models.models.get(tool);
-    if (p && env[k] === undefined) env[k] = p;
-  }
+  // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
+  // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
+  // (command lines, directories named after a hash of the flags).
   let exitCode: number;
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
       const child = spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
-      child.on('error', (e) => reject(new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' })));
+      child.on('error', (e) =>
+        reject(
+          new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
+        ),
+      );
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1)));
     });
   } finally {
@@ -105,4 +123,13 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/** The end-of-run account of commands that ran for real, most frequent reason first. */
+export function fallbackSummary(fallbacks: ReadonlyMap<string, number>): string {
+  const total = [...fallbacks.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return 'gg infer: 0 commands ran for real\n';
+  const rows = [...fallbacks].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const width = String(rows[0]![1]).length;
+  return `gg infer: ${total} command${total === 1 ? '' : 's'} ran for real (each in .gg/cache/infer/last-run.log), by reason:\n${rows.map(([r, n]) => `  ${String(n).padStart(width)}  ${r}\n`).join('')}`;
 }
