@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { GgError } from './errors.js';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
 import type { EngineSpec } from './engine/engine-spec.js';
@@ -29,6 +30,8 @@ export interface RuntimeOptions {
   storageReadOnly?: boolean;
   /** Which engine runs thunks (default local). */
   engine?: EngineSpec;
+  /** Remote engines: place thunks where their inputs are cached (default true; false to measure without). */
+  placement?: boolean;
 }
 
 export interface Runtime {
@@ -58,12 +61,13 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const sandbox = new LazySandbox(kind, () =>
     createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
   );
-  const engine = new LocalEngine(local, sandbox, {
-    ...(o.limits ? { limits: o.limits } : {}),
-    keepFailed: o.keepFailed ?? false,
-    // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
-    ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
-  });
+  let engine: Engine;
+  try {
+    engine = await openEngine(o, local, sandbox, remote);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   return {
     local,
     store,
@@ -83,6 +87,40 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
       await store.close(); // a TieredStore closes its local cache too
     },
   };
+}
+
+async function openEngine(
+  o: RuntimeOptions,
+  local: LocalStore,
+  sandbox: LazySandbox,
+  remote: TieredStore | undefined,
+): Promise<Engine> {
+  const spec = o.engine ?? { kind: 'local' };
+  if (spec.kind === 'cluster') {
+    const queueUri = spec.queueUri ?? o.storageUri;
+    if (!remote || queueUri === undefined) {
+      throw new GgError('GG_E_USAGE', 'the cluster engine needs a shared store that its workers can reach', {
+        hint: 'add --storage redis://host:port (or s3://... with --engine cluster=redis://host:port for the queue)',
+      });
+    }
+    if (!/^rediss?:\/\//.test(queueUri)) {
+      throw new GgError(
+        'GG_E_USAGE',
+        'the cluster engine queues thunks in Redis, and the store is not a Redis server',
+        {
+          hint: 'name the queue: --engine cluster=redis://host:port',
+        },
+      );
+    }
+    const { ClusterEngine } = await import('./engine/cluster/cluster-engine.js');
+    return ClusterEngine.open({ queueUri, ...(o.placement === false ? { placement: false } : {}) });
+  }
+  return new LocalEngine(local, sandbox, {
+    ...(o.limits ? { limits: o.limits } : {}),
+    keepFailed: o.keepFailed ?? false,
+    // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
+    ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
+  });
 }
 
 export function defaultJobs(): number {

@@ -3,17 +3,14 @@ import { GgError } from '../errors.js';
 
 export type EngineSpec = { kind: 'local' } | { kind: 'cluster'; queueUri?: string };
 
-export const ENGINE_KINDS = ['local'] as const;
-
-/** Engines whose implementation has landed (the cluster engine lands in its own change). */
-const ENGINES_READY = { cluster: false };
+export const ENGINE_KINDS = ['local', 'cluster'] as const;
 
 export function parseEngineSpec(text: string): EngineSpec {
   const eq = text.indexOf('=');
   const kind = eq < 0 ? text : text.slice(0, eq);
   const param = eq < 0 ? undefined : text.slice(eq + 1);
   if (kind === 'local' && param === undefined) return { kind: 'local' };
-  if (kind === 'cluster' && ENGINES_READY.cluster) {
+  if (kind === 'cluster') {
     if (param !== undefined && !/^rediss?:\/\//.test(param)) {
       throw new GgError(
         'GG_E_USAGE',

@@ -55,5 +55,7 @@ export interface Engine {
   readonly speculative?: boolean;
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
   execute(name: string, thunk: Thunk, opts?: ExecuteOptions): Promise<ExecutionResult>;
+  /** Counters for `gg force --json` (jobs, bytes moved, ...), if the engine keeps any. */
+  summary?(): Record<string, number>;
   close(): Promise<void>;
 }

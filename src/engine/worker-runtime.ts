@@ -137,6 +137,9 @@ export class WorkerRuntime {
     const tmp = this.o.cache.tempPath('dl');
     try {
       await this.o.source.getToFile(name, tmp); // verified against the name before it lands at tmp
+      // Blobs are read-only and may be programs or ELF interpreters (execve needs x on both), as in the
+      // local store.
+      fs.chmodSync(tmp, 0o555);
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       throw e;

@@ -8,6 +8,7 @@
  * graphs). Every result is recorded under the updated name and the original one, so a warm target is one
  * lookup. A failure stops the thunk's dependants; independent work carries on unless `failFast`.
  */
+import { setMaxListeners } from 'node:events';
 import { GgError, isGgError } from '../errors.js';
 import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
@@ -128,7 +129,10 @@ export class Forcer {
 
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
-    this.attempts = o.attempts ?? 3;
+    // Remote engines meet more infrastructure failures (a worker lost, an upload refused) than one machine.
+    this.attempts = o.attempts ?? (o.engine.speculative ? 5 : 3);
+    // Every running thunk listens for a stop: thousands of listeners on one signal are expected.
+    setMaxListeners(0, this.abort.signal);
     this.stragglers =
       o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
     const jobs = Math.max(1, o.jobs);

@@ -152,18 +152,3 @@ export class WorkerCache implements ObjectCache {
     await this.store.close();
   }
 }
-
-/** `20G`, `512M`, `1.5T`, `100000` (bytes) -> bytes. */
-export function parseByteSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
-  if (!m)
-    throw new GgError('GG_E_USAGE', `'${text}' is not a size`, {
-      hint: 'use a number of bytes or a suffix: 512M, 20G, 1T',
-    });
-  const unit = (m[2] ?? '').toLowerCase();
-  const mult = unit === '' ? 1 : 1024 ** ('kmgt'.indexOf(unit) + 1);
-  const n = Math.floor(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw new GgError('GG_E_USAGE', `'${text}' is not a usable size`, { hint: 'use a positive size such as 20G' });
-  return n;
-}

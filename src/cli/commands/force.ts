@@ -36,6 +36,8 @@ interface Opts {
   storage?: string;
   storageReadOnly?: boolean;
   memoKeyFile?: string;
+  speculation: boolean;
+  placement: boolean;
 }
 
 export function registerForce(program: Command): void {
@@ -45,7 +47,13 @@ export function registerForce(program: Command): void {
       .description('force thunks to values; placeholders are replaced by their outputs')
       .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
   )
-    .option('-e, --engine <engine>', 'execution engine', 'local')
+    .option(
+      '-e, --engine <engine>',
+      'local, or cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis)',
+      'local',
+    )
+    .option('--no-speculation', 'never duplicate stragglers (remote engines)')
+    .option('--no-placement', 'ignore where inputs are cached when choosing a worker (to measure placement)')
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
     .option('--json-events', 'stream every scheduler event as one JSON line on stdout (the job trace format)')
@@ -72,6 +80,7 @@ export function registerForce(program: Command): void {
         const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
         const rt = await openRuntime({
           engine,
+          placement: o.placement,
           sandbox,
           limits: limitsFromFlags(o),
           keepFailed: o.keepFailed ?? false,
@@ -103,6 +112,7 @@ export function registerForce(program: Command): void {
             onEvent,
             onUpload: progress.onUpload,
             signal: interrupt.signal,
+            ...(o.speculation ? {} : { speculation: false }),
             argv: process.argv.slice(2),
             trace: o.trace,
             onTraceOpen: (trace) => {
@@ -186,6 +196,16 @@ export function registerForce(program: Command): void {
                 failed: report.failures.length,
                 wall_ms: Math.round(report.wallMs),
                 ...(report.job ? { job: report.job.id } : {}),
+                engine: { name: rt.engine.name, ...(rt.engine.summary?.() ?? {}) },
+                ...(rt.engine.speculative
+                  ? {
+                      speculation: {
+                        duplicates: report.speculation.duplicates,
+                        won: report.speculation.won,
+                        saved_ms: Math.round(report.speculation.savedMs),
+                      },
+                    }
+                  : {}),
               }) + '\n',
             );
           } else if (!o.jsonEvents) {
@@ -194,6 +214,12 @@ export function registerForce(program: Command): void {
               if (t.result) process.stdout.write(`${t.result}\n`);
               if (t.upToDate) process.stderr.write(`gg: ${t.target} is not a placeholder (already built)\n`);
             }
+          }
+          if (!machine && report.speculation.duplicates > 0) {
+            const sp = report.speculation;
+            process.stderr.write(
+              `gg: ${sp.duplicates} straggler duplicate(s) ran, ${sp.won} finished first, saving about ${(sp.savedMs / 1000).toFixed(1)} s\n`,
+            );
           }
           if (failedTargets > 0) {
             process.stderr.write(`gg: ${failedTargets} of ${report.targets.length} target(s) failed\n`);

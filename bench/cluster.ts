@@ -1,0 +1,280 @@
+/**
+ * The cluster engine against the local engine, side by side in one run (Redis and workers on 127.0.0.1):
+ *  1. 10,000 independent trivial thunks: local engine -j2 vs 2 workers x 2 slots (thunks/s);
+ *  2. a chain of 300 dependent trivial thunks: per-thunk dispatch overhead in ms (cluster - local);
+ *  3. bytes moved with and without placement: chains of thunks over large inputs, on 4 workers;
+ *  4. time lost to one frozen worker (SIGSTOP) with and without straggler duplicates.
+ * Usage: node dist/bench/cluster.js [--count N] [--chain N] [--sandbox none|bwrap] [--only 1,2,3,4]
+ * Work happens under $TMPDIR (use /var/tmp on the development VM).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GraphBuilder, type InputSpec } from '../src/frontend/sdk.js';
+import { LocalStore } from '../src/store/local-store.js';
+import { startRedis, type RunningServer } from '../test/helpers/servers.js';
+
+const GG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+const arg = (flag: string, dflt: string): string => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const COUNT = Number(arg('--count', '10000'));
+const CHAIN = Number(arg('--chain', '300'));
+const SANDBOX = arg('--sandbox', 'none');
+const ONLY = new Set(arg('--only', '1,2,3,4').split(','));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Summary {
+  executed: number;
+  wall_ms: number;
+  engine: Record<string, number>;
+  speculation?: { duplicates: number; won: number; saved_ms: number };
+}
+
+interface Project {
+  dir: string;
+  g: GraphBuilder;
+  store: LocalStore;
+  thunk: (script: string, o?: { thunks?: InputSpec[]; values?: InputSpec[] }) => string;
+}
+
+function project(): Project {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-cluster-'));
+  spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
+  const store = new LocalStore(path.join(dir, '.gg'));
+  const g = new GraphBuilder(store);
+  const sh =
+    SANDBOX === 'none' ? { name: g.file('/bin/dash'), inputs: [] as InputSpec[] } : g.executableFile('/bin/dash');
+  const thunk = (script: string, o: { thunks?: InputSpec[]; values?: InputSpec[] } = {}): string =>
+    g.thunk({
+      function: sh.name,
+      executables: sh.inputs,
+      args: ['sh', '-c', script],
+      outputs: ['out'],
+      ...o,
+      env: { PATH: '/usr/bin:/bin' },
+    }).name;
+  return { dir, g, store, thunk };
+}
+
+async function force(p: Project, targets: string[], args: string[]): Promise<Summary> {
+  p.store.hashCache.flush();
+  const list = path.join(p.dir, 'targets.txt');
+  fs.writeFileSync(list, targets.join('\n'));
+  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`], {
+    cwd: p.dir,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
+  if (r.status !== 0) throw new Error(`gg force failed: ${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout) as Summary;
+}
+
+class Cluster {
+  readonly workers: ChildProcess[] = [];
+  private constructor(
+    readonly redis: RunningServer,
+    readonly root: string,
+  ) {}
+
+  static async start(n: number, jobs: number, extra: string[] = []): Promise<Cluster> {
+    const redis = await startRedis();
+    const c = new Cluster(redis, fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-workers-')));
+    for (let i = 0; i < n; i++) {
+      const w = spawn(
+        process.execPath,
+        [
+          GG,
+          'worker',
+          '--storage',
+          redis.uri,
+          '--jobs',
+          String(jobs),
+          '--sandbox',
+          SANDBOX,
+          '--cache-dir',
+          path.join(c.root, `w${i}`),
+          '--id',
+          `bench${i}`,
+          ...extra,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      w.stderr?.resume();
+      c.workers.push(w);
+    }
+    for (let t = 0; t < 200; t++) {
+      const r = spawnSync(process.execPath, [GG, 'workers', '--storage', redis.uri, '--json'], { encoding: 'utf8' });
+      if (r.status === 0 && (JSON.parse(r.stdout) as { live: unknown[] }).live.length === n) return c;
+      await sleep(100);
+    }
+    throw new Error('workers did not register');
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.workers) {
+      w.kill('SIGCONT');
+      w.kill('SIGKILL');
+    }
+    await this.redis.stop();
+    fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number, d = 2): string => n.toFixed(d);
+
+async function throughput(): Promise<void> {
+  const p = project();
+  const names = Array.from({ length: COUNT }, (_, i) => p.thunk(`echo ${i} > out`));
+  const local = await force(p, names, ['--engine', 'local', '-j', '2']);
+  fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+  fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+  const c = await Cluster.start(2, 2);
+  let cluster: Summary;
+  try {
+    cluster = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', '64']);
+  } finally {
+    await c.stop();
+  }
+  const rate = (s: Summary): number => s.executed / (s.wall_ms / 1000);
+  console.log(`\n1. ${COUNT} independent trivial thunks, sandbox=${SANDBOX}, ${os.cpus().length} cores`);
+  console.log(`  ${'engine'.padEnd(36)}${'wall s'.padStart(8)}${'thunks/s'.padStart(10)}  ratio`);
+  console.log(
+    `  ${'local, -j2'.padEnd(36)}${fmt(local.wall_ms / 1000).padStart(8)}${fmt(rate(local), 0).padStart(10)}  1.00`,
+  );
+  console.log(
+    `  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`,
+  );
+  const e = cluster.engine;
+  console.log(
+    `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
+  );
+  fs.rmSync(p.dir, { recursive: true, force: true });
+}
+
+async function chain(): Promise<void> {
+  const p = project();
+  let prev = p.thunk('echo 0 > out');
+  for (let i = 1; i < CHAIN; i++)
+    prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
+  const local = await force(p, [prev], ['--engine', 'local', '-j', '2']);
+  fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+  fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+  const c = await Cluster.start(2, 2);
+  let cluster: Summary;
+  try {
+    cluster = await force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]);
+  } finally {
+    await c.stop();
+  }
+  console.log(`\n2. chain of ${CHAIN} dependent trivial thunks (one at a time: latency, not throughput)`);
+  console.log(`  local engine:   ${fmt(local.wall_ms / 1000)} s (${fmt(local.wall_ms / CHAIN)} ms/thunk)`);
+  console.log(`  cluster engine: ${fmt(cluster.wall_ms / 1000)} s (${fmt(cluster.wall_ms / CHAIN)} ms/thunk)`);
+  console.log(`  dispatch overhead per thunk: ${fmt((cluster.wall_ms - local.wall_ms) / CHAIN)} ms`);
+  fs.rmSync(p.dir, { recursive: true, force: true });
+}
+
+async function placement(): Promise<void> {
+  const DATASETS = 12;
+  const STEPS = 6;
+  const SIZE = 2 * 1024 * 1024;
+  const run = async (withPlacement: boolean): Promise<Summary> => {
+    const p = project();
+    const targets: string[] = [];
+    for (let d = 0; d < DATASETS; d++) {
+      // A large input per chain; every step of the chain reads it (think: a big header set, a model, a video).
+      const data = p.g.value(Buffer.alloc(SIZE, `dataset ${d} `));
+      let prev = p.thunk(`wc -c < data > out`, { values: [{ name: data, filename: 'data' }] });
+      for (let s = 1; s < STEPS; s++)
+        prev = p.thunk(`cat in > out; wc -c < data >> out`, {
+          values: [{ name: data, filename: 'data' }],
+          thunks: [{ name: prev, filename: 'in' }],
+        });
+      targets.push(prev);
+    }
+    const c = await Cluster.start(4, 1);
+    try {
+      return await force(p, targets, [
+        '--engine',
+        'cluster',
+        '--storage',
+        c.redis.uri,
+        '-j',
+        '64',
+        ...(withPlacement ? [] : ['--no-placement']),
+      ]);
+    } finally {
+      await c.stop();
+      fs.rmSync(p.dir, { recursive: true, force: true });
+    }
+  };
+  const on = await run(true);
+  const off = await run(false);
+  const mib = (b: number): string => fmt(b / 1024 ** 2, 1);
+  console.log(
+    `\n3. bytes moved into worker caches: ${DATASETS} chains of ${STEPS} thunks, each step reading its chain's 2 MiB input, 4 workers x 1 slot`,
+  );
+  console.log(`  without placement: ${mib(off.engine['bytesFetched']!)} MiB fetched, ${fmt(off.wall_ms / 1000)} s`);
+  console.log(
+    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['jobs']} jobs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
+  );
+}
+
+async function frozen(): Promise<void> {
+  const N = 120;
+  const run = async (freeze: boolean, speculation: boolean): Promise<Summary> => {
+    const p = project();
+    const names = Array.from({ length: N }, (_, i) => p.thunk(`sleep 0.1; echo ${i} > out`));
+    const c = await Cluster.start(2, 2);
+    try {
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          `node ${GG} force --sandbox=${SANDBOX} --json --engine cluster --storage ${c.redis.uri} -j 64 ${speculation ? '' : '--no-speculation'} ${names.join(' ')}`,
+        ],
+        { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      if (freeze) {
+        await sleep(1500);
+        c.workers[0]!.kill('SIGSTOP');
+      }
+      const status = await exited;
+      if (status !== 0) throw new Error(`gg force failed: ${err.slice(-2000)}`);
+      return JSON.parse(out) as Summary;
+    } finally {
+      await c.stop();
+      fs.rmSync(p.dir, { recursive: true, force: true });
+    }
+  };
+  const calm = await run(false, true);
+  const specOn = await run(true, true);
+  const specOff = await run(true, false);
+  console.log(`\n4. one of 2 workers frozen (SIGSTOP) 1.5 s into ${N} thunks of 0.1 s; job lease 10 s`);
+  console.log(`  no fault:                       ${fmt(calm.wall_ms / 1000)} s`);
+  console.log(
+    `  frozen, stragglers duplicated:  ${fmt(specOn.wall_ms / 1000)} s (lost ${fmt((specOn.wall_ms - calm.wall_ms) / 1000)} s; ${specOn.speculation?.duplicates} duplicates, ${specOn.speculation?.won} won)`,
+  );
+  console.log(
+    `  frozen, no speculation:         ${fmt(specOff.wall_ms / 1000)} s (lost ${fmt((specOff.wall_ms - calm.wall_ms) / 1000)} s: waits for the lease to expire)`,
+  );
+}
+
+console.log(
+  `gg-ts cluster bench, ${new Date().toISOString()}, ${os.cpus().length} cores, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+if (ONLY.has('1')) await throughput();
+if (ONLY.has('2')) await chain();
+if (ONLY.has('3')) await placement();
+if (ONLY.has('4')) await frozen();

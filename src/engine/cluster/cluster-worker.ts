@@ -1,0 +1,322 @@
+/**
+ * `gg worker`: a long-lived process that takes thunk jobs from the cluster's BullMQ queues (the shared one,
+ * and its own for thunks placed on it because it holds their inputs) and runs each through the shared worker
+ * runtime: fetch from the store into its LRU cache, run in the jail, upload outputs, record the memo.
+ *
+ * Failure model: BullMQ leases each job (renewed while it runs); a worker killed or frozen loses its lease
+ * and the job goes back to the queue for another worker; a frozen worker that wakes up cannot complete it
+ * ("Missing lock") and its memo write loses to the first result (claimReductions). A malformed job is
+ * rejected and logged; the worker carries on.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { GgError, isGgError } from '../../errors.js';
+import { createSandbox, type SandboxKind } from '../../sandbox/create-sandbox.js';
+import { LazySandbox } from '../../sandbox/lazy-sandbox.js';
+import type { SandboxLimits } from '../../sandbox/sandbox.js';
+import { Semaphore } from '../../store/concurrency.js';
+import { openRemoteStore } from '../../store/open-store.js';
+import type { RemoteStore } from '../../store/remote-store.js';
+import { WorkerCache } from '../../store/worker-cache.js';
+import { WorkerRuntime } from '../worker-runtime.js';
+import {
+  CANCEL_CHANNEL,
+  DEAD_AFTER_MS,
+  HEARTBEAT_MS,
+  PREFIX,
+  SHARED_QUEUE,
+  WORKERS_KEY,
+  parseJobData,
+  resultsKey,
+  toWireError,
+  workerKey,
+  workerQueue,
+  type ClientMessage,
+  type WireResult,
+} from './protocol.js';
+import { clusterConnection } from './redis-connection.js';
+
+export interface ClusterWorkerOptions {
+  /** Where objects and the memo live (redis://, s3://, ...). */
+  storageUri: string;
+  /** The queue's Redis (default: the storage URI, which must then be redis:// or rediss://). */
+  queueUri?: string;
+  jobs: number;
+  cacheDir: string;
+  cacheBytes: number;
+  sandbox: SandboxKind;
+  limits?: Partial<SandboxLimits>;
+  id?: string;
+  /** How long a job's lease lasts without renewal (a frozen worker's jobs return to the queue after it). */
+  lockDurationMs?: number;
+  log?: (line: string) => void;
+}
+
+export class ClusterWorker {
+  readonly id: string;
+  private readonly log: (line: string) => void;
+  private readonly slots: Semaphore;
+  private readonly workers: Worker[] = [];
+  private runtime!: WorkerRuntime;
+  private store!: RemoteStore;
+  private readonly cache: WorkerCache;
+  private readonly sandbox: LazySandbox;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private busy = 0;
+  private done = 0;
+  private failed = 0;
+  private rejected = 0;
+  private readonly startedAt = Date.now();
+  private reopening: Promise<void> | undefined;
+  /** Infrastructure failures in a row (store unreachable, uploads refused): past a few, stop taking work. */
+  private infraStreak = 0;
+  private pausedUntil = 0;
+
+  private constructor(private readonly o: ClusterWorkerOptions) {
+    this.id =
+      o.id ??
+      `${os
+        .hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '_')
+        .slice(0, 40)}-${process.pid}`;
+    this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
+    this.slots = new Semaphore(o.jobs);
+    this.cache = new WorkerCache(o.cacheDir, { maxBytes: o.cacheBytes });
+    const kind = o.sandbox;
+    this.sandbox = new LazySandbox(kind, () =>
+      createSandbox(kind, this.cache.hashCache, { rootsDir: path.join(this.cache.store.cacheDir, 'roots') }),
+    );
+    const conn = clusterConnection(this.queueUri);
+    this.redis = new Redis({ ...conn, lazyConnect: true });
+    this.sub = new Redis({ ...conn, lazyConnect: true });
+    for (const r of [this.redis, this.sub]) r.on('error', () => undefined); // reconnects; failures surface per command
+  }
+
+  private get queueUri(): string {
+    const uri = this.o.queueUri ?? this.o.storageUri;
+    if (!/^rediss?:\/\//.test(uri)) {
+      throw new GgError(
+        'GG_E_USAGE',
+        `the worker's queue must be a Redis server, and the store '${uri.replace(/\?.*$/, '')}' is not one`,
+        {
+          hint: 'give the queue with --queue redis://host:port (the store may stay on S3)',
+        },
+      );
+    }
+    return uri;
+  }
+
+  static async start(o: ClusterWorkerOptions): Promise<ClusterWorker> {
+    if (!(Number.isInteger(o.jobs) && o.jobs >= 1 && o.jobs <= 4096))
+      throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
+    const w = new ClusterWorker(o);
+    try {
+      await w.openStore();
+      await w.redis.connect();
+      await w.sub.connect();
+      await w.begin();
+    } catch (e) {
+      await w.stop().catch(() => undefined);
+      throw e;
+    }
+    return w;
+  }
+
+  private async openStore(): Promise<void> {
+    const store = await openRemoteStore(this.o.storageUri);
+    await store.check();
+    this.store = store;
+    this.runtime = new WorkerRuntime({
+      cache: this.cache,
+      sandbox: this.sandbox,
+      source: store,
+      publish: store,
+      ...(this.o.limits ? { limits: this.o.limits } : {}),
+    });
+  }
+
+  /** A store client that gave up reconnecting (a long Redis outage) is replaced, once at a time. */
+  private reopenStore(): Promise<void> {
+    this.reopening ??= (async () => {
+      const old = this.store;
+      try {
+        await this.openStore();
+        await old.close().catch(() => undefined);
+        this.log(`gg worker ${this.id}: reconnected to the store`);
+      } catch (e) {
+        this.log(`gg worker ${this.id}: store still unreachable: ${(e as Error).message}`);
+      }
+    })().finally(() => (this.reopening = undefined));
+    return this.reopening;
+  }
+
+  private async begin(): Promise<void> {
+    const connection = clusterConnection(this.queueUri);
+    const lockDuration = this.o.lockDurationMs ?? 10_000;
+    const common = {
+      connection,
+      prefix: PREFIX,
+      concurrency: this.o.jobs,
+      lockDuration,
+      stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
+      // A job whose worker died is re-queued up to this many times; after that the client re-submits it.
+      maxStalledCount: 3,
+      name: this.id,
+      removeOnComplete: { age: 600 },
+      removeOnFail: { age: 600 },
+    };
+    for (const q of [workerQueue(this.id), SHARED_QUEUE]) {
+      const w = new Worker(q, (job, _token, signal) => this.process(job, signal), common);
+      w.on('completed', (job: Job, result: WireResult) => {
+        const client = clientOf(job);
+        if (client) void this.tell(client, { t: 'done', job: job.id ?? '', result });
+      });
+      w.on('failed', (job: Job | undefined, err: Error) => {
+        const client = job ? clientOf(job) : undefined;
+        if (!job || !client) return;
+        let error = toWireError(err);
+        try {
+          const parsed = JSON.parse(err.message) as unknown;
+          if (typeof parsed === 'object' && parsed !== null && 'code' in parsed) error = parsed as typeof error;
+        } catch {
+          // a BullMQ failure (stalled too often, lock lost): infrastructure, retryable
+        }
+        void this.tell(client, { t: 'failed', job: job.id ?? '', error });
+      });
+      w.on('error', (e: Error) => this.log(`gg worker ${this.id}: queue: ${e.message}`));
+      this.workers.push(w);
+    }
+    await this.sub.subscribe(CANCEL_CHANNEL);
+    this.sub.on('message', (_ch: string, jobId: string) => {
+      for (const w of this.workers) w.cancelJob(jobId, 'cancelled by its client');
+    });
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.log(
+      `gg worker ${this.id}: ${this.o.jobs} slots, cache ${this.o.cacheDir} (${this.cache.bytes} of ${this.o.cacheBytes} bytes), sandbox ${this.o.sandbox}`,
+    );
+  }
+
+  private async tell(client: string, msg: ClientMessage): Promise<void> {
+    try {
+      await this.redis
+        .multi()
+        .rpush(resultsKey(client), JSON.stringify(msg))
+        .pexpire(resultsKey(client), 3_600_000)
+        .exec();
+    } catch (e) {
+      // The client's safety poll reads the job's state from BullMQ when a message is lost.
+      this.log(`gg worker ${this.id}: could not report ${msg.job}: ${(e as Error).message}`);
+    }
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.redis
+        .multi()
+        .hset(workerKey(this.id), {
+          host: os.hostname(),
+          slots: this.o.jobs,
+          busy: this.busy,
+          cacheBytes: this.cache.bytes,
+          cacheMax: this.o.cacheBytes,
+          done: this.done,
+          failed: this.failed,
+          rejected: this.rejected,
+          startedAt: this.startedAt,
+        })
+        .pexpire(workerKey(this.id), DEAD_AFTER_MS * 6)
+        .zadd(WORKERS_KEY, Date.now(), this.id)
+        .exec();
+    } catch {
+      // Redis away (restart, cut link): the next beat tries again; clients see us as silent meanwhile.
+    }
+  }
+
+  private async process(job: Job, signal?: AbortSignal): Promise<WireResult> {
+    let data;
+    try {
+      data = parseJobData(job.data);
+    } catch (e) {
+      this.rejected++;
+      this.log(`gg worker ${this.id}: job ${String(job.id).slice(0, 80)}: ${(e as Error).message}`);
+      throw new UnrecoverableError(JSON.stringify(toWireError(e)));
+    }
+    await this.slots.acquire();
+    this.busy++;
+    try {
+      if (signal?.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${data.thunk} was cancelled before it started`);
+      await this.tell(data.client, { t: 'started', job: job.id ?? '', worker: this.id });
+      const r = await this.runtime.runNamed(data.thunk, signal);
+      this.done++;
+      this.infraStreak = 0;
+      return { outputs: r.outputs, wallMs: r.wallMs, log: r.log.slice(0, 64 * 1024), worker: this.id, stats: r.stats };
+    } catch (e) {
+      this.failed++;
+      const err = isGgError(e)
+        ? e
+        : new GgError('GG_E_INFRA', `running ${data.thunk}: ${(e as Error).message}`, { retryable: true });
+      if (err.code === 'GG_E_STORAGE_UNREACHABLE') void this.reopenStore();
+      if (err.retryable && ++this.infraStreak >= 3) void this.backOff(err);
+      // BullMQ never retries: the client decides (a program's own failure is final, infrastructure is retried).
+      throw new UnrecoverableError(JSON.stringify(toWireError(err)));
+    } finally {
+      this.busy--;
+      this.slots.release();
+    }
+  }
+
+  /**
+   * A worker that cannot do its job (its uploads fail, its store is gone) would otherwise take job after job
+   * from the shared queue and fail each: it pauses instead, and tries again later.
+   */
+  private async backOff(err: GgError): Promise<void> {
+    const now = Date.now();
+    if (now < this.pausedUntil) return;
+    const pauseMs = 10_000;
+    this.pausedUntil = now + pauseMs;
+    this.log(
+      `gg worker ${this.id}: ${this.infraStreak} infrastructure failures in a row (${err.code}: ${err.message.split('\n')[0]}); taking no work for ${pauseMs / 1000} s`,
+    );
+    await Promise.all(this.workers.map((w) => w.pause(true).catch(() => undefined)));
+    await new Promise((r) => setTimeout(r, pauseMs).unref());
+    await this.reopenStore();
+    this.infraStreak = 0;
+    for (const w of this.workers) void w.resume();
+  }
+
+  get stats(): { done: number; failed: number; rejected: number; busy: number } {
+    return { done: this.done, failed: this.failed, rejected: this.rejected, busy: this.busy };
+  }
+
+  /** Finish running jobs (or, with `force`, cancel them), leave the registry, release everything. */
+  async stop(force = false): Promise<void> {
+    clearInterval(this.heartbeat);
+    if (force) for (const w of this.workers) w.cancelAllJobs('worker stopping');
+    await Promise.all(this.workers.map((w) => w.close(force).catch(() => undefined)));
+    try {
+      if (this.redis.status === 'ready')
+        await this.redis.multi().del(workerKey(this.id)).zrem(WORKERS_KEY, this.id).exec();
+    } catch {
+      // best effort: a silent worker drops out of `gg workers` by itself
+    }
+    this.redis.disconnect();
+    this.sub.disconnect();
+    await this.runtime?.close();
+    await this.sandbox.close();
+    await this.store?.close().catch(() => undefined);
+    await this.cache.close();
+  }
+}
+
+function clientOf(job: Job): string | undefined {
+  try {
+    return parseJobData(job.data).client;
+  } catch {
+    return undefined;
+  }
+}

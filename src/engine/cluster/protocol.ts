@@ -1,0 +1,192 @@
+/**
+ * What the cluster's client (`gg force --engine cluster`) and its workers (`gg worker`) say to each other
+ * through Redis. The queue itself is BullMQ (leases, stalled-job recovery, refusal of a late completion);
+ * around it: a registry of live workers, per-client result lists, and a cancel channel.
+ *
+ * Everything read from Redis is hostile input: payloads and results are validated field by field.
+ */
+import { GgError, isGgError, type GgErrorCode } from '../../errors.js';
+import { isThunkName, isValidName, isSafeTag } from '../../ir/name.js';
+import type { ExecutedOutput, ExecutionStats } from '../engine.js';
+
+/** BullMQ key prefix: every key of the cluster starts with it. */
+export const PREFIX = 'gg';
+/** The queue every worker takes from. */
+export const SHARED_QUEUE = 'thunks';
+/** A worker's own queue: thunks placed on it because it holds their inputs. */
+export const workerQueue = (id: string): string => `w-${id}`;
+/** Sorted set: worker id -> last heartbeat (ms since the epoch). */
+export const WORKERS_KEY = `${PREFIX}:workers`;
+export const workerKey = (id: string): string => `${PREFIX}:worker:${id}`;
+/** A client's results: workers push started/finished/failed messages, the client pops them. */
+export const resultsKey = (client: string): string => `${PREFIX}:results:${client}`;
+/** Pub/sub: job ids to cancel wherever they run. */
+export const CANCEL_CHANNEL = `${PREFIX}:cancel`;
+
+export const HEARTBEAT_MS = 1000;
+/** A worker silent this long is presumed dead (its placed jobs are re-queued). */
+export const DEAD_AFTER_MS = 5000;
+
+const ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_LOG = 64 * 1024;
+
+export interface JobData {
+  v: 1;
+  /** The thunk to run (no thunk inputs left); fetched from the store by the worker. */
+  thunk: string;
+  /** Where to report: resultsKey(client). */
+  client: string;
+}
+
+export function isSafeId(s: unknown): s is string {
+  return typeof s === 'string' && ID.test(s);
+}
+
+/** A job payload from the queue: exactly the fields we write, each well-formed; anything else is refused. */
+export function parseJobData(data: unknown): JobData {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw hostile('the payload is not an object');
+  const keys = Object.keys(data).sort().join(',');
+  if (keys !== 'client,thunk,v') throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
+  const d = data as Record<string, unknown>;
+  if (d['v'] !== 1) throw hostile('unknown payload version');
+  if (typeof d['thunk'] !== 'string' || !isValidName(d['thunk']) || !isThunkName(d['thunk']))
+    throw hostile('the thunk is not a thunk name');
+  if (!isSafeId(d['client'])) throw hostile('the client id is malformed');
+  return { v: 1, thunk: d['thunk'], client: d['client'] };
+}
+
+function hostile(why: string): GgError {
+  return new GgError('GG_E_JOB_INVALID', `rejected a malformed job: ${why}`, {
+    hint: 'only gg force --engine cluster should write to this queue; check who else can reach the Redis server',
+  });
+}
+
+export interface WireError {
+  code: GgErrorCode;
+  message: string;
+  hint?: string;
+  retryable: boolean;
+}
+
+export interface WireResult {
+  outputs: ExecutedOutput[];
+  wallMs: number;
+  log: string;
+  worker: string;
+  stats: ExecutionStats;
+}
+
+/** Messages on a client's result list. */
+export type ClientMessage =
+  | { t: 'started'; job: string; worker: string }
+  | { t: 'done'; job: string; result: WireResult }
+  | { t: 'failed'; job: string; error: WireError };
+
+export function toWireError(e: unknown): WireError {
+  if (isGgError(e))
+    return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), retryable: e.retryable };
+  return { code: 'GG_E_INFRA', message: (e as Error)?.message ?? String(e), retryable: true };
+}
+
+const CODES = new Set<string>([
+  'GG_E_THUNK_FAILED',
+  'GG_E_THUNK_TIMEOUT',
+  'GG_E_THUNK_OUTPUT_MISSING',
+  'GG_E_THUNK_LIMIT',
+  'GG_E_THUNK_INVALID',
+  'GG_E_OBJECT_MISSING',
+  'GG_E_OBJECT_CORRUPT',
+  'GG_E_CANCELLED',
+  'GG_E_INFRA',
+  'GG_E_SANDBOX_UNAVAILABLE',
+  'GG_E_STORAGE_UNREACHABLE',
+  'GG_E_STORAGE_IO',
+  'GG_E_STORAGE_AUTH',
+  'GG_E_DISK_FULL',
+  'GG_E_JOB_INVALID',
+  'GG_E_INTERNAL',
+  'GG_E_NAME_INVALID',
+]);
+
+export function fromWireError(w: unknown, where: string): GgError {
+  const o = (typeof w === 'object' && w !== null ? w : {}) as Record<string, unknown>;
+  const code = typeof o['code'] === 'string' && CODES.has(o['code']) ? (o['code'] as GgErrorCode) : 'GG_E_INFRA';
+  const message = typeof o['message'] === 'string' ? o['message'].slice(0, MAX_LOG) : 'unknown failure';
+  const hint = typeof o['hint'] === 'string' ? o['hint'].slice(0, 1024) : undefined;
+  return new GgError(code, `${message} (on ${where})`, {
+    ...(hint ? { hint } : {}),
+    retryable: o['retryable'] === true,
+  });
+}
+
+/** A worker's result, checked: names well-formed, tags exactly the thunk's outputs in order. */
+export function parseWireResult(r: unknown, tags: readonly string[]): WireResult {
+  const bad = (why: string): GgError =>
+    new GgError('GG_E_INFRA', `a worker sent a malformed result: ${why}`, { retryable: true });
+  if (typeof r !== 'object' || r === null) throw bad('not an object');
+  const o = r as Record<string, unknown>;
+  const outs = o['outputs'];
+  if (!Array.isArray(outs) || outs.length !== tags.length) throw bad('wrong number of outputs');
+  const outputs: ExecutedOutput[] = outs.map((x: unknown, i) => {
+    const e = (typeof x === 'object' && x !== null ? x : {}) as Record<string, unknown>;
+    if (e['tag'] !== tags[i] || typeof e['tag'] !== 'string' || !isSafeTag(e['tag']))
+      throw bad('output tags differ from the thunk');
+    if (typeof e['name'] !== 'string' || !isValidName(e['name'])) throw bad('an output name is malformed');
+    return { tag: e['tag'], name: e['name'] };
+  });
+  const s = (typeof o['stats'] === 'object' && o['stats'] !== null ? o['stats'] : {}) as Record<string, unknown>;
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  const fetched = Array.isArray(s['fetched'])
+    ? s['fetched'].filter((n): n is string => typeof n === 'string' && isValidName(n))
+    : [];
+  return {
+    outputs,
+    wallMs: num(o['wallMs']),
+    log: typeof o['log'] === 'string' ? o['log'].slice(0, MAX_LOG) : '',
+    worker: isSafeId(o['worker']) ? o['worker'] : 'unknown',
+    stats: {
+      fetchMs: num(s['fetchMs']),
+      runMs: num(s['runMs']),
+      uploadMs: num(s['uploadMs']),
+      bytesFetched: num(s['bytesFetched']),
+      bytesUploaded: num(s['bytesUploaded']),
+      fetched,
+    },
+  };
+}
+
+/** What a worker says about itself in the registry (`gg workers`). */
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  slots: number;
+  busy: number;
+  cacheBytes: number;
+  cacheMax: number;
+  done: number;
+  failed: number;
+  rejected: number;
+  heartbeat: number;
+  startedAt: number;
+}
+
+export function parseWorkerInfo(id: string, fields: Record<string, string>, heartbeat: number): WorkerInfo | undefined {
+  const n = (k: string): number => {
+    const v = Number(fields[k]);
+    return Number.isFinite(v) && v >= 0 ? v : 0;
+  };
+  if (!isSafeId(id)) return undefined;
+  return {
+    id,
+    host: (fields['host'] ?? '?').slice(0, 128),
+    slots: n('slots'),
+    busy: n('busy'),
+    cacheBytes: n('cacheBytes'),
+    cacheMax: n('cacheMax'),
+    done: n('done'),
+    failed: n('failed'),
+    rejected: n('rejected'),
+    heartbeat,
+    startedAt: n('startedAt'),
+  };
+}
