@@ -29,6 +29,11 @@ export type GgErrorCode =
   | 'GG_E_STORAGE_IO'
   | 'GG_E_DISK_FULL'
   | 'GG_E_INFER'
+  | 'GG_E_LAMBDA'
+  | 'GG_E_LAMBDA_THROTTLED'
+  | 'GG_E_LAMBDA_CONFIG'
+  | 'GG_E_COST_LIMIT'
+  | 'GG_E_TOO_BIG'
   | 'GG_E_INTERNAL';
 
 export interface GgErrorOptions {
