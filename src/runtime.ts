@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
+import type { LambdaConfig } from './engine/lambda/open-lambda-engine.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
 import { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
@@ -22,6 +23,10 @@ export interface RuntimeOptions {
   sandbox?: SandboxKind;
   limits?: Partial<SandboxLimits>;
   keepFailed?: boolean;
+  /** Run thunks on AWS Lambda (`--engine lambda=NAME`) instead of here. */
+  lambda?: LambdaConfig;
+  /** Where thunks that cannot run on the engine go (`--fallback-engine local`). */
+  fallbackEngine?: 'local';
 }
 
 export interface Runtime {
@@ -46,12 +51,22 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
   const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
-  const engine = new LocalEngine(local, sandbox, {
+  const localEngine = new LocalEngine(local, sandbox, {
     ...(o.limits ? { limits: o.limits } : {}),
     keepFailed: o.keepFailed ?? false,
     // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
     ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
   });
+  let engine: Engine = localEngine;
+  if (o.lambda) {
+    const { openLambdaEngine } = await import('./engine/lambda/open-lambda-engine.js'); // the Lambda SDK only when used
+    try {
+      engine = await openLambdaEngine(o.lambda, { storageUri: o.storageUri, ...(o.fallbackEngine === 'local' ? { fallback: localEngine } : {}) });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
   return {
     local,
     store,
@@ -60,6 +75,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     notices: () => (sandbox.notice ? [sandbox.notice] : []),
     async close() {
       await engine.close();
+      if (engine !== localEngine) await localEngine.close();
       await sandbox.close?.();
       await store.close(); // a TieredStore closes its local cache too
     },

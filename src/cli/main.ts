@@ -5,6 +5,7 @@ import { registerBasic } from './commands/basic.js';
 import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
+import { registerLambda } from './commands/lambda.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -20,8 +21,10 @@ export function buildProgram(): Command {
   registerCreateThunk(program);
   registerForce(program);
   registerInfer(program);
+  registerLambda(program);
   registerVerify(program);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
+  for (const c of program.commands.flatMap((p) => p.commands)) c.exitOverride().configureOutput({ writeErr: () => {} });
   return program;
 }
 

@@ -11,6 +11,8 @@ export interface ProgressOptions {
   quiet: boolean;
   verbose: boolean;
   stream: NodeJS.WriteStream;
+  /** More for the status line (the engine's cost estimate). */
+  extra?: () => string | undefined;
 }
 
 export class ProgressReporter {
@@ -70,7 +72,8 @@ export class ProgressReporter {
     const rate = secs > 0 ? (this.executed + this.cached) / secs : 0;
     const total = Math.max(done + this.running, this.discovered + this.cached);
     const failed = this.failed > 0 && this.color ? `\x1b[31mfailed ${this.failed}\x1b[0m` : `failed ${this.failed}`;
-    return `[${done}/${total}] running ${this.running}, executed ${this.executed}, cached ${this.cached}, ${failed}, ${rate.toFixed(0)} thunks/s`;
+    const extra = this.o.extra?.();
+    return `[${done}/${total}] running ${this.running}, executed ${this.executed}, cached ${this.cached}, ${failed}, ${rate.toFixed(0)} thunks/s${extra ? `, ${extra}` : ''}`;
   }
 
   private render(): void {

@@ -21,4 +21,8 @@ export interface Engine {
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
   execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult>;
   close(): Promise<void>;
+  /** A few words for the live status line (a remote engine's cost, throttling), if it has any. */
+  statusText?(): string;
+  /** Engine-specific counters for `gg force --json`. */
+  report?(): Record<string, unknown>;
 }

@@ -6,11 +6,11 @@ import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
+import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
 import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
 
-interface Opts {
+interface Opts extends LambdaFlags {
   jobs: number;
-  engine: string;
   sandbox: string;
   json?: boolean;
   failFast?: boolean;
@@ -26,11 +26,11 @@ interface Opts {
 }
 
 export function registerForce(program: Command): void {
-  withExecutionOptions(program
+  withLambdaOptions(withExecutionOptions(program
     .command('force')
     .description('force thunks to values; placeholders are replaced by their outputs')
     .argument('<targets...>', 'placeholder files, thunk names or thunk files'))
-    .option('-e, --engine <engine>', 'execution engine', 'local')
+    .option('-e, --engine <engine>', 'execution engine: local, or lambda=FUNCTION (AWS Lambda; needs --storage s3://...)', 'local')
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
     .option('-s, --no-status', 'no status line')
@@ -38,13 +38,20 @@ export function registerForce(program: Command): void {
     .option('--keep-failed', 'keep the working directory of failed thunks')
     .option('--storage <uri>', 'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)')
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
-    .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179')
+    .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179\n  gg force --engine lambda=gg-ts --storage s3://my-bucket/gg --jobs 1000 --max-cost 2.00 git'))
     .action(action(async (targets: string[], o: Opts) => {
-      if (o.engine !== 'local') throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local' });
+      const lambda = lambdaFromFlags(o);
+      if (o.engine !== 'local' && !lambda) throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local, lambda=FUNCTION' });
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}) });
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr });
+      const rt = await openRuntime({
+        sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
+        ...(lambda ? { lambda } : {}), ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
+      });
+      const progress = new ProgressReporter({
+        tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr,
+        ...(rt.engine.statusText ? { extra: () => rt.engine.statusText?.() } : {}),
+      });
       try {
         const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload });
         progress.finish();
@@ -69,6 +76,7 @@ export function registerForce(program: Command): void {
           process.stdout.write(JSON.stringify({
             ...(check ? { check: { checked: check.checked, differences: check.differences } } : {}),
             targets: report.targets.map((t) => ({ target: t.target, ref: t.ref, ...(t.result ? { result: t.result } : {}), ...(t.upToDate ? { up_to_date: true } : {}), ...(t.error ? { error: t.error.code } : {}) })),
+            ...(rt.engine.report ? { engine: { name: rt.engine.name, ...rt.engine.report() } } : {}),
             executed: report.executed,
             cached: report.cached,
             failed: report.failures.length,

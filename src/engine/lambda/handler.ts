@@ -19,7 +19,7 @@ import { LocalStore } from '../../store/local-store.js';
 import { openRemoteStore } from '../../store/open-store.js';
 import type { RemoteStore } from '../../store/remote-store.js';
 import { LocalEngine } from '../local-engine.js';
-import { FINAL_CODES, PROTOCOL_VERSION, parseRequest, type LambdaResponse } from './protocol.js';
+import { FINAL_CODES, PROTOCOL_VERSION, isProbeRequest, parseRequest, type LambdaResponse, type ProbeCheck, type ProbeResponse } from './protocol.js';
 
 export interface FunctionEnvironment {
   /** Writable scratch (Lambda: /tmp). */
@@ -164,7 +164,45 @@ function failure(e: unknown): LambdaResponse {
   return { v: PROTOCOL_VERSION, ok: false, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } };
 }
 
+function check(e: unknown): ProbeCheck {
+  const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', String((e as Error)?.message ?? e));
+  return { ok: false, detail: err.message, code: err.code, ...(err.hint ? { hint: err.hint } : {}) };
+}
+
+/** The function's own view: can it write, list and read the store (its role's permissions), and run thunks? */
+export async function probe(storage: string, fe: FunctionEnvironment = functionEnvironment()): Promise<ProbeResponse> {
+  let storageCheck: ProbeCheck;
+  try {
+    const remote = await openRemoteStore(storage);
+    try {
+      await remote.check();
+      storageCheck = { ok: true, detail: `${remote.description}: write, list and read work` };
+    } finally {
+      await remote.close();
+    }
+  } catch (e) {
+    storageCheck = check(e);
+  }
+  let executor: ProbeCheck;
+  try {
+    const s = FakechrootSandbox.create(fe.fakechrootLib ? { library: fe.fakechrootLib } : {});
+    await s.close();
+    executor = { ok: true, detail: 'libfakechroot found' };
+  } catch (e) {
+    executor = check(e);
+  }
+  let tmpBytes = 0;
+  try {
+    const st = fs.statfsSync(fe.tmpDir);
+    tmpBytes = st.bsize * st.blocks;
+  } catch {
+    // unknown
+  }
+  return { v: PROTOCOL_VERSION, probe: { storage: storageCheck, executor, tmpBytes } };
+}
+
 /** Lambda's entry point (handler setting: dist/src/engine/lambda/handler.handler). */
-export async function handler(event: unknown): Promise<LambdaResponse> {
+export async function handler(event: unknown): Promise<LambdaResponse | ProbeResponse> {
+  if (isProbeRequest(event)) return probe(event.storage);
   return runRequest(event);
 }

@@ -50,6 +50,30 @@ export type LambdaResponse =
     }
   | { v: typeof PROTOCOL_VERSION; ok: false; error: { code: string; message: string; hint?: string } };
 
+/** `gg lambda doctor` asks the function itself whether it can use the store and run thunks. */
+export interface ProbeRequest {
+  v: typeof PROTOCOL_VERSION;
+  probe: true;
+  storage: string;
+}
+
+export interface ProbeCheck {
+  ok: boolean;
+  detail: string;
+  code?: string;
+  hint?: string;
+}
+
+export interface ProbeResponse {
+  v: typeof PROTOCOL_VERSION;
+  probe: { storage: ProbeCheck; executor: ProbeCheck; tmpBytes: number };
+}
+
+export function isProbeRequest(event: unknown): event is ProbeRequest {
+  const e = event as Partial<ProbeRequest> | null;
+  return typeof e === 'object' && e !== null && e.v === PROTOCOL_VERSION && e.probe === true && typeof e.storage === 'string' && e.storage.length <= 2048;
+}
+
 export interface ParsedRequest {
   storage: string;
   name: string;
