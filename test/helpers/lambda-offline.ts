@@ -9,7 +9,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { REPO, tempDir } from './cli.js';
 import { writeZipTo } from './lambda-package.js';
@@ -23,6 +22,7 @@ export interface OfflineFunction {
   name: string;
   handler: string;
   timeoutS: number;
+  env?: Record<string, string>;
 }
 
 export interface OfflineLambda {
@@ -41,6 +41,9 @@ export async function startOfflineLambda(functions: OfflineFunction[], env: Reco
   writeZipTo(dir);
   fs.copyFileSync(path.join(REPO, 'test/fixtures/lambda/faults.mjs'), path.join(dir, 'faults.mjs'));
   fs.symlinkSync(path.join(OFFLINE, 'serverless-offline'), path.join(dir, 'node_modules/serverless-offline'));
+  // The function's environment, as on Lambda: what serverless.yml declares (the function's /tmp gets its own
+  // directory rather than the host's /tmp shared with everything else).
+  const functionEnv = { ...env, GG_LAMBDA_TMP: fs.mkdtempSync(path.join(dir, '.tmp-')) };
   const lambdaPort = await freePort();
   const httpPort = await freePort();
   fs.writeFileSync(path.join(dir, 'serverless.yml'), [
@@ -49,6 +52,8 @@ export async function startOfflineLambda(functions: OfflineFunction[], env: Reco
     'provider:',
     '  name: aws',
     '  runtime: nodejs20.x',
+    '  environment:',
+    ...Object.entries(functionEnv).map(([k, v]) => `    ${k}: '${v}'`),
     'plugins:',
     '  - serverless-offline',
     'custom:',
@@ -57,7 +62,10 @@ export async function startOfflineLambda(functions: OfflineFunction[], env: Reco
     `    httpPort: ${httpPort}`,
     '    host: 127.0.0.1',
     'functions:',
-    ...functions.flatMap((f) => [`  ${f.name}:`, `    handler: ${f.handler}`, `    timeout: ${f.timeoutS}`]),
+    ...functions.flatMap((f) => [
+      `  ${f.name}:`, `    handler: ${f.handler}`, `    timeout: ${f.timeoutS}`,
+      ...(f.env ? ['    environment:', ...Object.entries(f.env).map(([k, v]) => `      ${k}: '${v}'`)] : []),
+    ]),
     '',
   ].join('\n'));
   // Through a shell that stops the server when its stdin closes: on stop(), and when the test process dies.
@@ -102,43 +110,34 @@ export async function startOfflineLambda(functions: OfflineFunction[], env: Reco
 export interface ThrottlingProxy {
   endpoint: string;
   /** Requests answered 429 so far. */
-  throttled(): number;
+  throttled(): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** Forwards to `target`, answering every `every`-th invocation with Lambda's 429 TooManyRequestsException. */
+/**
+ * Forwards to `target`, answering every `every`-th invocation with Lambda's 429 TooManyRequestsException
+ * (test/fixtures/lambda/throttling-proxy.mjs, in a child process).
+ */
 export async function startThrottlingProxy(target: string, every: number): Promise<ThrottlingProxy> {
-  let n = 0;
-  let throttled = 0;
-  const server = http.createServer((req, res) => {
-    n++;
-    if (every > 0 && n % every === 0) {
-      throttled++;
-      req.resume();
-      res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' });
-      res.end(JSON.stringify({ Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded', Type: 'User', message: 'Rate Exceeded.' }));
-      return;
-    }
-    const url = new URL(req.url ?? '/', target);
-    const fwd = http.request(url, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
+  const child = spawn(process.execPath, [path.join(REPO, 'test/fixtures/lambda/throttling-proxy.mjs'), target, String(every)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
     });
-    fwd.on('error', (e) => {
-      res.writeHead(502);
-      res.end(String(e));
-    });
-    req.pipe(fwd);
+    child.once('exit', (code) => reject(new Error(`the throttling proxy exited (${code})`)));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  child.removeAllListeners('exit');
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
-    throttled: () => throttled,
-    stop: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    endpoint,
+    throttled: async () => Number(await (await fetch(`${endpoint}/__throttled`)).text()),
+    async stop() {
+      const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
+      child.stdin!.end();
+      await exited;
+    },
   };
 }

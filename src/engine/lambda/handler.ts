@@ -12,6 +12,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { GgError, isGgError } from '../../errors.js';
 import { nameSize } from '../../ir/name.js';
 import { FakechrootSandbox } from '../../sandbox/fakechroot-sandbox.js';
@@ -52,7 +53,9 @@ interface Warm {
 let warm: Warm | undefined;
 
 function setUp(fe: FunctionEnvironment): Warm {
-  const local = new LocalStore(path.join(fe.tmpDir, 'gg-cache'));
+  // One execution environment runs one invocation at a time; local emulators run several as worker threads of one
+  // process sharing /tmp: each gets its own directory, so one never scrubs another's run.
+  const local = new LocalStore(path.join(fe.tmpDir, threadId ? `gg-cache-${threadId}` : 'gg-cache'));
   const sandbox = FakechrootSandbox.create(fe.fakechrootLib ? { library: fe.fakechrootLib } : {});
   return { local, sandbox, engine: new LocalEngine(local, sandbox), stores: new Map() };
 }
