@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
-import type { LambdaConfig } from './engine/lambda/open-lambda-engine.js';
+import type { EngineSpec } from './engine/engine-spec.js';
+import type { LambdaConfig } from './engine/lambda/defaults.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
 import { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
@@ -23,7 +24,9 @@ export interface RuntimeOptions {
   sandbox?: SandboxKind;
   limits?: Partial<SandboxLimits>;
   keepFailed?: boolean;
-  /** Run thunks on AWS Lambda (`--engine lambda=NAME`) instead of here. */
+  /** Which engine runs thunks (default local). */
+  engine?: EngineSpec;
+  /** The Lambda engine's settings (with engine kind 'lambda'; defaults otherwise). */
   lambda?: LambdaConfig;
   /** Where thunks that cannot run on the engine go (`--fallback-engine local`). */
   fallbackEngine?: 'local';
@@ -58,10 +61,11 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
   });
   let engine: Engine = localEngine;
-  if (o.lambda) {
-    const { openLambdaEngine } = await import('./engine/lambda/open-lambda-engine.js'); // the Lambda SDK only when used
+  if (o.engine?.kind === 'lambda') {
+    const { openLambdaEngine, LAMBDA_DEFAULTS, DEFAULT_PRICES } = await import('./engine/lambda/open-lambda-engine.js'); // the Lambda SDK only when used
     try {
-      engine = await openLambdaEngine(o.lambda, { storageUri: o.storageUri, ...(o.fallbackEngine === 'local' ? { fallback: localEngine } : {}) });
+      const config = o.lambda ?? { ...LAMBDA_DEFAULTS, prices: DEFAULT_PRICES };
+      engine = await openLambdaEngine({ ...config, functionName: o.engine.functionName }, { storageUri: o.storageUri, ...(o.fallbackEngine === 'local' ? { fallback: localEngine } : {}) });
     } catch (e) {
       await store.close();
       throw e;

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { GgError } from '../errors.js';
-import { forceTargets } from '../force/force-command.js';
+import { forceTargets, showThunkLogs } from '../force/force-command.js';
 import { defaultJobs, openRuntime } from '../runtime.js';
 import { parseSandboxKind } from '../sandbox/create-sandbox.js';
 import { reportError } from './errors.js';
@@ -16,7 +16,7 @@ async function main(argv: string[]): Promise<number> {
   if (!file) throw new GgError('GG_E_USAGE', 'usage: gg-force-and-run PLACEHOLDER [ARGS...]');
   const rt = await openRuntime({ sandbox: parseSandboxKind(process.env['GG_SANDBOX'] ?? 'bwrap') });
   try {
-    const report = await forceTargets(rt, [file], { jobs: defaultJobs() });
+    const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(process.stderr) });
     for (const f of report.failures) reportError(f.error);
     const t = report.targets[0]!;
     if (t.error) {

@@ -1,7 +1,9 @@
 /** `gg force` flags of the Lambda engine: declaring and parsing only (the engine is in src/engine/lambda). */
 import type { Command } from 'commander';
 import { GgError } from '../errors.js';
-import { DEFAULT_PRICES, LAMBDA_DEFAULTS, lambdaFunctionOf, type LambdaConfig } from '../engine/lambda/open-lambda-engine.js';
+import { lambdaFunctionOf } from '../engine/lambda/function-name.js';
+import { DEFAULT_PRICES } from '../engine/lambda/cost.js';
+import { LAMBDA_DEFAULTS, type LambdaConfig } from '../engine/lambda/defaults.js';
 import { parseIntOption } from './errors.js';
 
 export interface LambdaFlags {

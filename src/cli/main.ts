@@ -6,6 +6,8 @@ import { registerCreateThunk } from './commands/create-thunk.js';
 import { registerForce } from './commands/force.js';
 import { registerInfer } from './commands/infer.js';
 import { registerLambda } from './commands/lambda.js';
+import { registerMap } from './commands/map.js';
+import { registerTest } from './commands/test.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -23,8 +25,15 @@ export function buildProgram(): Command {
   registerInfer(program);
   registerLambda(program);
   registerVerify(program);
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => {} });
-  for (const c of program.commands.flatMap((p) => p.commands)) c.exitOverride().configureOutput({ writeErr: () => {} });
+  registerTest(program);
+  registerMap(program);
+  const quiet = (cs: readonly Command[]): void => {
+    for (const c of cs) {
+      c.exitOverride().configureOutput({ writeErr: () => {} });
+      quiet(c.commands);
+    }
+  };
+  quiet(program.commands);
   return program;
 }
 

@@ -13,6 +13,8 @@ export interface ProgressOptions {
   stream: NodeJS.WriteStream;
   /** More for the status line (the engine's cost estimate). */
   extra?: () => string | undefined;
+  /** Show what each executed thunk printed (a compiler's warnings), as make would; default: unless quiet. */
+  logs?: boolean;
 }
 
 export class ProgressReporter {
@@ -43,7 +45,7 @@ export class ProgressReporter {
         this.running--;
         this.executed++;
         if (this.o.verbose) this.line(`done   ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
-        if (e.log.trim() && !this.o.quiet) this.line(e.log.trimEnd());
+        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
         break;
       case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
       case 'cancelled': this.running = Math.max(0, this.running - 1); break;

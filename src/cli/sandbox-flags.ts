@@ -47,7 +47,7 @@ export function withExecutionOptions(c: Command): Command {
   return c
     .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
     .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
-    .option('-T, --timeout <ms>', 'default per-thunk timeout in ms (a thunk\'s own timeout wins)', parseIntOption('--timeout'), 0)
+    .option('-T, --timeout <ms>', 'hard limit: kill a thunk running longer than this many ms (default none; a thunk\'s own timeout is only a straggler hint)', parseIntOption('--timeout'), 0)
     .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
     .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
     .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'));

@@ -1,6 +1,8 @@
 /**
  * An engine executes thunks whose inputs are all values and reports the names of their outputs.
  * Engines know nothing of make or gcc; the scheduler (src/force) knows nothing of where thunks run.
+ * Every engine works over any Store: objects a thunk needs are fetched through the shared worker runtime
+ * (`worker-runtime.ts`) into an `ObjectCache`, never looked up in a concrete store.
  */
 import type { Thunk } from '../ir/thunk.js';
 
@@ -9,17 +11,46 @@ export interface ExecutedOutput {
   name: string;
 }
 
+/** Where the time and the bytes of one run went (measured where the thunk ran). */
+export interface ExecutionStats {
+  fetchMs: number;
+  runMs: number;
+  uploadMs: number;
+  /** Bytes of inputs downloaded into the runner's cache for this run (0 when all were cached). */
+  bytesFetched: number;
+  bytesUploaded: number;
+  /** Objects downloaded for this run (they are now in the runner's cache). */
+  fetched: string[];
+}
+
 export interface ExecutionResult {
   outputs: ExecutedOutput[];
   wallMs: number;
   /** What the program printed (stdout+stderr), when it printed anything; shown like a compiler's warnings. */
   log: string;
+  /** Which worker ran it (remote engines). */
+  worker?: string;
+  stats?: ExecutionStats;
+}
+
+export interface ExecuteOptions {
+  /** Aborting cancels the run wherever it is (queued or running). */
+  abort?: AbortSignal;
+  /** Called when the thunk really starts (a worker took it), with the worker's id if remote. */
+  onStarted?: (worker: string | undefined) => void;
+  /** Run it anywhere but on this worker (a speculative duplicate of a straggler). */
+  avoidWorker?: string;
 }
 
 export interface Engine {
   readonly name: string;
+  /**
+   * Whether a straggler's duplicate can run somewhere else (remote engines): the scheduler then speculates.
+   * On one machine a duplicate only competes with the original for the same cores.
+   */
+  readonly speculative?: boolean;
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
-  execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult>;
+  execute(name: string, thunk: Thunk, opts?: ExecuteOptions): Promise<ExecutionResult>;
   close(): Promise<void>;
   /** A few words for the live status line (a remote engine's cost, throttling), if it has any. */
   statusText?(): string;

@@ -11,15 +11,17 @@
 import { GgError, isGgError } from '../errors.js';
 import { computeName, isThunkName, joinTag, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
+import { executeSpeculatively, StragglerWatch, type SpeculationOptions, type SpeculationReport } from './speculation.js';
 
 export type ForceEvent =
   | { type: 'discovered'; name: string }
   | { type: 'cached'; ref: string }
   | { type: 'started'; name: string; argv0: string }
-  | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string }
+  | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string; worker?: string }
+  | { type: 'speculated'; name: string; argv0: string; straggler?: string }
   | { type: 'failed'; name: string; error: GgError }
   | { type: 'cancelled'; name: string }
   | { type: 'retry'; name: string; attempt: number; error: GgError };
@@ -32,6 +34,10 @@ export interface ForceOptions {
   /** Attempts for infrastructure failures (the program's own failure is never retried). */
   attempts?: number;
   onEvent?: (e: ForceEvent) => void;
+  /** Straggler duplicates on engines that can run them elsewhere (on by default there); false = off. */
+  speculation?: SpeculationOptions | false;
+  /** Aborting (Ctrl-C) cancels queued and running thunks; results already recorded stay. */
+  signal?: AbortSignal;
 }
 
 export interface ForceOutcome {
@@ -44,6 +50,7 @@ export interface ForceOutcome {
   executed: number;
   cached: number;
   wallMs: number;
+  speculation: SpeculationReport;
 }
 
 interface ThunkOutputs {
@@ -69,6 +76,8 @@ export class Forcer {
   private readonly attempts: number;
   private stopped: GgError | undefined;
   private readonly abort = new AbortController();
+  private readonly stragglers: StragglerWatch | undefined;
+  readonly speculation: SpeculationReport = { duplicates: 0, won: 0, savedMs: 0 };
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -76,6 +85,21 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
+    this.stragglers = o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+  }
+
+  /** Stop queued and running thunks (Ctrl-C): they fail with GG_E_CANCELLED, the store stays consistent. */
+  cancel(reason = 'interrupted'): void {
+    if (this.stopped) return;
+    this.stopped = new GgError('GG_E_CANCELLED', `not run: ${reason}`);
+    this.abort.abort();
+  }
+
+  private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
+    const engine = this.o.engine;
+    if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
+    const onDuplicate = (straggler: string | undefined): void => this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
+    return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
   }
 
   private emit(e: ForceEvent): void {
@@ -187,9 +211,10 @@ export class Forcer {
       for (let attempt = 1; ; attempt++) {
         this.emit({ type: 'started', name, argv0 });
         try {
-          const r = await this.o.engine.execute(name, thunk, this.abort.signal);
+          const r = await this.run(name, thunk, argv0);
           this.executed++;
-          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log });
+          this.stragglers?.record(thunk, r.wallMs);
+          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log, ...(r.worker ? { worker: r.worker } : {}) });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
@@ -226,7 +251,11 @@ export class Forcer {
 export async function forceAll(targets: readonly string[], o: ForceOptions): Promise<ForceOutcome> {
   const start = performance.now();
   const forcer = new Forcer(o);
+  const onAbort = (): void => forcer.cancel();
+  if (o.signal?.aborted) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
   const settled = await Promise.allSettled(targets.map((t) => forcer.force(t)));
+  o.signal?.removeEventListener('abort', onAbort);
   const results = new Map<string, string>();
   const errors = new Map<string, GgError>();
   settled.forEach((s, i) => {
@@ -241,5 +270,6 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
     executed: forcer.executed,
     cached: forcer.cached,
     wallMs: performance.now() - start,
+    speculation: forcer.speculation,
   };
 }

@@ -6,9 +6,16 @@
  *   const t = g.thunk({ function: sh, args: ['sh', '-c', 'echo hi > out'], outputs: ['out'] });
  *   // t.name is the thunk's name; t.output('out') references one output; force it with gg force.
  *
+ * Front ends (gg test, gg map, examples/video) use the helpers below: `tools` (programs and their closures,
+ * merged into one executables list), `dataDir` (a directory tree as inputs), `fanOut` (one thunk per item) and
+ * `fanIn` (one thunk over many outputs, each at a file name).
+ *
  * Everything is validated as it is built (GG_E_THUNK_INVALID), so a front end cannot write a thunk that a
  * runner would later reject.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GgError } from '../errors.js';
 import { joinTag, isThunkName, splitTag } from '../ir/name.js';
 import { encodeThunk, sortInputs, validateThunk, type Thunk, type ThunkInput } from '../ir/thunk.js';
 import { computeName } from '../ir/name.js';
@@ -31,6 +38,7 @@ export interface ThunkSpec {
   thunks?: InputSpec[];
   executables?: InputSpec[];
   outputs: string[];
+  /** How long a run is expected to take at most: past it, the scheduler may start a duplicate (gg's straggler hint). Never kills. */
   timeoutMs?: number;
   links?: Record<string, string>;
   cwd?: string;
@@ -131,10 +139,73 @@ export class GraphBuilder {
     return { name: inputs[0]!.name, path: files[0]!.filename, inputs };
   }
 
+  /**
+   * Several host programs with their closures, as one executables list (shared libraries declared once).
+   * `names` maps each program's path, as given, to its name (a thunk's function when it runs that program).
+   */
+  tools(paths: readonly string[]): Toolset {
+    const names = new Map<string, string>();
+    const inputs = new Map<string, ThunkInput>();
+    for (const p of paths) {
+      const exe = this.executableFile(p);
+      names.set(p, exe.name);
+      for (const i of exe.inputs) if (i.filename !== undefined && !inputs.has(i.filename)) inputs.set(i.filename, i);
+    }
+    return { names, inputs: [...inputs.values()] };
+  }
+
+  /**
+   * Every regular file under `dir` (recursively; symbolic links to files are followed, to directories are
+   * not), stored and declared at `at` + its path relative to `dir`. `at` defaults to the directory's absolute
+   * path, where programs that were built with it compiled in will look; a relative `at` puts it in the
+   * working directory.
+   */
+  dataDir(dir: string, at: string = path.resolve(dir)): ThunkInput[] {
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) throw new GgError('GG_E_FILE_NOT_FOUND', `data directory ${dir} does not exist`, { hint: 'give a directory of files the program reads' });
+    const out: ThunkInput[] = [];
+    const walk = (host: string, rel: string): void => {
+      for (const e of fs.readdirSync(host, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const h = path.join(host, e.name);
+        const r = rel === '' ? e.name : `${rel}/${e.name}`;
+        if (e.isDirectory()) walk(h, r);
+        else if ((e.isFile() || e.isSymbolicLink()) && fs.statSync(h, { throwIfNoEntry: false })?.isFile()) {
+          out.push({ name: this.file(h), filename: path.posix.join(at, r) });
+        }
+      }
+    };
+    walk(dir, '');
+    return out;
+  }
+
   thunk(spec: ThunkSpec): WrittenThunk {
     const thunk = defineThunk(spec);
     const { bytes } = nameThunk(thunk);
     const { name } = this.store.putSync(bytes);
     return thunkHandle(name, thunk);
   }
+
+  /** Fan-out: one thunk per item, in order (`spec` builds each one's spec from its item). */
+  fanOut<T>(items: readonly T[], spec: (item: T, index: number) => ThunkSpec): WrittenThunk[] {
+    return items.map((item, i) => this.thunk(spec(item, i)));
+  }
+
+  /**
+   * Fan-in: one thunk that takes `parts` (outputs of other thunks, or values) at the given file names, e.g.
+   * the encoded chunks a concatenation reads. `spec.thunks`/`spec.values` are kept and added to.
+   */
+  fanIn(parts: readonly { ref: string; filename: string }[], spec: ThunkSpec): WrittenThunk {
+    const thunks = [...(spec.thunks ?? [])];
+    const values = [...(spec.values ?? [])];
+    for (const p of parts) (isThunkName(splitTag(p.ref).name) ? thunks : values).push({ name: p.ref, filename: p.filename });
+    return this.thunk({ ...spec, thunks, values });
+  }
+}
+
+/** Programs and their closures (see GraphBuilder.tools). */
+export interface Toolset {
+  /** Program path as given -> its name. */
+  names: Map<string, string>;
+  /** Every file the programs need, each at its absolute path, once. */
+  inputs: ThunkInput[];
 }

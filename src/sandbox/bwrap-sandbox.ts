@@ -278,7 +278,7 @@ export class BwrapSandbox implements Sandbox {
         limit ??= why;
         killTree();
       };
-      const timer = setTimeout(() => kill('timeout'), limits.timeoutMs);
+      const timer = limits.timeoutMs > 0 ? setTimeout(() => kill('timeout'), limits.timeoutMs) : undefined;
       const onAbort = (): void => kill('cancelled');
       if (req.abort?.aborted) onAbort();
       req.abort?.addEventListener('abort', onAbort, { once: true });

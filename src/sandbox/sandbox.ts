@@ -5,7 +5,11 @@
  * environment, enforces the limits, and leaves the outputs in `outputDir` for the caller to collect.
  */
 export interface SandboxLimits {
-  /** Wall clock; the whole process tree is killed when it passes. */
+  /**
+   * Hard wall-clock limit; the whole process tree is killed when it passes. 0 = none (the default): only
+   * the user sets one (`gg force --timeout`). A thunk's own `timeout` is never a kill limit, only the
+   * scheduler's hint for when a run is a straggler (as in gg).
+   */
   timeoutMs: number;
   memoryBytes: number;
   /** Largest total of files the program may write. */
@@ -14,7 +18,7 @@ export interface SandboxLimits {
 }
 
 export const DEFAULT_LIMITS: SandboxLimits = {
-  timeoutMs: 10 * 60_000,
+  timeoutMs: 0,
   memoryBytes: 4 * 1024 ** 3,
   outputBytes: 4 * 1024 ** 3,
   maxProcesses: 512,

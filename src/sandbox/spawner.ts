@@ -68,7 +68,7 @@ export class Spawner {
       limit ??= why;
       child.send({ t: 'kill', id } satisfies SpawnerRequest);
     };
-    const timer = setTimeout(() => kill('timeout'), o.timeoutMs);
+    const timer = o.timeoutMs > 0 ? setTimeout(() => kill('timeout'), o.timeoutMs) : undefined;
     const onAbort = (): void => kill('cancelled');
     if (o.abort?.aborted) onAbort();
     o.abort?.addEventListener('abort', onAbort, { once: true });

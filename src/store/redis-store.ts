@@ -33,6 +33,14 @@ import {
 } from './remote-store.js';
 
 export const REDUCTION_PREFIX = 'reduction:';
+/** All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded. */
+const CLAIM_REDUCTIONS = `
+if redis.call('EXISTS', unpack(KEYS)) == 0 then
+  for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
+  return ARGV
+end
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'NX') end
+return redis.call('MGET', unpack(KEYS))`;
 /** The name of the empty object: what the configuration check writes. */
 const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
@@ -521,6 +529,21 @@ export class RedisStore implements RemoteStore {
     assertRef(ref);
     assertRef(result);
     await this.run(`recording the result of ${ref}`, () => this.client.set(REDUCTION_PREFIX + ref, result));
+  }
+
+  async claimReductions(entries: readonly (readonly [string, string])[]): Promise<string[]> {
+    for (const [ref, result] of entries) {
+      assertRef(ref);
+      assertRef(result);
+    }
+    if (entries.length === 0) return [];
+    const keys = entries.map(([ref]) => REDUCTION_PREFIX + ref);
+    const values = entries.map(([, result]) => result);
+    const got = await this.run(`recording the result of ${entries[0]![0]}`, () =>
+      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, ...values),
+    );
+    const answers = (got as (string | null)[]).map(parseReduction);
+    return answers.map((a, i) => a ?? values[i]!);
   }
 
   async close(): Promise<void> {

@@ -38,6 +38,12 @@ export interface Store {
   putReduction(ref: string, result: string): Promise<void>;
   /** Several memo entries at once (a thunk's outputs under its names); stores may write them more cheaply. */
   putReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<void>;
+  /**
+   * Record a thunk's entries unless it already has some, and return what is recorded, in order: the first
+   * writer wins. Stores that several workers write at once implement it, so two runs of one thunk (a
+   * speculative duplicate, a frozen worker that woke up) never leave two answers.
+   */
+  claimReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<string[]>;
 
   close(): Promise<void>;
 }

@@ -16,8 +16,18 @@ export interface RunResult {
   stderr: string;
 }
 
+const temps: string[] = [];
+// Each test file runs in its own process: its temp projects (each .gg holds a toolchain's closure, ~300 MB
+// for the infer tests) go when it exits, pass or fail. GG_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+process.on('exit', () => {
+  if (process.env['GG_KEEP_TEST_DIRS'] === '1') return;
+  for (const d of temps.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'gg-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(d);
+  return d;
 }
 
 export function run(cwd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): RunResult {

@@ -123,16 +123,26 @@ describe('gg force', () => {
     assert.match(r.stderr, /GG_E_THUNK_OUTPUT_MISSING.*'other'/);
   });
 
-  it('kills a thunk past its timeout, with its whole process tree', () => {
+  it('a thunk\'s own timeout is only a straggler hint: a run past it is not killed', () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const t = s.script('sleep 1.5; echo done > out', { timeoutMs: 200 });
+    s.close();
+    const r = run(dir, ['force', NOSB, t.name]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(dir, '.gg/blobs', r.stdout.trim()), 'utf8'), 'done\n');
+  });
+
+  it('gg force --timeout is a hard limit: it kills the thunk with its whole process tree and says which limit', () => {
     const dir = project();
     const marker = path.join(dir, 'grandchild-alive');
     const s = new ShellThunks(dir);
-    const t = s.script(`(sleep 2; echo > ${marker}) & sleep 30; echo > out`, { timeoutMs: 300 });
+    const t = s.script(`(sleep 2; echo > ${marker}) & sleep 30; echo > out`, { timeoutMs: 60_000 });
     s.close();
     const start = Date.now();
-    const r = run(dir, ['force', NOSB, t.name]);
+    const r = run(dir, ['force', NOSB, '--timeout', '300', t.name]);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /GG_E_THUNK_TIMEOUT/);
+    assert.match(r.stderr, /GG_E_THUNK_TIMEOUT.*hard time limit of 300 ms \(gg force --timeout\)/);
     assert.ok(Date.now() - start < 10_000);
     const wait = Date.now() + 2500;
     while (Date.now() < wait) { /* the grandchild would write its marker after 2 s */ }

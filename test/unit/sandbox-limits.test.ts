@@ -60,24 +60,40 @@ describe('bubblewrap jail: limits', () => {
     assert.match(r.error!.message, /broke its memory limit/);
   });
 
-  it('a timeout kills the whole process tree, grandchildren included', async () => {
-    const marker = `987.${process.pid}`;
-    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'], timeoutMs: 400 });
-    const start = performance.now();
-    const r = await force(rt, t.name);
-    assert.equal(r.error?.code, 'GG_E_THUNK_TIMEOUT');
-    assert.ok(performance.now() - start < 3000);
-    // Every sleep (child, grandchild, great-grandchild) is gone, and none became an unreaped zombie.
-    for (let i = 0; i < 50 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
-    assert.deepEqual(processesWith(marker), []);
-  });
-
   it('work within the limits succeeds', async () => {
     const t = p.script('head -c 1048576 /dev/zero > out; sh -c "true" & wait', { tools: ['head'] });
     const r = await force(rt, t.name);
     assert.equal(r.error, undefined, r.error?.message);
     assert.equal(fs.statSync(p.store.blobPath(r.value!)).size, MiB);
   });
+});
+
+describe('bubblewrap jail: the hard time limit', () => {
+  let p: JailProject;
+  let rt: Runtime;
+  before(async () => {
+    p = new JailProject();
+    rt = await p.runtime({ timeoutMs: 400 });
+  });
+  after(async () => {
+    await rt.close();
+    p.remove();
+  });
+
+  it('the hard time limit (gg force --timeout) kills the whole process tree, grandchildren included', async () => {
+    const marker = `987.${process.pid}`;
+    // a thunk's own timeout hint (here 100 ms) kills nothing: only the runtime's hard limit does
+    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'], timeoutMs: 100 });
+    const start = performance.now();
+    const r = await force(rt, t.name);
+    assert.equal(r.error?.code, 'GG_E_THUNK_TIMEOUT');
+    assert.match(r.error!.message, /hard time limit of 400 ms \(gg force --timeout\)/);
+    assert.ok(performance.now() - start < 3000);
+    // Every sleep (child, grandchild, great-grandchild) is gone, and none became an unreaped zombie.
+    for (let i = 0; i < 50 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(processesWith(marker), []);
+  });
+
 });
 
 describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {

@@ -27,7 +27,7 @@ export function registerCreateThunk(program: Command): void {
     .option('--executable-file <path>', 'a host program with its ELF interpreter, libraries and #! interpreter, each at its absolute path (repeat)', collect, [])
     .option('-o, --output <tag>', 'an output tag; the first is the main output (repeat)', collect, [])
     .option('-E, --envar <NAME=VALUE>', 'an environment variable (repeat); nothing else is inherited', collect, [])
-    .option('-T, --timeout <ms>', 'timeout in milliseconds', parseIntOption('--timeout'), 0)
+    .option('-T, --timeout <ms>', 'straggler hint in ms: past it a scheduler may start a duplicate run (never a kill)', parseIntOption('--timeout'), 0)
     .option('-C, --placeholder <path>', 'also write a placeholder for the main output')
     .option('--link <name=target>', 'a symlink in the working directory (repeat)', collect, [])
     .option('--cwd <dir>', 'start directory, relative to the working directory (gg-ts extension)')

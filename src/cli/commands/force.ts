@@ -1,6 +1,6 @@
 /** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
+import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
@@ -40,20 +40,24 @@ export function registerForce(program: Command): void {
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .addHelpText('after', '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179\n  gg force --engine lambda=gg-ts --storage s3://my-bucket/gg --jobs 1000 --max-cost 2.00 git'))
     .action(action(async (targets: string[], o: Opts) => {
-      const lambda = lambdaFromFlags(o);
-      if (o.engine !== 'local' && !lambda) throw new GgError('GG_E_USAGE', `unknown engine '${o.engine}'`, { hint: 'available engines: local, lambda=FUNCTION' });
+      const engine = parseEngineSpec(o.engine);
       const sandbox = sandboxFromFlags(o);
       const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+      const lambda = lambdaFromFlags(o);
       const rt = await openRuntime({
-        sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
+        engine, sandbox, limits: limitsFromFlags(o), keepFailed: o.keepFailed ?? false, ...(storageUri ? { storageUri } : {}),
         ...(lambda ? { lambda } : {}), ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
       });
       const progress = new ProgressReporter({
-        tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr,
+        tty: process.stderr.isTTY === true && o.status, quiet: o.json === true || !o.status, verbose: o.verbose === true, stream: process.stderr, logs: o.json !== true,
         ...(rt.engine.statusText ? { extra: () => rt.engine.statusText?.() } : {}),
       });
+      // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
+      const interrupt = new AbortController();
+      const onSigint = (): void => interrupt.abort();
+      process.once('SIGINT', onSigint);
       try {
-        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload });
+        const report = await forceTargets(rt, targets, { jobs: o.jobs, failFast: o.failFast === true, onEvent: progress.onEvent, onUpload: progress.onUpload, signal: interrupt.signal });
         progress.finish();
         for (const f of report.failures) reportError(f.error);
         let failedTargets = 0;
@@ -95,6 +99,7 @@ export function registerForce(program: Command): void {
         }
         return checkFailed ? 1 : 0;
       } finally {
+        process.removeListener('SIGINT', onSigint);
         if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
         await rt.close();
       }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { runInfer } from '../../frontend/infer/infer.js';
 import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { findGgDir } from '../../store/gg-dir.js';
+import { fallbackSummary } from '../../frontend/infer/infer.js';
 import { action } from '../errors.js';
 
 interface Opts {
@@ -36,7 +37,8 @@ export function registerInfer(program: Command): void {
       });
       if (o.summary) {
         const s = r.stats;
-        process.stderr.write(`gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands, ${s.real} run for real; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${s.seeded} preprocessed at infer; ${(r.wallMs / 1000).toFixed(1)} s\n`);
+        process.stderr.write(`gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${s.cutoff} compiles cut off early; ${(r.wallMs / 1000).toFixed(1)} s\n`);
+        process.stderr.write(fallbackSummary(s.fallbacks));
       }
       return r.exitCode;
     }));

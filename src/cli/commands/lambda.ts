@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { lambdaDoctor, deployFunction } from '../../engine/lambda/admin.js';
-import { LAMBDA_DEFAULTS } from '../../engine/lambda/open-lambda-engine.js';
+import { LAMBDA_DEFAULTS } from '../../engine/lambda/defaults.js';
 import { buildPackage, HANDLER, RUNTIME } from '../../engine/lambda/package.js';
 import { GgError } from '../../errors.js';
 import { action, parseIntOption } from '../errors.js';

@@ -16,16 +16,16 @@ import { threadId } from 'node:worker_threads';
 import { GgError, isGgError } from '../../errors.js';
 import { nameSize } from '../../ir/name.js';
 import { FakechrootSandbox } from '../../sandbox/fakechroot-sandbox.js';
-import { LocalStore } from '../../store/local-store.js';
 import { openRemoteStore } from '../../store/open-store.js';
 import type { RemoteStore } from '../../store/remote-store.js';
-import { LocalEngine } from '../local-engine.js';
+import { WorkerCache } from '../../store/worker-cache.js';
+import { WorkerRuntime } from '../worker-runtime.js';
 import { FINAL_CODES, PROTOCOL_VERSION, isProbeRequest, parseRequest, type LambdaResponse, type ProbeCheck, type ProbeResponse } from './protocol.js';
 
 export interface FunctionEnvironment {
   /** Writable scratch (Lambda: /tmp). */
   tmpDir: string;
-  /** Cache budget in bytes; the cache is emptied before a run when it holds more. */
+  /** Cache budget in bytes (least-recently-used objects are evicted past it). */
   cacheBytes: number;
   /** libfakechroot.so (the deployment zip carries one). */
   fakechrootLib?: string;
@@ -36,18 +36,27 @@ export function functionEnvironment(env: NodeJS.ProcessEnv = process.env): Funct
   // In the deployment zip the library sits at the zip's root (see package.ts); this file is dist/src/engine/lambda/.
   const bundled = path.resolve(here, '../../../../lib/libfakechroot.so');
   const lib = env['GG_FAKECHROOT_LIB'] ?? (fs.existsSync(bundled) ? bundled : undefined);
+  let tmpBytes = 512 * 1024 ** 2;
+  const tmpDir = env['GG_LAMBDA_TMP'] ?? '/tmp';
+  try {
+    const st = fs.statfsSync(tmpDir);
+    tmpBytes = st.bsize * st.blocks;
+  } catch {
+    // keep the default
+  }
   return {
-    tmpDir: env['GG_LAMBDA_TMP'] ?? '/tmp',
-    cacheBytes: Number(env['GG_LAMBDA_CACHE_BYTES'] ?? 256 * 1024 ** 2),
+    tmpDir,
+    // Half of /tmp for the cache: the other half is for a run's inputs beyond it, its outputs and temporaries.
+    cacheBytes: Number(env['GG_LAMBDA_CACHE_BYTES'] ?? Math.floor(tmpBytes / 2)),
     ...(lib ? { fakechrootLib: lib } : {}),
   };
 }
 
+/** What a warm execution environment keeps between invocations: the verified object cache, nothing of a run. */
 interface Warm {
-  local: LocalStore;
-  engine: LocalEngine;
+  cache: WorkerCache;
   sandbox: FakechrootSandbox;
-  stores: Map<string, RemoteStore>;
+  runtimes: Map<string, { remote: RemoteStore; runtime: WorkerRuntime }>;
 }
 
 let warm: Warm | undefined;
@@ -55,32 +64,26 @@ let warm: Warm | undefined;
 function setUp(fe: FunctionEnvironment): Warm {
   // One execution environment runs one invocation at a time; local emulators run several as worker threads of one
   // process sharing /tmp: each gets its own directory, so one never scrubs another's run.
-  const local = new LocalStore(path.join(fe.tmpDir, threadId ? `gg-cache-${threadId}` : 'gg-cache'));
+  const cache = new WorkerCache(path.join(fe.tmpDir, threadId ? `gg-cache-${threadId}` : 'gg-cache'), { maxBytes: fe.cacheBytes });
   const sandbox = FakechrootSandbox.create(fe.fakechrootLib ? { library: fe.fakechrootLib } : {});
-  return { local, sandbox, engine: new LocalEngine(local, sandbox), stores: new Map() };
+  return { cache, sandbox, runtimes: new Map() };
 }
 
-async function remoteFor(w: Warm, uri: string): Promise<RemoteStore> {
-  let s = w.stores.get(uri);
-  if (!s) {
-    s = await openRemoteStore(uri);
-    w.stores.set(uri, s);
+async function runtimeFor(w: Warm, uri: string): Promise<{ remote: RemoteStore; runtime: WorkerRuntime }> {
+  let r = w.runtimes.get(uri);
+  if (!r) {
+    const remote = await openRemoteStore(uri);
+    // No `publish`: the function uploads outputs but records no memo entry (the scheduler does; see protocol.ts).
+    r = { remote, runtime: new WorkerRuntime({ cache: w.cache, sandbox: w.sandbox, source: remote }) };
+    w.runtimes.set(uri, r);
   }
-  return s;
+  return r;
 }
 
-function cacheBytes(local: LocalStore): number {
-  let total = 0;
-  for (const n of fs.readdirSync(local.blobsDir)) total += fs.lstatSync(path.join(local.blobsDir, n)).size;
-  return total;
-}
-
-/** Everything left in the scratch area but the cache: runs never leave anything, this is the guard. */
-function scrub(w: Warm, fe: FunctionEnvironment): void {
-  for (const n of fs.readdirSync(w.local.tmpDir)) fs.rmSync(path.join(w.local.tmpDir, n), { recursive: true, force: true });
-  if (cacheBytes(w.local) > fe.cacheBytes) {
-    for (const n of fs.readdirSync(w.local.blobsDir)) fs.rmSync(path.join(w.local.blobsDir, n), { force: true });
-  }
+/** Anything an earlier invocation left in the scratch area (a run removes its directory; this is the guard). */
+function scrub(w: Warm): void {
+  const tmp = w.cache.store.tmpDir;
+  for (const n of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, n), { recursive: true, force: true });
 }
 
 export async function runRequest(event: unknown, fe: FunctionEnvironment = functionEnvironment()): Promise<LambdaResponse> {
@@ -93,73 +96,35 @@ export async function runRequest(event: unknown, fe: FunctionEnvironment = funct
     return failure(e);
   }
   const w = (warm ??= setUp(fe));
-  scrub(w, fe);
-  const remote = await remoteFor(w, request.storage);
-  let bytesFetched = 0;
-  let fetchMs = 0;
-  const fetch = async (name: string): Promise<void> => {
-    if (w.local.hasSync(name)) return;
-    const t = performance.now();
-    if (nameSize(name) <= 4 * 1024 * 1024) w.local.putSync(await remote.get(name));
-    else {
-      const tmp = w.local.tempPath('dl');
-      await remote.getToFile(name, tmp);
-      w.local.adoptFile(tmp, name);
-    }
-    markIfProgram(w.local.blobPath(name));
-    bytesFetched += nameSize(name);
-    fetchMs += performance.now() - t;
-  };
-  const inputs = [...request.thunk.values, ...request.thunk.executables].map((i) => i.name);
-  // Fetch in parallel (S3 latency dominates small objects), a few at a time.
-  const queue = [...new Set(inputs)];
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    for (let n = queue.shift(); n !== undefined; n = queue.shift()) await fetch(n);
-  }));
+  scrub(w);
+  const { remote, runtime } = await runtimeFor(w, request.storage);
   const limits = { ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}), ...(request.outputBytes ? { outputBytes: request.outputBytes } : {}) };
-  const engine = Object.keys(limits).length > 0 ? new LocalEngine(w.local, w.sandbox, { limits }) : w.engine;
-  const runStart = performance.now();
+  const run = Object.keys(limits).length > 0 ? new WorkerRuntime({ cache: w.cache, sandbox: w.sandbox, source: remote, limits }) : runtime;
   let result;
   try {
-    result = await engine.execute(request.name, request.thunk);
+    result = await run.run(request.name, request.thunk);
   } catch (e) {
     if (isGgError(e) && FINAL_CODES.has(e.code)) return failure(e);
     throw e;
+  } finally {
+    if (run !== runtime) await run.close();
   }
-  const runMs = performance.now() - runStart;
   const upStart = performance.now();
   let bytesUploaded = 0;
-  for (const o of result.outputs) {
-    const put = await remote.putFile(w.local.blobPath(o.name), o.name);
-    if (put.written) bytesUploaded += nameSize(o.name);
+  for (const name of new Set(result.outputs.map((o) => o.name))) {
+    const put = await remote.putFile(w.cache.blobPath(name), name);
+    if (put.written) bytesUploaded += nameSize(name);
   }
-  // Outputs are not kept: the next thunk that needs one fetches it, verified, like any input.
-  for (const o of result.outputs) if (!inputs.includes(o.name)) fs.rmSync(w.local.blobPath(o.name), { force: true });
   return {
     v: PROTOCOL_VERSION,
     ok: true,
     outputs: result.outputs,
-    timings: { fetchMs, runMs, uploadMs: performance.now() - upStart, totalMs: performance.now() - start },
-    bytesFetched,
+    timings: { fetchMs: result.stats.fetchMs, runMs: result.stats.runMs, uploadMs: performance.now() - upStart, totalMs: performance.now() - start },
+    bytesFetched: result.stats.bytesFetched,
     bytesUploaded,
     cold,
     log: result.log,
   };
-}
-
-/**
- * A store keeps content, not modes: a toolchain declared as values (gcc's cc1, as, ld at their paths) arrives
- * from S3 without execute bits. Blobs that are programs (ELF or #!) get them, as they had on the host.
- */
-function markIfProgram(blob: string): void {
-  const fd = fs.openSync(blob, 'r');
-  const head = Buffer.alloc(4);
-  try {
-    fs.readSync(fd, head, 0, 4, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (head.toString('latin1') === '\x7fELF' || head.subarray(0, 2).toString('latin1') === '#!') fs.chmodSync(blob, 0o555);
 }
 
 function failure(e: unknown): LambdaResponse {

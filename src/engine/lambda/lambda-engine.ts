@@ -14,7 +14,7 @@
 import { GgError, isGgError } from '../../errors.js';
 import { nameSize } from '../../ir/name.js';
 import type { Thunk } from '../../ir/thunk.js';
-import type { Engine, ExecutionResult } from '../engine.js';
+import type { Engine, ExecuteOptions, ExecutionResult } from '../engine.js';
 import { CostMeter, type LambdaPrices } from './cost.js';
 import { makeRequest, parseResponse, responseError } from './protocol.js';
 
@@ -68,6 +68,8 @@ export interface LambdaStats {
 
 export class LambdaEngine implements Engine {
   readonly name: string;
+  /** A straggler's duplicate runs in another execution environment: the scheduler may speculate. */
+  readonly speculative = true;
   readonly cost: CostMeter;
   readonly stats: LambdaStats = { invocations: 0, throttled: 0, functionErrors: 0, timeouts: 0, fallbacks: 0, coldStarts: 0, bytesFetched: 0, bytesUploaded: 0 };
   private readonly attempts: number;
@@ -89,22 +91,24 @@ export class LambdaEngine implements Engine {
     return undefined;
   }
 
-  async execute(name: string, thunk: Thunk, abort?: AbortSignal): Promise<ExecutionResult> {
+  async execute(name: string, thunk: Thunk, opts: ExecuteOptions = {}): Promise<ExecutionResult> {
     const payload = Buffer.from(JSON.stringify(makeRequest(this.o.storage, name, thunk, thunk.timeout ? { timeoutMs: thunk.timeout } : {})));
     const misfit = this.misfit(name, thunk, payload.length);
-    if (misfit) return this.fallBack(name, thunk, misfit, abort);
-    return this.invokeWithRetries(name, thunk, payload, abort);
+    if (misfit) return this.fallBack(name, thunk, misfit, opts);
+    opts.onStarted?.(undefined);
+    return this.invokeWithRetries(name, thunk, payload, opts);
   }
 
-  private async fallBack(name: string, thunk: Thunk, why: string, abort?: AbortSignal): Promise<ExecutionResult> {
+  private async fallBack(name: string, thunk: Thunk, why: string, opts: ExecuteOptions): Promise<ExecutionResult> {
     if (!this.o.fallback) {
       throw new GgError('GG_E_TOO_BIG', `thunk ${name} cannot run on Lambda: ${why}`, { hint: 'run such thunks here with --fallback-engine local, or give the function more ephemeral storage (gg lambda deploy --tmp-size)' });
     }
     this.stats.fallbacks++;
-    return this.o.fallback.execute(name, thunk, abort);
+    return this.o.fallback.execute(name, thunk, opts);
   }
 
-  private async invokeWithRetries(name: string, thunk: Thunk, payload: Buffer, abort?: AbortSignal): Promise<ExecutionResult> {
+  private async invokeWithRetries(name: string, thunk: Thunk, payload: Buffer, opts: ExecuteOptions): Promise<ExecutionResult> {
+    const abort = opts.abort;
     let throttles = 0;
     let lastProblem = '';
     for (let attempt = 1; attempt <= this.attempts; ) {
@@ -148,7 +152,7 @@ export class LambdaEngine implements Engine {
           continue; // not an attempt: the function never ran
         case 'too-large':
           this.cost.settle(undefined);
-          return this.fallBack(name, thunk, outcome.message, abort);
+          return this.fallBack(name, thunk, outcome.message, opts);
         case 'function-error':
           this.cost.settle(outcome.billedMs ?? wallMs);
           this.stats.functionErrors++;

@@ -1,37 +1,10 @@
 /** From `--engine lambda=NAME` and its flags to a LambdaEngine, checked before any work. */
 import { GgError } from '../../errors.js';
 import type { Engine } from '../engine.js';
-import { DEFAULT_PRICES, type LambdaPrices } from './cost.js';
+import { DEFAULT_PRICES } from './cost.js';
+import { LAMBDA_DEFAULTS, type LambdaConfig } from './defaults.js';
 import { LambdaEngine, type InvokeClient } from './lambda-engine.js';
 import { sdkInvokeClient } from './sdk-client.js';
-
-export interface LambdaConfig {
-  functionName: string;
-  region?: string;
-  endpoint?: string;
-  /** The function's memory (MB) and /tmp (MB), as deployed (gg lambda deploy uses the same defaults). */
-  memoryMb: number;
-  tmpMb: number;
-  /** The function's timeout, seconds: an invocation unanswered for this long (+ a margin) is retried. */
-  timeoutS: number;
-  prices: LambdaPrices;
-  maxCostUsd?: number;
-}
-
-export const LAMBDA_DEFAULTS = { memoryMb: 3008, tmpMb: 2048, timeoutS: 300 } as const;
-
-/** `lambda=NAME` -> NAME; undefined for another engine. */
-export function lambdaFunctionOf(engine: string): string | undefined {
-  if (engine === 'lambda') {
-    throw new GgError('GG_E_USAGE', '--engine lambda needs the function\'s name', { hint: 'gg force --engine lambda=gg-ts --storage s3://bucket/prefix ...' });
-  }
-  if (!engine.startsWith('lambda=')) return undefined;
-  const name = engine.slice('lambda='.length);
-  if (!/^[A-Za-z0-9_:.-]{1,170}$/.test(name)) {
-    throw new GgError('GG_E_USAGE', `'${name}' is not a Lambda function name or ARN`, { hint: 'letters, digits, - and _ (or a function ARN)' });
-  }
-  return name;
-}
 
 export interface OpenLambdaOptions {
   /** The shared store the function reads inputs from and writes outputs to. */
@@ -62,4 +35,5 @@ export async function openLambdaEngine(c: LambdaConfig, o: OpenLambdaOptions): P
   });
 }
 
-export { DEFAULT_PRICES };
+export { DEFAULT_PRICES, LAMBDA_DEFAULTS, type LambdaConfig };
+export { lambdaFunctionOf } from './function-name.js';

@@ -22,10 +22,10 @@ export class ArModel {
     const args = req.argv.slice(1);
     if (args.length < 3) real('ar without members');
     const ops = args[0]!.replace(/^-/, '');
-    if (!/^[a-zA-Z]+$/.test(ops)) real(`ar ${args[0]} is not modelled`);
+    if (!/^[a-zA-Z]+$/.test(ops)) real('an ar operation not modelled', `ar ${args[0]}`);
     const opLetters = [...ops].filter((c) => 'dmpqrtx'.includes(c));
-    if (opLetters.length !== 1 || !['r', 'q'].includes(opLetters[0]!)) real(`ar operation ${ops} is not modelled`);
-    if ([...ops].some((c) => !'rqcsuDS'.includes(c))) real(`ar modifiers in ${ops} are not modelled`);
+    if (opLetters.length !== 1 || !['r', 'q'].includes(opLetters[0]!)) real('an ar operation not modelled', `ar ${ops}`);
+    if ([...ops].some((c) => !'rqcsuDS'.includes(c))) real('ar modifiers not modelled', `ar ${ops}`);
     const archive = args[1]!;
     const members = args.slice(2);
     const abs = path.resolve(req.cwd, archive);
@@ -66,18 +66,18 @@ export class ArModel {
   /** The members of an archive that is still the placeholder of a modelled `ar` (else the real ar runs). */
   private existingMembers(abs: string, archive: string, cwdRel: string): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
     const ref = placeholderRef(abs);
-    if (ref === undefined) real(`ar updates the existing archive ${archive}`);
+    if (ref === undefined) real('ar updates a real archive', archive);
     const { name, tag } = splitTag(ref);
-    if (tag !== undefined || !isThunkName(name)) real(`${archive} is not a modelled archive`);
+    if (tag !== undefined || !isThunkName(name)) real('not a modelled archive', archive);
     const old = decodeThunk(this.ctx.store.getSync(name));
     const [prog, , out, ...oldMembers] = old.function.args;
-    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel) real(`${archive} is not a modelled archive`);
+    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel) real('not a modelled archive', archive);
     const byFile = new Map<string, { input: ThunkInput; kind: 'value' | 'thunk' }>();
     for (const i of old.values) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'value' });
     for (const i of old.thunks) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'thunk' });
     return oldMembers.map((m) => {
       const found = byFile.get(path.normalize(path.isAbsolute(m) ? m : path.join(cwdRel, m)));
-      if (!found) real(`${archive}: member ${m} not found in its thunk`);
+      if (!found) real('an ar member not in the archive\'s thunk', `${archive}: ${m}`);
       return { argPath: m, ...found };
     });
   }
@@ -90,12 +90,12 @@ export class ArModel {
     for (const f of files) {
       const abs = path.resolve(req.cwd, f);
       const ref = placeholderRef(abs);
-      if (ref === undefined) real(`${f} is not a placeholder`);
+      if (ref === undefined) real('ranlib of a real archive', f);
       const { name, tag } = splitTag(ref);
-      if (tag !== undefined || !isThunkName(name)) real(`${f} is not a modelled archive`);
+      if (tag !== undefined || !isThunkName(name)) real('not a modelled archive', f);
       const thunk = decodeThunk(this.ctx.store.getSync(name));
       const [prog, ops] = thunk.function.args;
-      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined) real(`${f} is not a modelled archive`);
+      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined) real('not a modelled archive', f);
       if (ops.includes('s')) continue;
       const t = this.ctx.builder.thunk({
         function: thunk.function.hash,

@@ -54,7 +54,7 @@ export class FileDeclarer {
   /** The thunk cwd for a build directory, or a fallback when the build runs outside the root. */
   cwdFor(dir: string): string {
     const rel = path.relative(this.root, dir);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) real(`the build runs in ${dir}, outside the project root ${this.root}`);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) real('the build runs outside the project root', `${dir} (root ${this.root})`);
     return rel;
   }
 
@@ -75,9 +75,9 @@ export class FileDeclarer {
     try {
       st = fs.statSync(abs);
     } catch {
-      return real(`input ${p} does not exist`);
+      return real('an input does not exist', p);
     }
-    if (!st.isFile()) real(`input ${p} is not a regular file`);
+    if (!st.isFile()) real('an input is not a regular file', p);
     const rel = this.underRoot(abs);
     let filename: string;
     let argPath = p;
@@ -87,12 +87,12 @@ export class FileDeclarer {
         argPath = path.relative(cwd, abs) || path.basename(abs);
       } else filename = path.normalize(p);
     } else {
-      if (rel === undefined) real(`input ${p} is outside the project root ${this.root} but named by a relative path`);
+      if (rel === undefined) real('an input outside the root named by a relative path', p);
       filename = rel;
     }
     const ref = st.size <= PLACEHOLDER_MAX ? placeholderRef(abs) : undefined;
     if (ref !== undefined) {
-      if (path.isAbsolute(filename)) real(`placeholder ${p} is named by an absolute path`);
+      if (path.isAbsolute(filename)) real('a placeholder named by an absolute path', p);
       return { kind: 'thunk', input: { name: ref, filename }, argPath };
     }
     return { kind: 'value', input: { name: this.store.putFileSync(abs).name, filename }, argPath };
@@ -122,7 +122,7 @@ export class FileDeclarer {
     let filename: string;
     if (path.isAbsolute(p)) filename = path.normalize(p);
     else {
-      if (rel === undefined) real(`input ${p} is outside the project root ${this.root} but named by a relative path`);
+      if (rel === undefined) real('an input outside the root named by a relative path', p);
       filename = rel;
     }
     if (!this.stored.has(name)) {

@@ -160,19 +160,19 @@ export function parseGcc(args: string[]): GccCommand {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const next = (): string => {
-      if (i + 1 >= args.length) real(`${a} is missing its argument`);
+      if (i + 1 >= args.length) real('a flag is missing its argument', a);
       return args[++i]!;
     };
     if (a === '-' || a === '/dev/null') real('input from stdin or /dev/null');
     if (!a.startsWith('-') || a === '-') {
       const lang = xlang ?? langOf(a);
-      if (lang === 'real') real(`input ${a} is of a language not modelled`);
+      if (lang === 'real') real('a source language not modelled', a);
       const input: Input = { path: a, explicit: xlang !== undefined, ...(lang ? { lang } : {}) };
       inputs.push(input);
       items.push({ kind: 'input', input });
       continue;
     }
-    if (QUERY.test(a)) real(`query ${a}`);
+    if (QUERY.test(a)) real('a query (--version, -print-*, -dump*, ...)', a);
     if (a === '-c') { mode = 'c'; continue; }
     if (a === '-S') { if (mode !== 'c') mode = 'S'; continue; }
     if (a === '-E') { mode = 'E'; continue; }
@@ -180,13 +180,13 @@ export function parseGcc(args: string[]): GccCommand {
     if (a.startsWith('-o')) { output = a.slice(2); continue; }
     if (a === '-x') {
       const l = X_LANG[next()];
-      if (l === undefined) real(`-x ${args[i]} is not modelled`);
+      if (l === undefined) real('a language (-x) not modelled', args[i]);
       xlang = l === 'none' ? undefined : l;
       continue;
     }
     if (a.startsWith('-x')) {
       const l = X_LANG[a.slice(2)];
-      if (l === undefined) real(`${a} is not modelled`);
+      if (l === undefined) real('a flag not modelled', a);
       xlang = l === 'none' ? undefined : l;
       continue;
     }
@@ -203,12 +203,12 @@ export function parseGcc(args: string[]): GccCommand {
     // preprocessor
     if (WITH_ARG_P.has(a)) { flag('P', a, next()); continue; }
     if (/^-(I|D|U)./.test(a) || /^-(iquote|isystem|idirafter|include|imacros)./.test(a) || a.startsWith('-Wp,')) {
-      if (a.startsWith('-Wp,') && /,-M|,-MD|,-MMD/.test(a)) real(`${a} writes dependency files`);
+      if (a.startsWith('-Wp,') && /,-M|,-MD|,-MMD/.test(a)) real('-Wp, writes dependency files', a);
       flag('P', a);
       continue;
     }
     if (SINGLE_P.has(a)) { flag('P', a); continue; }
-    if (a === '-isysroot' || a.startsWith('--sysroot') || a === '-B' || a.startsWith('-B') || a.startsWith('-specs') || a.startsWith('--specs')) real(`${a} changes the toolchain`);
+    if (a === '-isysroot' || a.startsWith('--sysroot') || a === '-B' || a.startsWith('-B') || a.startsWith('-specs') || a.startsWith('--specs')) real('a flag changes the toolchain', a);
     // linker
     if (WITH_ARG_L.has(a)) {
       const v = next();
@@ -221,7 +221,7 @@ export function parseGcc(args: string[]): GccCommand {
       const parts = a.slice(4).split(',');
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k]!;
-        if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(p)) real(`${a} makes the linker write or print more`);
+        if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(p)) real('the linker writes or prints more', a);
         const m = /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
         if (m) {
           const f = m[1] ?? parts[k + 1];
@@ -232,24 +232,24 @@ export function parseGcc(args: string[]): GccCommand {
       continue;
     }
     if (SINGLE_L.has(a)) { flag('L', a); continue; }
-    if (a.startsWith('-fuse-ld=')) { if (a !== '-fuse-ld=bfd') real(`${a} is not modelled`); flag('L', a); continue; }
+    if (a.startsWith('-fuse-ld=')) { if (a !== '-fuse-ld=bfd') real('a flag not modelled', a); flag('L', a); continue; }
     // assembler
     if (a.startsWith('-Wa,')) {
-      if (/,-a|,--MD|,-o/.test(a)) real(`${a} makes the assembler write more`);
+      if (/,-a|,--MD|,-o/.test(a)) real('the assembler writes more', a);
       flag('A', a);
       continue;
     }
     if (a === '-Xassembler') { flag('A', a, next()); continue; }
     // every stage
     if (a.startsWith('-g')) {
-      if (/split-dwarf/.test(a)) real(`${a} writes a .dwo file`);
+      if (/split-dwarf/.test(a)) real('-gsplit-dwarf writes a .dwo file', a);
       flag('G', a);
       continue;
     }
     if (a.startsWith('-m')) { flag('M', a); continue; }
     // compile
     if (a.startsWith('-f')) {
-      if (F_REAL.test(a)) real(`${a} is not modelled`);
+      if (F_REAL.test(a)) real('a flag not modelled', a);
       flag(/^-f(debug|file)-prefix-map=/.test(a) ? 'G' : 'C', a);
       continue;
     }
@@ -262,7 +262,7 @@ export function parseGcc(args: string[]): GccCommand {
     if (a.startsWith('--param=')) { flag('C', a); continue; }
     if (a === '-pipe') continue;
     if (a.startsWith('-frandom-seed')) { flag('C', a); continue; }
-    return real(`unknown flag ${a}`);
+    return real('an unknown flag', a);
   }
   if (sawM && !dep.md && !dep.mmd) dep.only = true;
   return { mode, ...(output !== undefined ? { output } : {}), items, inputs, dep, linkFiles };

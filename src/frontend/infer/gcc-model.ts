@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writePlaceholder } from '../../ir/placeholder.js';
+import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
@@ -23,7 +24,7 @@ const GCC_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
-const ANSWER_VERSION = 1;
+const ANSWER_VERSION = 2;
 
 interface RecordedAnswer {
   /** [absolute path, content name] that must still hold for the answer to be replayed. */
@@ -38,8 +39,47 @@ function applyAnswer(a: RecordedAnswer): void {
   for (const [p, text] of a.depFiles) fs.writeFileSync(p, text);
 }
 
-/** Timeouts per stage, as gg uses them for straggler detection (ms). */
-const TIMEOUT = { preprocess: 12_500, compile: 7_500, assemble: 7_500, link: 5_000 };
+/**
+ * gg's per-stage timeouts (ms), written into each thunk as the straggler hint gg gives them: past it, a
+ * scheduler may start a duplicate run. Never a kill limit (only `gg force --timeout` kills).
+ */
+const TIMEOUT = { compile: 7_500, link: 5_000 };
+
+/** Flags of the compile command: everything but linking, dependency files and dropped flags. */
+const COMPILE_CLASSES = ['P', 'C', 'G', 'M', 'A'] as const;
+/** Preprocessor modes -fdirectives-only cannot be combined with (discovery then runs a plain -E). */
+const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P']);
+
+const UTF8_CTYPE = '/usr/lib/locale/C.utf8/LC_CTYPE';
+
+/**
+ * The toolchain's fixed environment, in the build's message style: gcc quotes with ‘’ when its character
+ * set is UTF-8 and with '' otherwise, so a build under a UTF-8 locale runs with LC_CTYPE=C.UTF-8 (and that
+ * locale's one file declared). Translated messages (another language) are not reproduced.
+ */
+export function thunkEnv(tc: Toolchain, req: ModelRequest): string[] {
+  const ctype = req.env['LC_ALL'] || req.env['LC_CTYPE'] || req.env['LANG'] || '';
+  if (!/utf-?8/i.test(ctype) || !fs.existsSync(UTF8_CTYPE)) return tc.env;
+  return [...tc.env.filter((e) => !e.startsWith('LC_ALL=')), 'LC_CTYPE=C.UTF-8'];
+}
+
+function uniqueInputs(list: ThunkInput[]): ThunkInput[] {
+  const seen = new Set<string>();
+  return list.filter((i) => {
+    const k = `${i.filename ?? ''}\0${i.name}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** sha256 of a file's content, streamed (a C++ source's preprocessed text can be tens of MB). */
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = crypto.createHash('sha256');
+    fs.createReadStream(file).on('error', reject).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex')));
+  });
+}
 
 export function isProbe(cwd: string, cmd: GccCommand): boolean {
   if (/\/(CMakeFiles|meson-private)(\/|$)/.test(cwd)) return true;
@@ -82,18 +122,18 @@ export class GccModel {
   constructor(private readonly ctx: InferContext) {}
 
   async run(req: ModelRequest): Promise<ModelAnswer> {
-    for (const v of GCC_ENV) if (req.env[v]) real(`$${v} is set`);
+    for (const v of GCC_ENV) if (req.env[v]) real('an environment variable changes gcc\'s search', `$${v} is set`);
     const args = expandResponseFiles(req.argv.slice(1), req.cwd);
     const cmd = parseGcc(args);
     if (cmd.mode === 'E') real('preprocessing (-E) runs for real');
     if (cmd.dep.only) real('-M/-MM without -MD: dependency output only');
     if (cmd.inputs.length === 0) real('no input files');
-    if (isProbe(req.cwd, cmd)) real('a configure or CMake probe');
+    if (isProbe(req.cwd, cmd)) real('a configure, CMake or Meson probe');
     const sources = cmd.inputs.filter((i) => i.lang !== undefined);
     if (cmd.mode !== 'link') {
       if (sources.length !== cmd.inputs.length) real('linker inputs in a compile-only command');
       if (cmd.output !== undefined && sources.length > 1) real('-o with several sources');
-    } else if (cmd.dep.md || cmd.dep.mmd) real('dependency files in a compile-and-link command');
+    } else if ((cmd.dep.md || cmd.dep.mmd) && cmd.output === undefined && cmd.dep.mf === undefined) real('dependency files in a compile-and-link command without -o');
     if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output)))) real('the output directory does not exist');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
     const tc = await this.ctx.toolchains.compiler(req.tool);
@@ -101,28 +141,34 @@ export class GccModel {
     if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp')) real('-S of assembly');
     const memoKey = cmd.mode === 'link' ? undefined : this.answerKey(req, args, tc);
     if (memoKey !== undefined && this.replayAnswer(memoKey, req)) return { kind: 'exit', status: 0 };
-    const chains = await Promise.all(sources.map((s) => this.chain(req, cmd, tc, cwdRel, s, upTo)));
+    // The object each source becomes: the build's -o, or gcc's default name (in link mode, an object of
+    // the link only, named after the source).
+    const outNames = sources.map((s) => (cmd.mode !== 'link' && cmd.output !== undefined ? cmd.output : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`));
+    const chains = await Promise.all(sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))));
 
+    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) => (all[i - 1] === '-isystem' ? [path.resolve(req.cwd, f)] : f.startsWith('-isystem') && f.length > 8 ? [path.resolve(req.cwd, f.slice(8))] : []));
+    const answer: RecordedAnswer = { checks: [], placeholders: [], depFiles: [] };
+    chains.forEach((c, i) => {
+      const outName = outNames[i]!;
+      if (cmd.mode !== 'link') answer.placeholders.push([path.resolve(req.cwd, outName), c.ref]);
+      if (cmd.dep.md || cmd.dep.mmd) {
+        // as gcc names it: -MF, else after -o (one file for a whole compile-and-link: the last source's
+        // list wins, as with gcc), else after the source
+        const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
+        answer.depFiles.push([path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, cmd.mode === 'link' ? cmd.output! : outName, c.headers, isystem)]);
+      }
+      answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
+      c.headers.forEach((h, k) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[k]!]));
+      this.ctx.log(`${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`);
+    });
     if (cmd.mode === 'link') {
       const link = await this.link(req, cmd, tc, cwdRel, chains);
       const out = path.resolve(req.cwd, cmd.output ?? 'a.out');
       writePlaceholder(out, link.name, undefined);
       fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
+      for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };
-    }
-    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) => (all[i - 1] === '-isystem' ? [path.resolve(req.cwd, f)] : f.startsWith('-isystem') && f.length > 8 ? [path.resolve(req.cwd, f.slice(8))] : []));
-    const answer: RecordedAnswer = { checks: [], placeholders: [], depFiles: [] };
-    for (const c of chains) {
-      const outName = cmd.output ?? `${withoutExt(path.basename(c.source.path))}.${upTo === 'S' ? 's' : 'o'}`;
-      answer.placeholders.push([path.resolve(req.cwd, outName), c.ref]);
-      if (cmd.dep.md || cmd.dep.mmd) {
-        const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
-        answer.depFiles.push([path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, outName, c.headers, isystem)]);
-      }
-      answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
-      c.headers.forEach((h, i) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[i]!]));
-      this.ctx.log(`${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`);
     }
     applyAnswer(answer);
     if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
@@ -135,7 +181,7 @@ export class GccModel {
    * and dependency files, without building a single thunk.
    */
   private answerKey(req: ModelRequest, args: string[], tc: Toolchain): string {
-    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, tc.env])).digest('hex').slice(0, 40);
+    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, thunkEnv(tc, req)])).digest('hex').slice(0, 40);
   }
 
   private answerFile(key: string): string {
@@ -186,118 +232,107 @@ export class GccModel {
     };
   }
 
-  /** preprocess -> compile -> assemble thunks for one source; returns the last one's reference. */
-  private async chain(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, src: Input, upTo: 'S' | 'o'): Promise<Chain> {
+  /**
+   * One thunk per source: the build's own compile command (its flags in its order, `-o` a file named like
+   * the build's output) run in the build directory on the original source, with the source and every
+   * header it reads declared. The compiler sees exactly what a plain build's compiler sees, so warnings,
+   * errors and objects are a plain build's (a split preprocess loses comments, macro locations and
+   * -Wmisleading-indentation; see docs/INFER.md).
+   */
+  private async chain(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, src: Input, upTo: 'S' | 'o', outTag: string): Promise<Chain> {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
-    if (declared.kind === 'thunk') real(`source ${src.path} is itself a placeholder`);
+    if (declared.kind === 'thunk') real('a source is a placeholder', `source ${src.path} is itself a placeholder`);
     const xl = src.explicit ? ['-x', lang] : [];
-    const hasDebug = flagsOf(cmd, ['G']).some((f) => f.startsWith('-g') && f !== '-g0');
-    const compileFlags = flagsOf(cmd, ['C', 'G', 'M']);
-    if (!compileFlags.some((f) => f.startsWith('-frandom-seed'))) compileFlags.push('-frandom-seed=gg');
-    const asmFlags = flagsOf(cmd, ['A', 'G', 'M']);
-    const env = tc.env;
+    const flags = flagsOf(cmd, COMPILE_CLASSES);
+    const args = [tc.driver, ...flags, ...xl, upTo === 'S' ? '-S' : '-c', src.path, '-o', outTag];
+    const env = thunkEnv(tc, req);
+    const values: ThunkInput[] = [declared.input];
+    if (env !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
     let headers: string[] = [];
     let headerNames: string[] = [];
-    let ref: string;
-
-    const preprocessed = async (outTag: string): Promise<WrittenThunk> => {
-      const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(hasDebug ? ['-fno-working-directory'] : [])];
-      // Header discovery runs the very preprocess the thunk describes (same driver, flags, relative paths,
-      // environment); its output seeds the thunk's memo, so the build preprocesses each source once.
-      const seedTo = process.env['GG_INFER_NO_SEED'] === '1' ? undefined : this.ctx.store.tempPath('pp');
+    let cutoffKey: string | undefined;
+    if (lang === 'c' || lang === 'c++' || lang === 'assembler-with-cpp') {
+      // Header discovery preprocesses the source as the compile will (same driver, flags, relative paths,
+      // environment). For C and C++ it keeps directives only (icecc's -fdirectives-only: comments, spacing
+      // and macro uses stay as written), and that text is the early-cutoff key: an edit that leaves it
+      // unchanged (a disabled #if branch, an unused header's guarded part) reuses the compile's result.
+      const directivesOnly = lang !== 'assembler-with-cpp' && !flags.some((f) => DIRECTIVES_ONLY_CLASH.has(f));
+      const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(directivesOnly ? ['-fdirectives-only'] : [])];
+      const keyTo = this.ctx.store.tempPath('pp');
       const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
       hostEnv['PATH'] = this.ctx.realPath;
-      let list;
       try {
-        list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, seedTo);
-      } catch (e) {
-        if (seedTo) fs.rmSync(seedTo, { force: true });
-        throw e;
+        const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
+        headers = list.headers;
+        headerNames = list.names;
+        if (list.cached) this.ctx.stats.depsCached++;
+        else this.ctx.stats.depsDiscovered++;
+        if (list.preprocessed) cutoffKey = await hashFile(keyTo);
+      } finally {
+        fs.rmSync(keyTo, { force: true });
       }
-      headers = list.headers;
-      headerNames = list.names;
-      if (list.cached) this.ctx.stats.depsCached++;
-      else this.ctx.stats.depsDiscovered++;
-      const values: ThunkInput[] = [declared.input];
       headers.forEach((h, i) => {
-        const d = this.ctx.declarer.declareKnown(h, req.cwd, list.names[i]!);
-        if (d.kind === 'thunk') real(`header ${h} is a placeholder`);
+        const d = this.ctx.declarer.declareKnown(h, req.cwd, headerNames[i]!);
+        if (d.kind === 'thunk') real('a header is a placeholder', `header ${h} is a placeholder`);
         values.push(d.input);
       });
-      const t = this.toolInputs(tc, tc.preprocess);
-      const p = this.thunk({
-        function: tc.driverName,
-        args: [tc.driver, ...ppFlags, ...xl, '-E', src.path, '-o', outTag],
-        env,
-        values: [...values, ...t.values],
-        executables: t.executables,
-        outputs: [outTag],
-        cwd: cwdRel,
-        timeoutMs: TIMEOUT.preprocess,
-      });
-      if (seedTo && list.preprocessed && fs.existsSync(seedTo)) {
-        const value = this.ctx.store.adoptFile(seedTo).name;
-        this.ctx.store.putReductionSync(`${p.name}#${outTag}`, value);
-        this.ctx.store.putReductionSync(p.name, value);
-        this.ctx.stats.seeded++;
-      } else if (seedTo) fs.rmSync(seedTo, { force: true });
-      return p;
-    };
-    const compile = (input: { thunk?: string; value?: DeclaredFile }, inTag: string, cwd: string): WrittenThunk => {
-      const t = this.toolInputs(tc, tc.compile);
-      return this.thunk({
-        function: tc.driverName,
-        args: [tc.driver, ...compileFlags, ...(input.value ? xl : []), '-S', input.value ? input.value.argPath : inTag, '-o', 'gg.s'],
-        env,
-        values: [...t.values, ...(input.value ? [input.value.input] : [])],
-        thunks: input.thunk ? [{ name: input.thunk, filename: inTag }] : [],
-        executables: t.executables,
-        outputs: ['gg.s'],
-        ...(cwd ? { cwd } : {}),
-        timeoutMs: TIMEOUT.compile,
-      });
-    };
-    const assemble = (input: { thunk?: string; value?: DeclaredFile }, cwd: string): WrittenThunk => {
-      const t = this.toolInputs(tc, tc.assemble);
-      return this.thunk({
-        function: tc.driverName,
-        args: [tc.driver, ...asmFlags, ...(input.value ? xl : []), '-c', input.value ? input.value.argPath : 'gg.s', '-o', 'gg.o'],
-        env,
-        values: [...t.values, ...(input.value ? [input.value.input] : [])],
-        thunks: input.thunk ? [{ name: input.thunk, filename: 'gg.s' }] : [],
-        executables: t.executables,
-        outputs: ['gg.o'],
-        ...(cwd ? { cwd } : {}),
-        timeoutMs: TIMEOUT.assemble,
-      });
-    };
-
-    switch (lang) {
-      case 'c':
-      case 'c++': {
-        const tag = lang === 'c' ? 'gg.i' : 'gg.ii';
-        const p = await preprocessed(tag);
-        const c = compile({ thunk: p.name }, tag, '');
-        ref = upTo === 'S' ? c.name : assemble({ thunk: c.name }, '').name;
-        break;
+      const listed = new Set(headers.map((h) => path.resolve(req.cwd, h)));
+      for (const abs of await this.ctx.deps.probedFiles(tc.driver, req.cwd, [...ppFlags, ...xl], lang, [src.path, ...headers], hostEnv)) {
+        if (listed.has(abs)) continue;
+        if (this.ctx.declarer.underRoot(abs) === undefined) values.push(this.ctx.declarer.declareAbsolute(abs));
+        else {
+          const d = this.ctx.declarer.declare(path.relative(req.cwd, abs), req.cwd);
+          if (d.kind === 'thunk') real('a header is a placeholder', `probed header ${abs} is a placeholder`);
+          values.push(d.input);
+        }
       }
-      case 'cpp-output':
-      case 'c++-cpp-output': {
-        const c = compile({ value: declared }, '', cwdRel);
-        ref = upTo === 'S' ? c.name : assemble({ thunk: c.name }, '').name;
-        break;
-      }
-      case 'assembler-with-cpp': {
-        const p = await preprocessed('gg.s');
-        ref = assemble({ thunk: p.name }, '').name;
-        break;
-      }
-      case 'assembler':
-        ref = assemble({ value: declared }, cwdRel).name;
-        break;
     }
-    return { source: src, sourceName: declared.input.name, ref, headers, headerNames };
+    const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
+    const thunk = this.thunk({
+      function: tc.driverName,
+      args,
+      env,
+      values: [...values, ...t.values],
+      executables: t.executables,
+      outputs: [outTag],
+      ...(cwdRel ? { cwd: cwdRel } : {}),
+      timeoutMs: TIMEOUT.compile,
+    });
+    if (cutoffKey !== undefined) this.cutoff(crypto.createHash('sha256').update(JSON.stringify([cutoffKey, args, env, cwdRel, tc.driverName])).digest('hex'), thunk.name, outTag);
+    return { source: src, sourceName: declared.input.name, ref: thunk.name, headers, headerNames };
+  }
+
+  /**
+   * Early cutoff at infer time: the first compile thunk seen with this key (same command, same
+   * directives-only text) is remembered; a later, different thunk with the same key (its files changed,
+   * but not in any way the compiler can see) is given that thunk's memoized result, when it has one.
+   */
+  private cutoff(key: string, name: string, tag: string): void {
+    const file = path.join(this.ctx.store.cacheDir, 'infer', 'cutoff', key.slice(0, 2), key.slice(2, 42));
+    let known: string | undefined;
+    try {
+      known = fs.readFileSync(file, 'utf8');
+    } catch {
+      // first time this text is compiled this way
+    }
+    if (known === name) return;
+    const result = known !== undefined && isThunkName(known) ? this.ctx.store.getReductionSync(known) : undefined;
+    if (result !== undefined) {
+      const tagged = this.ctx.store.getReductionSync(`${known}#${tag}`) ?? result;
+      this.ctx.store.putReductionSync(`${name}#${tag}`, tagged);
+      this.ctx.store.putReductionSync(name, result);
+      this.ctx.stats.cutoff++;
+      return;
+    }
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.tmp-${process.pid}`;
+      fs.writeFileSync(tmp, name);
+      fs.renameSync(tmp, file);
+    } catch {
+      // a cache: losing an entry loses one cutoff
+    }
   }
 
   private readonly libCache = new Map<string, ThunkInput[]>();
@@ -378,7 +413,7 @@ export class GccModel {
     const extra: Promise<ThunkInput[]>[] = [];
     for (const lib of pendingLibs) {
       const found = this.findLib(lib, searchDirs);
-      if (found.length === 0) real(`-l${lib} not found`);
+      if (found.length === 0) real('a -l library not found', `-l${lib}`);
       for (const f of found) {
         if (this.ctx.declarer.underRoot(f) !== undefined) {
           // a project library: declared as the build names it (relative -L dir) so ld finds it there
@@ -390,11 +425,13 @@ export class GccModel {
       if (fs.existsSync(path.resolve(req.cwd, lf))) add(this.ctx.declarer.declare(lf, req.cwd));
     }
     for (const list of await Promise.all(extra)) values.push(...list);
+    const linkEnv = thunkEnv(tc, req);
+    if (linkEnv !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
     const t = this.toolInputs(tc, tc.link);
     return this.thunk({
       function: tc.driverName,
       args,
-      env: tc.env,
+      env: linkEnv,
       values: [...values, ...t.values],
       thunks,
       executables: t.executables,

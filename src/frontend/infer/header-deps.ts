@@ -56,8 +56,19 @@ export function parseDepFile(text: string): string[] {
   return deps;
 }
 
+/** `__has_include("x")` / `__has_include_next(<x>)` with a literal name (a macro name cannot be followed). */
+const HAS_INCLUDE = /__has_include(?:_next)?\s*\(\s*(?:"([^"\n]+)"|<([^>\n]+)>)\s*\)/g;
+
+interface Probe {
+  quote: boolean;
+  name: string;
+}
+
 export class HeaderDepsCache {
   private readonly dir: string;
+  /** Per run: the __has_include probes of a file's content, and a preprocess's search directories. */
+  private readonly probeCache = new Map<string, Probe[]>();
+  private readonly searchCache = new Map<string, Promise<{ quote: string[]; angle: string[] }>>();
 
   constructor(
     store: LocalStore,
@@ -117,9 +128,83 @@ export class HeaderDepsCache {
       return deps.slice(1).filter((d) => d !== source);
     } catch (e) {
       const stderr = (e as { stderr?: string }).stderr ?? '';
-      return real(`header discovery failed (${stderr.split('\n')[0] || (e as Error).message})`);
+      return real('preprocessing failed (the real compiler reports it)', stderr.split('\n')[0] || (e as Error).message);
     } finally {
       fs.rmSync(tmp, { force: true });
     }
   }
+
+  /**
+   * Files that a `__has_include` in the source or its headers looks for and that exist (absolute paths).
+   * gcc's dependency list names only what is included, so without them a jail would answer such a probe
+   * "no" where the host answers "yes" (libstdc++'s atomicity.h probes <sys/single_threaded.h>): every
+   * existing candidate, in every search directory, is declared.
+   */
+  async probedFiles(driver: string, cwd: string, ppArgs: string[], lang: string, files: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+    const found = new Set<string>();
+    let dirs: { quote: string[]; angle: string[] } | undefined;
+    for (const f of files) {
+      const abs = path.resolve(cwd, f);
+      const probes = this.probesOf(abs);
+      if (probes.length === 0) continue;
+      dirs ??= await this.searchDirs(driver, cwd, ppArgs, lang, env);
+      for (const p of probes) {
+        for (const d of [...(p.quote ? [path.dirname(abs), ...dirs.quote] : []), ...dirs.angle]) {
+          const c = path.resolve(cwd, d, p.name);
+          try {
+            if (fs.statSync(c).isFile()) found.add(c);
+          } catch {
+            // not there: the jail will not have it either
+          }
+        }
+      }
+    }
+    return [...found];
+  }
+
+  private probesOf(abs: string): Probe[] {
+    let name: string;
+    try {
+      name = this.nameOf(abs);
+    } catch {
+      return [];
+    }
+    let probes = this.probeCache.get(name);
+    if (!probes) {
+      probes = [];
+      const text = fs.readFileSync(abs, 'latin1');
+      if (text.includes('__has_include')) {
+        for (const m of text.matchAll(HAS_INCLUDE)) probes.push(m[1] !== undefined ? { quote: true, name: m[1] } : { quote: false, name: m[2]! });
+      }
+      this.probeCache.set(name, probes);
+    }
+    return probes;
+  }
+
+  /** The include search directories of a preprocess, as `gcc -E -v` prints them. */
+  private searchDirs(driver: string, cwd: string, ppArgs: string[], lang: string, env: NodeJS.ProcessEnv): Promise<{ quote: string[]; angle: string[] }> {
+    const key = JSON.stringify([driver, cwd, ppArgs, lang]);
+    let p = this.searchCache.get(key);
+    if (!p) {
+      p = run(driver, [...ppArgs.filter((a) => a !== '-x' && !/^(c|c\+\+|assembler-with-cpp)$/.test(a)), '-E', '-v', '-x', lang, '/dev/null', '-o', '/dev/null'], { cwd, env, maxBuffer: 16 << 20 }).then(
+        ({ stderr }) => parseSearchDirs(stderr),
+        () => ({ quote: [], angle: [] }),
+      );
+      this.searchCache.set(key, p);
+    }
+    return p;
+  }
+}
+
+/** The `#include "..."` and `#include <...>` directory lists of `gcc -E -v` output. */
+export function parseSearchDirs(text: string): { quote: string[]; angle: string[] } {
+  const out = { quote: [] as string[], angle: [] as string[] };
+  let into: string[] | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#include "..."')) into = out.quote;
+    else if (line.startsWith('#include <...>')) into = out.angle;
+    else if (line.startsWith('End of search list')) into = undefined;
+    else if (into && line.startsWith(' ')) into.push(line.trim().replace(/ \(framework directory\)$/, ''));
+  }
+  return out;
 }

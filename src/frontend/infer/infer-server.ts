@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { forceTargets } from '../../force/force-command.js';
+import { forceTargets, showThunkLogs } from '../../force/force-command.js';
 import type { Runtime } from '../../runtime.js';
 import { ArModel } from './ar-model.js';
 import { placeholderRef } from './file-declarer.js';
@@ -88,15 +88,18 @@ export class InferServer {
     try {
       answer = await this.dispatch(req);
     } catch (e) {
-      const reason = e instanceof RunRealTool ? e.reason : `model error: ${(e as Error).stack ?? e}`;
-      answer = { kind: 'real', reason };
+      answer = e instanceof RunRealTool
+        ? { kind: 'real', reason: e.reason, ...(e.detail !== undefined ? { detail: e.detail } : {}) }
+        : { kind: 'real', reason: 'a model error (a bug in gg: please report it)', detail: String((e as Error).stack ?? e) };
     }
     if (answer.kind === 'exit') {
       this.o.ctx.stats.modelled++;
       return encodeExit(answer.status, answer.stdout, answer.stderr);
     }
     this.o.ctx.stats.real++;
-    this.record(`real ${req.tool}: ${answer.reason}: ${req.argv.join(' ').slice(0, 400)}`);
+    const fb = this.o.ctx.stats.fallbacks;
+    fb.set(answer.reason, (fb.get(answer.reason) ?? 0) + 1);
+    this.record(`real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`);
     const realPath = findOnPath(req.tool, this.o.ctx.realPath);
     if (!realPath) return encodeExit(127, '', `gg infer: ${req.tool}: not found on the real PATH\n`);
     try {
@@ -147,7 +150,7 @@ export class InferServer {
     if (files.size === 0) return;
     this.rt ??= this.o.runtime();
     const rt = await this.rt;
-    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)) });
+    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)), onEvent: showThunkLogs(process.stderr) });
     const failed = report.targets.filter((t) => t.error);
     if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
   }

@@ -56,7 +56,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const models = prepareModelDir(inferDir, realPath);
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
-  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, seeded: 0 };
+  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, cutoff: 0, fallbacks: new Map() };
   const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
@@ -86,12 +86,9 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_DIR: o.ggDir,
     GG_SANDBOX: o.sandbox,
   };
-  // Build systems that bake the compiler's absolute path (CMake, autoconf) get the models' paths.
-  const bake: Record<string, string> = { CC: 'cc', CXX: 'c++', AR: 'ar', RANLIB: 'ranlib', LD: 'ld', STRIP: 'strip', AS: 'as' };
-  for (const [k, tool] of Object.entries(bake)) {
-    const p = models.models.get(tool);
-    if (p && env[k] === undefined) env[k] = p;
-  }
+  // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
+  // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
+  // (command lines, directories named after a hash of the flags).
   let exitCode: number;
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
@@ -105,4 +102,13 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/** The end-of-run account of commands that ran for real, most frequent reason first. */
+export function fallbackSummary(fallbacks: ReadonlyMap<string, number>): string {
+  const total = [...fallbacks.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return 'gg infer: 0 commands ran for real\n';
+  const rows = [...fallbacks].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const width = String(rows[0]![1]).length;
+  return `gg infer: ${total} command${total === 1 ? '' : 's'} ran for real (each in .gg/cache/infer/last-run.log), by reason:\n${rows.map(([r, n]) => `  ${String(n).padStart(width)}  ${r}\n`).join('')}`;
 }

@@ -18,7 +18,7 @@ export interface ModelRequest {
 export type ModelAnswer =
   | { kind: 'exit'; status: number; stdout?: string; stderr?: string }
   /** Run the real tool for this command (a query, something not modelled); `reason` is logged. */
-  | { kind: 'real'; reason: string; keepModelPath?: boolean };
+  | { kind: 'real'; reason: string; detail?: string; keepModelPath?: boolean };
 
 export interface InferStats {
   thunks: number;
@@ -26,8 +26,10 @@ export interface InferStats {
   real: number;
   depsCached: number;
   depsDiscovered: number;
-  /** Preprocess thunks whose result was recorded at infer time. */
-  seeded: number;
+  /** Compiles whose result was known at infer time (early cutoff: the compiler would see the same text). */
+  cutoff: number;
+  /** Commands run for real, by reason. */
+  fallbacks: Map<string, number>;
 }
 
 export interface InferContext {
@@ -43,14 +45,20 @@ export interface InferContext {
   log(msg: string): void;
 }
 
-/** Thrown by a model that cannot express a command as thunks: the real tool runs instead. */
+/**
+ * Thrown by a model that cannot express a command as thunks: the real tool runs instead. `reason` is short
+ * and stable (fallbacks are counted by it at the end of gg infer); `detail` names the flag or file.
+ */
 export class RunRealTool extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
+  constructor(
+    readonly reason: string,
+    readonly detail?: string,
+  ) {
+    super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'RunRealTool';
   }
 }
 
-export function real(reason: string): never {
-  throw new RunRealTool(reason);
+export function real(reason: string, detail?: string): never {
+  throw new RunRealTool(reason, detail);
 }

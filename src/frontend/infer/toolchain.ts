@@ -160,7 +160,7 @@ export class ToolchainCache {
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
     const driver = findOnPath(tool, this.realPath);
-    if (!driver) real(`${tool} is not on the real PATH`);
+    if (!driver) real('the tool is not on the real PATH', tool);
     const key = this.stamp(driver);
     const file = path.join(this.dir, crypto.createHash('sha256').update(key).digest('hex').slice(0, 32) + '.json');
     let cached: CachedToolchain | undefined;
@@ -302,7 +302,7 @@ export class ToolchainCache {
     if (!p) {
       p = (async () => {
         const program = findOnPath(tool, this.realPath);
-        if (!program) real(`${tool} is not on the real PATH`);
+        if (!program) real('the tool is not on the real PATH', tool);
         const plugins: string[] = [];
         for (const d of ['/usr/lib/bfd-plugins', '/usr/local/lib/bfd-plugins']) {
           try {

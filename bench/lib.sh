@@ -1,0 +1,42 @@
+# Shared by bench/build.sh and bench/corpus.sh (sourced, not run).
+
+# gg_bin DIR: `gg` and `gg-force-and-run` wrappers in DIR/bin, running a snapshot of this checkout's dist/
+# (copied, so rebuilding the checkout during a long benchmark does not change the gg being measured).
+gg_bin() {
+  local dir=$1 here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  mkdir -p "$dir/bin" "$dir/snap"
+  cp -r "$here/dist" "$dir/snap/dist"
+  cp -r "$here/src" "$dir/snap/src" # non-TypeScript sources read at run time (the model client, the jail helper)
+  cp "$here/package.json" "$dir/snap/"
+  ln -s "$here/node_modules" "$dir/snap/node_modules"
+  printf '#!/bin/sh\nexec node "%s/snap/dist/src/cli/main.js" "$@"\n' "$dir" > "$dir/bin/gg"
+  printf '#!/bin/sh\nexec node "%s/snap/dist/src/cli/force-and-run.js" "$@"\n' "$dir" > "$dir/bin/gg-force-and-run"
+  chmod +x "$dir/bin/gg" "$dir/bin/gg-force-and-run"
+  export PATH=$dir/bin:$PATH
+}
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+
+# placeholders_in DIR [all]: placeholder files under DIR (not .o files unless `all`), NUL-separated.
+placeholders_in() {
+  local dir=$1 notobj=(! -name '*.o')
+  [[ ${2:-} == all ]] && notobj=()
+  find "$dir" -path "$dir/.gg" -prune -o -type f -size -600c "${notobj[@]}" -print0 \
+    | xargs -0 -r grep -l -Z -e '^#!/usr/bin/env gg-force-and-run' -e '^OUTPUT_FORMAT("elf64-x86-64")/\*' 2>/dev/null || true
+}
+
+# force_tree DIR SANDBOX [all]: force every placeholder the build left (programs, libraries; objects come
+# along as dependencies), once per distinct placeholder; hard-link copies of one (git's builtins) are
+# linked again, as make did.
+force_tree() {
+  local dir=$1 sandbox=$2 list uniq=() f first
+  list=$(mktemp)
+  placeholders_in "$dir" "${3:-}" | xargs -0 -r md5sum | sort > "$list"
+  mapfile -t uniq < <(awk '!seen[$1]++ {print $2}' "$list")
+  if ((${#uniq[@]})); then (cd "$dir" && gg force --sandbox="$sandbox" -s -j2 "${uniq[@]}"); fi
+  awk 'seen[$1] {print seen[$1], $2; next} {seen[$1]=$2}' "$list" | while read -r first f; do ln -f "$first" "$f"; done
+  rm -f "$list"
+}
