@@ -60,6 +60,8 @@ export class FakechrootSandbox implements Sandbox {
   readonly kind = 'fakechroot';
   readonly notice = 'the fakechroot executor maps paths through libc only: no namespaces, no memory or process limits';
   private readonly spawner = new Spawner();
+  /** Blobs already given execute bits (or found to be data). */
+  private readonly modeChecked = new Set<string>();
 
   private constructor(private readonly library: string) {}
 
@@ -77,6 +79,28 @@ export class FakechrootSandbox implements Sandbox {
     this.spawner.close();
   }
 
+  /**
+   * A store keeps content, not modes: a toolchain declared as values (gcc's cc1, as, ld at their paths) may
+   * arrive from a remote store without execute bits, and gcc looks for cc1 with access(X_OK). Blobs that are
+   * programs (ELF or #!) get them, as they had on the machine that declared them; blobs are read-only anyway.
+   */
+  private markIfProgram(blob: string): void {
+    const st = fs.statSync(blob);
+    const key = `${st.ino}:${blob}`; // a cache may evict and fetch the blob again: a new inode
+    if (this.modeChecked.has(key)) return;
+    if ((st.mode & 0o111) !== 0o111) {
+      const fd = fs.openSync(blob, 'r');
+      const head = Buffer.alloc(4);
+      try {
+        fs.readSync(fd, head, 0, 4, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (head.toString('latin1') === '\x7fELF' || head.subarray(0, 2).toString('latin1') === '#!') fs.chmodSync(blob, (st.mode & 0o777) | 0o555);
+    }
+    this.modeChecked.add(key);
+  }
+
   async run(req: SandboxRequest): Promise<SandboxResult> {
     // The root is the run directory itself: the engine removes it (a non-empty run directory is never reused).
     const root = req.workDir;
@@ -90,9 +114,11 @@ export class FakechrootSandbox implements Sandbox {
             hint: 'declare the input under another absolute path, or as a relative name in the working directory',
           });
         }
+        this.markIfProgram(f.hostPath);
         placeFile(f.hostPath, inRoot(normal));
         absolute.push(f);
       } else {
+        this.markIfProgram(f.hostPath);
         placeFile(f.hostPath, path.join(inRoot(ROOT_WORK_DIR), safeRelative(f.filename)));
       }
     }
@@ -111,6 +137,7 @@ export class FakechrootSandbox implements Sandbox {
     const wanted = new Set<string>();
     for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(stripTag(n))) wanted.add(stripTag(n));
     if (!placed) wanted.add(functionName);
+    this.markIfProgram(req.program);
     for (const n of wanted) placeFile(req.objects.get(n) ?? req.program, path.join(inRoot(ROOT_OBJ_DIR), n));
     const rootProgram = !placed ? `${ROOT_OBJ_DIR}/${functionName}`
       : path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(ROOT_WORK_DIR, placed.filename);

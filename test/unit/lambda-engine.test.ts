@@ -15,7 +15,7 @@ import { project, run, tempDir } from '../helpers/cli.js';
 import { startOfflineLambda, startThrottlingProxy, type OfflineLambda, type ThrottlingProxy } from '../helpers/lambda-offline.js';
 import { s3Env, startS3, type RunningS3 } from '../helpers/servers.js';
 
-const LEAVES = 5;
+const LEAVES = 3;
 
 interface Json {
   executed: number;

@@ -64,13 +64,13 @@ describe('the gg function in a Lambda-like jail (no user namespaces, no toolchai
     try {
       const report = await forceTargets({ ...rt, engine }, TARGETS.map((t) => path.join(dir, t)), { jobs: 1 });
       for (const t of report.targets) assert.equal(t.error, undefined, `${t.target}: ${t.error?.message}`);
-      assert.ok(report.executed >= 7, `compile, assemble, archive and link ran in the jail (${report.executed})`);
+      assert.ok(report.executed >= TARGETS.length, `every object, the archive and the link ran in the jail (${report.executed})`);
       for (const t of report.targets) assert.equal(t.result, expected.get(path.relative(dir, t.target)), `${t.target} is bit-identical`);
     } finally {
       await rt.close();
     }
     assert.equal(spawnSync(path.join(dir, 'hello'), { encoding: 'utf8' }).stdout, spawnSync(path.join(ref, 'hello'), { encoding: 'utf8' }).stdout);
-    assert.ok(engine.replies.length >= 7);
+    assert.ok(engine.replies.length >= TARGETS.length);
     for (const r of engine.replies) {
       assert.equal(r.uid, 1000, 'not root');
       assert.deepEqual(r.hostToolchain, [], 'no compiler, binutils or headers in the function');
