@@ -6,7 +6,7 @@
  *
  * Inputs, each named where it comes from (docs/SCALING.md, "Lambda", lists them with sources):
  *   measured here   git's graph size and total thunk time (docs/BENCHMARKS.md: 1,501 thunks, cold force 105.6 s
- *                   on 2 jobs), the toolchain closure a compile needs (gcc 12: 116 MiB in 26 objects, from an
+ *                   on 2 jobs), the toolchain closure a compile needs (gcc 12: 74 MiB in 12 objects, from an
  *                   inferred thunk), gg's per-invocation overhead (bench/lambda.ts against serverless-offline)
  *   published       Lambda scaling 1,000 new execution environments per 10 s per function, 1,000 concurrent
  *                   executions per account by default; cold start "under 100 ms to over 1 second"; 1,769 MB
@@ -54,8 +54,9 @@ export const GIT: Omit<SimParams, 'functions'> = {
   linkS: 1.0,
   invokeS: 0.035,
   coldInitS: 0.5,
-  toolchainBytes: 116 * 1024 ** 2,
-  toolchainObjects: 26,
+  // An inferred gcc 12 compile thunk's absolute inputs (cc, cc1, their libraries, loader, libc): 12 objects, 74 MiB.
+  toolchainBytes: 74 * 1024 ** 2,
+  toolchainObjects: 12,
   s3LatencyS: 0.05,
   s3BytesPerS: 80e6,
   s3GetsPerS: 5500,

@@ -34,7 +34,7 @@ function machine(failing = false): { dir: string; expected: string } {
   const sh = (script: string, thunks: { name: string; filename: string }[] = []): string => g.thunk({
     function: dash.name, executables: dash.inputs, args: ['sh', '-c', script], outputs: ['out'], thunks, env: { PATH: '/nonexistent' },
   }).name;
-  const leaves = Array.from({ length: LEAVES }, (_, i) => sh(failing && i === 3 ? 'exit 3' : `printf 'leaf %s\\n' ${i} > out`));
+  const leaves = Array.from({ length: LEAVES }, (_, i) => sh(failing && i === 1 ? 'exit 3' : `printf 'leaf %s\\n' ${i} > out`));
   const names = leaves.map((_, i) => `l${i}`);
   const top = sh(`for f in ${names.join(' ')}; do while IFS= read -r x; do printf '%s\\n' "$x"; done < $f; done > out`, leaves.map((name, i) => ({ name, filename: names[i]! })));
   store.hashCache.flush();
