@@ -28,7 +28,11 @@ function ggForce(dir: string, targets: string[]): { ms: number; executed: number
   const listFile = path.join(dir, 'targets.txt');
   fs.writeFileSync(listFile, targets.join('\n'));
   const start = performance.now();
-  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} -j 2 --json $(cat ${listFile})`], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} -j 2 --json $(cat ${listFile})`], {
+    cwd: dir,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+  });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`gg force failed: ${r.stderr.slice(-2000)}`);
   const j = JSON.parse(r.stdout) as { executed: number; cached: number };
@@ -74,7 +78,9 @@ function project(): BenchProject {
 async function independent(): Promise<void> {
   const p = project();
   const scripts = Array.from({ length: COUNT }, (_, i) => `echo ${i} > out`);
-  const names = scripts.map((s) => p.g.thunk({ function: p.sh, executables: p.executables, args: ['sh', '-c', s], outputs: ['out'] }).name);
+  const names = scripts.map(
+    (s) => p.g.thunk({ function: p.sh, executables: p.executables, args: ['sh', '-c', s], outputs: ['out'] }).name,
+  );
   p.store.hashCache.flush();
   const bareDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bare-'));
   const bare = await bareSpawn(scripts, 2, bareDir);
@@ -84,20 +90,35 @@ async function independent(): Promise<void> {
   console.log(`\n${COUNT} independent trivial thunks, --jobs 2, sandbox=${SANDBOX} (${os.cpus().length} cores)`);
   console.log(`  ${'run'.padEnd(34)}${'wall s'.padStart(9)}${'thunks/s'.padStart(10)}  ratio`);
   console.log(`  ${'bare spawn, 2 at a time'.padEnd(34)}${(bare / 1000).toFixed(2).padStart(9)}${rate(bare)}  1.00`);
-  console.log(`  ${`gg force cold (executed ${cold.executed})`.padEnd(34)}${(cold.ms / 1000).toFixed(2).padStart(9)}${rate(cold.ms)}  ${(cold.ms / bare).toFixed(2)}x bare`);
-  console.log(`  ${`gg force memoized (cached ${warm.cached})`.padEnd(34)}${(warm.ms / 1000).toFixed(2).padStart(9)}${rate(warm.ms)}  ${(warm.ms / bare).toFixed(2)}x bare`);
+  console.log(
+    `  ${`gg force cold (executed ${cold.executed})`.padEnd(34)}${(cold.ms / 1000).toFixed(2).padStart(9)}${rate(cold.ms)}  ${(cold.ms / bare).toFixed(2)}x bare`,
+  );
+  console.log(
+    `  ${`gg force memoized (cached ${warm.cached})`.padEnd(34)}${(warm.ms / 1000).toFixed(2).padStart(9)}${rate(warm.ms)}  ${(warm.ms / bare).toFixed(2)}x bare`,
+  );
   fs.rmSync(p.dir, { recursive: true, force: true });
   fs.rmSync(bareDir, { recursive: true, force: true });
 }
 
 async function chain(): Promise<void> {
   const p = project();
-  let prev = p.g.thunk({ function: p.sh, executables: p.executables, args: ['sh', '-c', 'echo 0 > out'], outputs: ['out'] });
+  let prev = p.g.thunk({
+    function: p.sh,
+    executables: p.executables,
+    args: ['sh', '-c', 'echo 0 > out'],
+    outputs: ['out'],
+  });
   const scripts = ['echo 0 > out'];
   for (let i = 1; i < CHAIN; i++) {
     const s = `read x < in; echo $((x+1)) > out`;
     scripts.push(s);
-    prev = p.g.thunk({ function: p.sh, executables: p.executables, args: ['sh', '-c', s], thunks: [{ name: prev.name, filename: 'in' }], outputs: ['out'] });
+    prev = p.g.thunk({
+      function: p.sh,
+      executables: p.executables,
+      args: ['sh', '-c', s],
+      thunks: [{ name: prev.name, filename: 'in' }],
+      outputs: ['out'],
+    });
   }
   p.store.hashCache.flush();
   const bareDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bare-'));
@@ -107,7 +128,9 @@ async function chain(): Promise<void> {
   const warm = ggForce(p.dir, [prev.name]);
   console.log(`\nchain of ${CHAIN} dependent thunks, sandbox=${SANDBOX}`);
   console.log(`  bare spawn in sequence: ${(bare / 1000).toFixed(2)} s (${(bare / CHAIN).toFixed(2)} ms/process)`);
-  console.log(`  gg force cold:          ${(cold.ms / 1000).toFixed(2)} s (${(cold.ms / CHAIN).toFixed(2)} ms/thunk; overhead ${((cold.ms - bare) / CHAIN).toFixed(2)} ms/thunk)`);
+  console.log(
+    `  gg force cold:          ${(cold.ms / 1000).toFixed(2)} s (${(cold.ms / CHAIN).toFixed(2)} ms/thunk; overhead ${((cold.ms - bare) / CHAIN).toFixed(2)} ms/thunk)`,
+  );
   console.log(`  gg force memoized:      ${(warm.ms / 1000).toFixed(3)} s (one lookup: cached ${warm.cached})`);
   fs.rmSync(p.dir, { recursive: true, force: true });
   fs.rmSync(bareDir, { recursive: true, force: true });

@@ -29,19 +29,31 @@ function project(tag: string): string {
   const g = new GraphBuilder(store);
   const dash = g.executableFile('/bin/dash');
   for (let i = 0; i < N; i++) {
-    const t = g.thunk({ function: dash.name, executables: dash.inputs, args: ['sh', '-c', `printf '%s\\n' ${i} > out`], outputs: ['out'] });
+    const t = g.thunk({
+      function: dash.name,
+      executables: dash.inputs,
+      args: ['sh', '-c', `printf '%s\\n' ${i} > out`],
+      outputs: ['out'],
+    });
     writePlaceholder(path.join(dir, `t${i}`), t.name);
   }
   store.hashCache.flush();
   return dir;
 }
 
-interface Run { wallMs: number; engine?: Record<string, number> }
+interface Run {
+  wallMs: number;
+  engine?: Record<string, number>;
+}
 
 function force(dir: string, args: string[]): Run {
   const targets = Array.from({ length: N }, (_, i) => `t${i}`);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [GG, 'force', '--json', `-j${JOBS}`, ...args, ...targets], { cwd: dir, env: { ...process.env, ...s3Env, GG_DIR: '' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [GG, 'force', '--json', `-j${JOBS}`, ...args, ...targets], {
+    cwd: dir,
+    env: { ...process.env, ...s3Env, GG_DIR: '' },
+    encoding: 'utf8',
+  });
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`gg force failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout) as { engine?: Record<string, number> };
@@ -49,19 +61,42 @@ function force(dir: string, args: string[]): Run {
 }
 
 const s3 = await startS3();
-const offline = await startOfflineLambda([{ name: 'gg', handler: 'dist/src/engine/lambda/handler.handler', timeoutS: 60 }], s3Env);
+const offline = await startOfflineLambda(
+  [{ name: 'gg', handler: 'dist/src/engine/lambda/handler.handler', timeoutS: 60 }],
+  s3Env,
+);
 try {
-  const storage = (p: string): string => `s3://${s3.bucket}/${p}?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint)}`;
+  const storage = (p: string): string =>
+    `s3://${s3.bucket}/${p}?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint)}`;
   const local = force(project('local'), ['--sandbox=fakechroot']);
-  const lambdaCold = force(project('lambda1'), ['--engine', `lambda=${offline.functionName('gg')}`, '--lambda-endpoint', offline.endpoint, '--storage', storage('a')]);
-  const lambdaWarm = force(project('lambda2'), ['--engine', `lambda=${offline.functionName('gg')}`, '--lambda-endpoint', offline.endpoint, '--storage', storage('b')]);
+  const lambdaCold = force(project('lambda1'), [
+    '--engine',
+    `lambda=${offline.functionName('gg')}`,
+    '--lambda-endpoint',
+    offline.endpoint,
+    '--storage',
+    storage('a'),
+  ]);
+  const lambdaWarm = force(project('lambda2'), [
+    '--engine',
+    `lambda=${offline.functionName('gg')}`,
+    '--lambda-endpoint',
+    offline.endpoint,
+    '--storage',
+    storage('b'),
+  ]);
   const per = (r: Run): string => (r.wallMs / N).toFixed(1);
   console.log(`${N} trivial thunks (dash closure, 2.1 MB of inputs each), --jobs ${JOBS}, 2-core shared VM`);
   console.log('| engine | wall s | ms per thunk | overhead per thunk vs local (ms, x jobs) | cold starts |');
   console.log('|---|---:|---:|---:|---:|');
   console.log(`| local, fakechroot executor | ${(local.wallMs / 1000).toFixed(2)} | ${per(local)} | - | - |`);
-  for (const [label, r] of [['lambda (serverless-offline), first run', lambdaCold], ['lambda (serverless-offline), again (new thunks store)', lambdaWarm]] as const) {
-    console.log(`| ${label} | ${(r.wallMs / 1000).toFixed(2)} | ${per(r)} | ${(((r.wallMs - local.wallMs) / N) * JOBS).toFixed(0)} | ${r.engine?.['coldStarts'] ?? '?'} |`);
+  for (const [label, r] of [
+    ['lambda (serverless-offline), first run', lambdaCold],
+    ['lambda (serverless-offline), again (new thunks store)', lambdaWarm],
+  ] as const) {
+    console.log(
+      `| ${label} | ${(r.wallMs / 1000).toFixed(2)} | ${per(r)} | ${(((r.wallMs - local.wallMs) / N) * JOBS).toFixed(0)} | ${r.engine?.['coldStarts'] ?? '?'} |`,
+    );
   }
 } finally {
   await offline.stop();

@@ -48,7 +48,10 @@ function median(xs: number[]): number {
 
 function compileStaticWriter(dir: string): string {
   const src = path.join(dir, 'writeout.c');
-  fs.writeFileSync(src, '#include <stdio.h>\nint main(void) { FILE *f = fopen("out", "w"); if (!f) return 1; fputs("hi\\n", f); return fclose(f) != 0; }\n');
+  fs.writeFileSync(
+    src,
+    '#include <stdio.h>\nint main(void) { FILE *f = fopen("out", "w"); if (!f) return 1; fputs("hi\\n", f); return fclose(f) != 0; }\n',
+  );
   const bin = path.join(dir, 'writeout');
   execFileSync('gcc', ['-static', '-O2', '-o', bin, src]);
   return bin;
@@ -61,12 +64,22 @@ function declared(g: GraphBuilder, files: { filename: string; hostPath: string }
 /** gcc -c hello.c with everything it touches: driver, cc1, as and their libraries, the headers. */
 function gccCase(g: GraphBuilder, dir: string): Case {
   const hello = path.join(dir, 'hello.c');
-  fs.writeFileSync(hello, '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) { puts("hello"); return 0; }\n');
+  fs.writeFileSync(
+    hello,
+    '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint main(void) { puts("hello"); return 0; }\n',
+  );
   const cc1 = execFileSync('gcc', ['-print-prog-name=cc1'], { encoding: 'utf8' }).trim();
   const as = execFileSync('sh', ['-c', 'command -v as'], { encoding: 'utf8' }).trim();
-  const headers = execFileSync('gcc', ['-O2', '-M', hello], { encoding: 'utf8' }).replace(/\\\n/g, ' ').split(/\s+/).filter((f) => f.startsWith('/') && f !== hello);
+  const headers = execFileSync('gcc', ['-O2', '-M', hello], { encoding: 'utf8' })
+    .replace(/\\\n/g, ' ')
+    .split(/\s+/)
+    .filter((f) => f.startsWith('/') && f !== hello);
   const gcc = g.executableFile('/usr/bin/gcc');
-  const files = [...executableClosure(cc1), ...executableClosure(as), ...headers.map((h) => ({ filename: h, hostPath: h }))];
+  const files = [
+    ...executableClosure(cc1),
+    ...executableClosure(as),
+    ...headers.map((h) => ({ filename: h, hostPath: h })),
+  ];
   const executables = [...gcc.inputs, ...declared(g, files)];
   const t = g.thunk({
     function: gcc.name,
@@ -76,7 +89,12 @@ function gccCase(g: GraphBuilder, dir: string): Case {
     env: { PATH: '/usr/bin:/bin' },
     outputs: ['hello.o'],
   });
-  return { label: 'gcc -c hello.c', name: t.name, thunk: t.thunk, inputs: new Set(executables.map((e) => e.filename)).size + 1 };
+  return {
+    label: 'gcc -c hello.c',
+    name: t.name,
+    thunk: t.thunk,
+    inputs: new Set(executables.map((e) => e.filename)).size + 1,
+  };
 }
 
 /** CPU ms used so far by this process and every child it has waited for (the jail's processes included). */
@@ -93,8 +111,13 @@ interface Samples {
   cpu: { none: number; bwrap: number };
 }
 
-async function timeRuns(cases: Case[], engines: { none: LocalEngine; bwrap: LocalEngine }): Promise<Map<string, Samples>> {
-  const times = new Map(cases.map((c): [string, Samples] => [c.label, { none: [], bwrap: [], cpu: { none: 0, bwrap: 0 } }]));
+async function timeRuns(
+  cases: Case[],
+  engines: { none: LocalEngine; bwrap: LocalEngine },
+): Promise<Map<string, Samples>> {
+  const times = new Map(
+    cases.map((c): [string, Samples] => [c.label, { none: [], bwrap: [], cpu: { none: 0, bwrap: 0 } }]),
+  );
   // Warm-up: stages the roots, fills the page cache; then once more after a second, since the hash cache
   // does not trust a file changed (hard-linked into a root) within the last second.
   for (let round = 0; round < 2; round++) {
@@ -123,14 +146,39 @@ async function timeRuns(cases: Case[], engines: { none: LocalEngine; bwrap: Loca
 }
 
 function bareBwrapCosts(headers: string[]): [string, number][] {
-  const base = ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin'];
+  const base = [
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+  ];
   const perFile = headers.flatMap((h, i) => ['--ro-bind', h, `/in/${i}.h`]);
   const variants: [string, string, string[]][] = [
     ['/bin/true, spawned bare', '/bin/true', []],
     ['bwrap, no new namespaces but mount', 'bwrap', [...base, '/bin/true']],
-    ['bwrap + user, pid, ipc, uts', 'bwrap', [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '/bin/true']],
-    ['bwrap + user, pid, ipc, uts, net', 'bwrap', [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '/bin/true']],
-    ['bwrap --unshare-all + /proc + /dev', 'bwrap', [...base, '--unshare-all', '--proc', '/proc', '--dev', '/dev', '/bin/true']],
+    [
+      'bwrap + user, pid, ipc, uts',
+      'bwrap',
+      [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '/bin/true'],
+    ],
+    [
+      'bwrap + user, pid, ipc, uts, net',
+      'bwrap',
+      [...base, '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '/bin/true'],
+    ],
+    [
+      'bwrap --unshare-all + /proc + /dev',
+      'bwrap',
+      [...base, '--unshare-all', '--proc', '/proc', '--dev', '/dev', '/bin/true'],
+    ],
     ['bwrap + 1 bind of a dir of the inputs', 'bwrap', [...base, '--ro-bind', '/usr/include', '/in', '/bin/true']],
     [`bwrap + ${headers.length} binds, one per input`, 'bwrap', [...base, '--tmpfs', '/in', ...perFile, '/bin/true']],
   ];
@@ -153,7 +201,11 @@ async function main(): Promise<void> {
     const store = new LocalStore(ggDir);
     const g = new GraphBuilder(store);
     const writer = g.file(compileStaticWriter(dir));
-    const headers = execFileSync('sh', ['-c', 'find /usr/include -maxdepth 2 -name "*.h" -type f | sort | head -299'], { encoding: 'utf8' }).trim().split('\n');
+    const headers = execFileSync('sh', ['-c', 'find /usr/include -maxdepth 2 -name "*.h" -type f | sort | head -299'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n');
     const one = g.thunk({ function: writer, args: ['writeout'], outputs: ['out'] });
     const many = g.thunk({
       function: writer,
@@ -163,29 +215,47 @@ async function main(): Promise<void> {
     });
     const cases: Case[] = [
       { label: '1 input (static program)', name: one.name, thunk: one.thunk, inputs: 1 },
-      { label: `${headers.length + 1} inputs (same + headers)`, name: many.name, thunk: many.thunk, inputs: headers.length + 1 },
+      {
+        label: `${headers.length + 1} inputs (same + headers)`,
+        name: many.name,
+        thunk: many.thunk,
+        inputs: headers.length + 1,
+      },
       ...(process.argv.includes('--no-gcc') ? [] : [gccCase(g, dir)]),
     ];
     store.hashCache.flush();
     const rootsDir = path.join(ggDir, 'cache', 'roots');
-    const sandboxes: Sandbox[] = [await createSandbox('none', store.hashCache, { rootsDir }), await createSandbox('bwrap', store.hashCache, { rootsDir })];
+    const sandboxes: Sandbox[] = [
+      await createSandbox('none', store.hashCache, { rootsDir }),
+      await createSandbox('bwrap', store.hashCache, { rootsDir }),
+    ];
     const engines = { none: new LocalEngine(store, sandboxes[0]!), bwrap: new LocalEngine(store, sandboxes[1]!) };
-    console.log(`gg-ts sandbox bench: ${os.cpus().length} cpus, ${os.release()}, ${bwrapVersion() ?? 'bwrap ?'}, ${RUNS} runs each (median ms)`);
+    console.log(
+      `gg-ts sandbox bench: ${os.cpus().length} cpus, ${os.release()}, ${bwrapVersion() ?? 'bwrap ?'}, ${RUNS} runs each (median ms)`,
+    );
     if (sandboxes[1]!.notice) console.log(`note: ${sandboxes[1]!.notice}`);
     const times = await timeRuns(cases, engines);
     console.log('\nper thunk (engine.execute: stage, run, collect outputs), unsandboxed vs jail:');
     // Runs alternate, so the median of paired differences cancels most of the noise other load adds to both.
     // CPU ms per run (this process + every process of the run) does not grow with load from elsewhere.
-    console.log(`${'thunk'.padEnd(34)} ${'inputs'.padStart(6)} ${'none'.padStart(8)} ${'bwrap'.padStart(8)} ${'overhead'.padStart(9)} ${'ratio'.padStart(6)}   ${'cpu none'.padStart(8)} ${'cpu bwrap'.padStart(9)}`);
+    console.log(
+      `${'thunk'.padEnd(34)} ${'inputs'.padStart(6)} ${'none'.padStart(8)} ${'bwrap'.padStart(8)} ${'overhead'.padStart(9)} ${'ratio'.padStart(6)}   ${'cpu none'.padStart(8)} ${'cpu bwrap'.padStart(9)}`,
+    );
     for (const c of cases) {
       const t = times.get(c.label)!;
       const none = median(t.none);
       const bw = median(t.bwrap);
       const paired = median(t.bwrap.map((b, i) => b - t.none[i]!));
-      console.log(`${c.label.padEnd(34)} ${String(c.inputs).padStart(6)} ${none.toFixed(2).padStart(8)} ${bw.toFixed(2).padStart(8)} ${paired.toFixed(2).padStart(9)} ${(bw / none).toFixed(2).padStart(5)}x   ${(t.cpu.none / RUNS).toFixed(1).padStart(8)} ${(t.cpu.bwrap / RUNS).toFixed(1).padStart(9)}`);
+      console.log(
+        `${c.label.padEnd(34)} ${String(c.inputs).padStart(6)} ${none.toFixed(2).padStart(8)} ${bw.toFixed(2).padStart(8)} ${paired.toFixed(2).padStart(9)} ${(bw / none).toFixed(2).padStart(5)}x   ${(t.cpu.none / RUNS).toFixed(1).padStart(8)} ${(t.cpu.bwrap / RUNS).toFixed(1).padStart(9)}`,
+      );
     }
     // First use of a toolchain: building its staged root (hard links), then the cached lookup.
-    const files = many.thunk.values.map((v) => ({ name: v.name, filename: v.filename!, hostPath: store.blobPath(v.name) }));
+    const files = many.thunk.values.map((v) => ({
+      name: v.name,
+      filename: v.filename!,
+      hostPath: store.blobPath(v.name),
+    }));
     const coldDir = path.join(ggDir, 'cache', 'roots-bench');
     const cold: number[] = [];
     const warm: number[] = [];
@@ -199,9 +269,12 @@ async function main(): Promise<void> {
       new JailRoots(coldDir, jailExecHelper()!).rootFor(files);
       warm.push(performance.now() - start);
     }
-    console.log(`\nstaging a root for ${files.length} absolute inputs: ${median(cold).toFixed(2)} ms once per toolchain; found again by a new process: ${median(warm).toFixed(2)} ms; within a process: a map lookup`);
+    console.log(
+      `\nstaging a root for ${files.length} absolute inputs: ${median(cold).toFixed(2)} ms once per toolchain; found again by a new process: ${median(warm).toFixed(2)} ms; within a process: a map lookup`,
+    );
     console.log('\nbubblewrap alone (spawnSync, outside gg):');
-    for (const [label, ms] of bareBwrapCosts(headers)) console.log(`  ${label.padEnd(40)} ${ms.toFixed(2).padStart(7)}`);
+    for (const [label, ms] of bareBwrapCosts(headers))
+      console.log(`  ${label.padEnd(40)} ${ms.toFixed(2).padStart(7)}`);
     await engines.none.close();
     await engines.bwrap.close();
     for (const s of sandboxes) await s.close?.();

@@ -175,7 +175,12 @@ export function simulate(p: SimParams): SimResult {
       const issued = Math.max(t, clientFreeAt);
       clientFreeAt = issued + 1 / p.clientInvokesPerS;
       let dur = issued - t + p.invokeS;
-      if (cold) dur += p.coldInitS + p.toolchainBytes / p.s3BytesPerS + s3Gets(t, p.toolchainObjects) + p.s3LatencyS * Math.ceil(p.toolchainObjects / 16);
+      if (cold)
+        dur +=
+          p.coldInitS +
+          p.toolchainBytes / p.s3BytesPerS +
+          s3Gets(t, p.toolchainObjects) +
+          p.s3LatencyS * Math.ceil(p.toolchainObjects / 16);
       dur += s3Gets(t, n.gets) + p.s3LatencyS * Math.ceil(n.gets / 16) + n.durS + p.s3LatencyS; // inputs, run, output PUT
       busyS += dur;
       running++;
@@ -206,13 +211,21 @@ export function simulate(p: SimParams): SimResult {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = [100, 1000, 2000].map((functions) => simulate({ ...GIT, functions }));
-  const noColdToolchain = [100, 1000, 2000].map((functions) => simulate({ ...GIT, functions, toolchainBytes: 0, toolchainObjects: 0 }));
+  const noColdToolchain = [100, 1000, 2000].map((functions) =>
+    simulate({ ...GIT, functions, toolchainBytes: 0, toolchainObjects: 0 }),
+  );
   if (process.argv.includes('--json')) {
     console.log(JSON.stringify({ rows, noColdToolchain }));
   } else {
     console.log('git (1,501 thunks; 211 s of thunk time measured on 2 cores), simulated on Lambda');
-    console.log('| functions | wall s | floor: critical path s | environments started | mean wait for the S3 request rate, ms/thunk | cost USD | wall s if the toolchain ships in the zip |');
+    console.log(
+      '| functions | wall s | floor: critical path s | environments started | mean wait for the S3 request rate, ms/thunk | cost USD | wall s if the toolchain ships in the zip |',
+    );
     console.log('|---:|---:|---:|---:|---:|---:|---:|');
-    rows.forEach((r, k) => console.log(`| ${r.functions.toLocaleString('en')} | ${r.wallS.toFixed(1)} | ${r.criticalPathS.toFixed(1)} | ${r.coldStarts} | ${((r.s3WaitS / 1501) * 1000).toFixed(0)} | ${r.costUsd.toFixed(3)} | ${noColdToolchain[k]!.wallS.toFixed(1)} |`));
+    rows.forEach((r, k) =>
+      console.log(
+        `| ${r.functions.toLocaleString('en')} | ${r.wallS.toFixed(1)} | ${r.criticalPathS.toFixed(1)} | ${r.coldStarts} | ${((r.s3WaitS / 1501) * 1000).toFixed(0)} | ${r.costUsd.toFixed(3)} | ${noColdToolchain[k]!.wallS.toFixed(1)} |`,
+      ),
+    );
   }
 }

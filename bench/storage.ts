@@ -12,7 +12,14 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { computeName } from '../src/ir/name.js';
 import { mapConcurrent } from '../src/store/concurrency.js';
@@ -54,7 +61,12 @@ function median(xs: number[]): number {
  * Median seconds of `runs` runs each of `ours` and `raw`, interleaved (ours, raw, ours, ...) after one untimed
  * warm-up of each, every run after `reset`: neither side gets the cold JIT or a quieter moment of the machine.
  */
-async function compare(reset: () => Promise<void>, ours: () => Promise<void>, raw: () => Promise<void>, runs = RUNS): Promise<[number, number]> {
+async function compare(
+  reset: () => Promise<void>,
+  ours: () => Promise<void>,
+  raw: () => Promise<void>,
+  runs = RUNS,
+): Promise<[number, number]> {
   const times: [number[], number[]] = [[], []];
   for (let i = -1; i < runs; i++) {
     for (const [k, op] of [ours, raw].entries()) {
@@ -128,8 +140,26 @@ async function main(): Promise<void> {
       await p.exec();
     };
     try {
-      await row('redis', `put ${SMALL_N} x 4 KiB`, 'obj/s', SMALL_N, flush, async () => void (await Promise.all(small.map((b) => store.put(b)))), rawSetAll, smallRuns);
-      await row('redis', `get ${SMALL_N} x 4 KiB`, 'obj/s', SMALL_N, fillSmall, async () => void (await Promise.all(smallNames.map((n) => store.get(n)))), rawGetAll, smallRuns);
+      await row(
+        'redis',
+        `put ${SMALL_N} x 4 KiB`,
+        'obj/s',
+        SMALL_N,
+        flush,
+        async () => void (await Promise.all(small.map((b) => store.put(b)))),
+        rawSetAll,
+        smallRuns,
+      );
+      await row(
+        'redis',
+        `get ${SMALL_N} x 4 KiB`,
+        'obj/s',
+        SMALL_N,
+        fillSmall,
+        async () => void (await Promise.all(smallNames.map((n) => store.get(n)))),
+        rawGetAll,
+        smallRuns,
+      );
       await row(
         'redis',
         `put ${LARGE_N} x 64 MiB (in memory)`,
@@ -225,7 +255,8 @@ async function main(): Promise<void> {
       requestHandler: { httpAgent: { keepAlive: true, maxSockets: S3_CONCURRENCY } },
     });
     const Bucket = s3.bucket;
-    const rawPut = (Key: string, Body: Buffer): Promise<unknown> => client.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength: Body.length }));
+    const rawPut = (Key: string, Body: Buffer): Promise<unknown> =>
+      client.send(new PutObjectCommand({ Bucket, Key, Body, ContentLength: Body.length }));
     const rawGet = async (Key: string): Promise<Buffer> => {
       const r = await client.send(new GetObjectCommand({ Bucket, Key }));
       return Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
@@ -337,7 +368,10 @@ async function main(): Promise<void> {
         SMALL_N,
         fillSmall,
         async () => void (await s3store.hasMany(smallNames)),
-        async () => void (await mapConcurrent(smallNames, S3_CONCURRENCY, (Key) => client.send(new HeadObjectCommand({ Bucket, Key })))),
+        async () =>
+          void (await mapConcurrent(smallNames, S3_CONCURRENCY, (Key) =>
+            client.send(new HeadObjectCommand({ Bucket, Key })),
+          )),
       );
     } finally {
       await s3store.close();
@@ -355,10 +389,15 @@ function printTable(): void {
   const lines = [
     `| backend | operation | unit | gg-ts | raw client | gg-ts / raw |`,
     `|---|---|---|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.backend} | ${r.what} | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.raw)} | ${((r.ours / r.raw) * 100).toFixed(0)}% |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.backend} | ${r.what} | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.raw)} | ${((r.ours / r.raw) * 100).toFixed(0)}% |`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  process.stdout.write(`\n(${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; servers on 127.0.0.1; median of ${RUNS} runs (small objects: more), ours and raw interleaved)\n`);
+  process.stdout.write(
+    `\n(${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; servers on 127.0.0.1; median of ${RUNS} runs (small objects: more), ours and raw interleaved)\n`,
+  );
 }
 
 main()

@@ -53,7 +53,9 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const store = await openStore(o.storageUri, local);
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = new LazySandbox(kind, () => createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }));
+  const sandbox = new LazySandbox(kind, () =>
+    createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
+  );
   const localEngine = new LocalEngine(local, sandbox, {
     ...(o.limits ? { limits: o.limits } : {}),
     keepFailed: o.keepFailed ?? false,
@@ -62,10 +64,14 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   });
   let engine: Engine = localEngine;
   if (o.engine?.kind === 'lambda') {
-    const { openLambdaEngine, LAMBDA_DEFAULTS, DEFAULT_PRICES } = await import('./engine/lambda/open-lambda-engine.js'); // the Lambda SDK only when used
+    // The Lambda SDK is loaded only when used.
+    const { openLambdaEngine, LAMBDA_DEFAULTS, DEFAULT_PRICES } = await import('./engine/lambda/open-lambda-engine.js');
+    const config = o.lambda ?? { ...LAMBDA_DEFAULTS, prices: DEFAULT_PRICES };
     try {
-      const config = o.lambda ?? { ...LAMBDA_DEFAULTS, prices: DEFAULT_PRICES };
-      engine = await openLambdaEngine({ ...config, functionName: o.engine.functionName }, { storageUri: o.storageUri, ...(o.fallbackEngine === 'local' ? { fallback: localEngine } : {}) });
+      engine = await openLambdaEngine(
+        { ...config, functionName: o.engine.functionName },
+        { storageUri: o.storageUri, ...(o.fallbackEngine === 'local' ? { fallback: localEngine } : {}) },
+      );
     } catch (e) {
       await store.close();
       throw e;

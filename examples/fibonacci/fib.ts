@@ -17,14 +17,18 @@ export interface FibEnv {
 }
 
 function parseList(s: string | undefined): InputSpec[] {
-  return (s ?? '').split(',').filter(Boolean).map((e) => {
-    const eq = e.indexOf('=');
-    return eq < 0 ? e : { name: e.slice(0, eq), filename: e.slice(eq + 1) };
-  });
+  return (s ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((e) => {
+      const eq = e.indexOf('=');
+      return eq < 0 ? e : { name: e.slice(0, eq), filename: e.slice(eq + 1) };
+    });
 }
 
 export function envOf(e: FibEnv): Record<string, string> {
-  const list = (l: InputSpec[]): string => l.map((i) => (typeof i === 'string' ? i : `${i.name}=${i.filename}`)).join(',');
+  const list = (l: InputSpec[]): string =>
+    l.map((i) => (typeof i === 'string' ? i : `${i.name}=${i.filename}`)).join(',');
   return { FIB_NODE: e.node, FIB_MODULES: list(e.modules), FIB_RUNTIME: list(e.runtime) };
 }
 
@@ -41,7 +45,11 @@ export function fibThunk(n: number, e: FibEnv) {
 
 function main(): void {
   const n = Number(process.argv[2]);
-  const e: FibEnv = { node: process.env['FIB_NODE']!, modules: parseList(process.env['FIB_MODULES']), runtime: parseList(process.env['FIB_RUNTIME']) };
+  const e: FibEnv = {
+    node: process.env['FIB_NODE']!,
+    modules: parseList(process.env['FIB_MODULES']),
+    runtime: parseList(process.env['FIB_RUNTIME']),
+  };
   if (n < 2) {
     fs.writeFileSync('out', String(n));
     fs.writeFileSync('left', '');

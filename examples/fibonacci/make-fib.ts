@@ -37,7 +37,14 @@ export function writeFib(store: LocalStore, n: number): string {
   modules.push({ name: g.value('{"type":"module"}\n'), filename: 'package.json' });
   const e: FibEnv = { node: node.name, modules, runtime: node.inputs };
   const t = fibThunk(n, e);
-  return g.thunk({ function: t.function.hash, args: t.function.args, env: t.function.envars, values: t.values, executables: t.executables, outputs: t.outputs }).name;
+  return g.thunk({
+    function: t.function.hash,
+    args: t.function.args,
+    env: t.function.envars,
+    values: t.values,
+    executables: t.executables,
+    outputs: t.outputs,
+  }).name;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

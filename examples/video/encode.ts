@@ -28,9 +28,25 @@ export interface VideoOptions {
 
 /** Frames of the clip's first video stream, counted by decoding (exact, whatever the container says). */
 export function countFrames(clip: string): number {
-  const r = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', clip], { encoding: 'utf8' });
+  const r = spawnSync(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-count_frames',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=nb_read_frames',
+      '-of',
+      'csv=p=0',
+      clip,
+    ],
+    { encoding: 'utf8' },
+  );
   const n = Number(r.stdout.trim());
-  if (r.status !== 0 || !Number.isInteger(n) || n <= 0) throw new Error(`ffprobe cannot count the frames of ${clip}: ${r.stderr.trim()}`);
+  if (r.status !== 0 || !Number.isInteger(n) || n <= 0)
+    throw new Error(`ffprobe cannot count the frames of ${clip}: ${r.stderr.trim()}`);
   return n;
 }
 
@@ -56,24 +72,73 @@ export function writeVideoGraph(store: LocalStore, clip: string, o: VideoOptions
 
   const split = g.thunk({
     ...base,
-    args: ['ffmpeg', ...common, '-i', 'input', '-an', '-map', '0:v:0', '-c:v', 'ffv1', '-threads', '1',
-      ...(bounds.length ? ['-f', 'segment', '-segment_frames', bounds.join(','), '-reset_timestamps', '1', 'chunk%d.mkv'] : ['chunk0.mkv'])],
+    args: [
+      'ffmpeg',
+      ...common,
+      '-i',
+      'input',
+      '-an',
+      '-map',
+      '0:v:0',
+      '-c:v',
+      'ffv1',
+      '-threads',
+      '1',
+      ...(bounds.length
+        ? ['-f', 'segment', '-segment_frames', bounds.join(','), '-reset_timestamps', '1', 'chunk%d.mkv']
+        : ['chunk0.mkv']),
+    ],
     values: [{ name: g.file(clip), filename: 'input' }],
     outputs: names,
   });
   const encoded = g.fanOut(names, (chunk, i) => ({
     ...base,
-    args: ['ffmpeg', ...common, '-i', chunk, '-c:v', 'libx264', '-preset', o.preset ?? 'medium', '-threads', '1', '-pix_fmt', 'yuv420p', '-flags:v', '+bitexact', '-f', 'mpegts', `enc${i}.ts`],
+    args: [
+      'ffmpeg',
+      ...common,
+      '-i',
+      chunk,
+      '-c:v',
+      'libx264',
+      '-preset',
+      o.preset ?? 'medium',
+      '-threads',
+      '1',
+      '-pix_fmt',
+      'yuv420p',
+      '-flags:v',
+      '+bitexact',
+      '-f',
+      'mpegts',
+      `enc${i}.ts`,
+    ],
     thunks: [{ name: split.output(chunk), filename: chunk }],
     outputs: [`enc${i}.ts`],
   }));
   const list = encoded.map((_, i) => `file 'enc${i}.ts'\n`).join('');
-  const concat = g.fanIn(encoded.map((e, i) => ({ ref: e.name, filename: `enc${i}.ts` })), {
-    ...base,
-    args: ['ffmpeg', ...common, '-f', 'concat', '-safe', '0', '-i', 'list.txt', '-c', 'copy', '-movflags', '+faststart', 'out.mp4'],
-    values: [{ name: g.value(list), filename: 'list.txt' }],
-    outputs: ['out.mp4'],
-  });
+  const concat = g.fanIn(
+    encoded.map((e, i) => ({ ref: e.name, filename: `enc${i}.ts` })),
+    {
+      ...base,
+      args: [
+        'ffmpeg',
+        ...common,
+        '-f',
+        'concat',
+        '-safe',
+        '0',
+        '-i',
+        'list.txt',
+        '-c',
+        'copy',
+        '-movflags',
+        '+faststart',
+        'out.mp4',
+      ],
+      values: [{ name: g.value(list), filename: 'list.txt' }],
+      outputs: ['out.mp4'],
+    },
+  );
   store.hashCache.flush();
   return concat.name;
 }

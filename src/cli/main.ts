@@ -43,7 +43,9 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
-      process.exitCode = reportError(new GgError('GG_E_USAGE', e.message.replace(/^error: /, ''), { hint: 'see gg --help, or gg COMMAND --help' }));
+      process.exitCode = reportError(
+        new GgError('GG_E_USAGE', e.message.replace(/^error: /, ''), { hint: 'see gg --help, or gg COMMAND --help' }),
+      );
       return;
     }
     process.exitCode = reportError(e);

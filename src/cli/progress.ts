@@ -38,18 +38,33 @@ export class ProgressReporter {
 
   readonly onEvent = (e: ForceEvent): void => {
     switch (e.type) {
-      case 'discovered': this.discovered++; break;
-      case 'cached': this.cached++; break;
-      case 'started': this.running++; if (this.o.verbose) this.line(`start  ${shortName(e.name)} ${e.argv0}`); break;
+      case 'discovered':
+        this.discovered++;
+        break;
+      case 'cached':
+        this.cached++;
+        break;
+      case 'started':
+        this.running++;
+        if (this.o.verbose) this.line(`start  ${shortName(e.name)} ${e.argv0}`);
+        break;
       case 'finished':
         this.running--;
         this.executed++;
         if (this.o.verbose) this.line(`done   ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
         if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
         break;
-      case 'failed': this.running = Math.max(0, this.running - 1); this.failed++; break;
-      case 'cancelled': this.running = Math.max(0, this.running - 1); break;
-      case 'retry': this.running = Math.max(0, this.running - 1); this.line(`retry  ${shortName(e.name)} (attempt ${e.attempt}): ${e.error.message}`); break;
+      case 'failed':
+        this.running = Math.max(0, this.running - 1);
+        this.failed++;
+        break;
+      case 'cancelled':
+        this.running = Math.max(0, this.running - 1);
+        break;
+      case 'retry':
+        this.running = Math.max(0, this.running - 1);
+        this.line(`retry  ${shortName(e.name)} (attempt ${e.attempt}): ${e.error.message}`);
+        break;
     }
   };
 
@@ -57,9 +72,10 @@ export class ProgressReporter {
   readonly onUpload = (p: UploadProgress): void => {
     if (this.o.quiet) return;
     const mb = (b: number): string => (b / 1024 / 1024).toFixed(1);
-    const text = p.objectsChecked < p.objectsTotal
-      ? `uploading: checked ${p.objectsChecked}/${p.objectsTotal} objects`
-      : `uploading: ${p.objectsUploaded}/${p.objectsMissing} missing objects, ${mb(p.bytesUploaded)}/${mb(p.bytesMissing)} MiB (${p.objectsTotal - p.objectsMissing} already there)`;
+    const text =
+      p.objectsChecked < p.objectsTotal
+        ? `uploading: checked ${p.objectsChecked}/${p.objectsTotal} objects`
+        : `uploading: ${p.objectsUploaded}/${p.objectsMissing} missing objects, ${mb(p.bytesUploaded)}/${mb(p.bytesMissing)} MiB (${p.objectsTotal - p.objectsMissing} already there)`;
     if (this.o.tty) {
       this.o.stream.write(`\r\x1b[2K${text}`);
       this.lineShown = true;
@@ -96,6 +112,7 @@ export class ProgressReporter {
     if (this.timer) clearInterval(this.timer);
     if (this.lineShown) this.o.stream.write('\r\x1b[2K');
     this.lineShown = false;
-    if (!this.o.quiet) this.o.stream.write(`gg: ${this.status()} in ${((performance.now() - this.start) / 1000).toFixed(2)} s\n`);
+    if (!this.o.quiet)
+      this.o.stream.write(`gg: ${this.status()} in ${((performance.now() - this.start) / 1000).toFixed(2)} s\n`);
   }
 }

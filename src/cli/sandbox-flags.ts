@@ -20,7 +20,8 @@ export function parseByteSize(flag: string): (v: string) => number {
   return (v: string) => {
     const m = /^(\d+)\s*([kmgt]?)(?:i?b)?$/i.exec(v.trim());
     const n = m ? Number(m[1]) * UNITS[m[2]!.toLowerCase()]! : NaN;
-    if (!Number.isSafeInteger(n) || n <= 0) throw new GgError('GG_E_USAGE', `${flag} wants a size in bytes (e.g. 4096, 512M, 2G), got '${v}'`);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new GgError('GG_E_USAGE', `${flag} wants a size in bytes (e.g. 4096, 512M, 2G), got '${v}'`);
     return n;
   };
 }
@@ -47,15 +48,25 @@ export function withExecutionOptions(c: Command): Command {
   return c
     .option('-j, --jobs <n>', 'thunks run at once', parseIntOption('--jobs'), defaultJobs())
     .option('--sandbox <kind>', 'bwrap (default) or none (unisolated; only when asked)', 'bwrap')
-    .option('-T, --timeout <ms>', 'hard limit: kill a thunk running longer than this many ms (default none; a thunk\'s own timeout is only a straggler hint)', parseIntOption('--timeout'), 0)
+    .option(
+      '-T, --timeout <ms>',
+      "hard limit: kill a thunk running longer than this many ms (default none; a thunk's own timeout is only a straggler hint)",
+      parseIntOption('--timeout'),
+      0,
+    )
     .option('--memory-limit <bytes>', 'per-thunk memory limit (e.g. 2G; default 4G)', parseByteSize('--memory-limit'))
-    .option('--output-limit <bytes>', 'per-thunk limit on the bytes it writes (default 4G)', parseByteSize('--output-limit'))
+    .option(
+      '--output-limit <bytes>',
+      'per-thunk limit on the bytes it writes (default 4G)',
+      parseByteSize('--output-limit'),
+    )
     .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'));
 }
 
 /** The sandbox asked for; running unisolated is said on every run (unless the output is JSON for machines). */
 export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): SandboxKind {
   const kind = parseSandboxKind(o.sandbox);
-  if (kind === 'none' && !o.json) process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+  if (kind === 'none' && !o.json)
+    process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
   return kind;
 }

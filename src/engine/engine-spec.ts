@@ -2,7 +2,8 @@
 import { GgError } from '../errors.js';
 import { lambdaFunctionOf } from './lambda/function-name.js';
 
-export type EngineSpec = { kind: 'local' } | { kind: 'cluster'; queueUri?: string } | { kind: 'lambda'; functionName: string };
+export type EngineSpec =
+  { kind: 'local' } | { kind: 'cluster'; queueUri?: string } | { kind: 'lambda'; functionName: string };
 
 export const ENGINE_KINDS = ['local', 'lambda=FUNCTION'] as const;
 
@@ -18,11 +19,17 @@ export function parseEngineSpec(text: string): EngineSpec {
   if (functionName !== undefined) return { kind: 'lambda', functionName };
   if (kind === 'cluster' && ENGINES_READY.cluster) {
     if (param !== undefined && !/^rediss?:\/\//.test(param)) {
-      throw new GgError('GG_E_USAGE', `the cluster engine's queue must be a redis:// or rediss:// URI, not '${param.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`, {
-        hint: 'use --engine cluster (the queue lives in the --storage Redis) or --engine cluster=redis://[user:pass@]host:port',
-      });
+      throw new GgError(
+        'GG_E_USAGE',
+        `the cluster engine's queue must be a redis:// or rediss:// URI, not '${param.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`,
+        {
+          hint: 'use --engine cluster (the queue lives in the --storage Redis) or --engine cluster=redis://[user:pass@]host:port',
+        },
+      );
     }
     return param ? { kind: 'cluster', queueUri: param } : { kind: 'cluster' };
   }
-  throw new GgError('GG_E_USAGE', `unknown engine '${text}'`, { hint: `available engines: ${ENGINE_KINDS.join(', ')} (cluster=redis://host:port for a queue elsewhere)` });
+  throw new GgError('GG_E_USAGE', `unknown engine '${text}'`, {
+    hint: `available engines: ${ENGINE_KINDS.join(', ')} (cluster=redis://host:port for a queue elsewhere)`,
+  });
 }

@@ -127,7 +127,10 @@ export class WorkerRuntime {
       return nameSize(name);
     }
     if (!this.o.source) {
-      throw new GgError('GG_E_OBJECT_MISSING', `input ${name} is not in the cache and there is no store to fetch it from`);
+      throw new GgError(
+        'GG_E_OBJECT_MISSING',
+        `input ${name} is not in the cache and there is no store to fetch it from`,
+      );
     }
     const tmp = this.o.cache.tempPath('dl');
     try {
@@ -141,7 +144,12 @@ export class WorkerRuntime {
   }
 
   /** Outputs up, then the memo: no other machine ever sees a memo entry whose object it cannot fetch. */
-  private async publish(name: string, thunk: Thunk, outputs: ExecutedOutput[], stats: ExecutionStats): Promise<ExecutedOutput[]> {
+  private async publish(
+    name: string,
+    thunk: Thunk,
+    outputs: ExecutedOutput[],
+    stats: ExecutionStats,
+  ): Promise<ExecutedOutput[]> {
     const store = this.o.publish!;
     for (const o of new Set(outputs.map((x) => x.name))) {
       const r = await store.putFile(this.o.cache.blobPath(o), o);
@@ -150,7 +158,9 @@ export class WorkerRuntime {
     const entries: [string, string][] = outputs.map((o) => [joinTag(name, o.tag), o.name]);
     entries.push([name, outputs[0]!.name]);
     if (!store.claimReductions) {
-      await (store.putReductions ? store.putReductions(entries) : Promise.all(entries.map(([r, v]) => store.putReduction(r, v))));
+      await (store.putReductions
+        ? store.putReductions(entries)
+        : Promise.all(entries.map(([r, v]) => store.putReduction(r, v))));
       return outputs;
     }
     // Two runs of one thunk (a speculative duplicate, a frozen worker that woke up): the first recorded
@@ -190,24 +200,38 @@ export class WorkerRuntime {
       });
       const tail = (max = LOG_TAIL_BYTES): string => readLogSince(logFile, logStart, max);
       if (result.limit === 'timeout') {
-        throw new GgError('GG_E_THUNK_TIMEOUT', `thunk ${name} (${thunk.function.args[0]}) ran past the hard time limit of ${limits.timeoutMs} ms (gg force --timeout) and was killed${stderrBlock(tail())}`, {
-          hint: 'raise or drop gg force --timeout (without it nothing is killed for taking long), or find why the program hangs',
-        });
+        throw new GgError(
+          'GG_E_THUNK_TIMEOUT',
+          `thunk ${name} (${thunk.function.args[0]}) ran past the hard time limit of ${limits.timeoutMs} ms (gg force --timeout) and was killed${stderrBlock(tail())}`,
+          {
+            hint: 'raise or drop gg force --timeout (without it nothing is killed for taking long), or find why the program hangs',
+          },
+        );
       }
       if (result.limit === 'cancelled') {
         throw new GgError('GG_E_CANCELLED', `thunk ${name} (${thunk.function.args[0]}) was stopped before it finished`);
       }
       if (result.limit !== undefined) {
-        throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`, {
-          hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
-        });
+        throw new GgError(
+          'GG_E_THUNK_LIMIT',
+          `thunk ${name} (${thunk.function.args[0]}) broke its ${result.limit} limit and was killed${stderrBlock(tail())}`,
+          {
+            hint: 'raise the limit (gg force --memory-limit / --output-limit / --pids-limit) if the program really needs more',
+          },
+        );
       }
       if (result.exitCode !== 0) {
         keep = this.o.keepFailed === true;
         const status = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.exitCode}`;
-        throw new GgError('GG_E_THUNK_FAILED', `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`, {
-          hint: keep ? `its working directory was kept in ${workDir}` : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_FAILED',
+          `thunk ${name} (${thunk.function.args[0]}) ${status}${stderrBlock(tail())}`,
+          {
+            hint: keep
+              ? `its working directory was kept in ${workDir}`
+              : `inspect it with: gg describe ${shortName(name)}… (full name above)`,
+          },
+        );
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
       return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
@@ -230,7 +254,8 @@ export class WorkerRuntime {
 
   private returnSlot(slot: RunSlot, keep: boolean): void {
     if (!keep && fs.readdirSync(slot.workDir).length === 0) {
-      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE) fs.rmSync(slot.logFile, { force: true });
+      if ((fs.statSync(slot.logFile, { throwIfNoEntry: false })?.size ?? 0) > MAX_LOG_REUSE)
+        fs.rmSync(slot.logFile, { force: true });
       this.idle.push(slot);
       return;
     }
@@ -245,17 +270,25 @@ export class WorkerRuntime {
       const file = path.join(dir, tag);
       const st = fs.lstatSync(file, { throwIfNoEntry: false });
       if (!st?.isFile()) {
-        throw new GgError('GG_E_THUNK_OUTPUT_MISSING', `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`, {
-          hint: `the program must write a file named '${tag}' in its working directory`,
-        });
+        throw new GgError(
+          'GG_E_THUNK_OUTPUT_MISSING',
+          `thunk ${name} (${thunk.function.args[0]}) did not produce its declared output '${tag}'${st ? ' as a regular file' : ''}`,
+          {
+            hint: `the program must write a file named '${tag}' in its working directory`,
+          },
+        );
       }
       total += st.size;
       found.push({ tag, file });
     }
     if (total > limits.outputBytes) {
-      throw new GgError('GG_E_THUNK_LIMIT', `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`, {
-        hint: 'raise --output-limit if this is expected',
-      });
+      throw new GgError(
+        'GG_E_THUNK_LIMIT',
+        `thunk ${name} wrote ${total} bytes of output, over the ${limits.outputBytes}-byte limit`,
+        {
+          hint: 'raise --output-limit if this is expected',
+        },
+      );
     }
     // Only after every output is present do any of them enter the cache.
     return found.map(({ tag, file }) => ({ tag, name: this.o.cache.adoptFile(file).name }));
@@ -272,5 +305,8 @@ export class WorkerRuntime {
 function stderrBlock(tail: string): string {
   const t = tail.trimEnd();
   if (!t) return '';
-  return `; its output ended with:\n${t.split('\n').map((l) => `  | ${l}`).join('\n')}`;
+  return `; its output ended with:\n${t
+    .split('\n')
+    .map((l) => `  | ${l}`)
+    .join('\n')}`;
 }

@@ -33,8 +33,13 @@ export interface ForceReport extends ForceOutcome {
   targets: TargetReport[];
 }
 
-export async function forceTargets(rt: Runtime, specs: readonly string[], o: ForceTargetsOptions): Promise<ForceReport> {
-  if (specs.length === 0) throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
+export async function forceTargets(
+  rt: Runtime,
+  specs: readonly string[],
+  o: ForceTargetsOptions,
+): Promise<ForceReport> {
+  if (specs.length === 0)
+    throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
   const outcome = await forceRefs(rt, refs, o);

@@ -14,7 +14,12 @@ import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk }
 import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
-import { executeSpeculatively, StragglerWatch, type SpeculationOptions, type SpeculationReport } from './speculation.js';
+import {
+  executeSpeculatively,
+  StragglerWatch,
+  type SpeculationOptions,
+  type SpeculationReport,
+} from './speculation.js';
 
 export type ForceEvent =
   | { type: 'discovered'; name: string }
@@ -85,7 +90,8 @@ export class Forcer {
   constructor(private readonly o: ForceOptions) {
     this.slots = new Semaphore(Math.max(1, o.jobs));
     this.attempts = o.attempts ?? 3;
-    this.stragglers = o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+    this.stragglers =
+      o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
   }
 
   /** Stop queued and running thunks (Ctrl-C): they fail with GG_E_CANCELLED, the store stays consistent. */
@@ -98,7 +104,8 @@ export class Forcer {
   private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
     const engine = this.o.engine;
     if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
-    const onDuplicate = (straggler: string | undefined): void => this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
+    const onDuplicate = (straggler: string | undefined): void =>
+      this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
     return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
   }
 
@@ -151,7 +158,11 @@ export class Forcer {
         if (s.status === 'rejected') {
           const cause = s.reason as unknown;
           const code = isGgError(cause) ? cause.code : 'GG_E_INTERNAL';
-          throw new GgError('GG_E_DEPENDENCY_FAILED', `thunk ${name} was not run: its input ${deps[i]} failed (${code})`, { cause });
+          throw new GgError(
+            'GG_E_DEPENDENCY_FAILED',
+            `thunk ${name} was not run: its input ${deps[i]} failed (${code})`,
+            { cause },
+          );
         }
         resolved.set(deps[i]!, s.value);
       });
@@ -214,11 +225,20 @@ export class Forcer {
           const r = await this.run(name, thunk, argv0);
           this.executed++;
           this.stragglers?.record(thunk, r.wallMs);
-          this.emit({ type: 'finished', name, argv0, wallMs: r.wallMs, log: r.log, ...(r.worker ? { worker: r.worker } : {}) });
+          this.emit({
+            type: 'finished',
+            name,
+            argv0,
+            wallMs: r.wallMs,
+            log: r.log,
+            ...(r.worker ? { worker: r.worker } : {}),
+          });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
         } catch (e) {
-          const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
+          const err = isGgError(e)
+            ? e
+            : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
           if (err.retryable && attempt < this.attempts) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
@@ -261,7 +281,11 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
   settled.forEach((s, i) => {
     const ref = targets[i]!;
     if (s.status === 'fulfilled') results.set(ref, s.value);
-    else errors.set(ref, isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)));
+    else
+      errors.set(
+        ref,
+        isGgError(s.reason) ? s.reason : new GgError('GG_E_INTERNAL', String((s.reason as Error)?.stack ?? s.reason)),
+      );
   });
   return {
     results,

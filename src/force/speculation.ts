@@ -42,7 +42,11 @@ export class StragglerWatch {
     this.minMs = o.minMs ?? 500;
     this.minSamples = o.minSamples ?? 3;
     if (!(this.k > 1) || !(this.minMs >= 0) || !(this.minSamples >= 1)) {
-      throw new GgError('GG_E_USAGE', `bad speculation settings (k ${this.k}, min ${this.minMs} ms, ${this.minSamples} samples)`, { hint: 'k must be above 1' });
+      throw new GgError(
+        'GG_E_USAGE',
+        `bad speculation settings (k ${this.k}, min ${this.minMs} ms, ${this.minSamples} samples)`,
+        { hint: 'k must be above 1' },
+      );
     }
   }
 
@@ -136,7 +140,11 @@ export function executeSpeculatively(
         if (!run.duplicate) arm(run);
       };
       engine
-        .execute(name, thunk, { abort: run.ctl.signal, onStarted: started, ...(avoid !== undefined ? { avoidWorker: avoid } : {}) })
+        .execute(name, thunk, {
+          abort: run.ctl.signal,
+          onStarted: started,
+          ...(avoid !== undefined ? { avoidWorker: avoid } : {}),
+        })
         .then(
           (r) => {
             run.done = true;
@@ -144,7 +152,8 @@ export function executeSpeculatively(
             if (run.duplicate) {
               report.won++;
               const original = runs[0]!;
-              if (original.startedAt !== undefined) report.savedMs += Math.max(0, performance.now() - original.startedAt - watch.usualMs(thunk));
+              if (original.startedAt !== undefined)
+                report.savedMs += Math.max(0, performance.now() - original.startedAt - watch.usualMs(thunk));
             }
             settle(run);
             resolve(r);
@@ -155,7 +164,7 @@ export function executeSpeculatively(
             const retryable = isGgError(e) && e.retryable;
             if (!retryable || runs.every((x) => x.done)) {
               settle(undefined);
-              reject(e as Error);
+              reject(e);
             }
           },
         )

@@ -38,7 +38,12 @@ export interface VerifyOutcome {
 }
 
 export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Promise<VerifyOutcome> {
-  const forcer = new Forcer({ store: o.store, engine: o.engine, jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}) });
+  const forcer = new Forcer({
+    store: o.store,
+    engine: o.engine,
+    jobs: o.jobs,
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+  });
   const slots = new Semaphore(Math.max(1, o.jobs));
   const visits = new Map<string, Promise<void>>();
   const differences: OutputDifference[] = [];
@@ -64,7 +69,8 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
     const runName = deps.length > 0 ? computeName(encodeThunk(asRun)) : name;
     const firstRefs = asRun.outputs.map((tag) => joinTag(runName, tag));
     let first = await o.store.getReductions(firstRefs);
-    if (first.some((f) => f === undefined) && runName !== name) first = await o.store.getReductions(asRun.outputs.map((tag) => joinTag(name, tag)));
+    if (first.some((f) => f === undefined) && runName !== name)
+      first = await o.store.getReductions(asRun.outputs.map((tag) => joinTag(name, tag)));
     const argv0 = asRun.function.args[0] ?? '';
     const byTag = new Map<string, string>();
     await slots.acquire();
@@ -84,24 +90,29 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
     asRun.outputs.forEach((tag, i) => {
       const a = first[i];
       const b = byTag.get(tag);
-      if (a !== undefined && b !== undefined && a !== b) differences.push({ thunk: runName, argv0, tag, first: a, second: b });
+      if (a !== undefined && b !== undefined && a !== b)
+        differences.push({ thunk: runName, argv0, tag, first: a, second: b });
     });
     // The graph goes on below (dependencies) and, for dynamic graphs, through outputs that are thunks.
     const next = new Set(deps.map((d) => splitTag(d).name));
-    for (const out of [...first, ...byTag.values()]) if (out !== undefined && isValidName(splitTag(out).name) && isThunkName(splitTag(out).name)) next.add(splitTag(out).name);
+    for (const out of [...first, ...byTag.values()])
+      if (out !== undefined && isValidName(splitTag(out).name) && isThunkName(splitTag(out).name))
+        next.add(splitTag(out).name);
     await Promise.all([...next].map(visit));
   };
 
   const errors = new Map<string, GgError>();
-  await Promise.all(refs.map(async (ref) => {
-    const { name } = splitTag(ref);
-    if (!isThunkName(name)) return;
-    try {
-      await visit(name);
-    } catch (e) {
-      errors.set(ref, isGgError(e) ? e : new GgError('GG_E_INTERNAL', String((e as Error)?.stack ?? e)));
-    }
-  }));
+  await Promise.all(
+    refs.map(async (ref) => {
+      const { name } = splitTag(ref);
+      if (!isThunkName(name)) return;
+      try {
+        await visit(name);
+      } catch (e) {
+        errors.set(ref, isGgError(e) ? e : new GgError('GG_E_INTERNAL', String((e as Error)?.stack ?? e)));
+      }
+    }),
+  );
   differences.sort((a, b) => (a.thunk + a.tag < b.thunk + b.tag ? -1 : 1));
   return { checked, differences, errors };
 }
@@ -111,7 +122,11 @@ export function nondeterminismError(differences: readonly OutputDifference[]): G
   if (differences.length === 0) return undefined;
   const lines = differences.map((d) => `  ${d.thunk} (${d.argv0}) output '${d.tag}': ${d.first} then ${d.second}`);
   const thunks = new Set(differences.map((d) => d.thunk)).size;
-  return new GgError('GG_E_NONDETERMINISTIC', `${thunks} thunk(s) gave different outputs when run twice:\n${lines.join('\n')}`, {
-    hint: 'a thunk must depend only on its inputs: look for timestamps, random numbers, PIDs or unordered directory listings in its outputs',
-  });
+  return new GgError(
+    'GG_E_NONDETERMINISTIC',
+    `${thunks} thunk(s) gave different outputs when run twice:\n${lines.join('\n')}`,
+    {
+      hint: 'a thunk must depend only on its inputs: look for timestamps, random numbers, PIDs or unordered directory listings in its outputs',
+    },
+  );
 }

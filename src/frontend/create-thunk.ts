@@ -28,7 +28,9 @@ export interface CreateThunkRequest {
 
 export function createThunk(store: LocalStore, r: CreateThunkRequest): WrittenThunk {
   if (r.command.length < 2) {
-    throw new GgError('GG_E_USAGE', 'missing the function and its argv', { hint: 'gg create-thunk ... -- FUNCTION-NAME ARGV0 [ARGS...]' });
+    throw new GgError('GG_E_USAGE', 'missing the function and its argv', {
+      hint: 'gg create-thunk ... -- FUNCTION-NAME ARGV0 [ARGS...]',
+    });
   }
   const [given, ...args] = r.command as [string, ...string[]];
   const programs = (r.executableFiles ?? []).map((p) => new GraphBuilder(store).executableFile(p));
@@ -51,7 +53,9 @@ export function createThunk(store: LocalStore, r: CreateThunkRequest): WrittenTh
   thunks.forEach((v) => need(v.name, 'thunk'));
   executables.forEach((v) => need(v.name, 'executable'));
   if (!executables.some((e) => e.name === fn)) {
-    throw new GgError('GG_E_THUNK_INVALID', `the function ${fn} is not among the executables`, { hint: `add --executable ${fn}` });
+    throw new GgError('GG_E_THUNK_INVALID', `the function ${fn} is not among the executables`, {
+      hint: `add --executable ${fn}`,
+    });
   }
   const links: Record<string, string> = {};
   for (const l of r.links) {

@@ -63,7 +63,10 @@ function declareChain(abs: string, why: string, out: Map<string, ClosureFile>): 
   try {
     real = fs.realpathSync(abs);
   } catch (e) {
-    throw new GgError('GG_E_FILE_NOT_FOUND', `${abs} (${why}) does not exist`, { cause: e, hint: 'give the path of an installed program' });
+    throw new GgError('GG_E_FILE_NOT_FOUND', `${abs} (${why}) does not exist`, {
+      cause: e,
+      hint: 'give the path of an installed program',
+    });
   }
   if (!fs.statSync(real).isFile()) throw new GgError('GG_E_USAGE', `${abs} (${why}) is not a regular file`);
   const chain = [abs];
@@ -92,16 +95,22 @@ function readHead(file: string): Buffer {
 function sharedLibraries(interp: string, real: string, shown: string): string[] {
   const r = spawnSync(interp, ['--list', real], { encoding: 'utf8', env: {} });
   if (r.error || r.status !== 0) {
-    throw new GgError('GG_E_INFRA', `cannot list the libraries of ${shown} with ${interp}: ${r.error?.message ?? r.stderr.trim()}`, {
-      hint: 'declare the program and its libraries one by one with --executable NAME=PATH',
-    });
+    throw new GgError(
+      'GG_E_INFRA',
+      `cannot list the libraries of ${shown} with ${interp}: ${r.error?.message ?? r.stderr.trim()}`,
+      {
+        hint: 'declare the program and its libraries one by one with --executable NAME=PATH',
+      },
+    );
   }
   const libs: string[] = [];
   for (const line of r.stdout.split('\n')) {
     const m = /^\s*(\S+) => (.*?)(?: \(0x[0-9a-f]+\))?\s*$/.exec(line);
     if (!m) continue;
     if (m[2] === 'not found') {
-      throw new GgError('GG_E_FILE_NOT_FOUND', `${shown} needs ${m[1]}, which its loader cannot find on this host`, { hint: 'install the library, or fix the program\'s RUNPATH' });
+      throw new GgError('GG_E_FILE_NOT_FOUND', `${shown} needs ${m[1]}, which its loader cannot find on this host`, {
+        hint: "install the library, or fix the program's RUNPATH",
+      });
     }
     if (path.isAbsolute(m[2]!)) libs.push(m[2]!);
   }

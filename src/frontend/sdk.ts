@@ -52,11 +52,17 @@ function toInput(s: InputSpec): ThunkInput {
 export function defineThunk(spec: ThunkSpec): Thunk {
   const executables = (spec.executables ?? []).map(toInput);
   if (!executables.some((e) => e.name === spec.function)) executables.push({ name: spec.function });
-  const env = spec.env === undefined ? [] : Array.isArray(spec.env) ? spec.env : Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  const env =
+    spec.env === undefined
+      ? []
+      : Array.isArray(spec.env)
+        ? spec.env
+        : Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   // A thunk input given by a plain thunk name of another thunk's output stays in `thunks`; values only in `values`.
   const values: ThunkInput[] = [];
   const thunks: ThunkInput[] = (spec.thunks ?? []).map(toInput);
-  for (const v of (spec.values ?? []).map(toInput)) (isThunkName(v.name) && splitTag(v.name).tag !== undefined ? thunks : values).push(v);
+  for (const v of (spec.values ?? []).map(toInput))
+    (isThunkName(v.name) && splitTag(v.name).tag !== undefined ? thunks : values).push(v);
   const t: Thunk = {
     function: { hash: spec.function, args: [...spec.args], envars: env },
     values: sortInputs(values),
@@ -162,7 +168,10 @@ export class GraphBuilder {
    */
   dataDir(dir: string, at: string = path.resolve(dir)): ThunkInput[] {
     const st = fs.statSync(dir, { throwIfNoEntry: false });
-    if (!st?.isDirectory()) throw new GgError('GG_E_FILE_NOT_FOUND', `data directory ${dir} does not exist`, { hint: 'give a directory of files the program reads' });
+    if (!st?.isDirectory())
+      throw new GgError('GG_E_FILE_NOT_FOUND', `data directory ${dir} does not exist`, {
+        hint: 'give a directory of files the program reads',
+      });
     const out: ThunkInput[] = [];
     const walk = (host: string, rel: string): void => {
       for (const e of fs.readdirSync(host, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -197,7 +206,8 @@ export class GraphBuilder {
   fanIn(parts: readonly { ref: string; filename: string }[], spec: ThunkSpec): WrittenThunk {
     const thunks = [...(spec.thunks ?? [])];
     const values = [...(spec.values ?? [])];
-    for (const p of parts) (isThunkName(splitTag(p.ref).name) ? thunks : values).push({ name: p.ref, filename: p.filename });
+    for (const p of parts)
+      (isThunkName(splitTag(p.ref).name) ? thunks : values).push({ name: p.ref, filename: p.filename });
     return this.thunk({ ...spec, thunks, values });
   }
 }

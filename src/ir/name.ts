@@ -48,7 +48,10 @@ export class NameHasher {
 
   update(chunk: Uint8Array): void {
     if (this.head.length < THUNK_MAGIC_BYTES.length) {
-      this.head = Buffer.concat([this.head, Buffer.from(chunk.subarray(0, THUNK_MAGIC_BYTES.length - this.head.length))]);
+      this.head = Buffer.concat([
+        this.head,
+        Buffer.from(chunk.subarray(0, THUNK_MAGIC_BYTES.length - this.head.length)),
+      ]);
     }
     this.hash.update(chunk);
     this.size += chunk.length;

@@ -61,7 +61,9 @@ export function readPlaceholder(file: string): string | undefined {
     fd = fs.openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, { hint: 'give a placeholder file or a thunk name' });
+      throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, {
+        hint: 'give a placeholder file or a thunk name',
+      });
     }
     throw e;
   }

@@ -44,9 +44,7 @@ export class ProtoWriter {
   }
 }
 
-export type ProtoField =
-  | { field: number; wire: 0; value: number }
-  | { field: number; wire: 2; value: Buffer };
+export type ProtoField = { field: number; wire: 0; value: number } | { field: number; wire: 2; value: Buffer };
 
 function malformed(what: string): GgError {
   return new GgError('GG_E_THUNK_INVALID', `malformed thunk encoding: ${what}`, {

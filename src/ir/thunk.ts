@@ -61,7 +61,9 @@ function compareBytes(a: string, b: string): number {
 
 /** Canonical order: by name, then by file name (an input without one first); duplicates dropped. */
 export function sortInputs(list: readonly ThunkInput[]): ThunkInput[] {
-  const sorted = [...list].sort((x, y) => compareBytes(x.name, y.name) || compareBytes(x.filename ?? '', y.filename ?? ''));
+  const sorted = [...list].sort(
+    (x, y) => compareBytes(x.name, y.name) || compareBytes(x.filename ?? '', y.filename ?? ''),
+  );
   return sorted.filter((x, i) => i === 0 || inputToString(x) !== inputToString(sorted[i - 1]!));
 }
 
@@ -98,7 +100,15 @@ export function decodeThunk(data: Buffer): Thunk {
   if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw malformed('not a thunk: missing ##GGTHUNK## header');
   }
-  const t: Thunk = { function: { hash: '', args: [], envars: [] }, values: [], thunks: [], executables: [], outputs: [], timeout: 0, links: {} };
+  const t: Thunk = {
+    function: { hash: '', args: [], envars: [] },
+    values: [],
+    thunks: [],
+    executables: [],
+    outputs: [],
+    timeout: 0,
+    links: {},
+  };
   const str = (b: Buffer): string => b.toString('utf8');
   for (const f of readFields(data.subarray(MAGIC.length))) {
     if (f.wire === 0) {
@@ -114,10 +124,18 @@ export function decodeThunk(data: Buffer): Thunk {
           else if (g.field === 3) t.function.envars.push(str(g.value));
         }
         break;
-      case 2: t.values.push(parseInput(str(f.value))); break;
-      case 3: t.thunks.push(parseInput(str(f.value))); break;
-      case 4: t.executables.push(parseInput(str(f.value))); break;
-      case 5: t.outputs.push(str(f.value)); break;
+      case 2:
+        t.values.push(parseInput(str(f.value)));
+        break;
+      case 3:
+        t.thunks.push(parseInput(str(f.value)));
+        break;
+      case 4:
+        t.executables.push(parseInput(str(f.value)));
+        break;
+      case 5:
+        t.outputs.push(str(f.value));
+        break;
       case 7: {
         let key = '';
         let value = '';
@@ -129,8 +147,11 @@ export function decodeThunk(data: Buffer): Thunk {
         t.links[key] = value;
         break;
       }
-      case FIELD_CWD: t.cwd = str(f.value); break;
-      default: break; // unknown fields: ignored, as proto3 does
+      case FIELD_CWD:
+        t.cwd = str(f.value);
+        break;
+      default:
+        break; // unknown fields: ignored, as proto3 does
     }
   }
   validateThunk(t);
@@ -160,7 +181,8 @@ export function validateThunk(t: Thunk): void {
   if (t.executables.length === 0) bad('it declares no executable');
   if (t.function.args.length === 0) bad('the function has no arguments (argv[0] is required)');
   if (!isValidName(t.function.hash)) bad(`function hash '${t.function.hash}' is not an object name`);
-  if (!t.executables.some((e) => e.name === t.function.hash)) bad(`function ${t.function.hash} is not among its executables`);
+  if (!t.executables.some((e) => e.name === t.function.hash))
+    bad(`function ${t.function.hash} is not among its executables`);
   const seenTags = new Set<string>();
   for (const o of t.outputs) {
     if (!isSafeTag(o)) bad(`output tag '${o}' is not a plain file name (no '/', '#', '=', '..')`);
@@ -172,7 +194,8 @@ export function validateThunk(t: Thunk): void {
     for (const i of list) {
       const { name, tag } = splitTag(i.name);
       if (!isValidName(name)) bad(`${kind} '${i.name}' is not an object name`);
-      if (kind === 'thunk' ? !isThunkName(name) : isThunkName(name) && tag !== undefined) bad(`${kind} '${i.name}' has the wrong type`);
+      if (kind === 'thunk' ? !isThunkName(name) : isThunkName(name) && tag !== undefined)
+        bad(`${kind} '${i.name}' has the wrong type`);
       if (kind !== 'thunk' && tag !== undefined) bad(`${kind} '${i.name}' cannot carry an output tag`);
       if (tag !== undefined && !isSafeTag(tag)) bad(`${kind} '${i.name}' has an invalid tag`);
       if (i.filename !== undefined) {
@@ -223,7 +246,8 @@ export function rewriteThunk(t: Thunk, resolved: ReadonlyMap<string, string>): T
   for (const dep of t.thunks) {
     const to = resolved.get(dep.name);
     if (to === undefined) thunks.push(dep);
-    else if (isThunkName(to)) thunks.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
+    else if (isThunkName(to))
+      thunks.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
     else values.push({ name: to, ...(dep.filename === undefined ? {} : { filename: dep.filename }) });
   }
   const sub = (s: string): string => replacePlaceholders(s, (name) => `@{GGHASH:${lookup(name)}}`);

@@ -43,7 +43,14 @@ const ARGS_FILE_THRESHOLD = 64 * 1024;
 const PIDS_POLL_MS = 20;
 const OUTPUT_WATCH_FIRST_MS = 200;
 const OUTPUT_WATCH_MAX_MS = 2000;
-const ERRNO_NAMES: Record<number, string> = { 2: 'ENOENT', 8: 'ENOEXEC', 13: 'EACCES', 20: 'ENOTDIR', 40: 'ELOOP', 7: 'E2BIG' };
+const ERRNO_NAMES: Record<number, string> = {
+  2: 'ENOENT',
+  8: 'ENOEXEC',
+  13: 'EACCES',
+  20: 'ENOTDIR',
+  40: 'ELOOP',
+  7: 'E2BIG',
+};
 
 let runCounter = 0;
 
@@ -61,17 +68,25 @@ export class BwrapSandbox implements Sandbox {
     cgroupProblem: string | undefined,
   ) {
     this.limitsMechanism = cgroups ? `cgroup v${cgroups.version} (memory, pids)` : 'rlimits (RLIMIT_AS, RLIMIT_NPROC)';
-    this.notice = cgroupProblem === undefined ? undefined
-      : `memory and process limits use rlimits, not cgroups (${cgroupProblem}): a thunk breaking them fails as the program's own error, and memory counts address space`;
+    this.notice =
+      cgroupProblem === undefined
+        ? undefined
+        : `memory and process limits use rlimits, not cgroups (${cgroupProblem}): a thunk breaking them fails as the program's own error, and memory counts address space`;
   }
 
   /** Check once that bubblewrap can really run a jail here; GG_E_SANDBOX_UNAVAILABLE (with a hint) if not. */
   static async create(o: BwrapSandboxOptions): Promise<BwrapSandbox> {
     const helper = jailExecHelper();
-    if (!helper) throw unavailable(`the jail's exec helper exists only for x86-64 so far (this machine is ${process.arch})`);
-    if (process.getuid?.() !== 0) throw unavailable('the bubblewrap sandbox needs root (it maps each jail to a host uid of its own)');
+    if (!helper)
+      throw unavailable(`the jail's exec helper exists only for x86-64 so far (this machine is ${process.arch})`);
+    if (process.getuid?.() !== 0)
+      throw unavailable('the bubblewrap sandbox needs root (it maps each jail to a host uid of its own)');
     const bwrap = o.bwrap ?? findOnPath('bwrap');
-    if (!bwrap) throw unavailable('bubblewrap (bwrap) is not installed', 'install it (Debian: apt-get install bubblewrap), or run with --sandbox=none');
+    if (!bwrap)
+      throw unavailable(
+        'bubblewrap (bwrap) is not installed',
+        'install it (Debian: apt-get install bubblewrap), or run with --sandbox=none',
+      );
     let cgroups: JailCgroups | undefined;
     let problem: string | undefined;
     if (o.cgroups !== false) {
@@ -81,7 +96,13 @@ export class BwrapSandbox implements Sandbox {
     } else {
       problem = 'disabled by the caller';
     }
-    const sandbox = new BwrapSandbox(bwrap, new JailRoots(o.rootsDir, helper), new JailUserNamespaces(bwrap), cgroups, problem);
+    const sandbox = new BwrapSandbox(
+      bwrap,
+      new JailRoots(o.rootsDir, helper),
+      new JailUserNamespaces(bwrap),
+      cgroups,
+      problem,
+    );
     try {
       await sandbox.probe();
     } catch (e) {
@@ -101,14 +122,24 @@ export class BwrapSandbox implements Sandbox {
       let result: SandboxResult;
       try {
         result = await this.run({
-          workDir, files: [], objects: new Map([['probe', helper]]), program: helper, args: ['probe'], envars: [], links: {}, cwd: '',
-          limits: { timeoutMs: 10_000, memoryBytes: 256 * 1024 ** 2, outputBytes: 1024 ** 2, maxProcesses: 16 }, logFile: path.join(dir, 'log'),
+          workDir,
+          files: [],
+          objects: new Map([['probe', helper]]),
+          program: helper,
+          args: ['probe'],
+          envars: [],
+          links: {},
+          cwd: '',
+          limits: { timeoutMs: 10_000, memoryBytes: 256 * 1024 ** 2, outputBytes: 1024 ** 2, maxProcesses: 16 },
+          logFile: path.join(dir, 'log'),
         });
       } catch (e) {
         throw unavailable(`bubblewrap cannot run a jail here: ${(e as Error).message}`);
       }
       if (result.exitCode !== 126) {
-        throw unavailable(`bubblewrap's trial jail ended with status ${result.exitCode}: ${fs.readFileSync(path.join(dir, 'log'), 'utf8').trim()}`);
+        throw unavailable(
+          `bubblewrap's trial jail ended with status ${result.exitCode}: ${fs.readFileSync(path.join(dir, 'log'), 'utf8').trim()}`,
+        );
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -121,11 +152,18 @@ export class BwrapSandbox implements Sandbox {
     for (const f of req.files) (path.isAbsolute(f.filename) ? absolute : relative).push(f);
     // The function runs from where the thunk declares it, preferably at an absolute path, else from /gg/obj.
     const functionName = [...req.objects].find(([, host]) => host === req.program)?.[0] ?? 'function';
-    const placed = req.files.filter((f) => f.name === functionName).sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
-    const jailProgram = !placed ? `${JAIL_OBJ_DIR}/${functionName}`
-      : path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(JAIL_WORK_DIR, placed.filename);
+    const placed = req.files
+      .filter((f) => f.name === functionName)
+      .sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
+    const jailProgram = !placed
+      ? `${JAIL_OBJ_DIR}/${functionName}`
+      : path.isAbsolute(placed.filename)
+        ? path.posix.normalize(placed.filename)
+        : path.posix.join(JAIL_WORK_DIR, placed.filename);
     const wanted = new Set<string>();
-    for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
+    for (const s of [...req.args, ...req.envars])
+      for (const n of placeholdersIn(s))
+        if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
     // A per-run /gg/obj hides the root's: it then holds the function too.
     if (!placed && wanted.size > 0) wanted.add(functionName);
     const root = this.roots.rootFor(absolute, placed ? undefined : { name: functionName, hostPath: req.program });
@@ -141,44 +179,90 @@ export class BwrapSandbox implements Sandbox {
       const cgroup = this.cgroups?.slot(slot.index);
       // The program's processes count, and the helper (PID 1) that waits for them; bubblewrap's stay outside.
       await cgroup?.begin(limits.memoryBytes, limits.maxProcesses + 1);
-      const sub = (s: string): string => replacePlaceholders(s, (n) => (req.objects.has(n) || req.objects.has(stripTag(n)) ? `${JAIL_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`));
+      const sub = (s: string): string =>
+        replacePlaceholders(s, (n) =>
+          req.objects.has(n) || req.objects.has(stripTag(n)) ? `${JAIL_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`,
+        );
       const args = req.args.map(sub);
       const env = req.envars.map(sub);
       const declared = new Set(env.map((e) => e.slice(0, e.indexOf('='))));
       if (!declared.has('TZ')) env.push('TZ=UTC');
       if (!declared.has('LANG')) env.push('LANG=C');
       const options = [
-        '--userns', String(FD_USERNS),
+        '--userns',
+        String(FD_USERNS),
         // No --unshare-cgroup: the helper makes the cgroup namespace once it has joined the run's cgroup.
-        '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net',
+        '--unshare-pid',
+        '--unshare-ipc',
+        '--unshare-uts',
+        '--unshare-net',
         // The exec helper is the jail's PID 1 and reaps it; bubblewrap's own would leave a zombie behind.
-        '--as-pid-1', '--info-fd', String(FD_INFO),
-        '--die-with-parent', '--new-session', '--hostname', 'gg',
-        '--ro-bind', root, '/',
-        '--proc', '/proc',
-        ...(this.roots.devTemplate ? ['--dev-bind', path.join(root, 'dev'), '/dev'] : ['--dev', '/dev', '--chmod', '1777', '/dev/shm']),
-        '--perms', '1777', '--size', String(limits.outputBytes), '--tmpfs', '/tmp',
+        '--as-pid-1',
+        '--info-fd',
+        String(FD_INFO),
+        '--die-with-parent',
+        '--new-session',
+        '--hostname',
+        'gg',
+        '--ro-bind',
+        root,
+        '/',
+        '--proc',
+        '/proc',
+        ...(this.roots.devTemplate
+          ? ['--dev-bind', path.join(root, 'dev'), '/dev']
+          : ['--dev', '/dev', '--chmod', '1777', '/dev/shm']),
+        '--perms',
+        '1777',
+        '--size',
+        String(limits.outputBytes),
+        '--tmpfs',
+        '/tmp',
         ...tmpInputBinds(root, absolute),
-        '--bind', req.workDir, JAIL_WORK_DIR,
+        '--bind',
+        req.workDir,
+        JAIL_WORK_DIR,
         ...(wanted.size > 0 ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
-        '--chdir', path.posix.join(JAIL_WORK_DIR, req.cwd),
-        '--clearenv', ...env.flatMap((e) => ['--setenv', e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+        '--chdir',
+        path.posix.join(JAIL_WORK_DIR, req.cwd),
+        '--clearenv',
+        ...env.flatMap((e) => ['--setenv', e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
         // What the helper needs to make the cgroup namespace and switch to the jail user; switching drops all.
-        '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SYS_ADMIN',
+        '--cap-drop',
+        'ALL',
+        '--cap-add',
+        'CAP_SETUID',
+        '--cap-add',
+        'CAP_SETGID',
+        '--cap-add',
+        'CAP_SYS_ADMIN',
       ];
       const command = [JAIL_EXEC, jailProgram, ...args];
       const outcome = await this.spawnJail(req, slot, cgroup, options, command);
       if (!outcome.report.started && outcome.limit === undefined) {
-        throw new GgError('GG_E_INFRA', `bubblewrap could not set up the jail (status ${outcome.exitCode})${logSince(req.logFile, outcome.logStart)}`, {
-          hint: 'this is a fault of the machine, not of the thunk; check that bwrap works here (gg force --sandbox=none to bypass)',
-        });
+        throw new GgError(
+          'GG_E_INFRA',
+          `bubblewrap could not set up the jail (status ${outcome.exitCode})${logSince(req.logFile, outcome.logStart)}`,
+          {
+            hint: 'this is a fault of the machine, not of the thunk; check that bwrap works here (gg force --sandbox=none to bypass)',
+          },
+        );
       }
       if (outcome.report.execErrno !== undefined) {
         const errno = outcome.report.execErrno;
-        fs.appendFileSync(req.logFile, `gg: the jail cannot execute ${jailProgram} (${ERRNO_NAMES[errno] ?? `errno ${errno}`})${errno === 2 ? ': a dynamically linked program needs its ELF interpreter and libraries declared (gg create-thunk --executable-file PATH)' : ''}\n`);
+        fs.appendFileSync(
+          req.logFile,
+          `gg: the jail cannot execute ${jailProgram} (${ERRNO_NAMES[errno] ?? `errno ${errno}`})${errno === 2 ? ': a dynamically linked program needs its ELF interpreter and libraries declared (gg create-thunk --executable-file PATH)' : ''}\n`,
+        );
       }
       this.checkOutputDir(req);
-      return { exitCode: outcome.exitCode, signal: outcome.signal, ...(outcome.limit ? { limit: outcome.limit } : {}), outputDir: path.join(req.workDir, req.cwd), wallMs: outcome.wallMs };
+      return {
+        exitCode: outcome.exitCode,
+        signal: outcome.signal,
+        ...(outcome.limit ? { limit: outcome.limit } : {}),
+        outputDir: path.join(req.workDir, req.cwd),
+        wallMs: outcome.wallMs,
+      };
     } finally {
       fs.rmSync(objDir, { recursive: true, force: true });
       this.userns.release(slot);
@@ -214,13 +298,23 @@ export class BwrapSandbox implements Sandbox {
     mkdirs(path.join(req.workDir, req.cwd));
   }
 
-  private spawnJail(req: SandboxRequest, slot: JailSlot, cgroup: JailCgroup | undefined, options: string[], command: string[]): Promise<JailOutcome> {
+  private spawnJail(
+    req: SandboxRequest,
+    slot: JailSlot,
+    cgroup: JailCgroup | undefined,
+    options: string[],
+    command: string[],
+  ): Promise<JailOutcome> {
     const limits = req.limits;
     const start = performance.now();
     const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
     // RLIMIT_FSIZE just above the output limit: a file that reaches it proves the program tried to exceed it.
     // With cgroups, RLIMIT_AS and RLIMIT_NPROC stay as they are (raising one would need CAP_SYS_RESOURCE).
-    const rlimits = encodeRlimits(limits.outputBytes + 1, cgroup ? undefined : limits.memoryBytes, cgroup ? undefined : limits.maxProcesses + 1);
+    const rlimits = encodeRlimits(
+      limits.outputBytes + 1,
+      cgroup ? undefined : limits.memoryBytes,
+      cgroup ? undefined : limits.maxProcesses + 1,
+    );
     let argsFile: string | undefined;
     let argsFd: number | undefined;
     if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
@@ -237,11 +331,23 @@ export class BwrapSandbox implements Sandbox {
         child = spawn(this.bwrap, [...options, '--', ...command], {
           cwd: '/',
           env: {},
-          stdio: ['ignore', log, log, 'pipe', slot.usernsFd, cgFds[0] ?? 'ignore', cgFds[1] ?? 'ignore', argsFd ?? 'ignore', 'pipe'],
+          stdio: [
+            'ignore',
+            log,
+            log,
+            'pipe',
+            slot.usernsFd,
+            cgFds[0] ?? 'ignore',
+            cgFds[1] ?? 'ignore',
+            argsFd ?? 'ignore',
+            'pipe',
+          ],
           detached: true,
         });
       } catch (e) {
-        reject(new GgError('GG_E_INFRA', `could not start the jail: ${(e as Error).message}`, { retryable: true, cause: e }));
+        reject(
+          new GgError('GG_E_INFRA', `could not start the jail: ${(e as Error).message}`, { retryable: true, cause: e }),
+        );
         return;
       } finally {
         fs.closeSync(log);
@@ -283,9 +389,11 @@ export class BwrapSandbox implements Sandbox {
       if (req.abort?.aborted) onAbort();
       req.abort?.addEventListener('abort', onAbort, { once: true });
       // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
-      const pidsPoll = cgroup ? setInterval(() => {
-        if (cgroup.counters().forksRefused > 0) kill('processes');
-      }, PIDS_POLL_MS) : undefined;
+      const pidsPoll = cgroup
+        ? setInterval(() => {
+            if (cgroup.counters().forksRefused > 0) kill('processes');
+          }, PIDS_POLL_MS)
+        : undefined;
       let outputWatch: NodeJS.Timeout | undefined;
       const watchOutput = (delay: number): void => {
         outputWatch = setTimeout(() => {
@@ -332,13 +440,18 @@ export class BwrapSandbox implements Sandbox {
     for (const part of req.cwd.split('/').filter(Boolean)) {
       p = path.join(p, part);
       if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) {
-        throw new GgError('GG_E_THUNK_FAILED', `the program replaced its start directory '${req.cwd}' with something other than a directory`, {
-          hint: 'a thunk must leave its outputs in its start directory',
-        });
+        throw new GgError(
+          'GG_E_THUNK_FAILED',
+          `the program replaced its start directory '${req.cwd}' with something other than a directory`,
+          {
+            hint: 'a thunk must leave its outputs in its start directory',
+          },
+        );
       }
     }
     // Outputs enter the store as root's files: a later jail must not own (and so be able to chmod) them.
-    for (const e of fs.readdirSync(p, { withFileTypes: true })) if (e.isFile()) fs.lchownSync(path.join(p, e.name), 0, 0);
+    for (const e of fs.readdirSync(p, { withFileTypes: true }))
+      if (e.isFile()) fs.lchownSync(path.join(p, e.name), 0, 0);
   }
 
   async close(): Promise<void> {
@@ -443,7 +556,10 @@ function findOnPath(cmd: string): string | undefined {
   return undefined;
 }
 
-function unavailable(message: string, hint = 'run as root on Linux with bubblewrap installed, or pass --sandbox=none to run thunks unisolated'): GgError {
+function unavailable(
+  message: string,
+  hint = 'run as root on Linux with bubblewrap installed, or pass --sandbox=none to run thunks unisolated',
+): GgError {
   return new GgError('GG_E_SANDBOX_UNAVAILABLE', message, { hint });
 }
 

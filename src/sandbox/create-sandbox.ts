@@ -15,7 +15,9 @@ export interface SandboxPlaces {
 
 export function parseSandboxKind(s: string): SandboxKind {
   if (s === 'bwrap' || s === 'none' || s === 'fakechroot') return s;
-  throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, { hint: 'use --sandbox=bwrap (default), --sandbox=none, or --sandbox=fakechroot (no namespaces: the Lambda executor)' });
+  throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, {
+    hint: 'use --sandbox=bwrap (default), --sandbox=none, or --sandbox=fakechroot (no namespaces: the Lambda executor)',
+  });
 }
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */

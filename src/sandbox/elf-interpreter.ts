@@ -19,7 +19,10 @@ export function elfInterpreter(file: string): string | undefined {
     if (ph + phentsize > data.length || u32(ph) !== PT_INTERP) continue;
     const offset = word(is64 ? ph + 8 : ph + 4);
     const size = word(is64 ? ph + 32 : ph + 16);
-    return data.subarray(offset, offset + size).toString('latin1').replace(/\0.*$/s, '');
+    return data
+      .subarray(offset, offset + size)
+      .toString('latin1')
+      .replace(/\0.*$/s, '');
   }
   return undefined;
 }

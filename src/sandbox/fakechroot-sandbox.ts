@@ -43,7 +43,15 @@ const LIBRARY_CANDIDATES = [
 ];
 
 /** The thunk's library directories are searched in the order a multiarch host's loader would. */
-const LIBRARY_DIR_ORDER = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib', '/usr/local/lib'];
+const LIBRARY_DIR_ORDER = [
+  '/lib/x86_64-linux-gnu',
+  '/usr/lib/x86_64-linux-gnu',
+  '/lib64',
+  '/usr/lib64',
+  '/lib',
+  '/usr/lib',
+  '/usr/local/lib',
+];
 
 export interface FakechrootSandboxOptions {
   /** libfakechroot.so (default: $GG_FAKECHROOT_LIB, else the distribution's). */
@@ -96,7 +104,8 @@ export class FakechrootSandbox implements Sandbox {
       } finally {
         fs.closeSync(fd);
       }
-      if (head.toString('latin1') === '\x7fELF' || head.subarray(0, 2).toString('latin1') === '#!') fs.chmodSync(blob, (st.mode & 0o777) | 0o555);
+      if (head.toString('latin1') === '\x7fELF' || head.subarray(0, 2).toString('latin1') === '#!')
+        fs.chmodSync(blob, (st.mode & 0o777) | 0o555);
     }
     this.modeChecked.add(key);
   }
@@ -110,9 +119,13 @@ export class FakechrootSandbox implements Sandbox {
       if (path.isAbsolute(f.filename)) {
         const normal = path.posix.normalize(f.filename);
         if (normal === '/' || normal.split('/')[1] === 'gg' || normal.split('/')[1] === 'tmp') {
-          throw new GgError('GG_E_THUNK_INVALID', `input file name '${f.filename}' cannot be placed in the user-space root: /gg and /tmp are its own`, {
-            hint: 'declare the input under another absolute path, or as a relative name in the working directory',
-          });
+          throw new GgError(
+            'GG_E_THUNK_INVALID',
+            `input file name '${f.filename}' cannot be placed in the user-space root: /gg and /tmp are its own`,
+            {
+              hint: 'declare the input under another absolute path, or as a relative name in the working directory',
+            },
+          );
         }
         this.markIfProgram(f.hostPath);
         placeFile(f.hostPath, inRoot(normal));
@@ -133,16 +146,25 @@ export class FakechrootSandbox implements Sandbox {
 
     // The function runs from where the thunk declares it (an absolute path preferred), else from /gg/obj.
     const functionName = [...req.objects].find(([, host]) => host === req.program)?.[0] ?? 'function';
-    const placed = req.files.filter((f) => f.name === functionName).sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
+    const placed = req.files
+      .filter((f) => f.name === functionName)
+      .sort((a, b) => Number(path.isAbsolute(b.filename)) - Number(path.isAbsolute(a.filename)))[0];
     const wanted = new Set<string>();
-    for (const s of [...req.args, ...req.envars]) for (const n of placeholdersIn(s)) if (req.objects.has(stripTag(n))) wanted.add(stripTag(n));
+    for (const s of [...req.args, ...req.envars])
+      for (const n of placeholdersIn(s)) if (req.objects.has(stripTag(n))) wanted.add(stripTag(n));
     if (!placed) wanted.add(functionName);
     this.markIfProgram(req.program);
     for (const n of wanted) placeFile(req.objects.get(n) ?? req.program, path.join(inRoot(ROOT_OBJ_DIR), n));
-    const rootProgram = !placed ? `${ROOT_OBJ_DIR}/${functionName}`
-      : path.isAbsolute(placed.filename) ? path.posix.normalize(placed.filename) : path.posix.join(ROOT_WORK_DIR, placed.filename);
+    const rootProgram = !placed
+      ? `${ROOT_OBJ_DIR}/${functionName}`
+      : path.isAbsolute(placed.filename)
+        ? path.posix.normalize(placed.filename)
+        : path.posix.join(ROOT_WORK_DIR, placed.filename);
 
-    const sub = (s: string): string => replacePlaceholders(s, (n) => (req.objects.has(stripTag(n)) ? `${ROOT_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`));
+    const sub = (s: string): string =>
+      replacePlaceholders(s, (n) =>
+        req.objects.has(stripTag(n)) ? `${ROOT_OBJ_DIR}/${stripTag(n)}` : `@{GGHASH:${n}}`,
+      );
     const args = req.args.map(sub);
     const env = envFromEnvars(req.envars.map(sub));
     env['TZ'] ??= 'UTC';
@@ -150,9 +172,13 @@ export class FakechrootSandbox implements Sandbox {
 
     const loader = programLoader(req.program, rootProgram);
     if (loader !== undefined && !fs.existsSync(inRoot(loader))) {
-      throw new GgError('GG_E_THUNK_INVALID', `the thunk's program ${rootProgram} needs its ELF loader ${loader}, which the thunk does not declare`, {
-        hint: 'declare the program with its closure (gg create-thunk --executable-file PATH)',
-      });
+      throw new GgError(
+        'GG_E_THUNK_INVALID',
+        `the thunk's program ${rootProgram} needs its ELF loader ${loader}, which the thunk does not declare`,
+        {
+          hint: 'declare the program with its closure (gg create-thunk --executable-file PATH)',
+        },
+      );
     }
     const libDirs = libraryDirs(absolute);
     Object.assign(env, {
@@ -188,7 +214,9 @@ function stripTag(n: string): string {
 function safeRelative(p: string): string {
   const normal = path.posix.normalize(p);
   if (path.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
-    throw new GgError('GG_E_THUNK_INVALID', `file name '${p}' leaves the working directory`, { hint: 'relative input names must stay below the working directory' });
+    throw new GgError('GG_E_THUNK_INVALID', `file name '${p}' leaves the working directory`, {
+      hint: 'relative input names must stay below the working directory',
+    });
   }
   return normal;
 }
@@ -204,7 +232,7 @@ function programLoader(hostProgram: string, shown: string): string | undefined {
   }
   if (head.toString('latin1') !== '\x7fELF') {
     throw new GgError('GG_E_THUNK_INVALID', `the fakechroot executor runs ELF programs only, and ${shown} is not one`, {
-      hint: 'make the thunk\'s function the interpreter (e.g. /bin/sh) with the script as an argument',
+      hint: "make the thunk's function the interpreter (e.g. /bin/sh) with the script as an argument",
     });
   }
   return elfInterpreter(hostProgram);
@@ -213,7 +241,8 @@ function programLoader(hostProgram: string, shown: string): string | undefined {
 /** Directories holding the thunk's shared libraries, in the host loader's search order, then the rest. */
 function libraryDirs(files: readonly StagedFile[]): string[] {
   const dirs = new Set<string>();
-  for (const f of files) if (/\.so(\.\d+)*$/.test(f.filename)) dirs.add(path.posix.dirname(path.posix.normalize(f.filename)));
+  for (const f of files)
+    if (/\.so(\.\d+)*$/.test(f.filename)) dirs.add(path.posix.dirname(path.posix.normalize(f.filename)));
   const rank = (d: string): number => {
     const i = LIBRARY_DIR_ORDER.indexOf(d);
     return i < 0 ? LIBRARY_DIR_ORDER.length : i;

@@ -114,7 +114,9 @@ export class JailCgroups {
 
   private create(name: string): RawCgroup {
     const v1 = this.h.version === 1;
-    const dirs = v1 ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)] : [path.join(this.bases.memory, name)];
+    const dirs = v1
+      ? [path.join(this.bases.memory, name), path.join(this.bases.pids, name)]
+      : [path.join(this.bases.memory, name)];
     const [memDir, pidsDir] = v1 ? [dirs[0]!, dirs[1]!] : [dirs[0]!, dirs[0]!];
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
@@ -127,13 +129,16 @@ export class JailCgroups {
         // unlimited: lowering). Without swap accounting the memsw file is absent; with it, swap must not
         // extend the limit.
         const raising = memory !== 0 && memoryBytes > memory;
-        for (const f of raising ? [...files].reverse() : files) writeIfPresent(path.join(memDir, f), String(memoryBytes));
+        for (const f of raising ? [...files].reverse() : files)
+          writeIfPresent(path.join(memDir, f), String(memoryBytes));
         if (!v1) writeIfPresent(path.join(memDir, 'memory.swap.max'), '0');
         memory = memoryBytes;
         fs.writeFileSync(path.join(pidsDir, 'pids.max'), String(maxProcesses));
       },
       counters: (): JailCgroupCounters => ({
-        oomKills: v1 ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill') : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
+        oomKills: v1
+          ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill')
+          : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
         forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
       }),
       empty: () => procsFiles.every((f) => readPids(f).length === 0),

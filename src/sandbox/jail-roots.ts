@@ -32,8 +32,21 @@ export const JAIL_EXEC = '/gg/bin/exec';
  */
 const RESERVED = new Set(['proc', 'dev', 'gg']);
 const LAYOUT_VERSION = 'gg-ts jail root v2';
-const DEVICES: [string, number, number][] = [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]];
-const DEV_LINKS: [string, string][] = [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['shm', '/tmp']];
+const DEVICES: [string, number, number][] = [
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
+];
+const DEV_LINKS: [string, string][] = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['shm', '/tmp'],
+];
 
 let tmpCounter = 0;
 
@@ -95,7 +108,8 @@ export class JailRoots {
   private build(root: string, entries: readonly StagedFile[]): void {
     const tmp = path.join(this.dir, `.tmp-${process.pid}-${(tmpCounter++).toString(36)}`);
     try {
-      for (const d of ['proc', 'dev', 'tmp', 'gg/work', 'gg/obj', 'gg/bin']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+      for (const d of ['proc', 'dev', 'tmp', 'gg/work', 'gg/obj', 'gg/bin'])
+        fs.mkdirSync(path.join(tmp, d), { recursive: true });
       fs.writeFileSync(path.join(tmp, JAIL_EXEC), this.helper, { mode: 0o555 });
       if (this.devTemplate) {
         for (const [name] of DEVICES) fs.linkSync(path.join(this.devTemplate, name), path.join(tmp, 'dev', name));
@@ -136,7 +150,9 @@ function makeDevTemplate(rootsDir: string): string | undefined {
   try {
     fs.mkdirSync(tmp);
     for (const [name, major, minor] of DEVICES) {
-      const r = spawnSync('mknod', ['-m', '666', path.join(tmp, name), 'c', String(major), String(minor)], { stdio: 'ignore' });
+      const r = spawnSync('mknod', ['-m', '666', path.join(tmp, name), 'c', String(major), String(minor)], {
+        stdio: 'ignore',
+      });
       if (r.status !== 0) return undefined;
     }
     if (!devicesWork(tmp)) return undefined;
@@ -163,9 +179,13 @@ function checkAbsolute(filename: string): string {
   const normal = path.posix.normalize(filename);
   const top = normal.split('/')[1] ?? '';
   if (normal === '/' || filename.endsWith('/') || RESERVED.has(top)) {
-    throw new GgError('GG_E_THUNK_INVALID', `input file name '${filename}' cannot be placed in the jail: /proc, /dev and /gg are the jail's own`, {
-      hint: 'declare the input under another absolute path, or as a relative name in the working directory',
-    });
+    throw new GgError(
+      'GG_E_THUNK_INVALID',
+      `input file name '${filename}' cannot be placed in the jail: /proc, /dev and /gg are the jail's own`,
+      {
+        hint: 'declare the input under another absolute path, or as a relative name in the working directory',
+      },
+    );
   }
   return normal;
 }
@@ -183,10 +203,14 @@ function linkOrCopy(src: string, dest: string, filename: string): void {
 function conflict(filename: string, cause: unknown): GgError {
   const code = (cause as NodeJS.ErrnoException).code;
   if (code === 'EEXIST' || code === 'ENOTDIR') {
-    return new GgError('GG_E_THUNK_INVALID', `input '${filename}' conflicts with another input (one is declared as a file where the other needs a directory)`, {
-      hint: 'declare each absolute path once, and never both a file and something below it',
-      cause,
-    });
+    return new GgError(
+      'GG_E_THUNK_INVALID',
+      `input '${filename}' conflicts with another input (one is declared as a file where the other needs a directory)`,
+      {
+        hint: 'declare each absolute path once, and never both a file and something below it',
+        cause,
+      },
+    );
   }
   return new GgError('GG_E_INFRA', `staging input '${filename}' for the jail: ${(cause as Error).message}`, { cause });
 }

@@ -60,10 +60,14 @@ export class JailUserNamespaces {
  */
 function createUserNamespace(bwrap: string, hostId: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(bwrap, ['--unshare-user', '--userns-block-fd', '3', '--info-fd', '4', '--', '/gg-ts-userns-anchor'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
-      env: {},
-    });
+    const child = spawn(
+      bwrap,
+      ['--unshare-user', '--userns-block-fd', '3', '--info-fd', '4', '--', '/gg-ts-userns-anchor'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+        env: {},
+      },
+    );
     const [, , stderr, block, info] = child.stdio;
     let infoText = '';
     let errText = '';
@@ -89,7 +93,14 @@ function createUserNamespace(bwrap: string, hostId: number): Promise<number> {
     child.once('error', (e) => reject(unavailable(`cannot start ${bwrap}: ${e.message}`)));
     child.once('close', () => {
       if (fd !== undefined) resolve(fd);
-      else reject(unavailable(failure ? `cannot map the jail's user namespace: ${failure.message}` : `bubblewrap could not create a user namespace${errText ? `: ${errText.trim()}` : ''}`));
+      else
+        reject(
+          unavailable(
+            failure
+              ? `cannot map the jail's user namespace: ${failure.message}`
+              : `bubblewrap could not create a user namespace${errText ? `: ${errText.trim()}` : ''}`,
+          ),
+        );
     });
   });
 }

@@ -8,7 +8,10 @@ export class LazySandbox implements Sandbox {
   private inner: Promise<Sandbox> | undefined;
   private ready: Sandbox | undefined;
 
-  constructor(readonly kind: string, private readonly open: () => Promise<Sandbox>) {}
+  constructor(
+    readonly kind: string,
+    private readonly open: () => Promise<Sandbox>,
+  ) {}
 
   get notice(): string | undefined {
     return this.ready?.notice;

@@ -55,9 +55,13 @@ export class NoSandbox implements Sandbox {
           actual = undefined;
         }
         if (actual !== f.name) {
-          throw new GgError('GG_E_SANDBOX_REQUIRED', `input ${f.filename} is declared at an absolute path that does not hold it on this host`, {
-            hint: 'run with the bubblewrap sandbox (the default), which places absolute inputs inside the jail',
-          });
+          throw new GgError(
+            'GG_E_SANDBOX_REQUIRED',
+            `input ${f.filename} is declared at an absolute path that does not hold it on this host`,
+            {
+              hint: 'run with the bubblewrap sandbox (the default), which places absolute inputs inside the jail',
+            },
+          );
         }
         continue;
       }
@@ -68,7 +72,8 @@ export class NoSandbox implements Sandbox {
       fs.mkdirSync(path.dirname(p), { recursive: true });
       fs.symlinkSync(target, p);
     }
-    const sub = (s: string): string => replacePlaceholders(s, (n) => objects.get(n) ?? objects.get(n.split('#')[0]!) ?? `@{GGHASH:${n}}`);
+    const sub = (s: string): string =>
+      replacePlaceholders(s, (n) => objects.get(n) ?? objects.get(n.split('#')[0]!) ?? `@{GGHASH:${n}}`);
     const startDir = path.join(req.workDir, req.cwd);
     fs.mkdirSync(startDir, { recursive: true });
     const args = req.args.map(sub);

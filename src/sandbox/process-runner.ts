@@ -31,7 +31,9 @@ export function spawnError(e: unknown, file: string): GgError {
   const errno = (e as NodeJS.ErrnoException).code ?? '';
   return new GgError('GG_E_INFRA', `could not start ${file}: ${(e as Error).message}`, {
     retryable: RETRYABLE_SPAWN.has(errno),
-    hint: RETRYABLE_SPAWN.has(errno) ? 'the machine is short of processes or memory; it was retried' : 'check that the executable exists in the store and is runnable here',
+    hint: RETRYABLE_SPAWN.has(errno)
+      ? 'the machine is short of processes or memory; it was retried'
+      : 'check that the executable exists in the store and is runnable here',
     cause: e,
   });
 }

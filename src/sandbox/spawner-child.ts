@@ -28,7 +28,13 @@ process.on('message', (m: SpawnerRequest) => {
   let log: number | undefined;
   try {
     log = fs.openSync(m.logFile, 'a');
-    const c = spawn(m.file, m.args, { argv0: m.argv0, cwd: m.cwd, env: m.env, stdio: ['ignore', log, log], detached: true });
+    const c = spawn(m.file, m.args, {
+      argv0: m.argv0,
+      cwd: m.cwd,
+      env: m.env,
+      stdio: ['ignore', log, log],
+      detached: true,
+    });
     running.set(m.id, c);
     c.once('error', (e: NodeJS.ErrnoException) => {
       running.delete(m.id);

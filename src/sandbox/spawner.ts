@@ -9,7 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { spawnError, type ProcessOutcome, type RunProcessOptions } from './process-runner.js';
 
 export type SpawnerRequest =
-  | { t: 'run'; id: number; file: string; args: string[]; argv0: string; cwd: string; env: Record<string, string>; logFile: string }
+  | {
+      t: 'run';
+      id: number;
+      file: string;
+      args: string[];
+      argv0: string;
+      cwd: string;
+      env: Record<string, string>;
+      logFile: string;
+    }
   | { t: 'kill'; id: number };
 
 export type SpawnerReply =
@@ -40,7 +49,8 @@ export class Spawner {
     });
     child.on('exit', () => {
       this.child = undefined;
-      for (const p of this.pending.values()) p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
+      for (const p of this.pending.values())
+        p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
       this.pending.clear();
     });
     return child;
@@ -72,11 +82,27 @@ export class Spawner {
     const onAbort = (): void => kill('cancelled');
     if (o.abort?.aborted) onAbort();
     o.abort?.addEventListener('abort', onAbort, { once: true });
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) =>
+      this.pending.set(id, { resolve, reject }),
+    );
     this.refIfBusy();
-    child.send({ t: 'run', id, file: o.file, args: o.args, argv0: o.argv0 ?? o.file, cwd: o.cwd, env: o.env, logFile: o.logFile } satisfies SpawnerRequest);
+    child.send({
+      t: 'run',
+      id,
+      file: o.file,
+      args: o.args,
+      argv0: o.argv0 ?? o.file,
+      cwd: o.cwd,
+      env: o.env,
+      logFile: o.logFile,
+    } satisfies SpawnerRequest);
     return done
-      .then(({ code, signal }) => ({ exitCode: code, signal, ...(limit ? { limit } : {}), wallMs: performance.now() - started }))
+      .then(({ code, signal }) => ({
+        exitCode: code,
+        signal,
+        ...(limit ? { limit } : {}),
+        wallMs: performance.now() - started,
+      }))
       .finally(() => {
         clearTimeout(timer);
         o.abort?.removeEventListener('abort', onAbort);

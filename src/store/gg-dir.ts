@@ -7,10 +7,14 @@ export function findGgDir(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.
   const fromEnv = env['GG_DIR'];
   if (fromEnv) {
     if (!path.isAbsolute(fromEnv)) {
-      throw new GgError('GG_E_NO_GG_DIR', `GG_DIR must be an absolute path, got '${fromEnv}'`, { hint: 'export GG_DIR=$PWD/.gg' });
+      throw new GgError('GG_E_NO_GG_DIR', `GG_DIR must be an absolute path, got '${fromEnv}'`, {
+        hint: 'export GG_DIR=$PWD/.gg',
+      });
     }
     if (!fs.existsSync(fromEnv)) {
-      throw new GgError('GG_E_NO_GG_DIR', `GG_DIR ${fromEnv} does not exist`, { hint: `run 'gg init' (it creates $GG_DIR)` });
+      throw new GgError('GG_E_NO_GG_DIR', `GG_DIR ${fromEnv} does not exist`, {
+        hint: `run 'gg init' (it creates $GG_DIR)`,
+      });
     }
     return fromEnv;
   }

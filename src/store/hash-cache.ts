@@ -14,7 +14,9 @@ const SMALL_FILE = 4 * 1024 * 1024;
  * (every use of an input) changes its ctime but not its content; a write to it still changes mtime and size.
  */
 function statKey(st: fs.BigIntStats, blob = false): string {
-  return blob ? `b:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  return blob
+    ? `b:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`
+    : `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 export class HashCache {

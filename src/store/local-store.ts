@@ -33,7 +33,8 @@ export class LocalStore implements Store {
     this.reductionsDir = path.join(ggDir, 'reductions');
     this.tmpDir = path.join(ggDir, 'tmp');
     this.cacheDir = path.join(ggDir, 'cache');
-    for (const d of [this.blobsDir, this.reductionsDir, this.tmpDir, this.cacheDir]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.blobsDir, this.reductionsDir, this.tmpDir, this.cacheDir])
+      fs.mkdirSync(d, { recursive: true });
     this.hashCache = new HashCache(path.join(this.cacheDir, 'hash-cache.log'));
   }
 
@@ -71,9 +72,13 @@ export class LocalStore implements Store {
     } catch {
       // already gone
     }
-    return new GgError('GG_E_OBJECT_CORRUPT', `object ${name} in ${this.description} is corrupt (its content hashes to ${actual}); the bad copy was removed`, {
-      hint: 'collect the file again, or re-run gg force to recompute it',
-    });
+    return new GgError(
+      'GG_E_OBJECT_CORRUPT',
+      `object ${name} in ${this.description} is corrupt (its content hashes to ${actual}); the bad copy was removed`,
+      {
+        hint: 'collect the file again, or re-run gg force to recompute it',
+      },
+    );
   }
 
   getSync(name: string): Buffer {

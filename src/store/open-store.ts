@@ -36,13 +36,21 @@ export async function openRemoteStore(uri: string): Promise<RemoteStore> {
       return new S3Store(parseS3Uri(uri));
     }
     default:
-      throw new GgError('GG_E_STORAGE_URI', `unsupported storage URI '${uri.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`, {
-        hint: 'use redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..., gs://bucket, or leave it unset for the local .gg store',
-      });
+      throw new GgError(
+        'GG_E_STORAGE_URI',
+        `unsupported storage URI '${uri.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}'`,
+        {
+          hint: 'use redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..., gs://bucket, or leave it unset for the local .gg store',
+        },
+      );
   }
 }
 
-export async function openStore(uri: string | undefined, local: LocalStore, opts: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(
+  uri: string | undefined,
+  local: LocalStore,
+  opts: OpenStoreOptions = {},
+): Promise<Store> {
   const trimmed = uri?.trim() ?? '';
   if (trimmed === '' || trimmed === 'local') return local;
   const remote = await openRemoteStore(trimmed);

@@ -75,7 +75,8 @@ export function parseRedisUri(uri: string): RedisStoreOptions {
   } catch {
     throw badRedisUri(uri, 'it is not a URI');
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw badRedisUri(uri, `the scheme is not redis:// or rediss://`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw badRedisUri(uri, `the scheme is not redis:// or rediss://`);
   if (!url.hostname) throw badRedisUri(uri, 'the host is missing');
   const port = url.port ? Number(url.port) : 6379;
   const dbText = url.pathname.replace(/^\//, '');
@@ -107,7 +108,8 @@ export class RedisStore implements RemoteStore {
   readonly kind = 'redis' as const;
   readonly description: string;
   readonly client: Redis;
-  private readonly opts: Required<Omit<RedisStoreOptions, 'username' | 'password'>> & Pick<RedisStoreOptions, 'username' | 'password'>;
+  private readonly opts: Required<Omit<RedisStoreOptions, 'username' | 'password'>> &
+    Pick<RedisStoreOptions, 'username' | 'password'>;
   private lastError: Error | undefined;
   private everReady = false;
   private connecting: Promise<void> | undefined;
@@ -181,17 +183,23 @@ export class RedisStore implements RemoteStore {
 
   private async connect(): Promise<void> {
     if (this.client.status === 'end' && this.everReady) {
-      throw new GgError('GG_E_STORAGE_UNREACHABLE', `lost the connection to ${this.description} and could not reconnect`, {
-        hint: 'check that the Redis server is running, then run the command again',
-        retryable: true,
-      });
+      throw new GgError(
+        'GG_E_STORAGE_UNREACHABLE',
+        `lost the connection to ${this.description} and could not reconnect`,
+        {
+          hint: 'check that the Redis server is running, then run the command again',
+          retryable: true,
+        },
+      );
     }
     this.lastError = undefined;
     // connectTimeout covers the TCP handshake only: something that accepts and never answers would hang us.
     let timer: NodeJS.Timeout | undefined;
     const silent = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const e = Object.assign(new Error(`connected, but no Redis reply within ${this.opts.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' });
+        const e = Object.assign(new Error(`connected, but no Redis reply within ${this.opts.connectTimeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        });
         reject(e);
       }, this.opts.connectTimeoutMs);
     });
@@ -199,7 +207,9 @@ export class RedisStore implements RemoteStore {
       await Promise.race([this.client.connect(), silent]);
     } catch (e) {
       this.client.disconnect(); // no background reconnect loop
-      throw this.classifyConnectError((e as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? (e as Error) : (this.lastError ?? (e as Error)));
+      throw this.classifyConnectError(
+        (e as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? (e as Error) : (this.lastError ?? (e as Error)),
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -225,7 +235,10 @@ export class RedisStore implements RemoteStore {
     let detail = msg;
     if (code === 'ECONNREFUSED') detail = 'connection refused (nothing listens on that port)';
     else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') detail = `host '${this.opts.host}' not found`;
-    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg)) detail = /connected, but/.test(msg) ? `${msg} (is it a Redis server?)` : `no answer within ${this.opts.connectTimeoutMs} ms`;
+    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg))
+      detail = /connected, but/.test(msg)
+        ? `${msg} (is it a Redis server?)`
+        : `no answer within ${this.opts.connectTimeoutMs} ms`;
     else if (/Unknown RESP type|Protocol error/i.test(msg)) detail = `what answers there does not speak Redis (${msg})`;
     return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach Redis at ${where}: ${detail}`, {
       hint: 'check the host and port in the storage URI (or GG_STORAGE_URI) and that redis-server is running and reachable from here',
@@ -353,7 +366,7 @@ export class RedisStore implements RemoteStore {
       try {
         await this.streamGet(name, (piece) => {
           hasher.update(piece);
-          for (let off = 0; off < piece.length; ) off += fs.writeSync(fd, piece, off);
+          for (let off = 0; off < piece.length;) off += fs.writeSync(fd, piece, off);
         });
       } finally {
         fs.closeSync(fd);
@@ -383,24 +396,25 @@ export class RedisStore implements RemoteStore {
         return conn.readSimple();
       });
       if (header === '$-1') throw missingObject(name, this.description);
-      if (!/^\$\d+$/.test(header)) throw storageIoError(new Error(`unexpected reply '${header}'`), `reading ${name}`, this.description);
+      if (!/^\$\d+$/.test(header))
+        throw storageIoError(new Error(`unexpected reply '${header}'`), `reading ${name}`, this.description);
       const stored = Number(header.slice(1));
       if (stored !== size) {
         await this.dropCorrupt(name);
         throw corruptObject(name, this.description, `it holds ${stored} bytes, its name says ${size}`);
       }
-      let consumerError: unknown;
+      let consumerFailed = false; // the consumer's own error passes through unchanged
       try {
         await conn.readBulk(size, (piece) => {
           try {
             consume(piece);
           } catch (e) {
-            consumerError = e;
+            consumerFailed = true;
             throw e;
           }
         });
       } catch (e) {
-        if (consumerError !== undefined) throw consumerError;
+        if (consumerFailed) throw e;
         throw storageIoError(e, `reading ${name}`, this.description);
       }
     } finally {
@@ -439,9 +453,13 @@ export class RedisStore implements RemoteStore {
 
   private checkSize(name: string, size: number): void {
     if (size > REDIS_MAX_OBJECT) {
-      throw new GgError('GG_E_STORAGE_IO', `object ${name} is ${size} bytes; a Redis string holds at most ${REDIS_MAX_OBJECT} bytes`, {
-        hint: 'use S3 storage (s3://...) for objects larger than 512 MiB',
-      });
+      throw new GgError(
+        'GG_E_STORAGE_IO',
+        `object ${name} is ${size} bytes; a Redis string holds at most ${REDIS_MAX_OBJECT} bytes`,
+        {
+          hint: 'use S3 storage (s3://...) for objects larger than 512 MiB',
+        },
+      );
     }
   }
 
@@ -470,7 +488,9 @@ export class RedisStore implements RemoteStore {
     const hasher = new NameHasher();
     const conn = await this.openStream(`storing ${name}`);
     try {
-      await this.streamStep(`storing ${name}`, () => conn.write(`*4\r\n$3\r\nSET\r\n$${name.length}\r\n${name}\r\n$${size}\r\n`));
+      await this.streamStep(`storing ${name}`, () =>
+        conn.write(`*4\r\n$3\r\nSET\r\n$${name.length}\r\n${name}\r\n$${size}\r\n`),
+      );
       if (Buffer.isBuffer(body)) return await this.finishUpload(conn, name, body); // named from these very bytes
       const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
       for (;;) {
@@ -487,9 +507,13 @@ export class RedisStore implements RemoteStore {
       }
       const actual = hasher.bytes > size ? `more than ${size} bytes` : hasher.digestName();
       if (actual !== name) {
-        throw new GgError('GG_E_OBJECT_CORRUPT', `${source} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
-          hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
-        });
+        throw new GgError(
+          'GG_E_OBJECT_CORRUPT',
+          `${source} does not match ${name} (it hashes to ${actual}); nothing was stored`,
+          {
+            hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+          },
+        );
       }
       return await this.finishUpload(conn, name);
     } finally {
@@ -505,7 +529,8 @@ export class RedisStore implements RemoteStore {
       await conn.write('\r\n$2\r\nNX\r\n');
       return conn.readSimple();
     });
-    if (reply !== '+OK' && reply !== '$-1') throw storageIoError(new Error(`unexpected reply '${reply}'`), `storing ${name}`, this.description);
+    if (reply !== '+OK' && reply !== '$-1')
+      throw storageIoError(new Error(`unexpected reply '${reply}'`), `storing ${name}`, this.description);
     return { name, written: reply === '+OK' };
   }
 
@@ -554,4 +579,3 @@ export class RedisStore implements RemoteStore {
     }
   }
 }
-

@@ -67,7 +67,14 @@ export class RedisStreamConnection {
       const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
       const s = t.tls
         ? tls.connect({ host: t.host, port: t.port, servername: t.host })
-        : net.connect({ host: t.host, port: t.port, onread: { buffer: readBuffer, callback: (n: number, buf: Uint8Array) => (onData(Buffer.from(buf.buffer, buf.byteOffset, n)), true) } });
+        : net.connect({
+            host: t.host,
+            port: t.port,
+            onread: {
+              buffer: readBuffer,
+              callback: (n: number, buf: Uint8Array) => (onData(Buffer.from(buf.buffer, buf.byteOffset, n)), true),
+            },
+          });
       if (t.tls) s.on('data', onData);
       const timer = setTimeout(() => {
         const e = Object.assign(new Error(`connect timeout after ${t.connectTimeoutMs} ms`), { code: 'ETIMEDOUT' });
@@ -78,17 +85,20 @@ export class RedisStreamConnection {
         clearTimeout(timer);
         resolve(s);
       });
-      s.once('error', (e) => {
+      s.once('error', (e: Error) => {
         clearTimeout(timer);
         reject(e);
       });
     });
     socket.setNoDelay(true);
-    socket.setTimeout(t.idleTimeoutMs ?? 60_000, () => socket.destroy(Object.assign(new Error('connection idle too long'), { code: 'ETIMEDOUT' })));
+    socket.setTimeout(t.idleTimeoutMs ?? 60_000, () =>
+      socket.destroy(Object.assign(new Error('connection idle too long'), { code: 'ETIMEDOUT' })),
+    );
     conn = new RedisStreamConnection(socket);
     try {
       const setup: string[] = [];
-      if (t.password !== undefined) setup.push(encodeCommand(t.username !== undefined ? ['AUTH', t.username, t.password] : ['AUTH', t.password]));
+      if (t.password !== undefined)
+        setup.push(encodeCommand(t.username !== undefined ? ['AUTH', t.username, t.password] : ['AUTH', t.password]));
       if (t.db !== 0) setup.push(encodeCommand(['SELECT', String(t.db)]));
       if (setup.length > 0) {
         await conn.write(setup.join(''));

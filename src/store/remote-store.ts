@@ -19,7 +19,10 @@ export interface RemoteStore extends Store {
 }
 
 export function isRemoteStore(store: Store): store is RemoteStore {
-  return typeof (store as Partial<RemoteStore>).check === 'function' && typeof (store as Partial<RemoteStore>).delete === 'function';
+  return (
+    typeof (store as Partial<RemoteStore>).check === 'function' &&
+    typeof (store as Partial<RemoteStore>).delete === 'function'
+  );
 }
 
 export function missingObject(name: string, where: string): GgError {
@@ -29,9 +32,13 @@ export function missingObject(name: string, where: string): GgError {
 }
 
 export function corruptObject(name: string, where: string, detail: string): GgError {
-  return new GgError('GG_E_OBJECT_CORRUPT', `object ${name} in ${where} is corrupt (${detail}); the bad copy was removed`, {
-    hint: 'it will be re-uploaded from a machine that has it, or recomputed by gg force',
-  });
+  return new GgError(
+    'GG_E_OBJECT_CORRUPT',
+    `object ${name} in ${where} is corrupt (${detail}); the bad copy was removed`,
+    {
+      hint: 'it will be re-uploaded from a machine that has it, or recomputed by gg force',
+    },
+  );
 }
 
 /** An I/O failure talking to a backend that was reachable at check time: worth retrying. */
@@ -80,9 +87,13 @@ export class HashingPassThrough extends Transform {
     // More bytes than the name promises: stop early instead of sending or writing a bad copy.
     if (this.hasher.bytes > this.maxBytes) {
       return cb(
-        new GgError('GG_E_OBJECT_CORRUPT', `${this.source} has more than the ${this.maxBytes} bytes its name says; nothing was stored`, {
-          hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
-        }),
+        new GgError(
+          'GG_E_OBJECT_CORRUPT',
+          `${this.source} has more than the ${this.maxBytes} bytes its name says; nothing was stored`,
+          {
+            hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+          },
+        ),
       );
     }
     if (!this.holdLastByte || chunk.length === 0) return cb(null, chunk);
@@ -96,9 +107,13 @@ export class HashingPassThrough extends Transform {
       const actual = this.hasher.digestName();
       if (actual !== this.expectedName) {
         return cb(
-          new GgError('GG_E_OBJECT_CORRUPT', `${this.source} does not match ${this.expectedName} (it hashes to ${actual}); nothing was stored`, {
-            hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
-          }),
+          new GgError(
+            'GG_E_OBJECT_CORRUPT',
+            `${this.source} does not match ${this.expectedName} (it hashes to ${actual}); nothing was stored`,
+            {
+              hint: 'the data changed while it was being uploaded, or the local copy is damaged; run the command again',
+            },
+          ),
         );
       }
     }
@@ -130,7 +145,8 @@ export async function receiveVerified(
       await onCorrupt();
       throw corruptObject(name, where, `it has more than the ${expectedSize} bytes its name says`);
     }
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT') throw fromSystemError(e, `writing ${dest}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT')
+      throw fromSystemError(e, `writing ${dest}`);
     throw storageIoError(e, `downloading ${name}`, where);
   }
   const actual = hashing.hasher.digestName();
@@ -175,9 +191,13 @@ export async function putFileVia(
     }
     const actual = name === undefined ? undefined : computeName(data);
     if (actual !== undefined && actual !== name) {
-      throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${name} (it hashes to ${actual}); nothing was stored`, {
-        hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
-      });
+      throw new GgError(
+        'GG_E_OBJECT_CORRUPT',
+        `${file} does not match ${name} (it hashes to ${actual}); nothing was stored`,
+        {
+          hint: 'the file changed while it was being stored, or the local copy is damaged; run the command again',
+        },
+      );
     }
     return store.put(data);
   }

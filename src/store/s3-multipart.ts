@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -27,7 +27,8 @@ import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, nameSize } from '../ir/name.js';
 import { mapConcurrent } from './concurrency.js';
 
-export type MultipartSource = { kind: 'file'; path: string } | { kind: 'buffer'; data: Buffer } | { kind: 'stream'; body: Readable };
+export type MultipartSource =
+  { kind: 'file'; path: string } | { kind: 'buffer'; data: Buffer } | { kind: 'stream'; body: Readable };
 
 export interface MultipartTarget {
   client: S3Client;
@@ -84,11 +85,25 @@ export async function multipartUpload(t: MultipartTarget, src: MultipartSource):
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
   const abort = (): Promise<unknown> =>
-    t.client.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: uploadId })).catch(() => undefined);
+    t.client
+      .send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: uploadId }))
+      .catch(() => undefined);
 
-  const sendPart = async (partNumber: number, body: Readable | Buffer, length: number, abort?: AbortSignal): Promise<CompletedPart> => {
+  const sendPart = async (
+    partNumber: number,
+    body: Readable | Buffer,
+    length: number,
+    abort?: AbortSignal,
+  ): Promise<CompletedPart> => {
     const res = await t.client.send(
-      new UploadPartCommand({ Bucket: t.bucket, Key: t.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+      new UploadPartCommand({
+        Bucket: t.bucket,
+        Key: t.key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: length,
+      }),
       abort ? { abortSignal: abort } : {},
     );
     if (!res.ETag) throw new Error(`no ETag for part ${partNumber} (a proxy or CORS rule hiding response headers?)`);
@@ -98,13 +113,19 @@ export async function multipartUpload(t: MultipartTarget, src: MultipartSource):
   try {
     let completed: CompletedPart[];
     if (src.kind === 'buffer') {
-      completed = await mapConcurrent(parts, t.concurrency, (p, i) => sendPart(i + 1, src.data.subarray(p.start, p.start + p.length), p.length));
+      completed = await mapConcurrent(parts, t.concurrency, (p, i) =>
+        sendPart(i + 1, src.data.subarray(p.start, p.start + p.length), p.length),
+      );
     } else if (src.kind === 'file') {
       completed = await mapConcurrent(parts, t.concurrency, async (p, i) => {
         for (let attempt = 1; ; attempt++) {
           // A stream body cannot be replayed by the SDK's own retries: re-read the range instead.
           const hashing = new Sha256PassThrough();
-          const body = fs.createReadStream(src.path, { start: p.start, end: p.start + p.length - 1, highWaterMark: 1024 * 1024 });
+          const body = fs.createReadStream(src.path, {
+            start: p.start,
+            end: p.start + p.length - 1,
+            highWaterMark: 1024 * 1024,
+          });
           // A body that fails does not end the HTTP request by itself: abort it, or it waits for the idle timeout.
           const stop = new AbortController();
           body.on('error', (e) => {
@@ -127,7 +148,12 @@ export async function multipartUpload(t: MultipartTarget, src: MultipartSource):
       completed = await uploadStreamParts(t, src.body, parts, size, sendPart);
     }
     await t.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
+      new CompleteMultipartUploadCommand({
+        Bucket: t.bucket,
+        Key: t.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: completed },
+      }),
     );
   } catch (e) {
     await abort();
@@ -135,7 +161,11 @@ export async function multipartUpload(t: MultipartTarget, src: MultipartSource):
   }
 }
 
-async function hashFileParts(t: MultipartTarget, file: string, parts: { start: number; length: number }[]): Promise<string[]> {
+async function hashFileParts(
+  t: MultipartTarget,
+  file: string,
+  parts: { start: number; length: number }[],
+): Promise<string[]> {
   const whole = new NameHasher();
   const hashes: string[] = [];
   let part = createHash('sha256');
@@ -178,7 +208,7 @@ async function uploadStreamParts(
   const hasher = new NameHasher();
   const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   let carry: Buffer | undefined;
-  let feedError: unknown;
+  let feedError: Error | undefined;
   /** Up to `max` bytes of the source (hashed), or undefined at its end. */
   const take = async (max: number): Promise<Buffer | undefined> => {
     let chunk = carry;
@@ -218,8 +248,8 @@ async function uploadStreamParts(
       window.on('error', () => undefined); // kept in feedError; the request may have stopped listening already
       const stop = new AbortController();
       const feeding = feed(window, p.length).catch((e: unknown) => {
-        feedError ??= e;
-        window.destroy(e instanceof Error ? e : new Error(String(e)));
+        feedError ??= e instanceof Error ? e : new Error(String(e));
+        window.destroy(feedError);
         stop.abort(); // a failed body does not end the request by itself
       });
       try {

@@ -99,7 +99,8 @@ export function parseS3Uri(uri: string, env: NodeJS.ProcessEnv = process.env): S
   if (url.protocol !== 's3:' && !gcs) throw badS3Uri(uri, 'the scheme is not s3:// or gs://');
   if (url.username || url.password) throw badS3Uri(uri, 'credentials do not belong in the URI');
   const bucket = url.hostname;
-  if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(bucket)) throw badS3Uri(uri, `'${bucket}' is not a valid bucket name`);
+  if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(bucket))
+    throw badS3Uri(uri, `'${bucket}' is not a valid bucket name`);
   let prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
   const opts: S3StoreOptions = {
@@ -119,7 +120,8 @@ export function parseS3Uri(uri: string, env: NodeJS.ProcessEnv = process.env): S
       } catch {
         throw badS3Uri(uri, `the endpoint '${value}' is not a URL`);
       }
-      if (ep.protocol !== 'http:' && ep.protocol !== 'https:') throw badS3Uri(uri, `the endpoint '${value}' is not http(s)://`);
+      if (ep.protocol !== 'http:' && ep.protocol !== 'https:')
+        throw badS3Uri(uri, `the endpoint '${value}' is not http(s)://`);
       opts.endpoint = value.replace(/\/+$/, '');
     } else {
       throw badS3Uri(uri, `unknown parameter '${key}' (known: region, endpoint)`);
@@ -142,12 +144,31 @@ interface AwsErrorShape {
   $metadata?: { httpStatusCode?: number };
 }
 
-function errorFacts(e: unknown): { name: string; status: number | undefined; code: string | undefined; message: string } {
+function errorFacts(e: unknown): {
+  name: string;
+  status: number | undefined;
+  code: string | undefined;
+  message: string;
+} {
   const x = (e ?? {}) as AwsErrorShape;
-  return { name: x.name ?? '', status: x.$metadata?.httpStatusCode, code: x.code ?? x.Code, message: x.message ?? String(e) };
+  return {
+    name: x.name ?? '',
+    status: x.$metadata?.httpStatusCode,
+    code: x.code ?? x.Code,
+    message: x.message ?? String(e),
+  };
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
 
 function isNotFound(e: unknown): boolean {
   const f = errorFacts(e);
@@ -180,8 +201,19 @@ export class S3Store implements RemoteStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The SDK's default logger writes to the console (e.g. on any failed streamed part); every failure already
       // reaches the caller as a GgError, so stay quiet.
-      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
-      requestHandler: { connectionTimeout: this.opts.connectTimeoutMs, socketTimeout: 120_000, httpAgent: agent, httpsAgent: agent },
+      logger: {
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      },
+      requestHandler: {
+        connectionTimeout: this.opts.connectTimeoutMs,
+        socketTimeout: 120_000,
+        httpAgent: agent,
+        httpsAgent: agent,
+      },
       ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
       ...options.clientConfig,
     };
@@ -212,17 +244,31 @@ export class S3Store implements RemoteStore {
     const within = { abortSignal: AbortSignal.timeout(CHECK_TIMEOUT_MS) };
     try {
       await probe.send(new HeadBucketCommand({ Bucket: this.bucket }), within);
-      await probe.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(EMPTY_OBJECT), Body: Buffer.alloc(0), ContentLength: 0 }), within);
-      await probe.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within).catch((e: unknown) => {
-        if (isNotFound(e)) return;
-        if (errorFacts(e).status === 403) {
-          throw new GgError('GG_E_STORAGE_AUTH', `the credentials may not list bucket '${this.bucket}': S3 then answers 403 for every missing object`, {
-            hint: 'grant s3:ListBucket on the bucket (with GetObject, PutObject, DeleteObject, AbortMultipartUpload)',
-            cause: e,
-          });
-        }
-        throw e;
-      });
+      await probe.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(EMPTY_OBJECT),
+          Body: Buffer.alloc(0),
+          ContentLength: 0,
+        }),
+        within,
+      );
+      await probe
+        .send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within)
+        .catch((e: unknown) => {
+          if (isNotFound(e)) return;
+          if (errorFacts(e).status === 403) {
+            throw new GgError(
+              'GG_E_STORAGE_AUTH',
+              `the credentials may not list bucket '${this.bucket}': S3 then answers 403 for every missing object`,
+              {
+                hint: 'grant s3:ListBucket on the bucket (with GetObject, PutObject, DeleteObject, AbortMultipartUpload)',
+                cause: e,
+              },
+            );
+          }
+          throw e;
+        });
     } catch (e) {
       throw this.classifyCheckError(e);
     } finally {
@@ -239,11 +285,25 @@ export class S3Store implements RemoteStore {
         cause: e,
       });
     }
-    if (f.status === 403 || ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden', 'ExpiredToken', 'InvalidToken'].includes(f.name)) {
-      return new GgError('GG_E_STORAGE_AUTH', `${where} refused access to bucket '${this.bucket}' (${f.name || 'HTTP 403'})`, {
-        hint: 'check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read and write this bucket (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject)',
-        cause: e,
-      });
+    if (
+      f.status === 403 ||
+      [
+        'InvalidAccessKeyId',
+        'SignatureDoesNotMatch',
+        'AccessDenied',
+        'Forbidden',
+        'ExpiredToken',
+        'InvalidToken',
+      ].includes(f.name)
+    ) {
+      return new GgError(
+        'GG_E_STORAGE_AUTH',
+        `${where} refused access to bucket '${this.bucket}' (${f.name || 'HTTP 403'})`,
+        {
+          hint: 'check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read and write this bucket (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject)',
+          cause: e,
+        },
+      );
     }
     if (f.status === 404 || f.name === 'NoSuchBucket' || f.name === 'NotFound') {
       return new GgError('GG_E_STORAGE_BUCKET', `bucket '${this.bucket}' does not exist at ${where}`, {
@@ -271,10 +331,14 @@ export class S3Store implements RemoteStore {
         cause: e,
       });
     }
-    return new GgError('GG_E_STORAGE_UNREACHABLE', `${where} answered HTTP ${f.status} (${f.name}) for bucket '${this.bucket}': ${f.message}`, {
-      hint: 'check the endpoint in the storage URI; is it an S3-compatible service?',
-      cause: e,
-    });
+    return new GgError(
+      'GG_E_STORAGE_UNREACHABLE',
+      `${where} answered HTTP ${f.status} (${f.name}) for bucket '${this.bucket}': ${f.message}`,
+      {
+        hint: 'check the endpoint in the storage URI; is it an S3-compatible service?',
+        cause: e,
+      },
+    );
   }
 
   private async call<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -289,7 +353,8 @@ export class S3Store implements RemoteStore {
   private mapError(e: unknown, what: string): GgError {
     if (e instanceof GgError) return e;
     const f = errorFacts(e);
-    if (f.name === 'NoSuchBucket' || f.name === 'CredentialsProviderError' || f.status === 403) return this.classifyCheckError(e);
+    if (f.name === 'NoSuchBucket' || f.name === 'CredentialsProviderError' || f.status === 403)
+      return this.classifyCheckError(e);
     return storageIoError(e, what, this.description);
   }
 
@@ -371,12 +436,16 @@ export class S3Store implements RemoteStore {
 
   async delete(name: string): Promise<void> {
     assertName(name);
-    await this.call(`deleting ${name}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) })));
+    await this.call(`deleting ${name}`, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) })),
+    );
   }
 
   /** Drop a copy that failed verification (a concurrent correct re-upload may be dropped too: only a later miss). */
   private async dropCorrupt(name: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) })).catch(() => undefined);
+    await this.client
+      .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }))
+      .catch(() => undefined);
   }
 
   /** GetObject with the length the name promises checked before any byte is read. */
@@ -397,7 +466,8 @@ export class S3Store implements RemoteStore {
       await this.dropCorrupt(name);
       throw corruptObject(name, this.description, `it holds ${res.ContentLength} bytes, its name says ${size}`);
     }
-    if (body === undefined) throw storageIoError(new Error('no body in the response'), `reading ${name}`, this.description);
+    if (body === undefined)
+      throw storageIoError(new Error('no body in the response'), `reading ${name}`, this.description);
     return body;
   }
 
@@ -440,7 +510,9 @@ export class S3Store implements RemoteStore {
     const name = computeName(data);
     if (data.length <= this.opts.multipartAboveBytes) {
       await this.call(`storing ${name}`, () =>
-        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: data, ContentLength: data.length })),
+        this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: data, ContentLength: data.length }),
+        ),
       );
     } else {
       await this.multipart(name, { kind: 'buffer', data });
@@ -451,7 +523,8 @@ export class S3Store implements RemoteStore {
 
   async putFile(file: string, name?: string): Promise<PutResult> {
     return putFileVia(this, file, name, SMALL_FILE, async (expected, size) => {
-      if (size <= this.opts.multipartAboveBytes) await this.streamedPut(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
+      if (size <= this.opts.multipartAboveBytes)
+        await this.streamedPut(expected, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), file);
       else await this.multipart(expected, { kind: 'file', path: file }, file);
     });
   }
@@ -481,9 +554,12 @@ export class S3Store implements RemoteStore {
       stop.abort();
     });
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: check, ContentLength: size }), {
-        abortSignal: stop.signal,
-      });
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.key(name), Body: check, ContentLength: size }),
+        {
+          abortSignal: stop.signal,
+        },
+      );
     } catch (e) {
       body.destroy();
       check.destroy();
@@ -492,7 +568,8 @@ export class S3Store implements RemoteStore {
       // The object was absent when we started, so whatever is there now is at best our partial copy.
       await this.dropCorrupt(name);
       if (bodyError instanceof GgError) throw bodyError;
-      if (bodyError !== undefined && (bodyError as NodeJS.ErrnoException).syscall !== undefined) throw fromSystemError(bodyError, `reading ${source}`);
+      if (bodyError !== undefined && (bodyError as NodeJS.ErrnoException).syscall !== undefined)
+        throw fromSystemError(bodyError, `reading ${source}`);
       throw this.mapError(e, `storing ${name}`);
     }
     await piping;
@@ -502,7 +579,15 @@ export class S3Store implements RemoteStore {
   private async multipart(name: string, source: MultipartSource, what = 'the data'): Promise<void> {
     await this.call(`storing ${name}`, () =>
       multipartUpload(
-        { client: this.client, bucket: this.bucket, key: this.key(name), name, partBytes: this.opts.partBytes, concurrency: this.opts.queueSize, source: what },
+        {
+          client: this.client,
+          bucket: this.bucket,
+          key: this.key(name),
+          name,
+          partBytes: this.opts.partBytes,
+          concurrency: this.opts.queueSize,
+          source: what,
+        },
         source,
       ),
     );
@@ -530,7 +615,14 @@ export class S3Store implements RemoteStore {
     assertRef(ref);
     assertRef(result);
     await this.call(`recording the result of ${ref}`, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.reductionKey(ref), Body: result, ContentType: 'text/plain' })),
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.reductionKey(ref),
+          Body: result,
+          ContentType: 'text/plain',
+        }),
+      ),
     );
   }
 

@@ -120,7 +120,9 @@ export class TieredStore implements Store {
     const missIdx = results.flatMap((r, i) => (r === undefined ? [i] : []));
     if (missIdx.length === 0) return results;
     const fromRemote = await this.remote.getReductions(missIdx.map((i) => refs[i] as string));
-    const hits = missIdx.flatMap((refIdx, k) => (fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] as string }]));
+    const hits = missIdx.flatMap((refIdx, k) =>
+      fromRemote[k] === undefined ? [] : [{ refIdx, result: fromRemote[k] }],
+    );
     if (hits.length === 0) return results;
     const objects = hits.map((h) => splitTag(h.result).name);
     const remoteHas = await this.remote.hasMany(objects);
@@ -148,7 +150,9 @@ export class TieredStore implements Store {
   /** A thunk's entries at once: each distinct result object is checked (and uploaded if missing) only once. */
   async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
     await this.local.putReductions(entries);
-    const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) => this.local.hasSync(o));
+    const objects = [...new Set(entries.map(([, result]) => splitTag(result).name))].filter((o) =>
+      this.local.hasSync(o),
+    );
     if (objects.length > 0) await uploadMissing(objects, this.local, this.remote);
     for (const [ref, result] of entries) await this.remote.putReduction(ref, result);
   }

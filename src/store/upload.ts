@@ -81,7 +81,9 @@ export async function uploadMissing(
   // Large objects first: they dominate the time, and small ones then fill the gaps at the end.
   missing.sort((a, b) => nameSize(b) - nameSize(a));
   await mapConcurrent(missing, opts.concurrency ?? 16, async (name) => {
-    await withRetries(() => (nameSize(name) <= SMALL_OBJECT ? remote.put(local.getSync(name)) : remote.putFile(local.blobPath(name), name)));
+    await withRetries(() =>
+      nameSize(name) <= SMALL_OBJECT ? remote.put(local.getSync(name)) : remote.putFile(local.blobPath(name), name),
+    );
     progress.objectsUploaded++;
     progress.bytesUploaded += nameSize(name);
     report();

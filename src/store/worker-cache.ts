@@ -29,7 +29,10 @@ export class WorkerCache implements ObjectCache {
     readonly dir: string,
     private readonly o: WorkerCacheOptions,
   ) {
-    if (!(o.maxBytes > 0)) throw new GgError('GG_E_USAGE', `cache size must be positive, not ${o.maxBytes}`, { hint: 'e.g. --cache-size 20G' });
+    if (!(o.maxBytes > 0))
+      throw new GgError('GG_E_USAGE', `cache size must be positive, not ${o.maxBytes}`, {
+        hint: 'e.g. --cache-size 20G',
+      });
     this.store = new LocalStore(dir);
     this.hashCache = this.store.hashCache;
     // What an earlier run left is kept (a warm cache is the point), oldest access first.
@@ -42,7 +45,8 @@ export class WorkerCache implements ObjectCache {
     found.sort((a, b) => a.atime - b.atime);
     for (const f of found) this.add(f.name, f.size);
     // A previous crash may have left temp files and run directories.
-    for (const t of fs.readdirSync(this.store.tmpDir)) fs.rmSync(`${this.store.tmpDir}/${t}`, { recursive: true, force: true });
+    for (const t of fs.readdirSync(this.store.tmpDir))
+      fs.rmSync(`${this.store.tmpDir}/${t}`, { recursive: true, force: true });
     this.evict();
   }
 
@@ -152,10 +156,14 @@ export class WorkerCache implements ObjectCache {
 /** `20G`, `512M`, `1.5T`, `100000` (bytes) -> bytes. */
 export function parseByteSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
-  if (!m) throw new GgError('GG_E_USAGE', `'${text}' is not a size`, { hint: 'use a number of bytes or a suffix: 512M, 20G, 1T' });
+  if (!m)
+    throw new GgError('GG_E_USAGE', `'${text}' is not a size`, {
+      hint: 'use a number of bytes or a suffix: 512M, 20G, 1T',
+    });
   const unit = (m[2] ?? '').toLowerCase();
   const mult = unit === '' ? 1 : 1024 ** ('kmgt'.indexOf(unit) + 1);
   const n = Math.floor(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new GgError('GG_E_USAGE', `'${text}' is not a usable size`, { hint: 'use a positive size such as 20G' });
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new GgError('GG_E_USAGE', `'${text}' is not a usable size`, { hint: 'use a positive size such as 20G' });
   return n;
 }

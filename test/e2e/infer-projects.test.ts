@@ -35,10 +35,15 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     assert.equal(shOk(dir, `src/lua -e 'print(1+1)'`), '2\n');
     shOk(dir, `gg force --sandbox=${SANDBOX} -s -j2 src/*.o src/liblua.a src/luac`);
     for (const o of fs.readdirSync(path.join(plain, 'src')).filter((f) => f.endsWith('.o'))) {
-      assert.ok(stripped(path.join(dir, 'src', o)).equals(stripped(path.join(plain, 'src', o))), `${o} differs from the plain build`);
+      assert.ok(
+        stripped(path.join(dir, 'src', o)).equals(stripped(path.join(plain, 'src', o))),
+        `${o} differs from the plain build`,
+      );
     }
     shOk(dir, 'make clean >/dev/null && gg infer make -j2 posix');
-    const s = JSON.parse(shOk(dir, `gg force --sandbox=${SANDBOX} --json -j2 src/lua src/luac`)) as { executed: number };
+    const s = JSON.parse(shOk(dir, `gg force --sandbox=${SANDBOX} --json -j2 src/lua src/luac`)) as {
+      executed: number;
+    };
     assert.equal(s.executed, 0);
     assert.equal(shOk(dir, `src/luac -v`).startsWith('Lua 5.4'), true);
   });
@@ -54,7 +59,8 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     const build = path.join(dir, 'build');
     shOk(dir, 'gg init >/dev/null');
     shOk(build, 'gg infer cmake -G Ninja .. >/dev/null && gg infer ninja');
-    for (const f of ['example', 'minigzip', 'libz.a', 'libz.so.1.2.13']) assert.ok(isPlaceholder(path.join(build, f)), `${f} is a placeholder`);
+    for (const f of ['example', 'minigzip', 'libz.a', 'libz.so.1.2.13'])
+      assert.ok(isPlaceholder(path.join(build, f)), `${f} is a placeholder`);
     forceTree(build, SANDBOX);
     assert.match(shOk(build, './example'), /inflate with dictionary: hello, hello!/);
     assert.match(shOk(build, './example64'), /large_inflate\(\): OK/);
@@ -62,24 +68,30 @@ describe('gg infer on real projects', { concurrency: 1 }, () => {
     assert.match(shOk(build, 'ldd ./example'), /libz\.so\.1 => .*build\/libz\.so\.1/);
   });
 
-  it('git: make; t0000-basic, t0001-init and t3000-ls-files-others pass', { skip: process.env['GG_E2E_SKIP_GIT'] === '1' }, (t) => {
-    const dir = sourceCopy('git');
-    if (!dir) return t.skip('get-source git failed (no network?)');
-    t.after(() => cleanup(dir));
-    const flags = 'NO_CURL=1 NO_GETTEXT=1 NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1';
-    shOk(dir, `gg init >/dev/null && gg infer make -j2 ${flags} >/dev/null`);
-    assert.ok(placeholdersIn(dir).length > 100);
-    forceTree(dir, SANDBOX);
-    assert.match(shOk(dir, './git --version'), /^git version/);
-    for (const test of ['t0000-basic.sh', 't0001-init.sh', 't3000-ls-files-others.sh']) {
-      const r = sh(path.join(dir, 't'), `bash ${test}`);
-      assert.equal(r.status, 0, `${test} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-    }
-  });
+  it(
+    'git: make; t0000-basic, t0001-init and t3000-ls-files-others pass',
+    { skip: process.env['GG_E2E_SKIP_GIT'] === '1' },
+    (t) => {
+      const dir = sourceCopy('git');
+      if (!dir) return t.skip('get-source git failed (no network?)');
+      t.after(() => cleanup(dir));
+      const flags = 'NO_CURL=1 NO_GETTEXT=1 NO_TCLTK=1 NO_PERL=1 NO_PYTHON=1';
+      shOk(dir, `gg init >/dev/null && gg infer make -j2 ${flags} >/dev/null`);
+      assert.ok(placeholdersIn(dir).length > 100);
+      forceTree(dir, SANDBOX);
+      assert.match(shOk(dir, './git --version'), /^git version/);
+      for (const test of ['t0000-basic.sh', 't0001-init.sh', 't3000-ls-files-others.sh']) {
+        const r = sh(path.join(dir, 't'), `bash ${test}`);
+        assert.equal(r.status, 0, `${test} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+      }
+    },
+  );
 
   it('the hello-c example builds and is memoized after make clean', () => {
     const dir = cProject({});
-    fs.cpSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../examples/hello-c'), dir, { recursive: true });
+    fs.cpSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../examples/hello-c'), dir, {
+      recursive: true,
+    });
     shOk(dir, `gg infer make -j2 && gg force --sandbox=${SANDBOX} -j2 hello`);
     assert.match(shOk(dir, './hello'), /hello, world/);
     shOk(dir, 'make clean && gg infer make -j2');

@@ -31,7 +31,14 @@ async function main(): Promise<void> {
     await store.close();
     const maxRssMiB = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
     process.stdout.write(
-      JSON.stringify({ name, written: up.written && again.written, downloaded, stillThere, maxRssMiB, seconds: (performance.now() - started) / 1000 }) + '\n',
+      JSON.stringify({
+        name,
+        written: up.written && again.written,
+        downloaded,
+        stillThere,
+        maxRssMiB,
+        seconds: (performance.now() - started) / 1000,
+      }) + '\n',
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
 
 /** A library (two sources, one header), a program, -MMD depfiles, an archive: like examples/hello-c. */
 export const HELLO: Record<string, string> = {
-  'Makefile': [
+  Makefile: [
     'CFLAGS = -O2 -Wall',
     'hello: main.o libgreet.a',
     '\tcc $(CFLAGS) -o $@ main.o -L. -lgreet',
@@ -27,10 +27,13 @@ export const HELLO: Record<string, string> = {
     '-include greet.d shout.d main.d',
     '',
   ].join('\n'),
-  'greet.h': '#ifndef GREET_H\n#define GREET_H\nconst char *greeting(void);\nvoid shout(const char *s, char *out, int n);\n#endif\n',
+  'greet.h':
+    '#ifndef GREET_H\n#define GREET_H\nconst char *greeting(void);\nvoid shout(const char *s, char *out, int n);\n#endif\n',
   'greet.c': '#include "greet.h"\n/* who we greet */\nconst char *greeting(void) { return "hello, world"; }\n',
-  'shout.c': '#include <ctype.h>\n#include "greet.h"\nvoid shout(const char *s, char *out, int n) {\n  int i = 0;\n  for (; s[i] && i < n - 1; i++) out[i] = (char)toupper((unsigned char)s[i]);\n  out[i] = 0;\n}\n',
-  'main.c': '#include <stdio.h>\n#include "greet.h"\nint main(void) {\n  char b[64];\n  shout(greeting(), b, sizeof b);\n  printf("%s %s %s\\n", greeting(), b, __FILE__);\n  return 0;\n}\n',
+  'shout.c':
+    '#include <ctype.h>\n#include "greet.h"\nvoid shout(const char *s, char *out, int n) {\n  int i = 0;\n  for (; s[i] && i < n - 1; i++) out[i] = (char)toupper((unsigned char)s[i]);\n  out[i] = 0;\n}\n',
+  'main.c':
+    '#include <stdio.h>\n#include "greet.h"\nint main(void) {\n  char b[64];\n  shout(greeting(), b, sizeof b);\n  printf("%s %s %s\\n", greeting(), b, __FILE__);\n  return 0;\n}\n',
 };
 
 export interface Ran {
@@ -44,7 +47,13 @@ export function sh(cwd: string, script: string, env: NodeJS.ProcessEnv = {}): Ra
   const bin = ensureBin();
   const r = spawnSync('bash', ['-c', script], {
     cwd,
-    env: { ...process.env, GG_DIR: '', GG_SANDBOX: process.env['GG_TEST_SANDBOX'] ?? 'bwrap', PATH: `${bin}:${process.env['PATH']}`, ...env },
+    env: {
+      ...process.env,
+      GG_DIR: '',
+      GG_SANDBOX: process.env['GG_TEST_SANDBOX'] ?? 'bwrap',
+      PATH: `${bin}:${process.env['PATH']}`,
+      ...env,
+    },
     encoding: 'utf8',
     timeout: 600_000,
   });
@@ -62,7 +71,11 @@ function ensureBin(): string {
   if (binDir) return binDir;
   binDir = tempDir('gg-bin-');
   fs.writeFileSync(path.join(binDir, 'gg'), `#!/bin/sh\nexec "${process.execPath}" "${GG}" "$@"\n`, { mode: 0o755 });
-  fs.writeFileSync(path.join(binDir, 'gg-force-and-run'), `#!/bin/sh\nexec "${process.execPath}" "${GG_FORCE_AND_RUN}" "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(binDir, 'gg-force-and-run'),
+    `#!/bin/sh\nexec "${process.execPath}" "${GG_FORCE_AND_RUN}" "$@"\n`,
+    { mode: 0o755 },
+  );
   return binDir;
 }
 
@@ -102,7 +115,8 @@ export function placeholdersIn(dir: string, withObjects = false): string[] {
       if (e.name === '.gg' || e.name === '.git') continue;
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && (withObjects || !e.name.endsWith('.o')) && fs.statSync(p).size < 600 && isPlaceholder(p)) out.push(p);
+      else if (e.isFile() && (withObjects || !e.name.endsWith('.o')) && fs.statSync(p).size < 600 && isPlaceholder(p))
+        out.push(p);
     }
   };
   walk(dir);

@@ -30,7 +30,11 @@ export function tempDir(prefix = 'gg-test-'): string {
   return d;
 }
 
-export function run(cwd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): RunResult {
+export function run(
+  cwd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): RunResult {
   const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [GG, ...args], {
     cwd,
     env: { ...process.env, GG_DIR: '', ...opts.env },

@@ -1,7 +1,7 @@
 /** Thunks that run host programs in the bubblewrap jail, for the sandbox tests (real programs, no mocks). */
 import fs from 'node:fs';
 import path from 'node:path';
-import { GgError } from '../../src/errors.js';
+import { type GgError } from '../../src/errors.js';
 import { forceAll } from '../../src/force/force.js';
 import { GraphBuilder, type ExecutableFile, type InputSpec, type WrittenThunk } from '../../src/frontend/sdk.js';
 import type { ThunkInput } from '../../src/ir/thunk.js';

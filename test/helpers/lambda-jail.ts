@@ -46,22 +46,60 @@ export class LambdaJail {
     const real = (p: string): string => fs.realpathSync(p);
     for (const lib of nodeLibraries()) if (real(lib) !== lib) binds.push('--ro-bind', real(lib), real(lib));
     const args = [
-      '--unshare-user', '--disable-userns', '--uid', '1000', '--gid', '1000',
-      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session',
-      '--ro-bind', real(process.execPath), '/var/lang/bin/node',
+      '--unshare-user',
+      '--disable-userns',
+      '--uid',
+      '1000',
+      '--gid',
+      '1000',
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--die-with-parent',
+      '--new-session',
+      '--ro-bind',
+      real(process.execPath),
+      '/var/lang/bin/node',
       ...binds,
-      '--ro-bind', this.taskDir, '/var/task',
-      '--ro-bind', path.join(REPO, 'test/fixtures/lambda'), '/var/runtime',
-      '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
-      '--clearenv', ...Object.entries({ PATH: '/var/lang/bin:/usr/bin:/bin', HOME: '/tmp', ...env }).flatMap(([k, v]) => ['--setenv', k, v]),
-      '--remount-ro', '/', '--chdir', '/var/task',
-      '/var/lang/bin/node', '/var/runtime/jail-driver.mjs',
+      '--ro-bind',
+      this.taskDir,
+      '/var/task',
+      '--ro-bind',
+      path.join(REPO, 'test/fixtures/lambda'),
+      '/var/runtime',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--tmpfs',
+      '/tmp',
+      '--clearenv',
+      ...Object.entries({ PATH: '/var/lang/bin:/usr/bin:/bin', HOME: '/tmp', ...env }).flatMap(([k, v]) => [
+        '--setenv',
+        k,
+        v,
+      ]),
+      '--remount-ro',
+      '/',
+      '--chdir',
+      '/var/task',
+      '/var/lang/bin/node',
+      '/var/runtime/jail-driver.mjs',
     ];
     this.child = spawn('bwrap', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => this.replies.shift()?.(JSON.parse(line) as JailReply));
+    readline
+      .createInterface({ input: this.child.stdout! })
+      .on('line', (line) => this.replies.shift()?.(JSON.parse(line) as JailReply));
     this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
     this.child.on('exit', (code) => {
-      for (const r of this.replies.splice(0)) r({ functionError: `the jail exited (${code}): ${this.stderr.join('')}`, uid: -1, hostToolchain: [], writable: [], leftovers: [] });
+      for (const r of this.replies.splice(0))
+        r({
+          functionError: `the jail exited (${code}): ${this.stderr.join('')}`,
+          uid: -1,
+          hostToolchain: [],
+          writable: [],
+          leftovers: [],
+        });
     });
   }
 

@@ -32,7 +32,10 @@ export interface OfflineLambda {
   stop(): Promise<void>;
 }
 
-export async function startOfflineLambda(functions: OfflineFunction[], env: Record<string, string>): Promise<OfflineLambda> {
+export async function startOfflineLambda(
+  functions: OfflineFunction[],
+  env: Record<string, string>,
+): Promise<OfflineLambda> {
   const sls = path.join(OFFLINE, 'serverless/bin/serverless.js');
   if (!fs.existsSync(sls) || !fs.existsSync(path.join(OFFLINE, 'serverless-offline'))) {
     throw new Error('serverless-offline is not installed: run npm ci --prefix test/lambda-offline (CI does)');
@@ -46,37 +49,59 @@ export async function startOfflineLambda(functions: OfflineFunction[], env: Reco
   const functionEnv = { ...env, GG_LAMBDA_TMP: fs.mkdtempSync(path.join(dir, '.tmp-')) };
   const lambdaPort = await freePort();
   const httpPort = await freePort();
-  fs.writeFileSync(path.join(dir, 'serverless.yml'), [
-    `service: ${SERVICE}`,
-    "frameworkVersion: '3'",
-    'provider:',
-    '  name: aws',
-    '  runtime: nodejs20.x',
-    '  environment:',
-    ...Object.entries(functionEnv).map(([k, v]) => `    ${k}: '${v}'`),
-    'plugins:',
-    '  - serverless-offline',
-    'custom:',
-    '  serverless-offline:',
-    `    lambdaPort: ${lambdaPort}`,
-    `    httpPort: ${httpPort}`,
-    '    host: 127.0.0.1',
-    'functions:',
-    ...functions.flatMap((f) => [
-      `  ${f.name}:`, `    handler: ${f.handler}`, `    timeout: ${f.timeoutS}`,
-      ...(f.env ? ['    environment:', ...Object.entries(f.env).map(([k, v]) => `      ${k}: '${v}'`)] : []),
-    ]),
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(dir, 'serverless.yml'),
+    [
+      `service: ${SERVICE}`,
+      "frameworkVersion: '3'",
+      'provider:',
+      '  name: aws',
+      '  runtime: nodejs20.x',
+      '  environment:',
+      ...Object.entries(functionEnv).map(([k, v]) => `    ${k}: '${v}'`),
+      'plugins:',
+      '  - serverless-offline',
+      'custom:',
+      '  serverless-offline:',
+      `    lambdaPort: ${lambdaPort}`,
+      `    httpPort: ${httpPort}`,
+      '    host: 127.0.0.1',
+      'functions:',
+      ...functions.flatMap((f) => [
+        `  ${f.name}:`,
+        `    handler: ${f.handler}`,
+        `    timeout: ${f.timeoutS}`,
+        ...(f.env ? ['    environment:', ...Object.entries(f.env).map(([k, v]) => `      ${k}: '${v}'`)] : []),
+      ]),
+      '',
+    ].join('\n'),
+  );
   // Through a shell that stops the server when its stdin closes: on stop(), and when the test process dies.
-  const child: ChildProcess = spawn('sh', ['-c', `exec 3<&0; "${process.execPath}" "${sls}" offline start </dev/null & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p`], {
-    cwd: dir,
-    env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_INTERACTIVE_SETUP_DISABLE: '1', SLS_DEPRECATION_DISABLE: '*' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    'sh',
+    [
+      '-c',
+      `exec 3<&0; "${process.execPath}" "${sls}" offline start </dev/null & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p`,
+    ],
+    {
+      cwd: dir,
+      env: {
+        ...process.env,
+        ...env,
+        SLS_TELEMETRY_DISABLED: '1',
+        SLS_NOTIFICATIONS_MODE: 'off',
+        SLS_INTERACTIVE_SETUP_DISABLE: '1',
+        SLS_DEPRECATION_DISABLE: '*',
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serverless-offline did not start within 120 s:\n${out}`)), 120_000);
+    const timer = setTimeout(
+      () => reject(new Error(`serverless-offline did not start within 120 s:\n${out}`)),
+      120_000,
+    );
     const onData = (d: Buffer): void => {
       out += d.toString();
       if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(out) && out.includes('exposed for local invocation')) {
@@ -119,10 +144,14 @@ export interface ThrottlingProxy {
  * (test/fixtures/lambda/throttling-proxy.mjs, in a child process).
  */
 export async function startThrottlingProxy(target: string, every: number): Promise<ThrottlingProxy> {
-  const child = spawn(process.execPath, [path.join(REPO, 'test/fixtures/lambda/throttling-proxy.mjs'), target, String(every)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(REPO, 'test/fixtures/lambda/throttling-proxy.mjs'), target, String(every)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));
@@ -136,7 +165,7 @@ export async function startThrottlingProxy(target: string, every: number): Promi
     throttled: async () => Number(await (await fetch(`${endpoint}/__throttled`)).text()),
     async stop() {
       const exited = child.exitCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
-      child.stdin!.end();
+      child.stdin.end();
       await exited;
     },
   };

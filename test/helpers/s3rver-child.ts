@@ -18,11 +18,17 @@ const S3rver = require('s3rver') as S3rverClass;
 
 const [directory, bucket] = process.argv.slice(2);
 if (!directory || !bucket) throw new Error('usage: s3rver-child DIR BUCKET');
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
+const server = new S3rver({
+  address: '127.0.0.1',
+  port: 0,
+  silent: true,
+  directory,
+  configureBuckets: [{ name: bucket, configs: [] }],
+});
 const { port } = await server.run();
 process.stdout.write(`listening on 127.0.0.1:${port}\n`);
 const quit = (): void => {
-  server.close().finally(() => process.exit(0));
+  void server.close().finally(() => process.exit(0));
 };
 process.stdin.on('end', quit);
 process.stdin.on('error', quit);

@@ -72,7 +72,12 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Resolve once `pattern` appears in the child's stdout; reject if it exits first or takes too long. */
-function waitForOutput(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+function waitForOutput(
+  child: ChildProcess,
+  pattern: RegExp,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => done(new Error(`${what} did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
@@ -81,7 +86,8 @@ function waitForOutput(child: ChildProcess, pattern: RegExp, what: string, timeo
       const m = out.match(pattern);
       if (m) done(undefined, m);
     };
-    const onExit = (code: number | null): void => done(new Error(`${what} exited (${code}) before it was ready:\n${out}`));
+    const onExit = (code: number | null): void =>
+      done(new Error(`${what} exited (${code}) before it was ready:\n${out}`));
     function done(err: Error | undefined, m?: RegExpMatchArray): void {
       clearTimeout(timer);
       child.stdout?.off('data', onData);
@@ -105,13 +111,30 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
   // The port is free when we pick it but may be taken before redis binds it: try a few.
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
     if (opts.password !== undefined) args.push('--requirepass', opts.password);
     // Through a shell that stops redis-server when its stdin closes: on stop(), and also when this process dies
     // without stopping it, so a crashed test run leaves no server behind. (Background jobs of a non-interactive
     // shell read /dev/null, hence stdin kept on fd 3 for `cat`.)
     const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const child = spawn('sh', ['-c', `exec 3<&0; redis-server ${quoted} & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      'sh',
+      ['-c', `exec 3<&0; redis-server ${quoted} & p=$!; (cat <&3 >/dev/null; kill $p 2>/dev/null) & wait $p`],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
     try {
       // With --loglevel warning redis prints nothing on success: poll the port instead.
@@ -164,7 +187,9 @@ export async function startS3(opts: S3ServerOptions = {}): Promise<RunningS3> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-s3rver-'));
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-child.js');
   // s3rver encrypts ListObjectsV2 continuation tokens with a cipher OpenSSL 3 only has in its legacy provider.
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, dataDir, bucket], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, dataDir, bucket], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let port: number;
   try {
     const m = await waitForOutput(child, /listening on [^:\s]+:(\d+)/, 's3rver');

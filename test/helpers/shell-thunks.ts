@@ -15,7 +15,16 @@ export class ShellThunks {
   }
 
   /** `sh -c script` with the given inputs; outputs default to ['out']. */
-  script(script: string, o: { values?: InputSpec[]; thunks?: InputSpec[]; outputs?: string[]; timeoutMs?: number; env?: Record<string, string> } = {}): WrittenThunk {
+  script(
+    script: string,
+    o: {
+      values?: InputSpec[];
+      thunks?: InputSpec[];
+      outputs?: string[];
+      timeoutMs?: number;
+      env?: Record<string, string>;
+    } = {},
+  ): WrittenThunk {
     return this.g.thunk({
       function: this.sh,
       args: ['sh', '-c', script],

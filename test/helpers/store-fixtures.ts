@@ -34,7 +34,7 @@ export function randomObject(size = 4096): Buffer {
 export function randomFile(size: number): string {
   const file = path.join(tempDir(), 'data');
   const fd = fs.openSync(file, 'w');
-  for (let done = 0; done < size; ) {
+  for (let done = 0; done < size;) {
     const n = Math.min(1 << 20, size - done);
     fs.writeSync(fd, randomBytes(n));
     done += n;
@@ -53,14 +53,23 @@ export interface BigRoundTrip {
 }
 
 /** Run the large-object round trip in a child node process and return what it measured. */
-export async function runBigRoundTrip(uri: string, sizeMiB: number, env: Record<string, string> = {}): Promise<BigRoundTrip> {
+export async function runBigRoundTrip(
+  uri: string,
+  sizeMiB: number,
+  env: Record<string, string> = {},
+): Promise<BigRoundTrip> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'big-object-roundtrip.js');
   const name = await generatedObjectName(sizeMiB * 1024 * 1024);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, uri, String(sizeMiB), name], { env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${err.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as BigRoundTrip);
-    });
+    execFile(
+      process.execPath,
+      [script, uri, String(sizeMiB), name],
+      { env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${err.message}\n${stderr}`));
+        else resolve(JSON.parse(stdout.trim().split('\n').at(-1) as string) as BigRoundTrip);
+      },
+    );
   });
 }
 

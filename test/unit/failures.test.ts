@@ -45,7 +45,12 @@ it('retries infrastructure failures with backoff, and never a program failure', 
   assert.equal(r2.errors.get(bad.name)?.code, 'GG_E_THUNK_FAILED');
   assert.equal(programFailure.calls, 1);
   const exhausted = flaky(rt.engine, 5, true);
-  const r3 = await forceAll([s.script('echo other > out').name], { store: rt.store, engine: exhausted, jobs: 1, attempts: 3 });
+  const r3 = await forceAll([s.script('echo other > out').name], {
+    store: rt.store,
+    engine: exhausted,
+    jobs: 1,
+    attempts: 3,
+  });
   assert.equal([...r3.errors.values()][0]?.code, 'GG_E_INFRA');
   assert.equal(exhausted.calls, 3);
   await rt.close();
@@ -54,7 +59,8 @@ it('retries infrastructure failures with backoff, and never a program failure', 
 it('reports a full disk as GG_E_DISK_FULL and leaves no partial object', (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root to mount a small tmpfs');
   const mnt = tempDir('gg-full-');
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]).status !== 0) return t.skip('cannot mount tmpfs here');
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]).status !== 0)
+    return t.skip('cannot mount tmpfs here');
   try {
     const ggDir = path.join(mnt, '.gg');
     const big = path.join(tempDir(), 'big');

@@ -18,7 +18,10 @@ it('forces fib(20) to 6765, then again from the memo without running anything', 
   assert.equal(fs.readFileSync(path.join(dir, '.gg/blobs', summary.targets[0]!.result), 'utf8'), '6765');
   // 21 distinct fib thunks (0..20) and 19 add thunks: shared sub-results are computed once.
   assert.equal(summary.executed, 40);
-  const again = JSON.parse(run(dir, ['force', '--json', name]).stdout) as { executed: number; targets: { result: string }[] };
+  const again = JSON.parse(run(dir, ['force', '--json', name]).stdout) as {
+    executed: number;
+    targets: { result: string }[];
+  };
   assert.equal(again.executed, 0);
   assert.equal(again.targets[0]!.result, summary.targets[0]!.result);
 });

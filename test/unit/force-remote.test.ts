@@ -11,7 +11,11 @@ import { project, run } from '../helpers/cli.js';
 import { s3Env, startRedis, startS3, type RunningServer } from '../helpers/servers.js';
 import { ShellThunks } from '../helpers/shell-thunks.js';
 
-interface Summary { executed: number; cached: number; targets: { result?: string; error?: string }[] }
+interface Summary {
+  executed: number;
+  cached: number;
+  targets: { result?: string; error?: string }[];
+}
 
 /** The same three-thunk graph on a fresh machine: an input file, a step, and a target depending on it. */
 function machine(): { dir: string; target: string; input: string } {
@@ -47,7 +51,9 @@ for (const backend of ['redis', 's3'] as const) {
 
       const b = machine();
       const before = new Set(blobs(b.dir));
-      const r2 = run(b.dir, ['force', '--sandbox=none', '--json', 'result.txt'], { env: { ...env, GG_STORAGE_URI: server.uri } });
+      const r2 = run(b.dir, ['force', '--sandbox=none', '--json', 'result.txt'], {
+        env: { ...env, GG_STORAGE_URI: server.uri },
+      });
       assert.equal(r2.status, 0, r2.stderr);
       const s2 = JSON.parse(r2.stdout) as Summary;
       assert.equal(s2.executed, 0);

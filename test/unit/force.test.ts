@@ -11,7 +11,13 @@ import { ShellThunks } from '../helpers/shell-thunks.js';
 
 const NOSB = '--sandbox=none';
 
-interface Summary { executed: number; cached: number; failed: number; wall_ms: number; targets: { target: string; result?: string; error?: string }[] }
+interface Summary {
+  executed: number;
+  cached: number;
+  failed: number;
+  wall_ms: number;
+  targets: { target: string; result?: string; error?: string }[];
+}
 function forceJson(dir: string, ...args: string[]): { status: number | null; summary: Summary; stderr: string } {
   const r = run(dir, ['force', NOSB, '--json', ...args]);
   return { status: r.status, summary: JSON.parse(r.stdout) as Summary, stderr: r.stderr };
@@ -123,7 +129,7 @@ describe('gg force', () => {
     assert.match(r.stderr, /GG_E_THUNK_OUTPUT_MISSING.*'other'/);
   });
 
-  it('a thunk\'s own timeout is only a straggler hint: a run past it is not killed', () => {
+  it("a thunk's own timeout is only a straggler hint: a run past it is not killed", () => {
     const dir = project();
     const s = new ShellThunks(dir);
     const t = s.script('sleep 1.5; echo done > out', { timeoutMs: 200 });
@@ -145,7 +151,9 @@ describe('gg force', () => {
     assert.match(r.stderr, /GG_E_THUNK_TIMEOUT.*hard time limit of 300 ms \(gg force --timeout\)/);
     assert.ok(Date.now() - start < 10_000);
     const wait = Date.now() + 2500;
-    while (Date.now() < wait) { /* the grandchild would write its marker after 2 s */ }
+    while (Date.now() < wait) {
+      /* the grandchild would write its marker after 2 s */
+    }
     assert.equal(fs.existsSync(marker), false);
   });
 
@@ -174,10 +182,29 @@ describe('gg force', () => {
     assert.match(r.stderr, /GG_E_THUNK_INVALID.*escapes/);
     r = run(dir, ['create-thunk', '-o', 'out', '--', sh, 'sh']);
     assert.match(r.stderr, /GG_E_THUNK_INVALID.*not among the executables/);
-    r = run(dir, ['create-thunk', '-e', sh, '-v', 'VWJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM00000006', '-o', 'out', '--', sh, 'sh']);
+    r = run(dir, [
+      'create-thunk',
+      '-e',
+      sh,
+      '-v',
+      'VWJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM00000006',
+      '-o',
+      'out',
+      '--',
+      sh,
+      'sh',
+    ]);
     assert.match(r.stderr, /GG_E_OBJECT_MISSING/);
     // A thunk written by someone else's tool, with an escaping tag: refused at load.
-    const evil = encodeThunk({ function: { hash: sh, args: ['sh'], envars: [] }, values: [], thunks: [], executables: [{ name: sh }], outputs: ['../../owned'], timeout: 0, links: {} });
+    const evil = encodeThunk({
+      function: { hash: sh, args: ['sh'], envars: [] },
+      values: [],
+      thunks: [],
+      executables: [{ name: sh }],
+      outputs: ['../../owned'],
+      timeout: 0,
+      links: {},
+    });
     const name = computeName(evil);
     fs.writeFileSync(path.join(dir, '.gg/blobs', name), evil);
     r = run(dir, ['force', NOSB, name]);

@@ -26,7 +26,7 @@ Prime/PrimeTableTest.  # TypeParam = int
 `;
 
 describe('gtest listing and outcomes', () => {
-  it('reads suites, tests, parameterized and disabled cases; skips main()\'s chatter', () => {
+  it("reads suites, tests, parameterized and disabled cases; skips main()'s chatter", () => {
     assert.deepEqual(parseGtestList(LISTING, 'bin'), [
       { name: 'FactorialTest.Negative', disabled: false },
       { name: 'FactorialTest.Zero', disabled: false },
@@ -38,7 +38,11 @@ describe('gtest listing and outcomes', () => {
 
   it('refuses a test name that could smuggle flags or shell words into the run', () => {
     for (const bad of ['S.\n  a:b\n', 'S.\n  -x\n', 'S.\n  a b\n', "S.\n  a'b\n"]) {
-      assert.throws(() => parseGtestList(bad, 'bin'), (e: unknown) => e instanceof GgError && e.code === 'GG_E_USAGE', bad);
+      assert.throws(
+        () => parseGtestList(bad, 'bin'),
+        (e: unknown) => e instanceof GgError && e.code === 'GG_E_USAGE',
+        bad,
+      );
     }
   });
 
@@ -47,8 +51,14 @@ describe('gtest listing and outcomes', () => {
     assert.deepEqual(caseOutcome('A.b', 0, ok, 60), { status: 'passed', timeMs: 12 });
     assert.deepEqual(caseOutcome('A.b', 1, '[  FAILED  ] A.b (3 ms)\n', 60), { status: 'failed', timeMs: 3 });
     assert.deepEqual(caseOutcome('A.b', 0, '[  SKIPPED ] A.b (0 ms)\n', 60), { status: 'skipped', timeMs: 0 });
-    assert.deepEqual(caseOutcome('A.b', 139, '[ RUN      ] A.b\n', 60), { status: 'crashed', reason: 'killed by SIGSEGV' });
-    assert.deepEqual(caseOutcome('A.b', 124, '', 7), { status: 'timeout', reason: 'timed out after 7 s and was killed' });
+    assert.deepEqual(caseOutcome('A.b', 139, '[ RUN      ] A.b\n', 60), {
+      status: 'crashed',
+      reason: 'killed by SIGSEGV',
+    });
+    assert.deepEqual(caseOutcome('A.b', 124, '', 7), {
+      status: 'timeout',
+      reason: 'timed out after 7 s and was killed',
+    });
     assert.equal(caseOutcome('A.b', 0, 'no tests ran\n', 60).status, 'failed');
     // Another case's line does not count for this one.
     assert.equal(caseOutcome('A.b', 0, '[       OK ] A.bc (1 ms)\n', 60).status, 'failed');
@@ -69,7 +79,10 @@ describe('sharding', () => {
     const shards = planShards(cases, times, { jobs: 2 });
     // 3090 ms in all: ceil(3090/400) = 8, capped at jobs*3 = 6 shards; the slow case is alone.
     assert.equal(shards.length, 6);
-    assert.deepEqual(shards.find((s) => s.includes('S.t0')), ['S.t0']);
+    assert.deepEqual(
+      shards.find((s) => s.includes('S.t0')),
+      ['S.t0'],
+    );
     const cheap = planShards(cases, new Map(cases.map((c) => [c, 5])), { jobs: 2 });
     assert.equal(cheap.length, 1, 'fifty milliseconds of tests are not worth a second jail');
   });
@@ -77,7 +90,11 @@ describe('sharding', () => {
   it('honours a fixed count and one thunk per test; order inside a shard is the listing order', () => {
     const four = planShards(cases, new Map(), { jobs: 2, shards: 4 });
     assert.equal(four.length, 4);
-    for (const s of four) assert.deepEqual(s, [...s].sort((a, b) => cases.indexOf(a) - cases.indexOf(b)));
+    for (const s of four)
+      assert.deepEqual(
+        s,
+        [...s].sort((a, b) => cases.indexOf(a) - cases.indexOf(b)),
+      );
     assert.equal(planShards(cases, new Map(), { jobs: 2, shards: 'per-test' }).length, 10);
     assert.equal(planShards(cases, new Map(), { jobs: 2, shards: 99 }).length, 10);
   });
@@ -86,8 +103,21 @@ describe('sharding', () => {
 describe('JUnit XML', () => {
   const cases: JunitCase[] = [
     { suite: 'Math', name: 'Adds', status: 'passed', timeMs: 5, output: '[       OK ] Math.Adds (5 ms)\n' },
-    { suite: 'Math', name: 'Breaks', status: 'failed', timeMs: 1, output: '[ RUN      ] Math.Breaks\nx.cc:3: Failure\nExpected <a> & "b"\x07\x1b[0m ]]> \ud800\n[  FAILED  ] Math.Breaks (1 ms)\n' },
-    { suite: 'Math', name: 'Crashes', status: 'crashed', reason: 'killed by SIGSEGV', output: '[ RUN      ] Math.Crashes\n' },
+    {
+      suite: 'Math',
+      name: 'Breaks',
+      status: 'failed',
+      timeMs: 1,
+      output:
+        '[ RUN      ] Math.Breaks\nx.cc:3: Failure\nExpected <a> & "b"\x07\x1b[0m ]]> \ud800\n[  FAILED  ] Math.Breaks (1 ms)\n',
+    },
+    {
+      suite: 'Math',
+      name: 'Crashes',
+      status: 'crashed',
+      reason: 'killed by SIGSEGV',
+      output: '[ RUN      ] Math.Crashes\n',
+    },
     { suite: 'Slow', name: 'Hangs', status: 'timeout', reason: 'timed out after 2 s and was killed', output: '' },
     { suite: 'Slow', name: 'Skips', status: 'skipped', output: '' },
   ];
@@ -99,7 +129,13 @@ describe('JUnit XML', () => {
     const { result, errors } = parseV2({ type: 'junit', files: [file] });
     assert.deepEqual(errors, []);
     const verdicts = result.suites.flatMap((s) => s.cases.map((c) => `${s.name}.${c.name}=${c.status}`));
-    assert.deepEqual(verdicts, ['Math.Adds=PASS', 'Math.Breaks=FAIL', 'Math.Crashes=FAIL', 'Slow.Hangs=FAIL', 'Slow.Skips=SKIP']);
+    assert.deepEqual(verdicts, [
+      'Math.Adds=PASS',
+      'Math.Breaks=FAIL',
+      'Math.Crashes=FAIL',
+      'Slow.Hangs=FAIL',
+      'Slow.Skips=SKIP',
+    ]);
     assert.equal(result.total, 4); // the consumer leaves skipped cases out of its total
     assert.equal(result.failed, 1);
     assert.equal(result.errors, 2);

@@ -10,12 +10,18 @@ import { after, before, describe, it } from 'node:test';
 import { commandFor, replacements } from '../../src/frontend/map/map.js';
 import { project, run } from '../helpers/cli.js';
 
-function host(cwd: string, cmd: string, args: string[], input = ''): { status: number | null; stdout: string; stderr: string } {
+function host(
+  cwd: string,
+  cmd: string,
+  args: string[],
+  input = '',
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', input });
   if (r.error) throw new Error(`${cmd} is needed for this test (CI installs it): ${r.error.message}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const parallel = (cwd: string, args: string[], input = ''): ReturnType<typeof host> => host(cwd, 'parallel', ['--will-cite', '-k', ...args], input);
+const parallel = (cwd: string, args: string[], input = ''): ReturnType<typeof host> =>
+  host(cwd, 'parallel', ['--will-cite', '-k', ...args], input);
 
 /** Files under dir (relative), .gg excluded, with their bytes. */
 function tree(dir: string): Map<string, string> {
@@ -52,12 +58,31 @@ describe('gg map', () => {
     fs.rmSync(twin, { recursive: true, force: true });
   });
 
-  it('replacement strings are GNU parallel\'s', () => {
-    const r = parallel(twin, ['echo', '{}', '{.}', '{/}', '{//}', '{/.}', '{#}', ':::', 'a.txt', 'd/b.c.d', '/x/y', 'noext']);
-    const ours = ['a.txt', 'd/b.c.d', '/x/y', 'noext'].map((i, k) => Object.values(replacements(i, k + 1)).join(' ')).join('\n') + '\n';
+  it("replacement strings are GNU parallel's", () => {
+    const r = parallel(twin, [
+      'echo',
+      '{}',
+      '{.}',
+      '{/}',
+      '{//}',
+      '{/.}',
+      '{#}',
+      ':::',
+      'a.txt',
+      'd/b.c.d',
+      '/x/y',
+      'noext',
+    ]);
+    const ours =
+      ['a.txt', 'd/b.c.d', '/x/y', 'noext'].map((i, k) => Object.values(replacements(i, k + 1)).join(' ')).join('\n') +
+      '\n';
     assert.equal(ours, r.stdout);
     assert.deepEqual(commandFor(['wc', '-c'], 'x y', 1), ['wc', '-c', 'x y']);
-    assert.deepEqual(commandFor(["grep -c a {} | tr -d ' '"], "it's", 1), ['sh', '-c', "grep -c a 'it'\\''s' | tr -d ' '"]);
+    assert.deepEqual(commandFor(["grep -c a {} | tr -d ' '"], "it's", 1), [
+      'sh',
+      '-c',
+      "grep -c a 'it'\\''s' | tr -d ' '",
+    ]);
   });
 
   it('same stdout as parallel -k and xargs -I{} for a program over files (::: and stdin)', () => {
@@ -84,10 +109,24 @@ describe('gg map', () => {
     assert.equal(x.stdout, '3\n4\n5\n');
   });
 
-  it('writes outputs back as parallel leaves them (gzip -k), and --results in parallel\'s layout', () => {
+  it("writes outputs back as parallel leaves them (gzip -k), and --results in parallel's layout", () => {
     const p = parallel(twin, ['--results', 'res', 'gzip', '-k', '-n', '{}', ':::', ...inputs]);
     assert.equal(p.status, 0, p.stderr);
-    const g = run(dir, ['map', '-s', '-o', '{}.gz', '--results', 'res', '--', 'gzip', '-k', '-n', '{}', ':::', ...inputs]);
+    const g = run(dir, [
+      'map',
+      '-s',
+      '-o',
+      '{}.gz',
+      '--results',
+      'res',
+      '--',
+      'gzip',
+      '-k',
+      '-n',
+      '{}',
+      ':::',
+      ...inputs,
+    ]);
     assert.equal(g.status, 0, g.stderr);
     assert.deepEqual(tree(dir), tree(twin));
   });

@@ -15,7 +15,8 @@ describe('gg infer', () => {
   it('turns compile, archive and link into thunks; force builds a working program; -MMD depfiles are written', () => {
     const dir = cProject(HELLO);
     shOk(dir, 'gg infer make -j2');
-    for (const f of ['main.o', 'greet.o', 'shout.o', 'libgreet.a', 'hello']) assert.ok(isPlaceholder(path.join(dir, f)), `${f} is a placeholder`);
+    for (const f of ['main.o', 'greet.o', 'shout.o', 'libgreet.a', 'hello'])
+      assert.ok(isPlaceholder(path.join(dir, f)), `${f} is a placeholder`);
     assert.equal(fs.statSync(path.join(dir, 'hello')).mode & 0o111, 0o111);
     const dep = fs.readFileSync(path.join(dir, 'main.d'), 'utf8');
     assert.match(dep, /^main\.o: main\.c \\\n greet\.h\n/);
@@ -46,11 +47,22 @@ describe('gg infer', () => {
     fs.writeFileSync(path.join(dir, 'greet.c'), guarded('new text, same lines'));
     const r = sh(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
     assert.match(r.stderr, /1 compiles cut off early/);
-    assert.equal(forceJson(dir, 'hello').executed, 0, 'the directives-only text did not change: infer reused the compile\'s result');
+    assert.equal(
+      forceJson(dir, 'hello').executed,
+      0,
+      "the directives-only text did not change: infer reused the compile's result",
+    );
     // A comment can change diagnostics (a fall-through comment), so the compile runs; its object is unchanged.
-    fs.writeFileSync(path.join(dir, 'greet.c'), guarded('new text, same lines').replace('who we greet', 'the one we greet'));
+    fs.writeFileSync(
+      path.join(dir, 'greet.c'),
+      guarded('new text, same lines').replace('who we greet', 'the one we greet'),
+    );
     shOk(dir, 'rm -f greet.o libgreet.a hello && gg infer make -j2');
-    assert.equal(forceJson(dir, 'hello').executed, 1, 'only the compile of greet.c runs; its unchanged object stops the archive and the link');
+    assert.equal(
+      forceJson(dir, 'hello').executed,
+      1,
+      'only the compile of greet.c runs; its unchanged object stops the archive and the link',
+    );
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
@@ -81,18 +93,22 @@ describe('gg infer', () => {
     assert.ok(isElf(path.join(dir, 'x.o')));
   });
 
-  it('objects equal those of a plain build after strip --strip-debug (and __FILE__ is the build\'s)', () => {
+  it("objects equal those of a plain build after strip --strip-debug (and __FILE__ is the build's)", () => {
     const files = {
-      'src/lib.c': '#include <assert.h>\n#include "lib.h"\nint f(int x) { assert(x >= 0); return x * 2; }\nconst char *where(void) { return __FILE__; }\n',
+      'src/lib.c':
+        '#include <assert.h>\n#include "lib.h"\nint f(int x) { assert(x >= 0); return x * 2; }\nconst char *where(void) { return __FILE__; }\n',
       'src/lib.h': 'int f(int x);\nconst char *where(void);\n',
-      'src/main.c': '#include <stdio.h>\n#include "lib.h"\nint main(void) { printf("%d %s\\n", f(21), where()); return 0; }\n',
-      'Makefile': 'all:\n\tcd src && cc -g -O2 -fPIC -DNAME=1 -I. -c lib.c && cc -g -O2 -c main.c -o main.o && cc -o prog main.o lib.o\n',
+      'src/main.c':
+        '#include <stdio.h>\n#include "lib.h"\nint main(void) { printf("%d %s\\n", f(21), where()); return 0; }\n',
+      Makefile:
+        'all:\n\tcd src && cc -g -O2 -fPIC -DNAME=1 -I. -c lib.c && cc -g -O2 -c main.c -o main.o && cc -o prog main.o lib.o\n',
     };
     const dir = cProject(files);
     const plain = cProject(files);
     shOk(plain, 'make');
     shOk(dir, 'gg infer make && gg force --sandbox=$GG_SANDBOX -j2 src/lib.o src/main.o src/prog');
-    for (const o of ['src/lib.o', 'src/main.o']) assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
+    for (const o of ['src/lib.o', 'src/main.o'])
+      assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
     assert.equal(shOk(dir, 'src/prog'), '42 lib.c\n');
   });
 
@@ -104,10 +120,13 @@ describe('gg infer', () => {
     assert.ok(fs.existsSync(path.join(dir, 'a.aux')));
     assert.match(r.stderr, /real cc: an unknown flag \(-aux-info\)/);
     assert.match(r.stderr, /1 command ran for real .*by reason:\n {2}1 {2}an unknown flag\n/);
-    assert.match(fs.readFileSync(path.join(dir, '.gg/cache/infer/last-run.log'), 'utf8'), /an unknown flag \(-aux-info\)/);
+    assert.match(
+      fs.readFileSync(path.join(dir, '.gg/cache/infer/last-run.log'), 'utf8'),
+      /an unknown flag \(-aux-info\)/,
+    );
   });
 
-  it('a compile error surfaces at force time with the compiler\'s message; a missing header at infer time', () => {
+  it("a compile error surfaces at force time with the compiler's message; a missing header at infer time", () => {
     const dir = cProject({ 'bad.c': 'int f( { }\n', 'nohdr.c': '#include "missing.h"\n' });
     shOk(dir, 'gg infer cc -c bad.c');
     const r = sh(dir, 'gg force --sandbox=$GG_SANDBOX bad.o');
@@ -122,7 +141,10 @@ describe('gg infer', () => {
   it('passes queries, -E to stdout and probes to the real tool', () => {
     const dir = cProject({ 'a.c': '#define X 42\nint x = X;\n', 'conftest.c': 'int main(void) { return 0; }\n' });
     const real = shOk(dir, 'cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so');
-    const viaModels = shOk(dir, 'gg infer sh -c "cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so"');
+    const viaModels = shOk(
+      dir,
+      'gg infer sh -c "cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so"',
+    );
     assert.equal(viaModels, real);
     shOk(dir, 'gg infer cc -o conftest conftest.c');
     assert.ok(isElf(path.join(dir, 'conftest')), 'configure probes are built for real');
@@ -132,7 +154,7 @@ describe('gg infer', () => {
     const dir = cProject({
       'a.c': 'int a(void) { return 7; }\n',
       'gen.c': '#include <stdio.h>\nint main(void) { printf("int g(void) { return 5; }\\n"); return 0; }\n',
-      'Makefile': 'all:\n\tcc -c a.c\n\tobjdump -h a.o > sections.txt\n\tcc -o gen gen.c\n\t./gen > g.c\n\tcc -c g.c\n',
+      Makefile: 'all:\n\tcc -c a.c\n\tobjdump -h a.o > sections.txt\n\tcc -o gen gen.c\n\t./gen > g.c\n\tcc -c g.c\n',
     });
     const r = sh(dir, 'gg infer make');
     assert.equal(r.status, 0, r.stderr);
@@ -148,7 +170,10 @@ describe('gg infer', () => {
       'opts.rsp': '-DEXTRA=0 -include inc/conf.h "-isystem" sys\n',
       'm.c': '#include <stdio.h>\nint v(void);\nint main(void) { printf("%d\\n", v()); return 0; }\n',
     });
-    shOk(dir, 'mkdir -p deps && gg infer cc @opts.rsp -UNOTHING -include s.h -I sys -x c -c code.txt -o v.o -MD -MF deps/v.d -MT my-target');
+    shOk(
+      dir,
+      'mkdir -p deps && gg infer cc @opts.rsp -UNOTHING -include s.h -I sys -x c -c code.txt -o v.o -MD -MF deps/v.d -MT my-target',
+    );
     const d = fs.readFileSync(path.join(dir, 'deps/v.d'), 'utf8').replace(/\\\n/g, '');
     assert.match(d, /^my-target: code\.txt/);
     assert.match(d, /inc\/conf\.h/);
@@ -161,7 +186,10 @@ describe('gg infer', () => {
       'x.c': 'int x(void) { return 41; }\n',
       'm.c': '#include <stdio.h>\nint x(void);\nint main(void) { printf("%d\\n", x() + 1); return 0; }\n',
     });
-    shOk(dir, 'gg infer sh -c "cc -fPIC -O2 -c x.c && cc -shared -Wl,-soname,libx.so.1 -o libx.so x.o && cc -o p m.c -L. -lx"');
+    shOk(
+      dir,
+      'gg infer sh -c "cc -fPIC -O2 -c x.c && cc -shared -Wl,-soname,libx.so.1 -o libx.so x.o && cc -o p m.c -L. -lx"',
+    );
     shOk(dir, 'gg infer sh -c "cc -flto -O2 -c x.c -o xl.o && cc -flto -O2 -o plto m.c xl.o"');
     for (const f of ['libx.so', 'p', 'plto']) assert.ok(isPlaceholder(path.join(dir, f)), f);
     assert.equal(forceJson(dir, 'libx.so p plto').failed, 0);
@@ -170,11 +198,12 @@ describe('gg infer', () => {
     assert.match(shOk(dir, 'readelf -d libx.so'), /SONAME.*libx\.so\.1/);
   });
 
-  it('ar updating an archive that is still a placeholder replaces members in its thunk (lua\'s ar rcu + ranlib)', () => {
+  it("ar updating an archive that is still a placeholder replaces members in its thunk (lua's ar rcu + ranlib)", () => {
     const dir = cProject({
       'a.c': 'int a(void) { return 1; }\n',
       'b.c': 'int b(void) { return 2; }\n',
-      'm.c': '#include <stdio.h>\nint a(void); int b(void);\nint main(void) { printf("%d\\n", a() * 10 + b()); return 0; }\n',
+      'm.c':
+        '#include <stdio.h>\nint a(void); int b(void);\nint main(void) { printf("%d\\n", a() * 10 + b()); return 0; }\n',
     });
     shOk(dir, 'gg infer sh -c "cc -c a.c b.c && ar rcu lib.a a.o b.o && ranlib lib.a"');
     fs.writeFileSync(path.join(dir, 'b.c'), 'int b(void) { return 3; }\n');

@@ -13,23 +13,33 @@ import { cProject, sh, shOk } from '../helpers/c-project.js';
 const CASES: Record<string, { files: Record<string, string>; flags: string; src?: string }> = {
   fallthrough: {
     // a plain -E drops the comment: -Werror=implicit-fallthrough then fails a build that passes
-    files: { 'fallthrough.c': 'int f(int x) {\n  switch (x) {\n  case 1:\n    x++;\n    /* fall through */\n  case 2:\n    x++;\n    break;\n  }\n  return x;\n}\n' },
+    files: {
+      'fallthrough.c':
+        'int f(int x) {\n  switch (x) {\n  case 1:\n    x++;\n    /* fall through */\n  case 2:\n    x++;\n    break;\n  }\n  return x;\n}\n',
+    },
     flags: '-O2 -Wextra -Werror=implicit-fallthrough',
   },
   misleading: {
     // -Wmisleading-indentation inside a macro: lost after any preprocessing (line markers turn it off)
-    files: { 'misleading.c': '#include <stdio.h>\n#define CHECK(x) if (x) \\\n    puts("a"); \\\n    puts("b");\nvoid f(int x) {\n  CHECK(x)\n}\n' },
+    files: {
+      'misleading.c':
+        '#include <stdio.h>\n#define CHECK(x) if (x) \\\n    puts("a"); \\\n    puts("b");\nvoid f(int x) {\n  CHECK(x)\n}\n',
+    },
     flags: '-O2 -Wall',
   },
   pragma: {
     files: {
-      'pragma.c': '#pragma GCC diagnostic push\n#pragma GCC diagnostic ignored "-Wunused-variable"\nvoid g(void) { int quiet; }\n#pragma GCC diagnostic pop\nvoid h(void) { int loud; }\n'
-        + '#define HUSH(s) _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-variable\\"") s _Pragma("GCC diagnostic pop")\nvoid k(void) { HUSH(int hushed;) int heard; }\n',
+      'pragma.c':
+        '#pragma GCC diagnostic push\n#pragma GCC diagnostic ignored "-Wunused-variable"\nvoid g(void) { int quiet; }\n#pragma GCC diagnostic pop\nvoid h(void) { int loud; }\n' +
+        '#define HUSH(s) _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-variable\\"") s _Pragma("GCC diagnostic pop")\nvoid k(void) { HUSH(int hushed;) int heard; }\n',
     },
     flags: '-Wall',
   },
   fileline: {
-    files: { 'sub/fileline.c': 'const char *file = __FILE__;\nconst char *base = __BASE_FILE__;\nint line = __LINE__;\n#line 100 "renamed.c"\nint later = __LINE__; const char *named = __FILE__;\nint *p = 0; int q(void) { return *p + "x"; }\n' },
+    files: {
+      'sub/fileline.c':
+        'const char *file = __FILE__;\nconst char *base = __BASE_FILE__;\nint line = __LINE__;\n#line 100 "renamed.c"\nint later = __LINE__; const char *named = __FILE__;\nint *p = 0; int q(void) { return *p + "x"; }\n',
+    },
     flags: '-O2 -Wall',
     src: 'sub/fileline.c',
   },
@@ -47,7 +57,8 @@ const CASES: Record<string, { files: Record<string, string>; flags: string; src?
   },
   hasinclude: {
     files: {
-      'hasinclude.c': '#if __has_include("present.h")\n#include "present.h"\n#endif\n#if __has_include("absent.h")\n#error absent.h is not there\n#endif\n#if __has_include(<stdio.h>)\nint std = 1;\n#endif\nint p = PRESENT;\nint f(void) { int z; return 0; }\n',
+      'hasinclude.c':
+        '#if __has_include("present.h")\n#include "present.h"\n#endif\n#if __has_include("absent.h")\n#error absent.h is not there\n#endif\n#if __has_include(<stdio.h>)\nint std = 1;\n#endif\nint p = PRESENT;\nint f(void) { int z; return 0; }\n',
       'present.h': '#define PRESENT 3\n',
     },
     flags: '-Wall -Wextra',
@@ -69,7 +80,11 @@ function stripped(file: string): Buffer {
 
 /** The compiler's lines in gg force's stderr: without gg's own lines and the `  | ` of a failure report. */
 function compilerLines(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => !/^(gg|error\[GG_|\s+hint:)/.test(l)).map((l) => l.replace(/^ {2}\| /, '')).filter((l) => l.trim() !== '');
+  return stderr
+    .split('\n')
+    .filter((l) => !/^(gg|error\[GG_|\s+hint:)/.test(l))
+    .map((l) => l.replace(/^ {2}\| /, ''))
+    .filter((l) => l.trim() !== '');
 }
 
 describe('gg infer: a compile says and makes what the plain compile does', () => {
@@ -77,7 +92,13 @@ describe('gg infer: a compile says and makes what the plain compile does', () =>
   const dir = cProject(files);
   const plain = cProject(files);
   const cmd = (n: string): string => `cc ${CASES[n]!.flags} -c ${CASES[n]!.src ?? `${n}.c`} -o ${n}.o`;
-  const r = sh(dir, `gg infer sh -c '${Object.keys(CASES).map((n) => `${cmd(n)};`).join(' ')} true'`, ENV);
+  const r = sh(
+    dir,
+    `gg infer sh -c '${Object.keys(CASES)
+      .map((n) => `${cmd(n)};`)
+      .join(' ')} true'`,
+    ENV,
+  );
 
   it('infer models every compile (none fell back) without running a compiler but the discovery', () => {
     assert.equal(r.status, 0, r.stderr);
@@ -91,13 +112,30 @@ describe('gg infer: a compile says and makes what the plain compile does', () =>
       const g = sh(dir, `gg force --sandbox=$GG_SANDBOX ${name}.o`, ENV);
       assert.equal(g.status === 0, p.status === 0, `plain exit ${p.status}, gg exit ${g.status}:\n${g.stderr}`);
       assert.deepEqual(compilerLines(g.stderr), compilerLines(p.stderr));
-      if (p.status === 0) assert.ok(stripped(path.join(dir, `${name}.o`)).equals(stripped(path.join(plain, `${name}.o`))), `${name}.o differs from the plain build`);
+      if (p.status === 0)
+        assert.ok(
+          stripped(path.join(dir, `${name}.o`)).equals(stripped(path.join(plain, `${name}.o`))),
+          `${name}.o differs from the plain build`,
+        );
     });
   }
 
   it('the warnings were real ones (the cases are not vacuous)', () => {
-    const all = Object.keys(CASES).map((n) => sh(plain, cmd(n), ENV).stderr).join('');
-    for (const w of ['-Wmisleading-indentation', "unused variable ‘loud’", "unused variable ‘heard’", '-Wdate-time', 'renamed.c:101', '-Wint-conversion', 'includenext.c:3:9', "unused variable ‘z’", "expected ‘;’"]) assert.ok(all.includes(w), `plain build prints ${w}`);
+    const all = Object.keys(CASES)
+      .map((n) => sh(plain, cmd(n), ENV).stderr)
+      .join('');
+    for (const w of [
+      '-Wmisleading-indentation',
+      'unused variable ‘loud’',
+      'unused variable ‘heard’',
+      '-Wdate-time',
+      'renamed.c:101',
+      '-Wint-conversion',
+      'includenext.c:3:9',
+      'unused variable ‘z’',
+      'expected ‘;’',
+    ])
+      assert.ok(all.includes(w), `plain build prints ${w}`);
     assert.ok(!all.includes('‘quiet’'), '#pragma GCC diagnostic silenced that one');
   });
 

@@ -19,7 +19,29 @@ function realReason(args: string[]): string {
 
 describe('gcc command lines', () => {
   it('sorts flags into stages', () => {
-    const c = parseGcc(['-O2', '-g', '-Iinc', '-D', 'X=1', '-include', 'cfg.h', '-Wall', '-Wa,--noexecstack', '-Wl,-z,now', '-lm', '-L', 'lib', '-march=native', '-std=c11', '-fPIC', '-pthread', '-c', 'a.c', '-o', 'a.o']);
+    const c = parseGcc([
+      '-O2',
+      '-g',
+      '-Iinc',
+      '-D',
+      'X=1',
+      '-include',
+      'cfg.h',
+      '-Wall',
+      '-Wa,--noexecstack',
+      '-Wl,-z,now',
+      '-lm',
+      '-L',
+      'lib',
+      '-march=native',
+      '-std=c11',
+      '-fPIC',
+      '-pthread',
+      '-c',
+      'a.c',
+      '-o',
+      'a.o',
+    ]);
     assert.equal(c.mode, 'c');
     assert.equal(c.output, 'a.o');
     assert.deepEqual(c.inputs, [{ path: 'a.c', lang: 'c', explicit: false }]);
@@ -32,20 +54,46 @@ describe('gcc command lines', () => {
 
   it('reads languages from extensions and -x', () => {
     const c = parseGcc(['x.cpp', 'y.S', 'z.s', 'w.i', '-x', 'c', 'data.txt', '-x', 'none', 'lib.a', 'o.o']);
-    assert.deepEqual(c.inputs.map((i) => [i.path, i.lang ?? 'link', i.explicit]), [
-      ['x.cpp', 'c++', false], ['y.S', 'assembler-with-cpp', false], ['z.s', 'assembler', false], ['w.i', 'cpp-output', false],
-      ['data.txt', 'c', true], ['lib.a', 'link', false], ['o.o', 'link', false],
-    ]);
+    assert.deepEqual(
+      c.inputs.map((i) => [i.path, i.lang ?? 'link', i.explicit]),
+      [
+        ['x.cpp', 'c++', false],
+        ['y.S', 'assembler-with-cpp', false],
+        ['z.s', 'assembler', false],
+        ['w.i', 'cpp-output', false],
+        ['data.txt', 'c', true],
+        ['lib.a', 'link', false],
+        ['o.o', 'link', false],
+      ],
+    );
   });
 
   it('reads dependency flags', () => {
     const c = parseGcc(['-MMD', '-MP', '-MF', 'x.d', '-MT', 'x.o', '-MQ', '$y', '-c', 'x.c']);
-    assert.deepEqual(c.dep, { md: false, mmd: true, mp: true, mf: 'x.d', targets: [{ text: 'x.o', quote: false }, { text: '$y', quote: true }], only: false });
+    assert.deepEqual(c.dep, {
+      md: false,
+      mmd: true,
+      mp: true,
+      mf: 'x.d',
+      targets: [
+        { text: 'x.o', quote: false },
+        { text: '$y', quote: true },
+      ],
+      only: false,
+    });
     assert.equal(parseGcc(['-M', 'x.c']).dep.only, true);
   });
 
   it('sends queries and what it does not understand to the real tool', () => {
-    for (const q of [['--version'], ['-dumpmachine'], ['-print-file-name=libc.so'], ['-v'], ['-dM', '-E', 'x.c'], ['-###', 'x.c']]) assert.match(realReason(q), /query/);
+    for (const q of [
+      ['--version'],
+      ['-dumpmachine'],
+      ['-print-file-name=libc.so'],
+      ['-v'],
+      ['-dM', '-E', 'x.c'],
+      ['-###', 'x.c'],
+    ])
+      assert.match(realReason(q), /query/);
     assert.match(realReason(['--frobnicate', '-c', 'x.c']), /unknown flag: --frobnicate/);
     assert.match(realReason(['-c', '-aux-info', 'f', 'x.c']), /unknown flag: -aux-info/);
     assert.match(realReason(['-c', '/dev/null']), /stdin|dev\/null/);
@@ -71,11 +119,21 @@ describe('gcc command lines', () => {
     const c = parseGcc(['-MMD', '-MP', '-c', 'a b.c']);
     const text = depFileText(c, 'a b.c', 'a b.o', ['inc/x.h', '/usr/include/stdio.h'], []);
     assert.equal(text, 'a\\ b.o: a\\ b.c \\\n inc/x.h\n\ninc/x.h:\n');
-    assert.deepEqual(parseDepFile('gg: a\\ b.c \\\n inc/x.h /usr/include/stdio.h\n'), ['a b.c', 'inc/x.h', '/usr/include/stdio.h']);
+    assert.deepEqual(parseDepFile('gg: a\\ b.c \\\n inc/x.h /usr/include/stdio.h\n'), [
+      'a b.c',
+      'inc/x.h',
+      '/usr/include/stdio.h',
+    ]);
   });
 
   it('reads GNU ld scripts', () => {
-    const r = linkerScriptRefs('/* GNU ld script */\nOUTPUT_FORMAT(elf64-x86-64)\nGROUP ( /lib/libc.so.6 /usr/lib/libc_nonshared.a AS_NEEDED ( /lib64/ld.so.2 ) )\nGROUP ( libgcc_s.so.1 -lgcc )\n');
-    assert.deepEqual(r, { paths: ['/lib/libc.so.6', '/usr/lib/libc_nonshared.a', '/lib64/ld.so.2'], libs: ['gcc'], names: ['libgcc_s.so.1'] });
+    const r = linkerScriptRefs(
+      '/* GNU ld script */\nOUTPUT_FORMAT(elf64-x86-64)\nGROUP ( /lib/libc.so.6 /usr/lib/libc_nonshared.a AS_NEEDED ( /lib64/ld.so.2 ) )\nGROUP ( libgcc_s.so.1 -lgcc )\n',
+    );
+    assert.deepEqual(r, {
+      paths: ['/lib/libc.so.6', '/usr/lib/libc_nonshared.a', '/lib64/ld.so.2'],
+      libs: ['gcc'],
+      names: ['libgcc_s.so.1'],
+    });
   });
 });

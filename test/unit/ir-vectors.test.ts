@@ -8,7 +8,14 @@ import { decodeThunk, encodeThunk, rewriteThunk } from '../../src/ir/thunk.js';
 import { describeJson } from '../../src/ir/describe.js';
 import { gg, project, run, VECTORS } from '../helpers/cli.js';
 
-interface VectorThunk { label: string; argv: string[]; name: string; thunk_hex: string; describe: string; inputs: Record<string, string> }
+interface VectorThunk {
+  label: string;
+  argv: string[];
+  name: string;
+  thunk_hex: string;
+  describe: string;
+  inputs: Record<string, string>;
+}
 interface Vectors {
   hash_vectors: { file: string; name: string }[];
   thunks: VectorThunk[];
@@ -21,7 +28,9 @@ const vectors = JSON.parse(fs.readFileSync(path.join(VECTORS, 'vectors.json'), '
 describe('gg names and thunk encoding', () => {
   it('names files exactly as gg hash does', () => {
     for (const v of vectors.hash_vectors) {
-      const data = v.file.endsWith('bytes1m') ? Buffer.from(Array.from({ length: 256 * 4096 }, (_, i) => i % 256)) : fs.readFileSync(path.join(VECTORS, v.file));
+      const data = v.file.endsWith('bytes1m')
+        ? Buffer.from(Array.from({ length: 256 * 4096 }, (_, i) => i % 256))
+        : fs.readFileSync(path.join(VECTORS, v.file));
       assert.equal(computeName(data), v.name, v.file);
     }
   });
@@ -55,7 +64,14 @@ describe('gg names and thunk encoding', () => {
 describe('gg create-thunk and force reproduce the vectors', () => {
   it('creates the same thunks, forces them, and records the same reductions', () => {
     const dir = project();
-    const collected = gg(dir, 'collect', '/bin/cat', '/bin/dash', path.join(VECTORS, 'inputs/hello'), path.join(VECTORS, 'inputs/empty')).split('\n');
+    const collected = gg(
+      dir,
+      'collect',
+      '/bin/cat',
+      '/bin/dash',
+      path.join(VECTORS, 'inputs/hello'),
+      path.join(VECTORS, 'inputs/empty'),
+    ).split('\n');
     if (collected[0] !== vectors.input_files['inputs/cat'] || collected[1] !== vectors.input_files['inputs/dash']) {
       // The vectors' thunks name this machine image's /bin/cat and /bin/dash; another image cannot reproduce them.
       return;
@@ -68,7 +84,10 @@ describe('gg create-thunk and force reproduce the vectors', () => {
     }
     assert.equal(fs.readFileSync(path.join(dir, 'p4'), 'utf8'), 'hello\nworld\n2\n');
     assert.equal(fs.readFileSync(path.join(dir, 'p3tag'), 'utf8'), 'hello\nhello\n'); // the original could not force this one
-    const again = JSON.parse(run(dir, ['force', '--sandbox=none', '--json', vectors.thunks[1]!.name]).stdout) as { executed: number; cached: number };
+    const again = JSON.parse(run(dir, ['force', '--sandbox=none', '--json', vectors.thunks[1]!.name]).stdout) as {
+      executed: number;
+      cached: number;
+    };
     assert.equal(again.executed, 0);
     assert.equal(again.cached, 1);
   });

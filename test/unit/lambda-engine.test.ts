@@ -12,7 +12,12 @@ import { GraphBuilder } from '../../src/frontend/sdk.js';
 import { writePlaceholder } from '../../src/ir/placeholder.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { project, run, tempDir } from '../helpers/cli.js';
-import { startOfflineLambda, startThrottlingProxy, type OfflineLambda, type ThrottlingProxy } from '../helpers/lambda-offline.js';
+import {
+  startOfflineLambda,
+  startThrottlingProxy,
+  type OfflineLambda,
+  type ThrottlingProxy,
+} from '../helpers/lambda-offline.js';
 import { s3Env, startS3, type RunningS3 } from '../helpers/servers.js';
 
 const LEAVES = 3;
@@ -22,7 +27,14 @@ interface Json {
   cached: number;
   failed: number;
   targets: { result?: string; error?: string }[];
-  engine?: { invocations: number; throttled: number; functionErrors: number; timeouts: number; fallbacks: number; cost_usd: number };
+  engine?: {
+    invocations: number;
+    throttled: number;
+    functionErrors: number;
+    timeouts: number;
+    fallbacks: number;
+    cost_usd: number;
+  };
 }
 
 /** LEAVES shell thunks and one that joins their outputs; dash and its closure are declared, so any executor runs it. */
@@ -31,12 +43,23 @@ function machine(failing = false): { dir: string; expected: string } {
   const store = new LocalStore(path.join(dir, '.gg'));
   const g = new GraphBuilder(store);
   const dash = g.executableFile('/bin/dash');
-  const sh = (script: string, thunks: { name: string; filename: string }[] = []): string => g.thunk({
-    function: dash.name, executables: dash.inputs, args: ['sh', '-c', script], outputs: ['out'], thunks, env: { PATH: '/nonexistent' },
-  }).name;
-  const leaves = Array.from({ length: LEAVES }, (_, i) => sh(failing && i === 1 ? 'exit 3' : `printf 'leaf %s\\n' ${i} > out`));
+  const sh = (script: string, thunks: { name: string; filename: string }[] = []): string =>
+    g.thunk({
+      function: dash.name,
+      executables: dash.inputs,
+      args: ['sh', '-c', script],
+      outputs: ['out'],
+      thunks,
+      env: { PATH: '/nonexistent' },
+    }).name;
+  const leaves = Array.from({ length: LEAVES }, (_, i) =>
+    sh(failing && i === 1 ? 'exit 3' : `printf 'leaf %s\\n' ${i} > out`),
+  );
   const names = leaves.map((_, i) => `l${i}`);
-  const top = sh(`for f in ${names.join(' ')}; do while IFS= read -r x; do printf '%s\\n' "$x"; done < $f; done > out`, leaves.map((name, i) => ({ name, filename: names[i]! })));
+  const top = sh(
+    `for f in ${names.join(' ')}; do while IFS= read -r x; do printf '%s\\n' "$x"; done < $f; done > out`,
+    leaves.map((name, i) => ({ name, filename: names[i]! })),
+  );
   store.hashCache.flush();
   writePlaceholder(path.join(dir, 'result.txt'), top);
   return { dir, expected: Array.from({ length: LEAVES }, (_, i) => `leaf ${i}\n`).join('') };
@@ -48,18 +71,38 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
   let proxy: ThrottlingProxy;
   const faultDir = tempDir('gg-lambda-faults-');
   let prefix = 0;
-  const storage = (): string => `s3://${s3.bucket}/run${prefix++}?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint)}`;
+  const storage = (): string =>
+    `s3://${s3.bucket}/run${prefix++}?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint)}`;
   const force = (dir: string, fn: string, storageUri: string, extra: string[] = [], endpoint = offline.endpoint) =>
-    run(dir, ['force', '--json', '-j4', '--engine', `lambda=${offline.functionName(fn)}`, '--lambda-endpoint', endpoint, '--storage', storageUri, ...extra, 'result.txt'], { env: s3Env, timeoutMs: 300_000 });
+    run(
+      dir,
+      [
+        'force',
+        '--json',
+        '-j4',
+        '--engine',
+        `lambda=${offline.functionName(fn)}`,
+        '--lambda-endpoint',
+        endpoint,
+        '--storage',
+        storageUri,
+        ...extra,
+        'result.txt',
+      ],
+      { env: s3Env, timeoutMs: 300_000 },
+    );
 
   before(async () => {
     s3 = await startS3();
     const env = { ...s3Env, GG_TEST_FAULT_DIR: faultDir, GG_TEST_FAULT_SLEEP_MS: '10000' };
-    offline = await startOfflineLambda([
-      { name: 'gg', handler: 'dist/src/engine/lambda/handler.handler', timeoutS: 60 },
-      { name: 'errors', handler: 'faults.handler', timeoutS: 60, env: { GG_TEST_FAULT: 'error' } },
-      { name: 'slow', handler: 'faults.handler', timeoutS: 60, env: { GG_TEST_FAULT: 'slow' } },
-    ], env);
+    offline = await startOfflineLambda(
+      [
+        { name: 'gg', handler: 'dist/src/engine/lambda/handler.handler', timeoutS: 60 },
+        { name: 'errors', handler: 'faults.handler', timeoutS: 60, env: { GG_TEST_FAULT: 'error' } },
+        { name: 'slow', handler: 'faults.handler', timeoutS: 60, env: { GG_TEST_FAULT: 'slow' } },
+      ],
+      env,
+    );
     proxy = await startThrottlingProxy(offline.endpoint, 3);
   });
   after(async () => {
@@ -88,7 +131,11 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
     assert.equal(r.status, 0, r.stderr);
     const j = JSON.parse(r.stdout) as Json;
     assert.equal(fs.readFileSync(path.join(m.dir, 'result.txt'), 'utf8'), m.expected);
-    assert.equal(j.engine!.functionErrors, LEAVES + 1, `every first invocation failed: ${r.stdout} ${fs.readdirSync(faultDir).join(' ')}`);
+    assert.equal(
+      j.engine!.functionErrors,
+      LEAVES + 1,
+      `every first invocation failed: ${r.stdout} ${fs.readdirSync(faultDir).join(' ')}`,
+    );
     assert.equal(j.engine!.invocations, 2 * (LEAVES + 1));
   });
 
@@ -103,8 +150,15 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
     assert.equal(fs.readFileSync(path.join(m.dir, 'result.txt'), 'utf8'), m.expected);
     // The abandoned invocations finish later and upload their (identical) outputs.
     const deadline = Date.now() + 60_000;
-    while (fs.readdirSync(faultDir).filter((f) => f.startsWith('slow-') && f.endsWith('.late-done')).length < LEAVES + 1 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
-    assert.equal(fs.readdirSync(faultDir).filter((f) => f.startsWith('slow-') && f.endsWith('.late-done')).length, LEAVES + 1);
+    while (
+      fs.readdirSync(faultDir).filter((f) => f.startsWith('slow-') && f.endsWith('.late-done')).length < LEAVES + 1 &&
+      Date.now() < deadline
+    )
+      await new Promise((res) => setTimeout(res, 200));
+    assert.equal(
+      fs.readdirSync(faultDir).filter((f) => f.startsWith('slow-') && f.endsWith('.late-done')).length,
+      LEAVES + 1,
+    );
     const other = machine();
     const again = force(other.dir, 'gg', uri);
     assert.equal(again.status, 0, again.stderr);
@@ -139,7 +193,7 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
     assert.equal(fs.readFileSync(path.join(m.dir, 'result.txt'), 'utf8'), m.expected);
   });
 
-  it('sends thunks too big for the function\'s /tmp to --fallback-engine local, or fails them with GG_E_TOO_BIG', async () => {
+  it("sends thunks too big for the function's /tmp to --fallback-engine local, or fails them with GG_E_TOO_BIG", async () => {
     const m = machine();
     const refused = force(m.dir, 'gg', storage(), ['--lambda-tmp', '1']);
     assert.equal(refused.status, 1);
@@ -154,7 +208,23 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
 
   it('gg lambda doctor checks the bucket from the function and says what is missing', async () => {
     const dir = project();
-    const ok = run(dir, ['lambda', 'doctor', '--json', '--function', offline.functionName('gg'), '--endpoint', offline.endpoint, '--region', 'us-east-1', '--storage', storage()], { env: s3Env });
+    const ok = run(
+      dir,
+      [
+        'lambda',
+        'doctor',
+        '--json',
+        '--function',
+        offline.functionName('gg'),
+        '--endpoint',
+        offline.endpoint,
+        '--region',
+        'us-east-1',
+        '--storage',
+        storage(),
+      ],
+      { env: s3Env },
+    );
     const checks = (JSON.parse(ok.stdout) as { checks: { what: string; ok: boolean; detail: string }[] }).checks;
     const byWhat = new Map(checks.map((c) => [c.what, c]));
     assert.equal(byWhat.get('credentials')?.ok, true);
@@ -162,7 +232,22 @@ describe('gg force --engine lambda (serverless-offline + s3rver)', () => {
     assert.equal(byWhat.get('bucket (from the function, as its role)')?.ok, true, JSON.stringify(checks));
     assert.equal(byWhat.get('executor (in the function)')?.ok, true);
     const badBucket = `s3://no-such-bucket?region=us-east-1&endpoint=${encodeURIComponent(s3.endpoint)}`;
-    const missing = run(dir, ['lambda', 'doctor', '--function', 'gg-ts-test-dev-nope', '--endpoint', offline.endpoint, '--region', 'us-east-1', '--storage', badBucket], { env: s3Env });
+    const missing = run(
+      dir,
+      [
+        'lambda',
+        'doctor',
+        '--function',
+        'gg-ts-test-dev-nope',
+        '--endpoint',
+        offline.endpoint,
+        '--region',
+        'us-east-1',
+        '--storage',
+        badBucket,
+      ],
+      { env: s3Env },
+    );
     assert.equal(missing.status, 1);
     assert.match(missing.stdout, /MISSING function: .*does not exist/);
     assert.match(missing.stdout, /MISSING bucket \(from here\): GG_E_STORAGE_BUCKET/);

@@ -24,7 +24,10 @@ import { s3Env, startS3, useS3Credentials, type RunningS3 } from '../helpers/ser
 class JailEngine implements Engine {
   readonly name = 'lambda-jail';
   readonly replies: JailReply[] = [];
-  constructor(private readonly jail: LambdaJail, private readonly storage: string) {}
+  constructor(
+    private readonly jail: LambdaJail,
+    private readonly storage: string,
+  ) {}
   async execute(name: string, thunk: Thunk): Promise<ExecutionResult> {
     const reply = await this.jail.invoke(makeRequest(this.storage, name, thunk));
     this.replies.push(reply);
@@ -56,20 +59,33 @@ describe('the gg function in a Lambda-like jail (no user namespaces, no toolchai
     shOk(dir, 'gg infer make >/dev/null 2>&1');
     const ref = tempDir('gg-lambda-ref-');
     fs.cpSync(dir, ref, { recursive: true });
-    const local = JSON.parse(shOk(ref, `gg force --sandbox=$GG_SANDBOX --json -j2 ${TARGETS.join(' ')}`)) as { targets: { target: string; result: string }[] };
+    const local = JSON.parse(shOk(ref, `gg force --sandbox=$GG_SANDBOX --json -j2 ${TARGETS.join(' ')}`)) as {
+      targets: { target: string; result: string }[];
+    };
     const expected = new Map(local.targets.map((t) => [t.target, t.result]));
 
     const rt = await openRuntime({ ggDir: path.join(dir, '.gg'), storageUri: s3.uri });
     const engine = new JailEngine(jail, s3.uri);
     try {
-      const report = await forceTargets({ ...rt, engine }, TARGETS.map((t) => path.join(dir, t)), { jobs: 1 });
+      const report = await forceTargets(
+        { ...rt, engine },
+        TARGETS.map((t) => path.join(dir, t)),
+        { jobs: 1 },
+      );
       for (const t of report.targets) assert.equal(t.error, undefined, `${t.target}: ${t.error?.message}`);
-      assert.ok(report.executed >= TARGETS.length, `every object, the archive and the link ran in the jail (${report.executed})`);
-      for (const t of report.targets) assert.equal(t.result, expected.get(path.relative(dir, t.target)), `${t.target} is bit-identical`);
+      assert.ok(
+        report.executed >= TARGETS.length,
+        `every object, the archive and the link ran in the jail (${report.executed})`,
+      );
+      for (const t of report.targets)
+        assert.equal(t.result, expected.get(path.relative(dir, t.target)), `${t.target} is bit-identical`);
     } finally {
       await rt.close();
     }
-    assert.equal(spawnSync(path.join(dir, 'hello'), { encoding: 'utf8' }).stdout, spawnSync(path.join(ref, 'hello'), { encoding: 'utf8' }).stdout);
+    assert.equal(
+      spawnSync(path.join(dir, 'hello'), { encoding: 'utf8' }).stdout,
+      spawnSync(path.join(ref, 'hello'), { encoding: 'utf8' }).stdout,
+    );
     assert.ok(engine.replies.length >= TARGETS.length);
     for (const r of engine.replies) {
       assert.equal(r.uid, 1000, 'not root');
@@ -77,11 +93,20 @@ describe('the gg function in a Lambda-like jail (no user namespaces, no toolchai
       assert.deepEqual(r.writable, [], 'nothing writable but /tmp');
       assert.deepEqual(r.leftovers, [], 'a warm function keeps nothing of a run but its verified input cache');
     }
-    assert.equal(engine.replies.filter((r) => (r.response as { cold?: boolean }).cold).length, 1, 'one cold start, then warm invocations');
+    assert.equal(
+      engine.replies.filter((r) => (r.response as { cold?: boolean }).cold).length,
+      1,
+      'one cold start, then warm invocations',
+    );
   });
 
   it('answers a hostile or failing request with an error instead of running it', async () => {
-    const bad = await jail.invoke({ v: 1, storage: s3.uri, name: 'T' + 'A'.repeat(43) + '00000010', thunk: Buffer.from('##GGTHUNK##junk').toString('base64') });
+    const bad = await jail.invoke({
+      v: 1,
+      storage: s3.uri,
+      name: 'T' + 'A'.repeat(43) + '00000010',
+      thunk: Buffer.from('##GGTHUNK##junk').toString('base64'),
+    });
     assert.deepEqual((bad.response as { ok: boolean }).ok, false);
     assert.match(JSON.stringify(bad.response), /GG_E_LAMBDA/);
     const nonsense = await jail.invoke({ v: 1, storage: 'file:///etc', name: 42 });

@@ -15,10 +15,11 @@ describe('executable closure', () => {
     assert.match(interp, /^\/lib.*ld-linux/);
     assert.ok(files.includes(interp) && files.includes(fs.realpathSync(interp)));
     assert.ok(files.some((f) => /\/libc\.so\.6$/.test(f)));
-    for (const f of executableClosure('/usr/bin/ls')) assert.ok(path.isAbsolute(f.filename) && fs.existsSync(f.hostPath));
+    for (const f of executableClosure('/usr/bin/ls'))
+      assert.ok(path.isAbsolute(f.filename) && fs.existsSync(f.hostPath));
   });
 
-  it('follows a script\'s #! interpreter', () => {
+  it("follows a script's #! interpreter", () => {
     const dir = fs.mkdtempSync('/tmp/gg-closure-');
     const script = path.join(dir, 'hello.sh');
     fs.writeFileSync(script, '#!/bin/sh\necho from-script > out\n', { mode: 0o755 });
@@ -34,16 +35,55 @@ describe('gg create-thunk --executable-file (real CLI, bubblewrap by default)', 
     const dir = project();
     fs.writeFileSync(path.join(dir, 'hello.sh'), '#!/bin/sh\necho "from script: $1" > out\n', { mode: 0o755 });
     const script = path.join(dir, 'hello.sh');
-    const viaPath = gg(dir, 'create-thunk', '--executable-file', script, '-o', 'out', '-C', 'script.out', '--', script, 'hello.sh', 'arg1');
+    const viaPath = gg(
+      dir,
+      'create-thunk',
+      '--executable-file',
+      script,
+      '-o',
+      'out',
+      '-C',
+      'script.out',
+      '--',
+      script,
+      'hello.sh',
+      'arg1',
+    );
     assert.match(viaPath, /^T/);
-    gg(dir, 'create-thunk', '--executable-file', '/bin/sh', '--executable-file', '/usr/bin/ls', '-E', 'PATH=/usr/bin:/bin', '-o', 'out', '-C', 'ls.out',
-      '--', gg(dir, 'hash', '/bin/sh'), 'sh', '-c', 'ls / > out');
+    gg(
+      dir,
+      'create-thunk',
+      '--executable-file',
+      '/bin/sh',
+      '--executable-file',
+      '/usr/bin/ls',
+      '-E',
+      'PATH=/usr/bin:/bin',
+      '-o',
+      'out',
+      '-C',
+      'ls.out',
+      '--',
+      gg(dir, 'hash', '/bin/sh'),
+      'sh',
+      '-c',
+      'ls / > out',
+    );
     const r = run(dir, ['force', 'script.out', 'ls.out']);
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /warning/);
     assert.equal(fs.readFileSync(path.join(dir, 'script.out'), 'utf8'), 'from script: arg1\n');
     // The jail's root holds the declared tree and the jail's own mount points, nothing else of the host.
-    assert.deepEqual(fs.readFileSync(path.join(dir, 'ls.out'), 'utf8').trim().split('\n').sort(), ['bin', 'dev', 'gg', 'lib', 'lib64', 'proc', 'tmp', 'usr']);
+    assert.deepEqual(fs.readFileSync(path.join(dir, 'ls.out'), 'utf8').trim().split('\n').sort(), [
+      'bin',
+      'dev',
+      'gg',
+      'lib',
+      'lib64',
+      'proc',
+      'tmp',
+      'usr',
+    ]);
   });
 
   it('--sandbox=none still works and warns on every run', () => {

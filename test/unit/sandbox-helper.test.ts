@@ -4,11 +4,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { encodeRlimits, jailExecHelper, parseHelperReport } from '../../src/sandbox/jail-exec-helper.js';
 
-const SOURCE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/sandbox/jail-exec-helper.x86_64.s');
+const SOURCE = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../src/sandbox/jail-exec-helper.x86_64.s',
+);
 const hasAssembler = ((): boolean => {
   try {
     execFileSync('as', ['--version'], { stdio: 'ignore' });
@@ -37,16 +41,17 @@ describe('jail exec helper', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-helper-'));
     const helper = path.join(dir, 'exec');
     fs.writeFileSync(helper, jailExecHelper()!, { mode: 0o755 });
-    const runHelper = (args: string[]): Promise<{ code: number | null; out: string; report: Buffer }> => new Promise((resolve) => {
-      const child = spawn(helper, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-      const chunks: Buffer[] = [];
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      const channel = child.stdio[3] as unknown as import('node:stream').Duplex;
-      channel.on('data', (d: Buffer) => chunks.push(d));
-      channel.write(encodeRlimits(4096, undefined, undefined));
-      child.on('close', (code) => resolve({ code, out, report: Buffer.concat(chunks) }));
-    });
+    const runHelper = (args: string[]): Promise<{ code: number | null; out: string; report: Buffer }> =>
+      new Promise((resolve) => {
+        const child = spawn(helper, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+        const chunks: Buffer[] = [];
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        const channel = child.stdio[3] as unknown as Duplex;
+        channel.on('data', (d: Buffer) => chunks.push(d));
+        channel.write(encodeRlimits(4096, undefined, undefined));
+        child.on('close', (code) => resolve({ code, out, report: Buffer.concat(chunks) }));
+      });
     try {
       const ok = await runHelper(['/bin/sh', 'sh', '-c', 'id -u; ulimit -f']);
       assert.equal(ok.code, 0);

@@ -26,7 +26,7 @@ describe('bubblewrap jail: limits', () => {
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its processes limit/);
+    assert.match(r.error.message, /broke its processes limit/);
     assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
   });
 
@@ -35,7 +35,7 @@ describe('bubblewrap jail: limits', () => {
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its output limit/);
+    assert.match(r.error.message, /broke its output limit/);
     assert.ok(performance.now() - start < 5000, `took ${performance.now() - start} ms`);
   });
 
@@ -43,11 +43,13 @@ describe('bubblewrap jail: limits', () => {
     const t = p.script('for i in 1 2 3 4; do head -c 3145728 /dev/zero > f$i; done; echo > out', { tools: ['head'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its output limit/);
+    assert.match(r.error.message, /broke its output limit/);
   });
 
   it('a tmpfs /tmp cannot grow past the output limit', async () => {
-    const t = p.script('head -c 16777216 /dev/zero > /tmp/big 2> out; ls -l /tmp/big >> out', { tools: ['head', 'ls'] });
+    const t = p.script('head -c 16777216 /dev/zero > /tmp/big 2> out; ls -l /tmp/big >> out', {
+      tools: ['head', 'ls'],
+    });
     const r = await force(rt, t.name);
     assert.equal(r.error, undefined, r.error?.message);
     assert.match(p.text(r.value!), /No space left on device|File size limit/);
@@ -57,7 +59,7 @@ describe('bubblewrap jail: limits', () => {
     const t = p.script('dd if=/dev/zero of=/dev/null bs=256M count=1; echo > out', { tools: ['dd'] });
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT');
-    assert.match(r.error!.message, /broke its memory limit/);
+    assert.match(r.error.message, /broke its memory limit/);
   });
 
   it('work within the limits succeeds', async () => {
@@ -83,17 +85,19 @@ describe('bubblewrap jail: the hard time limit', () => {
   it('the hard time limit (gg force --timeout) kills the whole process tree, grandchildren included', async () => {
     const marker = `987.${process.pid}`;
     // a thunk's own timeout hint (here 100 ms) kills nothing: only the runtime's hard limit does
-    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, { tools: ['sleep'], timeoutMs: 100 });
+    const t = p.script(`sh -c 'sleep ${marker} & sleep ${marker}' & sleep ${marker}`, {
+      tools: ['sleep'],
+      timeoutMs: 100,
+    });
     const start = performance.now();
     const r = await force(rt, t.name);
     assert.equal(r.error?.code, 'GG_E_THUNK_TIMEOUT');
-    assert.match(r.error!.message, /hard time limit of 400 ms \(gg force --timeout\)/);
+    assert.match(r.error.message, /hard time limit of 400 ms \(gg force --timeout\)/);
     assert.ok(performance.now() - start < 3000);
     // Every sleep (child, grandchild, great-grandchild) is gone, and none became an unreaped zombie.
     for (let i = 0; i < 50 && processesWith(marker).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
     assert.deepEqual(processesWith(marker), []);
   });
-
 });
 
 describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
@@ -103,8 +107,16 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
     try {
       assert.match(sandbox.notice ?? '', /rlimits, not cgroups/);
       const { LocalEngine } = await import('../../src/engine/local-engine.js');
-      const engine = new LocalEngine(p.store, sandbox, { limits: { maxProcesses: 32, memoryBytes: 64 * MiB, timeoutMs: 3000 } });
-      const rt = { local: p.store, store: p.store, engine, notices: () => [], close: () => engine.close() } satisfies Runtime;
+      const engine = new LocalEngine(p.store, sandbox, {
+        limits: { maxProcesses: 32, memoryBytes: 64 * MiB, timeoutMs: 3000 },
+      });
+      const rt = {
+        local: p.store,
+        store: p.store,
+        engine,
+        notices: () => [],
+        close: () => engine.close(),
+      } satisfies Runtime;
       const bomb = p.script('b() { b | b & }; while :; do b; done');
       const start = performance.now();
       const r = await force(rt, bomb.name);
@@ -113,7 +125,7 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
       const hog = p.script('dd if=/dev/zero of=/dev/null bs=256M count=1 && echo > out', { tools: ['dd'] });
       const h = await force(rt, hog.name);
       assert.equal(h.error?.code, 'GG_E_THUNK_FAILED');
-      assert.match(h.error!.message, /memory exhausted|Cannot allocate/);
+      assert.match(h.error.message, /memory exhausted|Cannot allocate/);
       await engine.close();
     } finally {
       await sandbox.close();

@@ -31,12 +31,18 @@ describe('determinism check', () => {
   });
 
   it('names the nondeterministic thunk and output tag, and only that one', async () => {
-    const rand = p.script('echo stable > out; cat /proc/sys/kernel/random/uuid > id', { tools: ['cat'], outputs: ['out', 'id'] });
+    const rand = p.script('echo stable > out; cat /proc/sys/kernel/random/uuid > id', {
+      tools: ['cat'],
+      outputs: ['out', 'id'],
+    });
     const user = p.script('cat in > out', { tools: ['cat'], thunks: [{ name: rand.output('id'), filename: 'in' }] });
     const o = await verifyRefs([user.name], { store: rt.store, engine: rt.engine, jobs: 2 });
     assert.equal(o.checked, 2);
     // The dependant ran twice on the same (first) input, so it agrees with itself: only `rand#id` differs.
-    assert.deepEqual(o.differences.map((d) => [d.thunk, d.tag]), [[rand.name, 'id']]);
+    assert.deepEqual(
+      o.differences.map((d) => [d.thunk, d.tag]),
+      [[rand.name, 'id']],
+    );
   });
 
   it('gg verify and gg force --check exit 1 with GG_E_NONDETERMINISTIC (real CLI)', () => {
@@ -46,7 +52,12 @@ describe('determinism check', () => {
     writePlaceholder(path.join(p.dir, 'same.txt'), ok.name);
     const v = run(p.dir, ['verify', 'clock.txt', 'same.txt']);
     assert.equal(v.status, 1, v.stderr);
-    assert.match(v.stderr, new RegExp(`error\\[GG_E_NONDETERMINISTIC\\]: 1 thunk\\(s\\) gave different outputs when run twice:\\n  ${t.name.replace(/\./g, '\\.')} \\(sh\\) output 'out'`));
+    assert.match(
+      v.stderr,
+      new RegExp(
+        `error\\[GG_E_NONDETERMINISTIC\\]: 1 thunk\\(s\\) gave different outputs when run twice:\\n  ${t.name.replace(/\./g, '\\.')} \\(sh\\) output 'out'`,
+      ),
+    );
     assert.match(fs.readFileSync(path.join(p.dir, 'clock.txt'), 'utf8'), /^#!/, 'verify leaves placeholders alone');
     const f = run(p.dir, ['force', '--check', 'same.txt']);
     assert.equal(f.status, 0, f.stderr);
@@ -55,6 +66,9 @@ describe('determinism check', () => {
     assert.equal(c.status, 1);
     const summary = JSON.parse(c.stdout) as { check: { checked: number; differences: { tag: string }[] } };
     assert.equal(summary.check.checked, 1);
-    assert.deepEqual(summary.check.differences.map((d) => d.tag), ['out']);
+    assert.deepEqual(
+      summary.check.differences.map((d) => d.tag),
+      ['out'],
+    );
   });
 });

@@ -44,7 +44,12 @@ async function redisBackend(): Promise<{ admin: RemoteAdmin; stop(): Promise<voi
 async function s3Backend(): Promise<{ admin: RemoteAdmin; stop(): Promise<void> }> {
   useS3Credentials();
   const server: RunningS3 = await startS3();
-  const raw = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  const raw = new S3Client({
+    region: 'us-east-1',
+    endpoint: server.endpoint,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
   return {
     admin: {
       uri: server.uri,
@@ -56,7 +61,8 @@ async function s3Backend(): Promise<{ admin: RemoteAdmin; stop(): Promise<void> 
           await Promise.all(keys.map((Key) => raw.send(new DeleteObjectCommand({ Bucket: server.bucket, Key }))));
         }
       },
-      overwrite: async (name, bytes) => void (await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: name, Body: bytes }))),
+      overwrite: async (name, bytes) =>
+        void (await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: name, Body: bytes }))),
       close: async () => raw.destroy(),
     },
     stop: () => server.stop(),
@@ -90,7 +96,7 @@ for (const [label, start] of [
       cleanupTemps();
     });
 
-    it('a second machine sees the first one\'s reductions and downloads its objects', async () => {
+    it("a second machine sees the first one's reductions and downloads its objects", async () => {
       const a = await machine();
       const small = randomObject(3000);
       const { name: smallName } = await a.put(small);
@@ -102,7 +108,11 @@ for (const [label, start] of [
 
       const b = await machine();
       assert.equal(b.local.hasSync(smallName), false);
-      assert.deepEqual(await b.getReductions([thunk, `${thunk}#big`, `${thunk}#none`]), [smallName, bigName, undefined]);
+      assert.deepEqual(await b.getReductions([thunk, `${thunk}#big`, `${thunk}#none`]), [
+        smallName,
+        bigName,
+        undefined,
+      ]);
       assert.equal(b.local.getReductionSync(thunk), smallName, 'remote memo hits are cached locally');
       assert.deepEqual(await b.get(smallName), small);
       assert.equal(b.local.hasSync(smallName), true, 'downloads land in the local cache');
@@ -127,21 +137,38 @@ for (const [label, start] of [
 
       await backend.admin.empty();
       const seen: UploadProgress[] = [];
-      const third = await uploadMissing(names, a.local, a.remote, { concurrency: 8, batchSize: 16, onProgress: (p) => seen.push(p) });
+      const third = await uploadMissing(names, a.local, a.remote, {
+        concurrency: 8,
+        batchSize: 16,
+        onProgress: (p) => seen.push(p),
+      });
       assert.equal(third.objectsUploaded, names.length);
       assert.equal(third.bytesUploaded, total);
-      assert.deepEqual(await a.remote.hasMany(names), names.map(() => true));
+      assert.deepEqual(
+        await a.remote.hasMany(names),
+        names.map(() => true),
+      );
       const last = seen.at(-1) as UploadProgress;
       assert.deepEqual(
-        [last.objectsChecked, last.objectsTotal, last.objectsMissing, last.objectsUploaded, last.bytesMissing, last.bytesUploaded],
+        [
+          last.objectsChecked,
+          last.objectsTotal,
+          last.objectsMissing,
+          last.objectsUploaded,
+          last.bytesMissing,
+          last.bytesUploaded,
+        ],
         [names.length, names.length, names.length, names.length, total, total],
       );
-      for (let i = 1; i < seen.length; i++) assert.ok((seen[i] as UploadProgress).bytesUploaded >= (seen[i - 1] as UploadProgress).bytesUploaded);
+      for (let i = 1; i < seen.length; i++)
+        assert.ok((seen[i] as UploadProgress).bytesUploaded >= (seen[i - 1] as UploadProgress).bytesUploaded);
 
       // a machine that never had the objects cannot invent them: a clear error, not a silent skip
       await backend.admin.empty();
       const b = await machine();
-      await assert.rejects(uploadMissing(names, b.local, b.remote), (e: unknown) => isGgError(e, 'GG_E_OBJECT_MISSING'));
+      await assert.rejects(uploadMissing(names, b.local, b.remote), (e: unknown) =>
+        isGgError(e, 'GG_E_OBJECT_MISSING'),
+      );
     });
 
     it('a remote memo entry whose object is gone is a miss, or is repaired by a machine that has the object', async () => {

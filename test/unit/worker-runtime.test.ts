@@ -34,11 +34,17 @@ describe('WorkerCache', () => {
     const c = put('c');
     cache.verifiedBlobPath(b); // b is now more recently used than c
     const d = put('d'); // over 3000 bytes: the oldest unpinned (c) goes, a is pinned
-    assert.deepEqual([a, b, c, d].map((n) => cache.hasSync(n)), [true, true, false, true]);
+    assert.deepEqual(
+      [a, b, c, d].map((n) => cache.hasSync(n)),
+      [true, true, false, true],
+    );
     cache.unpin([a]); // still 3000 bytes: fits, nothing more to evict
     assert.equal(cache.bytes, 3000);
     const e = put('e'); // now a (least recently used, unpinned) goes
-    assert.deepEqual([a, b, d, e].map((n) => cache.hasSync(n)), [false, true, true, true]);
+    assert.deepEqual(
+      [a, b, d, e].map((n) => cache.hasSync(n)),
+      [false, true, true, true],
+    );
     const again = new WorkerCache(dir, { maxBytes: 3000 });
     assert.equal(again.count, 3);
     assert.equal(again.bytes, 3000);
@@ -66,7 +72,8 @@ describe('WorkerRuntime over a Redis store', () => {
     s.close();
     const store = RedisStore.fromUri(redis.uri);
     await store.check();
-    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs'))) await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
+      await store.putFile(path.join(dir, '.gg/blobs', name), name);
 
     const runOn = async (cacheDir: string) => {
       const cache = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
@@ -132,7 +139,10 @@ describe('speculation', () => {
     const started = performance.now();
     const r = await forceAll([t.name], { store: s.store, engine, jobs: 2, speculation: { minMs: 100 } });
     const ms = performance.now() - started;
-    assert.deepEqual([...r.errors.values()].map((e) => e.message), []);
+    assert.deepEqual(
+      [...r.errors.values()].map((e) => e.message),
+      [],
+    );
     assert.equal(s.store.getSync(r.results.get(t.name)!).toString(), 'fast\n');
     assert.equal(r.speculation.duplicates, 1);
     assert.equal(r.speculation.won, 1);
@@ -140,7 +150,12 @@ describe('speculation', () => {
     assert.equal(engine.calls, 2);
     // Without speculation the same straggler is waited for.
     const slow = s.script('echo slow > out', { timeoutMs: 2000 });
-    const off = await forceAll([slow.name], { store: s.store, engine: withStraggler(new LocalEngine(s.store, new NoSandbox(s.store.hashCache)), 1500), jobs: 2, speculation: false });
+    const off = await forceAll([slow.name], {
+      store: s.store,
+      engine: withStraggler(new LocalEngine(s.store, new NoSandbox(s.store.hashCache)), 1500),
+      jobs: 2,
+      speculation: false,
+    });
     assert.equal(off.speculation.duplicates, 0);
     assert.ok(off.wallMs >= 1500);
   });
@@ -152,7 +167,10 @@ describe('speculation', () => {
     s.close();
     // One at a time: the first three set the median, the fourth straggles.
     const engine = withStraggler(new LocalEngine(s.store, new NoSandbox(s.store.hashCache)), 30_000, ts[3]!.name);
-    const r = await forceAll(ts.map((t) => t.name), { store: s.store, engine, jobs: 1, speculation: { minMs: 50 } });
+    const r = await forceAll(
+      ts.map((t) => t.name),
+      { store: s.store, engine, jobs: 1, speculation: { minMs: 50 } },
+    );
     assert.equal(r.errors.size, 0);
     assert.equal(r.speculation.duplicates, 1);
     assert.equal(r.speculation.won, 1);

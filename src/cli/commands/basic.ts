@@ -16,35 +16,41 @@ export function registerBasic(program: Command): void {
     .command('init')
     .description('create .gg/ here ($GG_DIR overrides)')
     .addHelpText('after', '\nExample:\n  gg init')
-    .action(action(() => {
-      process.stdout.write(`${initGgDir()}\n`);
-    }));
+    .action(
+      action(() => {
+        process.stdout.write(`${initGgDir()}\n`);
+      }),
+    );
 
   program
     .command('hash')
     .argument('<file>')
     .description("print the object name of a file's content")
     .addHelpText('after', '\nExample:\n  gg hash src/main.c')
-    .action(action((file: string) => {
-      if (!fs.existsSync(file)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`);
-      process.stdout.write(`${hashFileUncached(file)}\n`);
-    }));
+    .action(
+      action((file: string) => {
+        if (!fs.existsSync(file)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`);
+        process.stdout.write(`${hashFileUncached(file)}\n`);
+      }),
+    );
 
   program
     .command('collect')
     .argument('<files...>')
     .description('store files in .gg/blobs and print one name per line')
     .addHelpText('after', '\nExample:\n  gg collect /bin/sh input.txt')
-    .action(action((files: string[]) => {
-      const store = openLocalStore();
-      const out: string[] = [];
-      for (const f of files) {
-        if (!fs.existsSync(f)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${f}`);
-        out.push(store.putFileSync(f).name);
-      }
-      process.stdout.write(out.map((n) => `${n}\n`).join(''));
-      store.hashCache.flush();
-    }));
+    .action(
+      action((files: string[]) => {
+        const store = openLocalStore();
+        const out: string[] = [];
+        for (const f of files) {
+          if (!fs.existsSync(f)) throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${f}`);
+          out.push(store.putFileSync(f).name);
+        }
+        process.stdout.write(out.map((n) => `${n}\n`).join(''));
+        store.hashCache.flush();
+      }),
+    );
 
   program
     .command('describe')
@@ -53,18 +59,23 @@ export function registerBasic(program: Command): void {
     .option('-c, --command', 'print only the command line')
     .description('show a thunk')
     .addHelpText('after', '\nExample:\n  gg describe src/lua --json')
-    .action(action(async (target: string, opts: { json?: boolean; command?: boolean }) => {
-      const store = openLocalStore();
-      let ref = target;
-      if (!isValidName(splitTag(target).name) || fs.existsSync(target)) {
-        const fromFile = readPlaceholder(target);
-        if (fromFile === undefined) throw new GgError('GG_E_PLACEHOLDER_INVALID', `${target} is not a placeholder`, { hint: 'give a thunk name or a placeholder file' });
-        ref = fromFile;
-      }
-      const name = splitTag(ref).name;
-      const t = decodeThunk(store.getSync(name));
-      if (opts.command) process.stdout.write(commandLine(t) + '\n');
-      else if (opts.json) process.stdout.write(describeJson(t) + '\n');
-      else process.stdout.write(describeHuman(name, t, store.getReductionSync(ref)));
-    }));
+    .action(
+      action(async (target: string, opts: { json?: boolean; command?: boolean }) => {
+        const store = openLocalStore();
+        let ref = target;
+        if (!isValidName(splitTag(target).name) || fs.existsSync(target)) {
+          const fromFile = readPlaceholder(target);
+          if (fromFile === undefined)
+            throw new GgError('GG_E_PLACEHOLDER_INVALID', `${target} is not a placeholder`, {
+              hint: 'give a thunk name or a placeholder file',
+            });
+          ref = fromFile;
+        }
+        const name = splitTag(ref).name;
+        const t = decodeThunk(store.getSync(name));
+        if (opts.command) process.stdout.write(commandLine(t) + '\n');
+        else if (opts.json) process.stdout.write(describeJson(t) + '\n');
+        else process.stdout.write(describeHuman(name, t, store.getReductionSync(ref)));
+      }),
+    );
 }

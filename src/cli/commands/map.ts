@@ -29,13 +29,28 @@ interface Opts {
 }
 
 export function registerMap(program: Command): void {
-  withExecutionOptions(program
-    .command('map')
-    .description('run a command once per input, each run a memoized thunk in the jail (as GNU parallel / xargs)')
-    .argument('<command...>', "CMD ARGS... with {} {.} {/} {//} {/.} {#}, then ::: INPUTS... or :::: FILE (default: inputs on stdin)"))
+  withExecutionOptions(
+    program
+      .command('map')
+      .description('run a command once per input, each run a memoized thunk in the jail (as GNU parallel / xargs)')
+      .argument(
+        '<command...>',
+        'CMD ARGS... with {} {.} {/} {//} {/.} {#}, then ::: INPUTS... or :::: FILE (default: inputs on stdin)',
+      ),
+  )
     .option('-e, --engine <engine>', 'execution engine', 'local')
-    .option('-o, --output <pattern>', "a file the command writes, e.g. '{}.gz': written back here (repeat)", collect, [])
-    .option('--with <file>', 'a file the command needs besides the input: a program (with its libraries) or data, at its path (repeat)', collect, [])
+    .option(
+      '-o, --output <pattern>',
+      "a file the command writes, e.g. '{}.gz': written back here (repeat)",
+      collect,
+      [],
+    )
+    .option(
+      '--with <file>',
+      'a file the command needs besides the input: a program (with its libraries) or data, at its path (repeat)',
+      collect,
+      [],
+    )
     .option('-a, --arg-file <file>', 'read inputs from a file, one per line (repeat)', collect, [])
     .option('-0, --null', 'inputs are separated by NUL, not newline')
     .option('--results <dir>', "also write each input's stdout/stderr as GNU parallel --results does: DIR/1/INPUT/")
@@ -44,38 +59,67 @@ export function registerMap(program: Command): void {
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .passThroughOptions()
-    .addHelpText('after', "\nExamples:\n  gg map -j2 -o '{}.gz' -- gzip -k {} ::: *.txt\n  find . -name '*.png' | gg map -- 'convert {} -resize 50% small/{/}' -o 'small/{/}'\n  gg map -- wc -l ::: a.txt b.txt")
-    .action(action(async (operands: string[], o: Opts) => {
-      const engine = parseEngineSpec(o.engine);
-      const { command, inputs } = splitInputs(operands, o);
-      const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
-      const rt = await openRuntime({ engine, sandbox: sandboxFromFlags(o), limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
-      const progress = new ProgressReporter({ tty: process.stderr.isTTY === true && o.status, quiet: !o.status, verbose: o.verbose === true, stream: process.stderr });
-      // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
-      const interrupt = new AbortController();
-      const onSigint = (): void => interrupt.abort();
-      process.once('SIGINT', onSigint);
-      try {
-        const r = await runMap(rt, { command, inputs, jobs: o.jobs, outputs: o.output, with: o.with, onEvent: progress.onEvent, signal: interrupt.signal, ...(o.results ? { resultsDir: o.results } : {}) });
-        progress.finish();
-        for (const it of r.items) {
-          process.stdout.write(it.stdout);
-          process.stderr.write(it.stderr);
+    .addHelpText(
+      'after',
+      "\nExamples:\n  gg map -j2 -o '{}.gz' -- gzip -k {} ::: *.txt\n  find . -name '*.png' | gg map -- 'convert {} -resize 50% small/{/}' -o 'small/{/}'\n  gg map -- wc -l ::: a.txt b.txt",
+    )
+    .action(
+      action(async (operands: string[], o: Opts) => {
+        const engine = parseEngineSpec(o.engine);
+        const { command, inputs } = splitInputs(operands, o);
+        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const rt = await openRuntime({
+          engine,
+          sandbox: sandboxFromFlags(o),
+          limits: limitsFromFlags(o),
+          ...(storageUri ? { storageUri } : {}),
+        });
+        const progress = new ProgressReporter({
+          tty: process.stderr.isTTY === true && o.status,
+          quiet: !o.status,
+          verbose: o.verbose === true,
+          stream: process.stderr,
+        });
+        // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
+        const interrupt = new AbortController();
+        const onSigint = (): void => interrupt.abort();
+        process.once('SIGINT', onSigint);
+        try {
+          const r = await runMap(rt, {
+            command,
+            inputs,
+            jobs: o.jobs,
+            outputs: o.output,
+            with: o.with,
+            onEvent: progress.onEvent,
+            signal: interrupt.signal,
+            ...(o.results ? { resultsDir: o.results } : {}),
+          });
+          progress.finish();
+          for (const it of r.items) {
+            process.stdout.write(it.stdout);
+            process.stderr.write(it.stderr);
+          }
+          for (const it of r.failed) {
+            const why = [
+              ...(it.exitStatus !== 0 ? [`exit status ${it.exitStatus}`] : []),
+              ...(it.missing.length ? [`did not write ${it.missing.join(', ')}`] : []),
+            ];
+            process.stderr.write(`gg map: input ${it.seq} '${it.input}' failed: ${why.join('; ')}\n`);
+          }
+          if (o.status || r.failed.length > 0) {
+            process.stderr.write(
+              `gg map: ${r.items.length} inputs, ${r.failed.length} failed; ${r.executed} run, ${r.cached} from the memo, ${(r.wallMs / 1000).toFixed(1)} s\n`,
+            );
+          }
+          return r.exitCode;
+        } finally {
+          process.removeListener('SIGINT', onSigint);
+          for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
+          await rt.close();
         }
-        for (const it of r.failed) {
-          const why = [...(it.exitStatus !== 0 ? [`exit status ${it.exitStatus}`] : []), ...(it.missing.length ? [`did not write ${it.missing.join(', ')}`] : [])];
-          process.stderr.write(`gg map: input ${it.seq} '${it.input}' failed: ${why.join('; ')}\n`);
-        }
-        if (o.status || r.failed.length > 0) {
-          process.stderr.write(`gg map: ${r.items.length} inputs, ${r.failed.length} failed; ${r.executed} run, ${r.cached} from the memo, ${(r.wallMs / 1000).toFixed(1)} s\n`);
-        }
-        return r.exitCode;
-      } finally {
-        process.removeListener('SIGINT', onSigint);
-        for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
-        await rt.close();
-      }
-    }));
+      }),
+    );
 }
 
 /** CMD ARGS... [::: INPUTS... | :::: FILE...]; without either (or -a), inputs come from stdin. */
@@ -93,7 +137,10 @@ function splitInputs(operands: string[], o: Opts): { command: string[]; inputs: 
     return items;
   };
   const markers = operands.map((a, i) => (a === ':::' || a === '::::' ? i : -1)).filter((i) => i >= 0);
-  if (markers.length > 1) throw new GgError('GG_E_USAGE', 'more than one ::: or :::: input source', { hint: 'gg map takes one list of inputs (GNU parallel would combine several)' });
+  if (markers.length > 1)
+    throw new GgError('GG_E_USAGE', 'more than one ::: or :::: input source', {
+      hint: 'gg map takes one list of inputs (GNU parallel would combine several)',
+    });
   let command = operands;
   let inputs: string[] = [];
   if (markers.length === 1) {
@@ -104,6 +151,7 @@ function splitInputs(operands: string[], o: Opts): { command: string[]; inputs: 
   }
   inputs.push(...o.argFile.flatMap(readList));
   if (markers.length === 0 && o.argFile.length === 0) inputs = readList('-');
-  if (command.length === 0) throw new GgError('GG_E_USAGE', 'no command given', { hint: 'gg map [OPTIONS] -- CMD ARGS... ::: INPUTS...' });
+  if (command.length === 0)
+    throw new GgError('GG_E_USAGE', 'no command given', { hint: 'gg map [OPTIONS] -- CMD ARGS... ::: INPUTS...' });
   return { command, inputs };
 }

@@ -46,9 +46,13 @@ export class CostMeter {
     if (this.maxUsd !== undefined) {
       const estimate = this.spentUsd + (this.inFlight + 1) * this.usdFor(this.expectedMs(), 1);
       if (estimate > this.maxUsd) {
-        throw new GgError('GG_E_COST_LIMIT', `stopped launching thunks on Lambda: the cost estimate $${estimate.toFixed(4)} would pass --max-cost $${this.maxUsd.toFixed(2)} (spent $${this.spentUsd.toFixed(4)})`, {
-          hint: 'everything that finished is kept: run the same gg force again (with a higher --max-cost) to continue where this stopped',
-        });
+        throw new GgError(
+          'GG_E_COST_LIMIT',
+          `stopped launching thunks on Lambda: the cost estimate $${estimate.toFixed(4)} would pass --max-cost $${this.maxUsd.toFixed(2)} (spent $${this.spentUsd.toFixed(4)})`,
+          {
+            hint: 'everything that finished is kept: run the same gg force again (with a higher --max-cost) to continue where this stopped',
+          },
+        );
       }
     }
     this.inFlight++;

@@ -20,7 +20,15 @@ import { openRemoteStore } from '../../store/open-store.js';
 import type { RemoteStore } from '../../store/remote-store.js';
 import { WorkerCache } from '../../store/worker-cache.js';
 import { WorkerRuntime } from '../worker-runtime.js';
-import { FINAL_CODES, PROTOCOL_VERSION, isProbeRequest, parseRequest, type LambdaResponse, type ProbeCheck, type ProbeResponse } from './protocol.js';
+import {
+  FINAL_CODES,
+  PROTOCOL_VERSION,
+  isProbeRequest,
+  parseRequest,
+  type LambdaResponse,
+  type ProbeCheck,
+  type ProbeResponse,
+} from './protocol.js';
 
 export interface FunctionEnvironment {
   /** Writable scratch (Lambda: /tmp). */
@@ -64,7 +72,9 @@ let warm: Warm | undefined;
 function setUp(fe: FunctionEnvironment): Warm {
   // One execution environment runs one invocation at a time; local emulators run several as worker threads of one
   // process sharing /tmp: each gets its own directory, so one never scrubs another's run.
-  const cache = new WorkerCache(path.join(fe.tmpDir, threadId ? `gg-cache-${threadId}` : 'gg-cache'), { maxBytes: fe.cacheBytes });
+  const cache = new WorkerCache(path.join(fe.tmpDir, threadId ? `gg-cache-${threadId}` : 'gg-cache'), {
+    maxBytes: fe.cacheBytes,
+  });
   const sandbox = FakechrootSandbox.create(fe.fakechrootLib ? { library: fe.fakechrootLib } : {});
   return { cache, sandbox, runtimes: new Map() };
 }
@@ -86,7 +96,10 @@ function scrub(w: Warm): void {
   for (const n of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, n), { recursive: true, force: true });
 }
 
-export async function runRequest(event: unknown, fe: FunctionEnvironment = functionEnvironment()): Promise<LambdaResponse> {
+export async function runRequest(
+  event: unknown,
+  fe: FunctionEnvironment = functionEnvironment(),
+): Promise<LambdaResponse> {
   const start = performance.now();
   const cold = warm === undefined;
   let request;
@@ -98,8 +111,14 @@ export async function runRequest(event: unknown, fe: FunctionEnvironment = funct
   const w = (warm ??= setUp(fe));
   scrub(w);
   const { remote, runtime } = await runtimeFor(w, request.storage);
-  const limits = { ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}), ...(request.outputBytes ? { outputBytes: request.outputBytes } : {}) };
-  const run = Object.keys(limits).length > 0 ? new WorkerRuntime({ cache: w.cache, sandbox: w.sandbox, source: remote, limits }) : runtime;
+  const limits = {
+    ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}),
+    ...(request.outputBytes ? { outputBytes: request.outputBytes } : {}),
+  };
+  const run =
+    Object.keys(limits).length > 0
+      ? new WorkerRuntime({ cache: w.cache, sandbox: w.sandbox, source: remote, limits })
+      : runtime;
   let result;
   try {
     result = await run.run(request.name, request.thunk);
@@ -119,7 +138,12 @@ export async function runRequest(event: unknown, fe: FunctionEnvironment = funct
     v: PROTOCOL_VERSION,
     ok: true,
     outputs: result.outputs,
-    timings: { fetchMs: result.stats.fetchMs, runMs: result.stats.runMs, uploadMs: performance.now() - upStart, totalMs: performance.now() - start },
+    timings: {
+      fetchMs: result.stats.fetchMs,
+      runMs: result.stats.runMs,
+      uploadMs: performance.now() - upStart,
+      totalMs: performance.now() - start,
+    },
     bytesFetched: result.stats.bytesFetched,
     bytesUploaded,
     cold,
@@ -129,7 +153,11 @@ export async function runRequest(event: unknown, fe: FunctionEnvironment = funct
 
 function failure(e: unknown): LambdaResponse {
   const err = isGgError(e) ? e : new GgError('GG_E_INTERNAL', String((e as Error)?.message ?? e));
-  return { v: PROTOCOL_VERSION, ok: false, error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } };
+  return {
+    v: PROTOCOL_VERSION,
+    ok: false,
+    error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) },
+  };
 }
 
 function check(e: unknown): ProbeCheck {

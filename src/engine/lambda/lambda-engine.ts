@@ -71,7 +71,16 @@ export class LambdaEngine implements Engine {
   /** A straggler's duplicate runs in another execution environment: the scheduler may speculate. */
   readonly speculative = true;
   readonly cost: CostMeter;
-  readonly stats: LambdaStats = { invocations: 0, throttled: 0, functionErrors: 0, timeouts: 0, fallbacks: 0, coldStarts: 0, bytesFetched: 0, bytesUploaded: 0 };
+  readonly stats: LambdaStats = {
+    invocations: 0,
+    throttled: 0,
+    functionErrors: 0,
+    timeouts: 0,
+    fallbacks: 0,
+    coldStarts: 0,
+    bytesFetched: 0,
+    bytesUploaded: 0,
+  };
   private readonly attempts: number;
 
   constructor(private readonly o: LambdaEngineOptions) {
@@ -82,17 +91,21 @@ export class LambdaEngine implements Engine {
 
   /** Why the thunk cannot run on the function, or undefined if it fits. */
   misfit(name: string, thunk: Thunk, payloadBytes: number): string | undefined {
-    if (payloadBytes > MAX_PAYLOAD_BYTES) return `its request is ${payloadBytes} bytes, over Lambda's ${MAX_PAYLOAD_BYTES}-byte payload limit`;
+    if (payloadBytes > MAX_PAYLOAD_BYTES)
+      return `its request is ${payloadBytes} bytes, over Lambda's ${MAX_PAYLOAD_BYTES}-byte payload limit`;
     const inputs = new Map<string, number>();
     for (const i of [...thunk.values, ...thunk.executables]) inputs.set(i.name, nameSize(i.name));
     const bytes = [...inputs.values()].reduce((a, b) => a + b, 0);
     // Inputs sit in the cache and again as links in the run (same inode), plus outputs and temporaries.
-    if (bytes * TMP_HEADROOM > this.o.tmpBytes) return `its inputs take ${(bytes / 1024 ** 2).toFixed(0)} MiB, too much for the function's ${(this.o.tmpBytes / 1024 ** 2).toFixed(0)} MiB /tmp (thunk ${name})`;
+    if (bytes * TMP_HEADROOM > this.o.tmpBytes)
+      return `its inputs take ${(bytes / 1024 ** 2).toFixed(0)} MiB, too much for the function's ${(this.o.tmpBytes / 1024 ** 2).toFixed(0)} MiB /tmp (thunk ${name})`;
     return undefined;
   }
 
   async execute(name: string, thunk: Thunk, opts: ExecuteOptions = {}): Promise<ExecutionResult> {
-    const payload = Buffer.from(JSON.stringify(makeRequest(this.o.storage, name, thunk, thunk.timeout ? { timeoutMs: thunk.timeout } : {})));
+    const payload = Buffer.from(
+      JSON.stringify(makeRequest(this.o.storage, name, thunk, thunk.timeout ? { timeoutMs: thunk.timeout } : {})),
+    );
     const misfit = this.misfit(name, thunk, payload.length);
     if (misfit) return this.fallBack(name, thunk, misfit, opts);
     opts.onStarted?.(undefined);
@@ -101,17 +114,24 @@ export class LambdaEngine implements Engine {
 
   private async fallBack(name: string, thunk: Thunk, why: string, opts: ExecuteOptions): Promise<ExecutionResult> {
     if (!this.o.fallback) {
-      throw new GgError('GG_E_TOO_BIG', `thunk ${name} cannot run on Lambda: ${why}`, { hint: 'run such thunks here with --fallback-engine local, or give the function more ephemeral storage (gg lambda deploy --tmp-size)' });
+      throw new GgError('GG_E_TOO_BIG', `thunk ${name} cannot run on Lambda: ${why}`, {
+        hint: 'run such thunks here with --fallback-engine local, or give the function more ephemeral storage (gg lambda deploy --tmp-size)',
+      });
     }
     this.stats.fallbacks++;
     return this.o.fallback.execute(name, thunk, opts);
   }
 
-  private async invokeWithRetries(name: string, thunk: Thunk, payload: Buffer, opts: ExecuteOptions): Promise<ExecutionResult> {
+  private async invokeWithRetries(
+    name: string,
+    thunk: Thunk,
+    payload: Buffer,
+    opts: ExecuteOptions,
+  ): Promise<ExecutionResult> {
     const abort = opts.abort;
     let throttles = 0;
     let lastProblem = '';
-    for (let attempt = 1; attempt <= this.attempts; ) {
+    for (let attempt = 1; attempt <= this.attempts;) {
       if (abort?.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${name} was not launched: the run is stopping`);
       this.cost.reserve();
       this.stats.invocations++;
@@ -185,9 +205,13 @@ export class LambdaEngine implements Engine {
         }
       }
     }
-    throw new GgError('GG_E_LAMBDA', `thunk ${name} failed on ${this.attempts} fresh invocations of ${this.o.functionName}; last: ${lastProblem}`, {
-      hint: 'gg lambda doctor checks the function, its role and the bucket; the function\'s CloudWatch log has the details',
-    });
+    throw new GgError(
+      'GG_E_LAMBDA',
+      `thunk ${name} failed on ${this.attempts} fresh invocations of ${this.o.functionName}; last: ${lastProblem}`,
+      {
+        hint: "gg lambda doctor checks the function, its role and the bucket; the function's CloudWatch log has the details",
+      },
+    );
   }
 
   private backoff(n: number): number {

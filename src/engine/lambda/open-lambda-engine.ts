@@ -20,7 +20,12 @@ export async function openLambdaEngine(c: LambdaConfig, o: OpenLambdaOptions): P
       hint: 'add --storage s3://bucket/prefix?region=... (the function reads inputs from it and writes outputs to it)',
     });
   }
-  const client = o.client ?? (await sdkInvokeClient({ ...(c.region ? { region: c.region } : {}), ...(c.endpoint ? { endpoint: c.endpoint } : {}) }));
+  const client =
+    o.client ??
+    (await sdkInvokeClient({
+      ...(c.region ? { region: c.region } : {}),
+      ...(c.endpoint ? { endpoint: c.endpoint } : {}),
+    }));
   return new LambdaEngine({
     functionName: c.functionName,
     storage,

@@ -55,12 +55,18 @@ function packageClosure(root: string, names: readonly string[]): Map<string, str
         const rel = path.relative(root, candidate);
         if (found.has(rel)) return;
         found.set(rel, candidate);
-        const pkg = JSON.parse(fs.readFileSync(path.join(candidate, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+        const pkg = JSON.parse(fs.readFileSync(path.join(candidate, 'package.json'), 'utf8')) as {
+          dependencies?: Record<string, string>;
+        };
         for (const dep of Object.keys(pkg.dependencies ?? {})) visit(dep, candidate);
         return;
       }
       if (path.dirname(dir) === dir) {
-        throw new GgError('GG_E_LAMBDA_CONFIG', `package ${name} (needed by the function) is not installed under ${root}`, { hint: 'run npm ci in the gg-ts directory first' });
+        throw new GgError(
+          'GG_E_LAMBDA_CONFIG',
+          `package ${name} (needed by the function) is not installed under ${root}`,
+          { hint: 'run npm ci in the gg-ts directory first' },
+        );
       }
     }
   };
@@ -76,16 +82,33 @@ export function buildPackage(o: PackageOptions = {}): PackageReport {
   }
   const lib = findFakechrootLibrary(o.fakechrootLib);
   if (!lib) {
-    throw new GgError('GG_E_LAMBDA_CONFIG', 'libfakechroot.so is not installed here, and the function needs it to run thunks', {
-      hint: 'apt-get install libfakechroot (or set GG_FAKECHROOT_LIB to an x86-64 build of it)',
-    });
+    throw new GgError(
+      'GG_E_LAMBDA_CONFIG',
+      'libfakechroot.so is not installed here, and the function needs it to run thunks',
+      {
+        hint: 'apt-get install libfakechroot (or set GG_FAKECHROOT_LIB to an x86-64 build of it)',
+      },
+    );
   }
   const entries: ZipEntry[] = [];
   walk(dist, 'dist/src', entries, (rel) => rel.endsWith('.map') || rel.endsWith('.d.ts'));
   for (const [rel, abs] of packageClosure(root, FUNCTION_PACKAGES)) {
-    walk(abs, rel.split(path.sep).join('/'), entries, (r) => /\/node_modules$/.test(r) || /\.(md|map|d\.ts)$/.test(r) || /\/dist-(types|es)(\/|$)/.test(r));
+    walk(
+      abs,
+      rel.split(path.sep).join('/'),
+      entries,
+      (r) => /\/node_modules$/.test(r) || /\.(md|map|d\.ts)$/.test(r) || /\/dist-(types|es)(\/|$)/.test(r),
+    );
   }
-  entries.push({ path: 'package.json', data: Buffer.from(JSON.stringify({ name: 'gg-ts-function', private: true, type: 'module' }, null, 2) + '\n'), mode: 0o644 });
+  entries.push({
+    path: 'package.json',
+    data: Buffer.from(JSON.stringify({ name: 'gg-ts-function', private: true, type: 'module' }, null, 2) + '\n'),
+    mode: 0o644,
+  });
   entries.push({ path: 'lib/libfakechroot.so', data: fs.readFileSync(lib), mode: 0o755 });
-  return { zip: writeZip(entries), files: entries.length, unzippedBytes: entries.reduce((n, e) => n + e.data.length, 0) };
+  return {
+    zip: writeZip(entries),
+    files: entries.length,
+    unzippedBytes: entries.reduce((n, e) => n + e.data.length, 0),
+  };
 }

@@ -71,7 +71,14 @@ export interface ProbeResponse {
 
 export function isProbeRequest(event: unknown): event is ProbeRequest {
   const e = event as Partial<ProbeRequest> | null;
-  return typeof e === 'object' && e !== null && e.v === PROTOCOL_VERSION && e.probe === true && typeof e.storage === 'string' && e.storage.length <= 2048;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.v === PROTOCOL_VERSION &&
+    e.probe === true &&
+    typeof e.storage === 'string' &&
+    e.storage.length <= 2048
+  );
 }
 
 export interface ParsedRequest {
@@ -86,7 +93,9 @@ export interface ParsedRequest {
 const MAX_LIMIT = 15 * 60_000;
 
 function bad(why: string): GgError {
-  return new GgError('GG_E_LAMBDA', `bad request to the gg function: ${why}`, { hint: 'the invoker and the function must be the same gg-ts version (gg lambda deploy)' });
+  return new GgError('GG_E_LAMBDA', `bad request to the gg function: ${why}`, {
+    hint: 'the invoker and the function must be the same gg-ts version (gg lambda deploy)',
+  });
 }
 
 export function parseRequest(event: unknown): ParsedRequest {
@@ -94,7 +103,8 @@ export function parseRequest(event: unknown): ParsedRequest {
   const e = event as Record<string, unknown>;
   if (e['v'] !== PROTOCOL_VERSION) throw bad(`protocol version ${String(e['v'])}, expected ${PROTOCOL_VERSION}`);
   const { storage, name, thunk } = e;
-  if (typeof storage !== 'string' || storage.length === 0 || storage.length > 2048) throw bad('storage must be a store URI');
+  if (typeof storage !== 'string' || storage.length === 0 || storage.length > 2048)
+    throw bad('storage must be a store URI');
   if (typeof name !== 'string' || !isValidName(name) || !isThunkName(name)) throw bad('name must be a thunk name');
   if (typeof thunk !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(thunk)) throw bad('thunk must be base64');
   const bytes = Buffer.from(thunk, 'base64');
@@ -105,7 +115,8 @@ export function parseRequest(event: unknown): ParsedRequest {
   for (const key of ['timeoutMs', 'outputBytes'] as const) {
     const v = e[key];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || (key === 'timeoutMs' && v > MAX_LIMIT)) throw bad(`${key} out of range`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || (key === 'timeoutMs' && v > MAX_LIMIT))
+      throw bad(`${key} out of range`);
     out[key] = v;
   }
   return out;
@@ -113,21 +124,36 @@ export function parseRequest(event: unknown): ParsedRequest {
 
 /** The response, checked: a malformed one is an infrastructure failure (retried), never trusted. */
 export function parseResponse(payload: unknown, thunk: Thunk): LambdaResponse {
-  const fail = (why: string): GgError => new GgError('GG_E_LAMBDA', `the gg function answered something unexpected: ${why}`, { retryable: true, hint: 'redeploy the function (gg lambda deploy) so it matches this gg' });
+  const fail = (why: string): GgError =>
+    new GgError('GG_E_LAMBDA', `the gg function answered something unexpected: ${why}`, {
+      retryable: true,
+      hint: 'redeploy the function (gg lambda deploy) so it matches this gg',
+    });
   if (typeof payload !== 'object' || payload === null) throw fail('not a JSON object');
   const p = payload as Record<string, unknown>;
   if (p['v'] !== PROTOCOL_VERSION) throw fail(`protocol version ${String(p['v'])}`);
   if (p['ok'] === false) {
     const err = p['error'] as Record<string, unknown> | undefined;
-    if (typeof err?.['code'] !== 'string' || typeof err['message'] !== 'string') throw fail('an error without code or message');
-    return { v: PROTOCOL_VERSION, ok: false, error: { code: err['code'], message: err['message'], ...(typeof err['hint'] === 'string' ? { hint: err['hint'] } : {}) } };
+    if (typeof err?.['code'] !== 'string' || typeof err['message'] !== 'string')
+      throw fail('an error without code or message');
+    return {
+      v: PROTOCOL_VERSION,
+      ok: false,
+      error: {
+        code: err['code'],
+        message: err['message'],
+        ...(typeof err['hint'] === 'string' ? { hint: err['hint'] } : {}),
+      },
+    };
   }
   if (p['ok'] !== true || !Array.isArray(p['outputs'])) throw fail('no outputs');
   const outputs = p['outputs'] as unknown[];
-  if (outputs.length !== thunk.outputs.length) throw fail(`${outputs.length} outputs for ${thunk.outputs.length} declared`);
+  if (outputs.length !== thunk.outputs.length)
+    throw fail(`${outputs.length} outputs for ${thunk.outputs.length} declared`);
   const checked: LambdaOutput[] = outputs.map((o, i) => {
     const r = o as Record<string, unknown>;
-    if (r?.['tag'] !== thunk.outputs[i] || typeof r['name'] !== 'string' || !isValidName(r['name'])) throw fail(`output ${i} is not (${thunk.outputs[i]}, a name)`);
+    if (r?.['tag'] !== thunk.outputs[i] || typeof r['name'] !== 'string' || !isValidName(r['name']))
+      throw fail(`output ${i} is not (${thunk.outputs[i]}, a name)`);
     return { tag: r['tag'] as string, name: r['name'] };
   });
   const t = (p['timings'] ?? {}) as Record<string, unknown>;
@@ -136,7 +162,12 @@ export function parseResponse(payload: unknown, thunk: Thunk): LambdaResponse {
     v: PROTOCOL_VERSION,
     ok: true,
     outputs: checked,
-    timings: { fetchMs: num(t['fetchMs']), runMs: num(t['runMs']), uploadMs: num(t['uploadMs']), totalMs: num(t['totalMs']) },
+    timings: {
+      fetchMs: num(t['fetchMs']),
+      runMs: num(t['runMs']),
+      uploadMs: num(t['uploadMs']),
+      totalMs: num(t['totalMs']),
+    },
     bytesFetched: num(p['bytesFetched']),
     bytesUploaded: num(p['bytesUploaded']),
     cold: p['cold'] === true,
@@ -146,10 +177,20 @@ export function parseResponse(payload: unknown, thunk: Thunk): LambdaResponse {
 
 /** Codes a function answers with ok:false: the thunk's own failure, final (the program would fail again). */
 export const FINAL_CODES: ReadonlySet<string> = new Set<GgErrorCode>([
-  'GG_E_THUNK_FAILED', 'GG_E_THUNK_TIMEOUT', 'GG_E_THUNK_OUTPUT_MISSING', 'GG_E_THUNK_LIMIT', 'GG_E_THUNK_INVALID', 'GG_E_LAMBDA',
+  'GG_E_THUNK_FAILED',
+  'GG_E_THUNK_TIMEOUT',
+  'GG_E_THUNK_OUTPUT_MISSING',
+  'GG_E_THUNK_LIMIT',
+  'GG_E_THUNK_INVALID',
+  'GG_E_LAMBDA',
 ]);
 
-export function makeRequest(storage: string, name: string, thunk: Thunk, limits: { timeoutMs?: number; outputBytes?: number } = {}): LambdaRequest {
+export function makeRequest(
+  storage: string,
+  name: string,
+  thunk: Thunk,
+  limits: { timeoutMs?: number; outputBytes?: number } = {},
+): LambdaRequest {
   return {
     v: PROTOCOL_VERSION,
     storage,
@@ -163,5 +204,11 @@ export function makeRequest(storage: string, name: string, thunk: Thunk, limits:
 /** A function's ok:false answer as the error the scheduler sees (final: the thunk itself failed). */
 export function responseError(name: string, error: { code: string; message: string; hint?: string }): GgError {
   const code = (FINAL_CODES.has(error.code) ? error.code : 'GG_E_LAMBDA') as GgErrorCode;
-  return new GgError(code, FINAL_CODES.has(error.code) ? error.message : `the gg function failed thunk ${name}: ${error.code}: ${error.message}`, error.hint ? { hint: error.hint } : {});
+  return new GgError(
+    code,
+    FINAL_CODES.has(error.code)
+      ? error.message
+      : `the gg function failed thunk ${name}: ${error.code}: ${error.message}`,
+    error.hint ? { hint: error.hint } : {},
+  );
 }

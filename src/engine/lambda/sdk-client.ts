@@ -23,10 +23,19 @@ export function configError(e: unknown, functionName: string): GgError | undefin
   const name = (e as { name?: string }).name ?? '';
   const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (name === 'ResourceNotFoundException' || status === 404) {
-    return new GgError('GG_E_LAMBDA_CONFIG', `the Lambda function '${functionName}' does not exist (in this region/account)`, { hint: 'deploy it with gg lambda deploy, or check --lambda-region; gg lambda doctor says what is missing' });
+    return new GgError(
+      'GG_E_LAMBDA_CONFIG',
+      `the Lambda function '${functionName}' does not exist (in this region/account)`,
+      { hint: 'deploy it with gg lambda deploy, or check --lambda-region; gg lambda doctor says what is missing' },
+    );
   }
-  if (/AccessDenied|UnrecognizedClient|InvalidSignature|ExpiredToken|CredentialsProviderError/.test(name) || status === 403) {
-    return new GgError('GG_E_LAMBDA_CONFIG', `not allowed to invoke '${functionName}': ${(e as Error).message}`, { hint: 'the caller needs lambda:InvokeFunction on the function; gg lambda doctor checks the credentials' });
+  if (
+    /AccessDenied|UnrecognizedClient|InvalidSignature|ExpiredToken|CredentialsProviderError/.test(name) ||
+    status === 403
+  ) {
+    return new GgError('GG_E_LAMBDA_CONFIG', `not allowed to invoke '${functionName}': ${(e as Error).message}`, {
+      hint: 'the caller needs lambda:InvokeFunction on the function; gg lambda doctor checks the credentials',
+    });
   }
   return undefined;
 }
@@ -42,7 +51,10 @@ export async function sdkInvokeClient(o: LambdaEndpoint = {}): Promise<InvokeCli
   return {
     async invoke(functionName: string, payload: Uint8Array, abort: AbortSignal): Promise<InvokeOutcome> {
       try {
-        const r = await client.send(new InvokeCommand({ FunctionName: functionName, Payload: payload, LogType: 'Tail' }), { abortSignal: abort });
+        const r = await client.send(
+          new InvokeCommand({ FunctionName: functionName, Payload: payload, LogType: 'Tail' }),
+          { abortSignal: abort },
+        );
         const billedMs = billedMsFromLog(r.LogResult);
         const body = r.Payload ?? new Uint8Array();
         if (r.FunctionError) {
@@ -59,11 +71,16 @@ export async function sdkInvokeClient(o: LambdaEndpoint = {}): Promise<InvokeCli
       } catch (e) {
         const name = (e as { name?: string }).name ?? '';
         const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (name === 'TooManyRequestsException' || status === 429) return { kind: 'throttled', message: (e as Error).message };
-        if (name === 'RequestTooLargeException' || status === 413) return { kind: 'too-large', message: `the request is too large for Lambda (${(e as Error).message})` };
+        if (name === 'TooManyRequestsException' || status === 429)
+          return { kind: 'throttled', message: (e as Error).message };
+        if (name === 'RequestTooLargeException' || status === 413)
+          return { kind: 'too-large', message: `the request is too large for Lambda (${(e as Error).message})` };
         const config = configError(e, functionName);
         if (config) throw config;
-        throw new GgError('GG_E_LAMBDA', `invoking ${functionName}: ${(e as Error).message}`, { retryable: true, cause: e });
+        throw new GgError('GG_E_LAMBDA', `invoking ${functionName}: ${(e as Error).message}`, {
+          retryable: true,
+          cause: e,
+        });
       }
     },
     destroy: () => client.destroy(),

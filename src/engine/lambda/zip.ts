@@ -26,7 +26,8 @@ export function writeZip(entries: readonly ZipEntry[]): Buffer {
     const stored = deflated.length >= e.data.length;
     const body = stored ? e.data : deflated;
     const crc = zlib.crc32(e.data);
-    if (e.data.length >= 0xffffffff || offset >= 0xffffffff) throw new Error('zip64 is not supported: the package is too large');
+    if (e.data.length >= 0xffffffff || offset >= 0xffffffff)
+      throw new Error('zip64 is not supported: the package is too large');
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);

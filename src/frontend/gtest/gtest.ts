@@ -80,38 +80,56 @@ done < gg-gtest-cases
 interface Times {
   [test: string]: number;
 }
-const isTimes = (v: unknown): v is Times => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((t) => typeof t === 'number' && t >= 0 && Number.isFinite(t));
-const isPlan = (v: unknown): v is string[][] => Array.isArray(v) && v.every((s) => Array.isArray(s) && s.every((c) => typeof c === 'string'));
+const isTimes = (v: unknown): v is Times =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.values(v).every((t) => typeof t === 'number' && t >= 0 && Number.isFinite(t));
+const isPlan = (v: unknown): v is string[][] =>
+  Array.isArray(v) && v.every((s) => Array.isArray(s) && s.every((c) => typeof c === 'string'));
 
 function findProgram(cmd: string): string {
   for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
     const p = path.join(dir || '.', cmd);
     if (fs.statSync(p, { throwIfNoEntry: false })?.isFile()) return p;
   }
-  throw new GgError('GG_E_FILE_NOT_FOUND', `${cmd} is not installed`, { hint: `gg test runs each case under ${cmd}: install coreutils` });
+  throw new GgError('GG_E_FILE_NOT_FOUND', `${cmd} is not installed`, {
+    hint: `gg test runs each case under ${cmd}: install coreutils`,
+  });
 }
 
 export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestReport> {
   const t0 = performance.now();
-  if (o.binaries.length === 0) throw new GgError('GG_E_USAGE', 'no test binary given', { hint: 'gg test gtest BINARY... [-- ARGS]' });
+  if (o.binaries.length === 0)
+    throw new GgError('GG_E_USAGE', 'no test binary given', { hint: 'gg test gtest BINARY... [-- ARGS]' });
   const args = o.args ?? [];
   const timeoutS = o.caseTimeoutS ?? DEFAULT_CASE_TIMEOUT_S;
-  if (!Number.isInteger(timeoutS) || timeoutS <= 0 || timeoutS > 86_400) throw new GgError('GG_E_USAGE', `a case timeout must be 1 to 86400 seconds, got ${timeoutS}`);
+  if (!Number.isInteger(timeoutS) || timeoutS <= 0 || timeoutS > 86_400)
+    throw new GgError('GG_E_USAGE', `a case timeout must be 1 to 86400 seconds, got ${timeoutS}`);
   let executed = 0;
   let cached = 0;
   const force = async (refs: string[]): Promise<Map<string, string>> => {
-    const out = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    const out = await forceRefs(rt, refs, {
+      jobs: o.jobs,
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     executed += out.executed;
     cached += out.cached;
     // The thunk that failed itself says why; its dependants only that it did.
-    for (const ref of refs) if (!out.results.has(ref)) throw out.failures[0]?.error ?? out.errors.get(ref) ?? new GgError('GG_E_INTERNAL', `no result for ${ref}`);
+    for (const ref of refs)
+      if (!out.results.has(ref))
+        throw out.failures[0]?.error ?? out.errors.get(ref) ?? new GgError('GG_E_INTERNAL', `no result for ${ref}`);
     return out.results;
   };
 
   // 1. Binaries still placeholders (gg infer) are built first and put in place.
   const binaries = o.binaries.map((b) => {
     const abs = path.resolve(b);
-    if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile()) throw new GgError('GG_E_FILE_NOT_FOUND', `test binary ${b} does not exist`, { hint: 'build it first (or gg infer the build: a placeholder is forced here)' });
+    if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile())
+      throw new GgError('GG_E_FILE_NOT_FOUND', `test binary ${b} does not exist`, {
+        hint: 'build it first (or gg infer the build: a placeholder is forced here)',
+      });
     return { spec: b, abs, ref: readPlaceholder(abs) };
   });
   const pending = binaries.filter((b) => b.ref !== undefined);
@@ -133,7 +151,14 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   });
 
   // 3. List the cases, in the jail.
-  const listings = binaries.map((b, bi) => g.thunk({ ...bases[bi]!, args: ['sh', 'gg-gtest.sh', 'list', b.abs, ...args], values: [runner, ...data], outputs: ['list'] }));
+  const listings = binaries.map((b, bi) =>
+    g.thunk({
+      ...bases[bi]!,
+      args: ['sh', 'gg-gtest.sh', 'list', b.abs, ...args],
+      values: [runner, ...data],
+      outputs: ['list'],
+    }),
+  );
   const listed = await force(listings.map((l) => l.name));
   const alsoDisabled = args.some((a) => /^--gtest_also_run_disabled_tests(=1)?$/.test(a));
 
@@ -142,31 +167,37 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   const plans = new Remembered(rt.local, 'gtest-plans', isPlan);
   const timesStore = new Remembered(rt.local, 'gtest-times', isTimes);
   const policy = o.shards === undefined ? 'auto' : String(o.shards);
-  const perBinary = await Promise.all(binaries.map(async (b, bi) => {
-    const cases = parseGtestList((await rt.store.get(listed.get(listings[bi]!.name)!)).toString('utf8'), b.spec);
-    const toRun = cases.filter((c) => alsoDisabled || !c.disabled).map((c) => c.name);
-    const planKey = rememberedKey(['plan', listings[bi]!.name, data.map((d) => d.name), timeoutS, policy]);
-    const timesKey = rememberedKey(['times', b.abs]);
-    const times = new Map(Object.entries(timesStore.get(timesKey) ?? {}));
-    let plan = plans.get(planKey);
-    if (!plan || plan.flat().sort().join('\n') !== [...toRun].sort().join('\n')) {
-      plan = planShards(toRun, times, { jobs: o.jobs, ...(o.shards !== undefined ? { shards: o.shards } : {}) });
-      plans.set(planKey, plan);
-    }
-    const shards = plan.map((shard) => g.thunk({
-      ...bases[bi]!,
-      args: ['sh', 'gg-gtest.sh', 'run', b.abs, String(timeoutS), ...args],
-      values: [runner, { name: g.value(shard.join('\n') + '\n'), filename: 'gg-gtest-cases' }, ...data],
-      outputs: ['status', ...shard.map((_, i) => `out${i}`)],
-      // The cases' own timeouts end a hang; this only bounds a shard that somehow outlives all of them.
-      timeoutMs: Math.min(shard.length * (timeoutS + 10) * 1000 + 60_000, 2 ** 31 - 1),
-    }));
-    return { b, cases, shards, plan, timesKey, times };
-  }));
+  const perBinary = await Promise.all(
+    binaries.map(async (b, bi) => {
+      const cases = parseGtestList((await rt.store.get(listed.get(listings[bi]!.name)!)).toString('utf8'), b.spec);
+      const toRun = cases.filter((c) => alsoDisabled || !c.disabled).map((c) => c.name);
+      const planKey = rememberedKey(['plan', listings[bi]!.name, data.map((d) => d.name), timeoutS, policy]);
+      const timesKey = rememberedKey(['times', b.abs]);
+      const times = new Map(Object.entries(timesStore.get(timesKey) ?? {}));
+      let plan = plans.get(planKey);
+      if (!plan || plan.flat().sort().join('\n') !== [...toRun].sort().join('\n')) {
+        plan = planShards(toRun, times, { jobs: o.jobs, ...(o.shards !== undefined ? { shards: o.shards } : {}) });
+        plans.set(planKey, plan);
+      }
+      const shards = plan.map((shard) =>
+        g.thunk({
+          ...bases[bi]!,
+          args: ['sh', 'gg-gtest.sh', 'run', b.abs, String(timeoutS), ...args],
+          values: [runner, { name: g.value(shard.join('\n') + '\n'), filename: 'gg-gtest-cases' }, ...data],
+          outputs: ['status', ...shard.map((_, i) => `out${i}`)],
+          // The cases' own timeouts end a hang; this only bounds a shard that somehow outlives all of them.
+          timeoutMs: Math.min(shard.length * (timeoutS + 10) * 1000 + 60_000, 2 ** 31 - 1),
+        }),
+      );
+      return { b, cases, shards, plan, timesKey, times };
+    }),
+  );
   rt.local.hashCache.flush();
 
   // 5. Run every shard of every binary in one graph.
-  const refs = perBinary.flatMap(({ shards, plan }) => shards.flatMap((s, si) => [s.name, ...plan[si]!.map((_, i) => s.output(`out${i}`))]));
+  const refs = perBinary.flatMap(({ shards, plan }) =>
+    shards.flatMap((s, si) => [s.name, ...plan[si]!.map((_, i) => s.output(`out${i}`))]),
+  );
   const ran = new Set<string>();
   const onEvent = (e: ForceEvent): void => {
     if (e.type === 'finished') ran.add(e.name);
@@ -192,28 +223,60 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
   }
   const counts: Record<CaseStatus, number> = { passed: 0, failed: 0, skipped: 0, disabled: 0, crashed: 0, timeout: 0 };
   for (const r of results) counts[r.status]++;
-  const reports = perBinary.map(({ b, shards }) => ({ binary: b.spec, shards: shards.length, shardsRun: shards.filter((s) => ran.has(s.name)).length }));
-  return { cases: results, binaries: reports, counts, shards: perBinary.reduce((s, p) => s + p.shards.length, 0), executed, cached, wallMs: performance.now() - t0 };
+  const reports = perBinary.map(({ b, shards }) => ({
+    binary: b.spec,
+    shards: shards.length,
+    shardsRun: shards.filter((s) => ran.has(s.name)).length,
+  }));
+  return {
+    cases: results,
+    binaries: reports,
+    counts,
+    shards: perBinary.reduce((s, p) => s + p.shards.length, 0),
+    executed,
+    cached,
+    wallMs: performance.now() - t0,
+  };
 }
 
 async function readShard(
-  rt: Runtime, shard: WrittenThunk, cases: readonly string[], results: ReadonlyMap<string, string>, errors: ReadonlyMap<string, GgError>,
-  timeoutS: number, binary: string, into: Map<string, GtestCaseResult>,
+  rt: Runtime,
+  shard: WrittenThunk,
+  cases: readonly string[],
+  results: ReadonlyMap<string, string>,
+  errors: ReadonlyMap<string, GgError>,
+  timeoutS: number,
+  binary: string,
+  into: Map<string, GtestCaseResult>,
 ): Promise<void> {
   const status = results.get(shard.name);
   if (status === undefined) {
     // The shard itself broke (a jail limit, the store): its cases did not get a verdict of their own.
     const e = errors.get(shard.name);
-    for (const name of cases) into.set(name, { binary, name, status: 'crashed', reason: `its shard failed: ${e?.code ?? 'GG_E_INTERNAL'}`, output: e?.message ?? '' });
+    for (const name of cases)
+      into.set(name, {
+        binary,
+        name,
+        status: 'crashed',
+        reason: `its shard failed: ${e?.code ?? 'GG_E_INTERNAL'}`,
+        output: e?.message ?? '',
+      });
     return;
   }
-  const codes = (await rt.store.get(status)).toString('utf8').split('\n').filter((l) => l !== '');
+  const codes = (await rt.store.get(status))
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   for (const [i, name] of cases.entries()) {
     const outName = results.get(shard.output(`out${i}`));
     let output = outName === undefined ? '' : (await rt.store.get(outName)).toString('utf8');
-    if (output.length > MAX_OUTPUT_CHARS) output = `${output.slice(0, MAX_OUTPUT_CHARS)}\n[gg: output cut at ${MAX_OUTPUT_CHARS} characters]\n`;
+    if (output.length > MAX_OUTPUT_CHARS)
+      output = `${output.slice(0, MAX_OUTPUT_CHARS)}\n[gg: output cut at ${MAX_OUTPUT_CHARS} characters]\n`;
     const code = Number(codes[i]);
-    const verdict = Number.isInteger(code) && code >= 0 && code < 256 ? caseOutcome(name, code, output, timeoutS) : { status: 'crashed' as const, reason: 'the runner recorded no exit status' };
+    const verdict =
+      Number.isInteger(code) && code >= 0 && code < 256
+        ? caseOutcome(name, code, output, timeoutS)
+        : { status: 'crashed' as const, reason: 'the runner recorded no exit status' };
     into.set(name, { binary, name, output, ...verdict });
   }
 }

@@ -16,11 +16,18 @@ export interface JunitCase {
 }
 
 /** Characters XML 1.0 cannot carry at all (control characters but tab, newline, return; lone surrogates). */
-// eslint-disable-next-line no-control-regex
-const INVALID_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const INVALID_XML =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 export function xmlEscape(s: string): string {
-  return s.replace(INVALID_XML, '\ufffd').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return s
+    .replace(INVALID_XML, '\ufffd')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 const secs = (ms: number | undefined): string => ((ms ?? 0) / 1000).toFixed(3);
@@ -32,7 +39,8 @@ export function junitXml(cases: readonly JunitCase[], name: string): string {
     list.push(c);
     suites.set(c.suite, list);
   }
-  const count = (cs: readonly JunitCase[], ...st: CaseStatus[]): number => cs.filter((c) => st.includes(c.status)).length;
+  const count = (cs: readonly JunitCase[], ...st: CaseStatus[]): number =>
+    cs.filter((c) => st.includes(c.status)).length;
   const time = (cs: readonly JunitCase[]): number => cs.reduce((s, c) => s + (c.timeMs ?? 0), 0);
   const attrs = (cs: readonly JunitCase[]): string =>
     `tests="${cs.length}" failures="${count(cs, 'failed')}" errors="${count(cs, 'crashed', 'timeout')}" skipped="${count(cs, 'skipped', 'disabled')}" time="${secs(time(cs))}"`;
@@ -42,11 +50,15 @@ export function junitXml(cases: readonly JunitCase[], name: string): string {
     for (const c of cs) {
       const head = `    <testcase name="${xmlEscape(c.name)}" classname="${xmlEscape(suite)}" time="${secs(c.timeMs)}"`;
       // Output of the cases that did not pass only, as gtest's own XML: a passing case's chatter is noise.
-      const out = c.output === '' || c.status === 'passed' ? '' : `      <system-out>${xmlEscape(c.output)}</system-out>\n`;
+      const out =
+        c.output === '' || c.status === 'passed' ? '' : `      <system-out>${xmlEscape(c.output)}</system-out>\n`;
       let verdict = '';
-      if (c.status === 'failed') verdict = `      <failure message="${xmlEscape(c.reason ?? 'test failed')}" type="failure">${xmlEscape(failureText(c.output))}</failure>\n`;
-      else if (c.status === 'crashed' || c.status === 'timeout') verdict = `      <error message="${xmlEscape(c.reason ?? c.status)}" type="${c.status}"/>\n`;
-      else if (c.status === 'skipped' || c.status === 'disabled') verdict = `      <skipped${c.status === 'disabled' ? ' message="disabled"' : ''}/>\n`;
+      if (c.status === 'failed')
+        verdict = `      <failure message="${xmlEscape(c.reason ?? 'test failed')}" type="failure">${xmlEscape(failureText(c.output))}</failure>\n`;
+      else if (c.status === 'crashed' || c.status === 'timeout')
+        verdict = `      <error message="${xmlEscape(c.reason ?? c.status)}" type="${c.status}"/>\n`;
+      else if (c.status === 'skipped' || c.status === 'disabled')
+        verdict = `      <skipped${c.status === 'disabled' ? ' message="disabled"' : ''}/>\n`;
       lines.push(verdict === '' && out === '' ? `${head}/>` : `${head}>\n${verdict}${out}    </testcase>`);
     }
     lines.push('  </testsuite>');

@@ -41,9 +41,13 @@ export function parseGtestList(text: string, binary: string): GtestCase[] {
 }
 
 function badList(binary: string, line: string): GgError {
-  return new GgError('GG_E_USAGE', `${binary} --gtest_list_tests printed a line that is not a Google Test listing: '${line.slice(0, 120)}'`, {
-    hint: 'give a Google Test binary (built with gtest_main or calling RUN_ALL_TESTS)',
-  });
+  return new GgError(
+    'GG_E_USAGE',
+    `${binary} --gtest_list_tests printed a line that is not a Google Test listing: '${line.slice(0, 120)}'`,
+    {
+      hint: 'give a Google Test binary (built with gtest_main or calling RUN_ALL_TESTS)',
+    },
+  );
 }
 
 export type CaseStatus = 'passed' | 'failed' | 'skipped' | 'disabled' | 'crashed' | 'timeout';
@@ -56,7 +60,20 @@ export interface CaseOutcome {
   reason?: string;
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  4: 'SIGILL',
+  5: 'SIGTRAP',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  8: 'SIGFPE',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+};
 
 /**
  * The outcome of one case run alone (`--gtest_filter=NAME`) under `timeout`: its exit status and its output.
@@ -67,8 +84,10 @@ export function caseOutcome(name: string, exitStatus: number, output: string, ti
   const m = new RegExp(`^\\[ {2}(?:     OK|FAILED |SKIPPED) \\] ${esc} \\((\\d+) ms\\)`, 'm').exec(output);
   const timeMs = m ? Number(m[1]) : undefined;
   const withTime = (o: CaseOutcome): CaseOutcome => (timeMs === undefined ? o : { ...o, timeMs });
-  if (exitStatus === 124 || exitStatus === 137) return { status: 'timeout', reason: `timed out after ${timeoutS} s and was killed` };
-  if (exitStatus > 128) return { status: 'crashed', reason: `killed by ${SIGNALS[exitStatus - 128] ?? `signal ${exitStatus - 128}`}` };
+  if (exitStatus === 124 || exitStatus === 137)
+    return { status: 'timeout', reason: `timed out after ${timeoutS} s and was killed` };
+  if (exitStatus > 128)
+    return { status: 'crashed', reason: `killed by ${SIGNALS[exitStatus - 128] ?? `signal ${exitStatus - 128}`}` };
   if (exitStatus !== 0) {
     const ranToEnd = new RegExp(`^\\[  FAILED  \\] ${esc}\\b`, 'm').test(output);
     return withTime({ status: 'failed', ...(ranToEnd ? {} : { reason: `exit status ${exitStatus}` }) });

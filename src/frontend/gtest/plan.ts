@@ -16,7 +16,11 @@ const MIN_SHARD_MS = 400;
 const SHARDS_PER_JOB = 3;
 
 /** Cases (in listing order inside each shard, so a shard's thunk is the same for the same plan). */
-export function planShards(cases: readonly string[], times: ReadonlyMap<string, number>, policy: ShardPolicy): string[][] {
+export function planShards(
+  cases: readonly string[],
+  times: ReadonlyMap<string, number>,
+  policy: ShardPolicy,
+): string[][] {
   if (cases.length === 0) return [];
   if (policy.shards === 'per-test') return cases.map((c) => [c]);
   const known = cases.map((c) => times.get(c)).filter((t): t is number => t !== undefined);
@@ -38,7 +42,9 @@ export function planShards(cases: readonly string[], times: ReadonlyMap<string, 
   }
   const typical = median(known);
   const load = new Array<number>(count).fill(0);
-  const byCost = [...cases].sort((a, b) => (times.get(b) ?? typical) - (times.get(a) ?? typical) || order.get(a)! - order.get(b)!);
+  const byCost = [...cases].sort(
+    (a, b) => (times.get(b) ?? typical) - (times.get(a) ?? typical) || order.get(a)! - order.get(b)!,
+  );
   for (const c of byCost) {
     let best = 0;
     for (let i = 1; i < count; i++) if (load[i]! < load[best]!) best = i;

@@ -24,7 +24,8 @@ export class ArModel {
     const ops = args[0]!.replace(/^-/, '');
     if (!/^[a-zA-Z]+$/.test(ops)) real('an ar operation not modelled', `ar ${args[0]}`);
     const opLetters = [...ops].filter((c) => 'dmpqrtx'.includes(c));
-    if (opLetters.length !== 1 || !['r', 'q'].includes(opLetters[0]!)) real('an ar operation not modelled', `ar ${ops}`);
+    if (opLetters.length !== 1 || !['r', 'q'].includes(opLetters[0]!))
+      real('an ar operation not modelled', `ar ${ops}`);
     if ([...ops].some((c) => !'rqcsuDS'.includes(c))) real('ar modifiers not modelled', `ar ${ops}`);
     const archive = args[1]!;
     const members = args.slice(2);
@@ -64,20 +65,25 @@ export class ArModel {
   }
 
   /** The members of an archive that is still the placeholder of a modelled `ar` (else the real ar runs). */
-  private existingMembers(abs: string, archive: string, cwdRel: string): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
+  private existingMembers(
+    abs: string,
+    archive: string,
+    cwdRel: string,
+  ): { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] {
     const ref = placeholderRef(abs);
     if (ref === undefined) real('ar updates a real archive', archive);
     const { name, tag } = splitTag(ref);
     if (tag !== undefined || !isThunkName(name)) real('not a modelled archive', archive);
     const old = decodeThunk(this.ctx.store.getSync(name));
     const [prog, , out, ...oldMembers] = old.function.args;
-    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel) real('not a modelled archive', archive);
+    if (!prog || path.basename(prog) !== 'ar' || out !== AR_TAG || (old.cwd ?? '') !== cwdRel)
+      real('not a modelled archive', archive);
     const byFile = new Map<string, { input: ThunkInput; kind: 'value' | 'thunk' }>();
     for (const i of old.values) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'value' });
     for (const i of old.thunks) if (i.filename) byFile.set(path.normalize(i.filename), { input: i, kind: 'thunk' });
     return oldMembers.map((m) => {
       const found = byFile.get(path.normalize(path.isAbsolute(m) ? m : path.join(cwdRel, m)));
-      if (!found) real('an ar member not in the archive\'s thunk', `${archive}: ${m}`);
+      if (!found) real("an ar member not in the archive's thunk", `${archive}: ${m}`);
       return { argPath: m, ...found };
     });
   }
@@ -95,7 +101,8 @@ export class ArModel {
       if (tag !== undefined || !isThunkName(name)) real('not a modelled archive', f);
       const thunk = decodeThunk(this.ctx.store.getSync(name));
       const [prog, ops] = thunk.function.args;
-      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined) real('not a modelled archive', f);
+      if (!prog || path.basename(prog) !== 'ar' || thunk.outputs[0] !== AR_TAG || ops === undefined)
+        real('not a modelled archive', f);
       if (ops.includes('s')) continue;
       const t = this.ctx.builder.thunk({
         function: thunk.function.hash,

@@ -54,7 +54,8 @@ export class FileDeclarer {
   /** The thunk cwd for a build directory, or a fallback when the build runs outside the root. */
   cwdFor(dir: string): string {
     const rel = path.relative(this.root, dir);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) real('the build runs outside the project root', `${dir} (root ${this.root})`);
+    if (rel.startsWith('..') || path.isAbsolute(rel))
+      real('the build runs outside the project root', `${dir} (root ${this.root})`);
     return rel;
   }
 

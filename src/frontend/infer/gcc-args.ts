@@ -50,14 +50,66 @@ export interface GccCommand {
   linkFiles: string[];
 }
 
-const WITH_ARG_P = new Set(['-I', '-iquote', '-isystem', '-idirafter', '-include', '-imacros', '-D', '-U', '-Xpreprocessor', '-iprefix', '-iwithprefix', '-iwithprefixbefore']);
+const WITH_ARG_P = new Set([
+  '-I',
+  '-iquote',
+  '-isystem',
+  '-idirafter',
+  '-include',
+  '-imacros',
+  '-D',
+  '-U',
+  '-Xpreprocessor',
+  '-iprefix',
+  '-iwithprefix',
+  '-iwithprefixbefore',
+]);
 const WITH_ARG_L = new Set(['-L', '-l', '-Xlinker', '-u', '-z', '-T']);
-const SINGLE_P = new Set(['-nostdinc', '-nostdinc++', '-P', '-C', '-CC', '-undef', '-trigraphs', '-traditional-cpp', '-remap']);
-const SINGLE_L = new Set(['-shared', '-static', '-static-pie', '-static-libgcc', '-static-libstdc++', '-shared-libgcc', '-rdynamic', '-pie', '-no-pie', '-s', '-nostdlib', '-nostartfiles', '-nodefaultlibs', '-nolibc', '-symbolic', '-Wl,--as-needed']);
-const SINGLE_C = new Set(['-ansi', '-pedantic', '-pedantic-errors', '-w', '-pthread', '-fPIC', '-fpic', '-fPIE', '-fpie']);
-const QUERY = /^(--version|--help.*|-v|-###|-dump.*|-print-.*|--print-.*|-d[A-Z]+|-H|-Q|--target-help|-fsyntax-only|-time.*|-save-temps.*|-fdump-.*)$/;
+const SINGLE_P = new Set([
+  '-nostdinc',
+  '-nostdinc++',
+  '-P',
+  '-C',
+  '-CC',
+  '-undef',
+  '-trigraphs',
+  '-traditional-cpp',
+  '-remap',
+]);
+const SINGLE_L = new Set([
+  '-shared',
+  '-static',
+  '-static-pie',
+  '-static-libgcc',
+  '-static-libstdc++',
+  '-shared-libgcc',
+  '-rdynamic',
+  '-pie',
+  '-no-pie',
+  '-s',
+  '-nostdlib',
+  '-nostartfiles',
+  '-nodefaultlibs',
+  '-nolibc',
+  '-symbolic',
+  '-Wl,--as-needed',
+]);
+const SINGLE_C = new Set([
+  '-ansi',
+  '-pedantic',
+  '-pedantic-errors',
+  '-w',
+  '-pthread',
+  '-fPIC',
+  '-fpic',
+  '-fPIE',
+  '-fpie',
+]);
+const QUERY =
+  /^(--version|--help.*|-v|-###|-dump.*|-print-.*|--print-.*|-d[A-Z]+|-H|-Q|--target-help|-fsyntax-only|-time.*|-save-temps.*|-fdump-.*)$/;
 /** -f flags that read or write files of their own, or change the toolchain: the real tool runs. */
-const F_REAL = /^-f(plugin|profile-use|profile-generate|profile-dir|auto-profile|save-optimization-record|compare-debug|callgraph-info|stack-usage|dump-|record-gcc-switches=|opt-info|debug-types-section-x|lto-partition=one-x)/;
+const F_REAL =
+  /^-f(plugin|profile-use|profile-generate|profile-dir|auto-profile|save-optimization-record|compare-debug|callgraph-info|stack-usage|dump-|record-gcc-switches=|opt-info|debug-types-section-x|lto-partition=one-x)/;
 
 const EXT_LANG: Record<string, Lang | 'real'> = {
   '.c': 'c',
@@ -73,8 +125,21 @@ const EXT_LANG: Record<string, Lang | 'real'> = {
   '.s': 'assembler',
   '.S': 'assembler-with-cpp',
   '.sx': 'assembler-with-cpp',
-  '.h': 'real', '.hh': 'real', '.hpp': 'real', '.m': 'real', '.mm': 'real', '.f': 'real', '.f90': 'real', '.F': 'real',
-  '.go': 'real', '.d': 'real', '.ads': 'real', '.adb': 'real', '.M': 'real', '.mi': 'real', '.for': 'real',
+  '.h': 'real',
+  '.hh': 'real',
+  '.hpp': 'real',
+  '.m': 'real',
+  '.mm': 'real',
+  '.f': 'real',
+  '.f90': 'real',
+  '.F': 'real',
+  '.go': 'real',
+  '.d': 'real',
+  '.ads': 'real',
+  '.adb': 'real',
+  '.M': 'real',
+  '.mi': 'real',
+  '.for': 'real',
 };
 
 const X_LANG: Record<string, Lang | 'none'> = {
@@ -173,11 +238,26 @@ export function parseGcc(args: string[]): GccCommand {
       continue;
     }
     if (QUERY.test(a)) real('a query (--version, -print-*, -dump*, ...)', a);
-    if (a === '-c') { mode = 'c'; continue; }
-    if (a === '-S') { if (mode !== 'c') mode = 'S'; continue; }
-    if (a === '-E') { mode = 'E'; continue; }
-    if (a === '-o') { output = next(); continue; }
-    if (a.startsWith('-o')) { output = a.slice(2); continue; }
+    if (a === '-c') {
+      mode = 'c';
+      continue;
+    }
+    if (a === '-S') {
+      if (mode !== 'c') mode = 'S';
+      continue;
+    }
+    if (a === '-E') {
+      mode = 'E';
+      continue;
+    }
+    if (a === '-o') {
+      output = next();
+      continue;
+    }
+    if (a.startsWith('-o')) {
+      output = a.slice(2);
+      continue;
+    }
     if (a === '-x') {
       const l = X_LANG[next()];
       if (l === undefined) real('a language (-x) not modelled', args[i]);
@@ -191,24 +271,62 @@ export function parseGcc(args: string[]): GccCommand {
       continue;
     }
     // dependency files
-    if (a === '-MD') { dep.md = true; continue; }
-    if (a === '-MMD') { dep.mmd = true; continue; }
-    if (a === '-MP') { dep.mp = true; continue; }
-    if (a === '-M' || a === '-MM') { sawM = true; continue; }
-    if (a === '-MF') { dep.mf = next(); continue; }
-    if (a.startsWith('-MF')) { dep.mf = a.slice(3); continue; }
-    if (a === '-MT' || a === '-MQ') { dep.targets.push({ text: next(), quote: a === '-MQ' }); continue; }
-    if (a.startsWith('-MT') || a.startsWith('-MQ')) { dep.targets.push({ text: a.slice(3), quote: a.startsWith('-MQ') }); continue; }
+    if (a === '-MD') {
+      dep.md = true;
+      continue;
+    }
+    if (a === '-MMD') {
+      dep.mmd = true;
+      continue;
+    }
+    if (a === '-MP') {
+      dep.mp = true;
+      continue;
+    }
+    if (a === '-M' || a === '-MM') {
+      sawM = true;
+      continue;
+    }
+    if (a === '-MF') {
+      dep.mf = next();
+      continue;
+    }
+    if (a.startsWith('-MF')) {
+      dep.mf = a.slice(3);
+      continue;
+    }
+    if (a === '-MT' || a === '-MQ') {
+      dep.targets.push({ text: next(), quote: a === '-MQ' });
+      continue;
+    }
+    if (a.startsWith('-MT') || a.startsWith('-MQ')) {
+      dep.targets.push({ text: a.slice(3), quote: a.startsWith('-MQ') });
+      continue;
+    }
     if (a === '-MG') real('-MG (missing headers as dependencies) is not modelled');
     // preprocessor
-    if (WITH_ARG_P.has(a)) { flag('P', a, next()); continue; }
+    if (WITH_ARG_P.has(a)) {
+      flag('P', a, next());
+      continue;
+    }
     if (/^-(I|D|U)./.test(a) || /^-(iquote|isystem|idirafter|include|imacros)./.test(a) || a.startsWith('-Wp,')) {
       if (a.startsWith('-Wp,') && /,-M|,-MD|,-MMD/.test(a)) real('-Wp, writes dependency files', a);
       flag('P', a);
       continue;
     }
-    if (SINGLE_P.has(a)) { flag('P', a); continue; }
-    if (a === '-isysroot' || a.startsWith('--sysroot') || a === '-B' || a.startsWith('-B') || a.startsWith('-specs') || a.startsWith('--specs')) real('a flag changes the toolchain', a);
+    if (SINGLE_P.has(a)) {
+      flag('P', a);
+      continue;
+    }
+    if (
+      a === '-isysroot' ||
+      a.startsWith('--sysroot') ||
+      a === '-B' ||
+      a.startsWith('-B') ||
+      a.startsWith('-specs') ||
+      a.startsWith('--specs')
+    )
+      real('a flag changes the toolchain', a);
     // linker
     if (WITH_ARG_L.has(a)) {
       const v = next();
@@ -216,13 +334,22 @@ export function parseGcc(args: string[]): GccCommand {
       if (a === '-T') linkFiles.push(v);
       continue;
     }
-    if (/^-(L|l)./.test(a)) { flag('L', a); continue; }
+    if (/^-(L|l)./.test(a)) {
+      flag('L', a);
+      continue;
+    }
     if (a.startsWith('-Wl,')) {
       const parts = a.slice(4).split(',');
       for (let k = 0; k < parts.length; k++) {
         const p = parts[k]!;
-        if (/^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(p)) real('the linker writes or prints more', a);
-        const m = /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
+        if (
+          /^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(
+            p,
+          )
+        )
+          real('the linker writes or prints more', a);
+        const m =
+          /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
         if (m) {
           const f = m[1] ?? parts[k + 1];
           if (f !== undefined) linkFiles.push(f);
@@ -231,22 +358,35 @@ export function parseGcc(args: string[]): GccCommand {
       flag('L', a);
       continue;
     }
-    if (SINGLE_L.has(a)) { flag('L', a); continue; }
-    if (a.startsWith('-fuse-ld=')) { if (a !== '-fuse-ld=bfd') real('a flag not modelled', a); flag('L', a); continue; }
+    if (SINGLE_L.has(a)) {
+      flag('L', a);
+      continue;
+    }
+    if (a.startsWith('-fuse-ld=')) {
+      if (a !== '-fuse-ld=bfd') real('a flag not modelled', a);
+      flag('L', a);
+      continue;
+    }
     // assembler
     if (a.startsWith('-Wa,')) {
       if (/,-a|,--MD|,-o/.test(a)) real('the assembler writes more', a);
       flag('A', a);
       continue;
     }
-    if (a === '-Xassembler') { flag('A', a, next()); continue; }
+    if (a === '-Xassembler') {
+      flag('A', a, next());
+      continue;
+    }
     // every stage
     if (a.startsWith('-g')) {
       if (/split-dwarf/.test(a)) real('-gsplit-dwarf writes a .dwo file', a);
       flag('G', a);
       continue;
     }
-    if (a.startsWith('-m')) { flag('M', a); continue; }
+    if (a.startsWith('-m')) {
+      flag('M', a);
+      continue;
+    }
     // compile
     if (a.startsWith('-f')) {
       if (F_REAL.test(a)) real('a flag not modelled', a);
@@ -254,14 +394,35 @@ export function parseGcc(args: string[]): GccCommand {
       continue;
     }
     if (a === '--coverage') real('--coverage writes .gcno files');
-    if (/^-O[0-3sgz]?$|^-Ofast$/.test(a)) { flag('C', a); continue; }
-    if (a.startsWith('-std=') || a.startsWith('--std=')) { flag('C', a); continue; }
-    if (a.startsWith('-W') && !a.startsWith('-Wl,') && !a.startsWith('-Wa,')) { flag('C', a); continue; }
-    if (SINGLE_C.has(a)) { flag('C', a); continue; }
-    if (a === '--param') { flag('C', a, next()); continue; }
-    if (a.startsWith('--param=')) { flag('C', a); continue; }
+    if (/^-O[0-3sgz]?$|^-Ofast$/.test(a)) {
+      flag('C', a);
+      continue;
+    }
+    if (a.startsWith('-std=') || a.startsWith('--std=')) {
+      flag('C', a);
+      continue;
+    }
+    if (a.startsWith('-W') && !a.startsWith('-Wl,') && !a.startsWith('-Wa,')) {
+      flag('C', a);
+      continue;
+    }
+    if (SINGLE_C.has(a)) {
+      flag('C', a);
+      continue;
+    }
+    if (a === '--param') {
+      flag('C', a, next());
+      continue;
+    }
+    if (a.startsWith('--param=')) {
+      flag('C', a);
+      continue;
+    }
     if (a === '-pipe') continue;
-    if (a.startsWith('-frandom-seed')) { flag('C', a); continue; }
+    if (a.startsWith('-frandom-seed')) {
+      flag('C', a);
+      continue;
+    }
     return real('an unknown flag', a);
   }
   if (sawM && !dep.md && !dep.mmd) dep.only = true;

@@ -20,7 +20,18 @@ import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } fro
 import type { DeclaredFile } from './file-declarer.js';
 
 /** Environment variables that change what gcc reads: with any set, the real tool runs. */
-const GCC_ENV = ['CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH', 'OBJC_INCLUDE_PATH', 'LIBRARY_PATH', 'COMPILER_PATH', 'GCC_EXEC_PREFIX', 'DEPENDENCIES_OUTPUT', 'SUNPRO_DEPENDENCIES', 'GCC_COMPARE_DEBUG'];
+const GCC_ENV = [
+  'CPATH',
+  'C_INCLUDE_PATH',
+  'CPLUS_INCLUDE_PATH',
+  'OBJC_INCLUDE_PATH',
+  'LIBRARY_PATH',
+  'COMPILER_PATH',
+  'GCC_EXEC_PREFIX',
+  'DEPENDENCIES_OUTPUT',
+  'SUNPRO_DEPENDENCIES',
+  'GCC_COMPARE_DEBUG',
+];
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
@@ -77,7 +88,10 @@ function uniqueInputs(list: ThunkInput[]): ThunkInput[] {
 function hashFile(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = crypto.createHash('sha256');
-    fs.createReadStream(file).on('error', reject).on('data', (d) => h.update(d)).on('end', () => resolve(h.digest('hex')));
+    fs.createReadStream(file)
+      .on('error', reject)
+      .on('data', (d) => h.update(d))
+      .on('end', () => resolve(h.digest('hex')));
   });
 }
 
@@ -107,12 +121,22 @@ function withoutExt(p: string): string {
 }
 
 /** The .d file make asked for, written as gcc would (all headers listed; -MMD drops system ones). */
-export function depFileText(cmd: GccCommand, source: string, objectPath: string, headers: string[], extraSystemDirs: string[]): string {
-  const targets = cmd.dep.targets.length > 0
-    ? cmd.dep.targets.map((t) => (t.quote ? depEscape(t.text) : t.text))
-    : [depEscape(objectPath)];
+export function depFileText(
+  cmd: GccCommand,
+  source: string,
+  objectPath: string,
+  headers: string[],
+  extraSystemDirs: string[],
+): string {
+  const targets =
+    cmd.dep.targets.length > 0
+      ? cmd.dep.targets.map((t) => (t.quote ? depEscape(t.text) : t.text))
+      : [depEscape(objectPath)];
   const sys = [...SYSTEM_INCLUDE, ...extraSystemDirs.map((d) => (d.endsWith('/') ? d : `${d}/`))];
-  const listed = cmd.dep.mmd && !cmd.dep.md ? headers.filter((h) => !(path.isAbsolute(h) && sys.some((d) => h.startsWith(d)))) : headers;
+  const listed =
+    cmd.dep.mmd && !cmd.dep.md
+      ? headers.filter((h) => !(path.isAbsolute(h) && sys.some((d) => h.startsWith(d))))
+      : headers;
   let text = `${targets.join(' ')}: ${[source, ...listed].map(depEscape).join(' \\\n ')}\n`;
   if (cmd.dep.mp) for (const h of listed) text += `\n${depEscape(h)}:\n`;
   return text;
@@ -122,7 +146,7 @@ export class GccModel {
   constructor(private readonly ctx: InferContext) {}
 
   async run(req: ModelRequest): Promise<ModelAnswer> {
-    for (const v of GCC_ENV) if (req.env[v]) real('an environment variable changes gcc\'s search', `$${v} is set`);
+    for (const v of GCC_ENV) if (req.env[v]) real("an environment variable changes gcc's search", `$${v} is set`);
     const args = expandResponseFiles(req.argv.slice(1), req.cwd);
     const cmd = parseGcc(args);
     if (cmd.mode === 'E') real('preprocessing (-E) runs for real');
@@ -133,20 +157,35 @@ export class GccModel {
     if (cmd.mode !== 'link') {
       if (sources.length !== cmd.inputs.length) real('linker inputs in a compile-only command');
       if (cmd.output !== undefined && sources.length > 1) real('-o with several sources');
-    } else if ((cmd.dep.md || cmd.dep.mmd) && cmd.output === undefined && cmd.dep.mf === undefined) real('dependency files in a compile-and-link command without -o');
-    if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output)))) real('the output directory does not exist');
+    } else if ((cmd.dep.md || cmd.dep.mmd) && cmd.output === undefined && cmd.dep.mf === undefined)
+      real('dependency files in a compile-and-link command without -o');
+    if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output))))
+      real('the output directory does not exist');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
     const tc = await this.ctx.toolchains.compiler(req.tool);
     const upTo = cmd.mode === 'S' ? 'S' : 'o';
-    if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp')) real('-S of assembly');
+    if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp'))
+      real('-S of assembly');
     const memoKey = cmd.mode === 'link' ? undefined : this.answerKey(req, args, tc);
     if (memoKey !== undefined && this.replayAnswer(memoKey, req)) return { kind: 'exit', status: 0 };
     // The object each source becomes: the build's -o, or gcc's default name (in link mode, an object of
     // the link only, named after the source).
-    const outNames = sources.map((s) => (cmd.mode !== 'link' && cmd.output !== undefined ? cmd.output : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`));
-    const chains = await Promise.all(sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))));
+    const outNames = sources.map((s) =>
+      cmd.mode !== 'link' && cmd.output !== undefined
+        ? cmd.output
+        : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`,
+    );
+    const chains = await Promise.all(
+      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))),
+    );
 
-    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) => (all[i - 1] === '-isystem' ? [path.resolve(req.cwd, f)] : f.startsWith('-isystem') && f.length > 8 ? [path.resolve(req.cwd, f.slice(8))] : []));
+    const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
+      all[i - 1] === '-isystem'
+        ? [path.resolve(req.cwd, f)]
+        : f.startsWith('-isystem') && f.length > 8
+          ? [path.resolve(req.cwd, f.slice(8))]
+          : [],
+    );
     const answer: RecordedAnswer = { checks: [], placeholders: [], depFiles: [] };
     chains.forEach((c, i) => {
       const outName = outNames[i]!;
@@ -155,11 +194,16 @@ export class GccModel {
         // as gcc names it: -MF, else after -o (one file for a whole compile-and-link: the last source's
         // list wins, as with gcc), else after the source
         const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
-        answer.depFiles.push([path.resolve(req.cwd, dfile), depFileText(cmd, c.source.path, cmd.mode === 'link' ? cmd.output! : outName, c.headers, isystem)]);
+        answer.depFiles.push([
+          path.resolve(req.cwd, dfile),
+          depFileText(cmd, c.source.path, cmd.mode === 'link' ? cmd.output! : outName, c.headers, isystem),
+        ]);
       }
       answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
       c.headers.forEach((h, k) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[k]!]));
-      this.ctx.log(`${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`);
+      this.ctx.log(
+        `${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`,
+      );
     });
     if (cmd.mode === 'link') {
       const link = await this.link(req, cmd, tc, cwdRel, chains);
@@ -181,7 +225,11 @@ export class GccModel {
    * and dependency files, without building a single thunk.
    */
   private answerKey(req: ModelRequest, args: string[], tc: Toolchain): string {
-    return crypto.createHash('sha256').update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, thunkEnv(tc, req)])).digest('hex').slice(0, 40);
+    return crypto
+      .createHash('sha256')
+      .update(JSON.stringify([ANSWER_VERSION, req.tool, req.cwd, args, tc.driverName, thunkEnv(tc, req)]))
+      .digest('hex')
+      .slice(0, 40);
   }
 
   private answerFile(key: string): string {
@@ -239,7 +287,15 @@ export class GccModel {
    * errors and objects are a plain build's (a split preprocess loses comments, macro locations and
    * -Wmisleading-indentation; see docs/INFER.md).
    */
-  private async chain(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, src: Input, upTo: 'S' | 'o', outTag: string): Promise<Chain> {
+  private async chain(
+    req: ModelRequest,
+    cmd: GccCommand,
+    tc: Toolchain,
+    cwdRel: string,
+    src: Input,
+    upTo: 'S' | 'o',
+    outTag: string,
+  ): Promise<Chain> {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
     if (declared.kind === 'thunk') real('a source is a placeholder', `source ${src.path} is itself a placeholder`);
@@ -260,7 +316,9 @@ export class GccModel {
       const directivesOnly = lang !== 'assembler-with-cpp' && !flags.some((f) => DIRECTIVES_ONLY_CLASH.has(f));
       const ppFlags = [...flagsOf(cmd, ['P', 'C', 'G', 'M']), ...(directivesOnly ? ['-fdirectives-only'] : [])];
       const keyTo = this.ctx.store.tempPath('pp');
-      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+      const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(
+        env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+      );
       hostEnv['PATH'] = this.ctx.realPath;
       try {
         const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
@@ -278,7 +336,14 @@ export class GccModel {
         values.push(d.input);
       });
       const listed = new Set(headers.map((h) => path.resolve(req.cwd, h)));
-      for (const abs of await this.ctx.deps.probedFiles(tc.driver, req.cwd, [...ppFlags, ...xl], lang, [src.path, ...headers], hostEnv)) {
+      for (const abs of await this.ctx.deps.probedFiles(
+        tc.driver,
+        req.cwd,
+        [...ppFlags, ...xl],
+        lang,
+        [src.path, ...headers],
+        hostEnv,
+      )) {
         if (listed.has(abs)) continue;
         if (this.ctx.declarer.underRoot(abs) === undefined) values.push(this.ctx.declarer.declareAbsolute(abs));
         else {
@@ -299,7 +364,15 @@ export class GccModel {
       ...(cwdRel ? { cwd: cwdRel } : {}),
       timeoutMs: TIMEOUT.compile,
     });
-    if (cutoffKey !== undefined) this.cutoff(crypto.createHash('sha256').update(JSON.stringify([cutoffKey, args, env, cwdRel, tc.driverName])).digest('hex'), thunk.name, outTag);
+    if (cutoffKey !== undefined)
+      this.cutoff(
+        crypto
+          .createHash('sha256')
+          .update(JSON.stringify([cutoffKey, args, env, cwdRel, tc.driverName]))
+          .digest('hex'),
+        thunk.name,
+        outTag,
+      );
     return { source: src, sourceName: declared.input.name, ref: thunk.name, headers, headerNames };
   }
 
@@ -351,9 +424,11 @@ export class GccModel {
         const found = [path.dirname(file), ...searchDirs].map((d) => path.join(d, n)).find((p) => fs.existsSync(p));
         if (found) out.push(...(await this.systemLibrary(found, searchDirs, seen)));
       }
-      for (const l of refs.libs) for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
+      for (const l of refs.libs)
+        for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
     } else if (/\.so(\.|$)/.test(path.basename(file))) {
-      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath })) out.push(this.ctx.declarer.declareAbsolute(lib));
+      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath }))
+        out.push(this.ctx.declarer.declareAbsolute(lib));
     }
     this.libCache.set(file, out);
     return out;
@@ -369,9 +444,16 @@ export class GccModel {
     return [];
   }
 
-  private async link(req: ModelRequest, cmd: GccCommand, tc: Toolchain, cwdRel: string, chains: Chain[]): Promise<WrittenThunk> {
+  private async link(
+    req: ModelRequest,
+    cmd: GccCommand,
+    tc: Toolchain,
+    cwdRel: string,
+    chains: Chain[],
+  ): Promise<WrittenThunk> {
     const linkArgs = flagsOf(cmd, ['C', 'G', 'M', 'L']);
-    if (linkArgs.some((a) => /^-f(sanitize|profile-arcs|openmp)|^--coverage/.test(a))) real('a link with runtime libraries not in the toolchain');
+    if (linkArgs.some((a) => /^-f(sanitize|profile-arcs|openmp)|^--coverage/.test(a)))
+      real('a link with runtime libraries not in the toolchain');
     const args = [tc.driver];
     const values: ThunkInput[] = [];
     const thunks: ThunkInput[] = [];
@@ -405,8 +487,7 @@ export class GccModel {
       if (a.startsWith('-L')) {
         libDirs.push(path.resolve(req.cwd, a.slice(2)));
         if (!path.isAbsolute(a.slice(2))) relativeLibDirs.add(path.resolve(req.cwd, a.slice(2)));
-      }
-      else if (a.startsWith('-l')) pendingLibs.push(a.slice(2));
+      } else if (a.startsWith('-l')) pendingLibs.push(a.slice(2));
     }
     args.push('-o', 'gg.out');
     const searchDirs = [...libDirs, ...tc.libDirs];

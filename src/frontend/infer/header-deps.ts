@@ -84,9 +84,20 @@ export class HeaderDepsCache {
    * Headers read when `driver ppArgs... source` preprocesses in `cwd`. `ppArgs` must hold only the flags
    * that matter to preprocessing (no -o, no dependency flags).
    */
-  async headers(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<HeaderList> {
+  async headers(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    source: string,
+    env: NodeJS.ProcessEnv,
+    preprocessTo?: string,
+  ): Promise<HeaderList> {
     const sourceName = this.nameOf(path.resolve(cwd, source));
-    const key = crypto.createHash('sha256').update(JSON.stringify([driver, cwd, ppArgs, source, sourceName])).digest('hex').slice(0, 40);
+    const key = crypto
+      .createHash('sha256')
+      .update(JSON.stringify([driver, cwd, ppArgs, source, sourceName]))
+      .digest('hex')
+      .slice(0, 40);
     const file = path.join(this.dir, key);
     try {
       const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheEntry;
@@ -101,7 +112,12 @@ export class HeaderDepsCache {
     const tmp = `${file}.tmp-${process.pid}`;
     fs.writeFileSync(tmp, JSON.stringify(entry));
     fs.renameSync(tmp, file);
-    return { headers, names: entry.headers.map(([, n]) => n), cached: false, ...(preprocessTo ? { preprocessed: true } : {}) };
+    return {
+      headers,
+      names: entry.headers.map(([, n]) => n),
+      cached: false,
+      ...(preprocessTo ? { preprocessed: true } : {}),
+    };
   }
 
   private sameContent(p: string, name: string): boolean {
@@ -116,7 +132,14 @@ export class HeaderDepsCache {
    * `-M` lists what preprocessing reads. With `preprocessTo`, the preprocess itself runs instead (`-E -o
    * FILE -MD`: the same output, the list as a side effect), so its result can seed the memo.
    */
-  private async discover(driver: string, cwd: string, ppArgs: string[], source: string, env: NodeJS.ProcessEnv, preprocessTo?: string): Promise<string[]> {
+  private async discover(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    source: string,
+    env: NodeJS.ProcessEnv,
+    preprocessTo?: string,
+  ): Promise<string[]> {
     const tmp = path.join(os.tmpdir(), `gg-infer-deps-${process.pid}-${crypto.randomBytes(6).toString('hex')}.d`);
     const args = preprocessTo
       ? [...ppArgs, '-E', source, '-o', preprocessTo, '-MD', '-MT', 'gg', '-MF', tmp]
@@ -140,7 +163,14 @@ export class HeaderDepsCache {
    * "no" where the host answers "yes" (libstdc++'s atomicity.h probes <sys/single_threaded.h>): every
    * existing candidate, in every search directory, is declared.
    */
-  async probedFiles(driver: string, cwd: string, ppArgs: string[], lang: string, files: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  async probedFiles(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    lang: string,
+    files: string[],
+    env: NodeJS.ProcessEnv,
+  ): Promise<string[]> {
     const found = new Set<string>();
     let dirs: { quote: string[]; angle: string[] } | undefined;
     for (const f of files) {
@@ -174,7 +204,8 @@ export class HeaderDepsCache {
       probes = [];
       const text = fs.readFileSync(abs, 'latin1');
       if (text.includes('__has_include')) {
-        for (const m of text.matchAll(HAS_INCLUDE)) probes.push(m[1] !== undefined ? { quote: true, name: m[1] } : { quote: false, name: m[2]! });
+        for (const m of text.matchAll(HAS_INCLUDE))
+          probes.push(m[1] !== undefined ? { quote: true, name: m[1] } : { quote: false, name: m[2]! });
       }
       this.probeCache.set(name, probes);
     }
@@ -182,11 +213,30 @@ export class HeaderDepsCache {
   }
 
   /** The include search directories of a preprocess, as `gcc -E -v` prints them. */
-  private searchDirs(driver: string, cwd: string, ppArgs: string[], lang: string, env: NodeJS.ProcessEnv): Promise<{ quote: string[]; angle: string[] }> {
+  private searchDirs(
+    driver: string,
+    cwd: string,
+    ppArgs: string[],
+    lang: string,
+    env: NodeJS.ProcessEnv,
+  ): Promise<{ quote: string[]; angle: string[] }> {
     const key = JSON.stringify([driver, cwd, ppArgs, lang]);
     let p = this.searchCache.get(key);
     if (!p) {
-      p = run(driver, [...ppArgs.filter((a) => a !== '-x' && !/^(c|c\+\+|assembler-with-cpp)$/.test(a)), '-E', '-v', '-x', lang, '/dev/null', '-o', '/dev/null'], { cwd, env, maxBuffer: 16 << 20 }).then(
+      p = run(
+        driver,
+        [
+          ...ppArgs.filter((a) => a !== '-x' && !/^(c|c\+\+|assembler-with-cpp)$/.test(a)),
+          '-E',
+          '-v',
+          '-x',
+          lang,
+          '/dev/null',
+          '-o',
+          '/dev/null',
+        ],
+        { cwd, env, maxBuffer: 16 << 20 },
+      ).then(
         ({ stderr }) => parseSearchDirs(stderr),
         () => ({ quote: [], angle: [] }),
       );

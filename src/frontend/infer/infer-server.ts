@@ -77,7 +77,7 @@ export class InferServer {
     conn.on('end', () => {
       void this.handle(Buffer.concat(chunks)).then(
         (answer) => conn.end(answer),
-        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? e}\n`)),
+        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? String(e)}\n`)),
       );
     });
   }
@@ -88,9 +88,14 @@ export class InferServer {
     try {
       answer = await this.dispatch(req);
     } catch (e) {
-      answer = e instanceof RunRealTool
-        ? { kind: 'real', reason: e.reason, ...(e.detail !== undefined ? { detail: e.detail } : {}) }
-        : { kind: 'real', reason: 'a model error (a bug in gg: please report it)', detail: String((e as Error).stack ?? e) };
+      answer =
+        e instanceof RunRealTool
+          ? { kind: 'real', reason: e.reason, ...(e.detail !== undefined ? { detail: e.detail } : {}) }
+          : {
+              kind: 'real',
+              reason: 'a model error (a bug in gg: please report it)',
+              detail: String((e as Error).stack ?? e),
+            };
     }
     if (answer.kind === 'exit') {
       this.o.ctx.stats.modelled++;
@@ -99,7 +104,9 @@ export class InferServer {
     this.o.ctx.stats.real++;
     const fb = this.o.ctx.stats.fallbacks;
     fb.set(answer.reason, (fb.get(answer.reason) ?? 0) + 1);
-    this.record(`real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`);
+    this.record(
+      `real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`,
+    );
     const realPath = findOnPath(req.tool, this.o.ctx.realPath);
     if (!realPath) return encodeExit(127, '', `gg infer: ${req.tool}: not found on the real PATH\n`);
     try {
@@ -114,7 +121,11 @@ export class InferServer {
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
-    return { kind: 'real', reason: `${req.tool} is not modelled`, ...(WRAPPER_TOOLS.has(req.tool) ? { keepModelPath: true } : {}) };
+    return {
+      kind: 'real',
+      reason: `${req.tool} is not modelled`,
+      ...(WRAPPER_TOOLS.has(req.tool) ? { keepModelPath: true } : {}),
+    };
   }
 
   private record(line: string): void {
@@ -150,14 +161,21 @@ export class InferServer {
     if (files.size === 0) return;
     this.rt ??= this.o.runtime();
     const rt = await this.rt;
-    const report = await forceTargets(rt, [...files], { jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)), onEvent: showThunkLogs(process.stderr) });
+    const report = await forceTargets(rt, [...files], {
+      jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
+      onEvent: showThunkLogs(process.stderr),
+    });
     const failed = report.targets.filter((t) => t.error);
     if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    if (this.rt) await this.rt.then((rt) => rt.close(), () => {});
+    if (this.rt)
+      await this.rt.then(
+        (rt) => rt.close(),
+        () => {},
+      );
     if (this.o.logFile) {
       try {
         fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));

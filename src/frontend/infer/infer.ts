@@ -41,12 +41,16 @@ export interface InferResult {
 /** PATH without the model directory (in case gg infer runs inside gg infer). */
 function realPathOf(env: NodeJS.ProcessEnv, modelDir: string): string {
   const base = env['GG_INFER_REAL_PATH'] ?? env['PATH'] ?? '/usr/bin:/bin';
-  return base.split(':').filter((d) => d && path.resolve(d) !== modelDir).join(':');
+  return base
+    .split(':')
+    .filter((d) => d && path.resolve(d) !== modelDir)
+    .join(':');
 }
 
 export async function runInfer(o: InferOptions): Promise<InferResult> {
   const start = performance.now();
-  if (o.command.length === 0) throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
+  if (o.command.length === 0)
+    throw new GgError('GG_E_USAGE', 'gg infer needs a build command', { hint: 'for example: gg infer make -j2' });
   const store = new LocalStore(o.ggDir);
   const root = path.resolve(o.root ?? path.dirname(o.ggDir));
   const inferDir = path.join(store.cacheDir, 'infer');
@@ -56,7 +60,15 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const models = prepareModelDir(inferDir, realPath);
   const say = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const verbose = o.verbose === true || process.env['GG_INFER_VERBOSE'] === '1';
-  const stats: InferStats = { thunks: 0, modelled: 0, real: 0, depsCached: 0, depsDiscovered: 0, cutoff: 0, fallbacks: new Map() };
+  const stats: InferStats = {
+    thunks: 0,
+    modelled: 0,
+    real: 0,
+    depsCached: 0,
+    depsDiscovered: 0,
+    cutoff: 0,
+    fallbacks: new Map(),
+  };
   const declarer = new FileDeclarer(store, root);
   const ctx: InferContext = {
     store,
@@ -77,7 +89,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     logFile: path.join(inferDir, 'last-run.log'),
   });
   await server.listen(socketPath);
-  if (models.client === 'node') say('gg infer: warning: no C compiler for the model client; using the slower Node client');
+  if (models.client === 'node')
+    say('gg infer: warning: no C compiler for the model client; using the slower Node client');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PATH: `${models.dir}:${realPath}`,
@@ -93,7 +106,11 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
       const child = spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
-      child.on('error', (e) => reject(new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' })));
+      child.on('error', (e) =>
+        reject(
+          new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
+        ),
+      );
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1)));
     });
   } finally {

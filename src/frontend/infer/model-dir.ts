@@ -13,15 +13,20 @@ import { GgError } from '../../errors.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/frontend/infer -> repo root (four levels up), src/frontend/infer -> three. */
-const REPO = fs.existsSync(path.resolve(HERE, '../../../../package.json')) ? path.resolve(HERE, '../../../..') : path.resolve(HERE, '../../..');
+const REPO = fs.existsSync(path.resolve(HERE, '../../../../package.json'))
+  ? path.resolve(HERE, '../../../..')
+  : path.resolve(HERE, '../../..');
 
 export const COMPILER_MODELS = ['gcc', 'g++', 'cc', 'c++', 'c89', 'c99', 'clang', 'clang++'];
 /** Not modelled as thunks: they run for real, after the placeholders they read are forced. */
 export const OTHER_MODELS = ['ar', 'ranlib', 'ld', 'strip', 'as', 'nm', 'objdump', 'objcopy', 'readelf', 'size'];
 
 export function clientSourcePath(): string {
-  for (const p of [path.join(HERE, 'client.c'), path.join(REPO, 'src/frontend/infer/client.c')]) if (fs.existsSync(p)) return p;
-  throw new GgError('GG_E_INFER', 'the model client source (client.c) is missing from this installation', { hint: 'reinstall gg-ts' });
+  for (const p of [path.join(HERE, 'client.c'), path.join(REPO, 'src/frontend/infer/client.c')])
+    if (fs.existsSync(p)) return p;
+  throw new GgError('GG_E_INFER', 'the model client source (client.c) is missing from this installation', {
+    hint: 'reinstall gg-ts',
+  });
 }
 
 function forceAndRunScript(): string {
@@ -115,7 +120,11 @@ export function prepareModelDir(inferCacheDir: string, realPath: string): ModelD
     }
     models.set(tool, p);
   }
-  writeIfChanged(path.join(dir, 'gg-force-and-run'), `#!/bin/sh\nexec "${process.execPath}" "${forceAndRunScript()}" "$@"\n`, 0o755);
+  writeIfChanged(
+    path.join(dir, 'gg-force-and-run'),
+    `#!/bin/sh\nexec "${process.execPath}" "${forceAndRunScript()}" "$@"\n`,
+    0o755,
+  );
   return { dir, models, client: client ? 'c' : 'node' };
 }
 

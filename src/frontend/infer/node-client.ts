@@ -40,7 +40,7 @@ const parts = ['GGI1', tool, process.cwd(), String(argv.length), ...argv];
 const env = Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
 parts.push(String(env.length), ...env);
 const chunks: Buffer[] = [];
-const conn = net.createConnection(sock!);
+const conn = net.createConnection(sock);
 conn.on('error', () => fallback(tool, argv, self));
 conn.on('connect', () => conn.end(Buffer.from(parts.map((p) => `${p}\0`).join(''))));
 conn.on('data', (d: Buffer) => chunks.push(d));

@@ -109,7 +109,11 @@ export function isLinkerScript(file: string): boolean {
     const n = fs.readSync(fd, b, 0, b.length, 0);
     fs.closeSync(fd);
     const head = b.subarray(0, n).toString('latin1');
-    return !head.startsWith('\x7fELF') && !head.startsWith('!<arch>') && /(GROUP|INPUT|OUTPUT_FORMAT|SEARCH_DIR)\s*\(/.test(head.replace(/\/\*[\s\S]*?\*\//g, ''));
+    return (
+      !head.startsWith('\x7fELF') &&
+      !head.startsWith('!<arch>') &&
+      /(GROUP|INPUT|OUTPUT_FORMAT|SEARCH_DIR)\s*\(/.test(head.replace(/\/\*[\s\S]*?\*\//g, ''))
+    );
   } catch {
     return false;
   }
@@ -255,7 +259,11 @@ export class ToolchainCache {
   private async libraryDirs(driver: string): Promise<string[]> {
     const { stdout } = await run(driver, ['-print-search-dirs'], { env: this.hostEnv() });
     const line = stdout.split('\n').find((l) => l.startsWith('libraries:')) ?? '';
-    const dirs = line.replace(/^libraries:\s*=?/, '').split(':').filter(Boolean).map((d) => path.normalize(d));
+    const dirs = line
+      .replace(/^libraries:\s*=?/, '')
+      .split(':')
+      .filter(Boolean)
+      .map((d) => path.normalize(d));
     return [...new Set(dirs)].filter((d) => {
       try {
         return fs.statSync(d).isDirectory();
@@ -270,23 +278,38 @@ export class ToolchainCache {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-trace-'));
     const cxx = /\+\+/.test(tool);
     const src = path.join(tmp, cxx ? 't.cc' : 't.c');
-    fs.writeFileSync(src, cxx ? '#include <iostream>\nint main(){std::cout<<1;return 0;}\n' : 'int main(void){return 0;}\n');
-    const variants: string[][] = [[], ['-shared', '-fPIC'], ['-no-pie'], ['-static'], ['-pthread', '-lm', '-ldl', '-lrt', '-lutil'], ['-static-libgcc']];
+    fs.writeFileSync(
+      src,
+      cxx ? '#include <iostream>\nint main(){std::cout<<1;return 0;}\n' : 'int main(void){return 0;}\n',
+    );
+    const variants: string[][] = [
+      [],
+      ['-shared', '-fPIC'],
+      ['-no-pie'],
+      ['-static'],
+      ['-pthread', '-lm', '-ldl', '-lrt', '-lutil'],
+      ['-static-libgcc'],
+    ];
     const found = new Set<string>();
-    await Promise.all(variants.map(async (v, i) => {
-      let out = '';
-      try {
-        const r = await run(driver, [...v, src, '-o', path.join(tmp, `out${i}`), '-Wl,-t'], { env: this.hostEnv(), maxBuffer: 16 << 20 });
-        out = r.stdout + r.stderr;
-      } catch {
-        return; // a variant this toolchain cannot do (e.g. no static libc): its files are not needed
-      }
-      for (const m of out.matchAll(/\/[^\s():]+/g)) {
-        const p = path.normalize(m[0]);
-        if (p.startsWith(tmp) || !isFile(p)) continue;
-        found.add(p);
-      }
-    }));
+    await Promise.all(
+      variants.map(async (v, i) => {
+        let out = '';
+        try {
+          const r = await run(driver, [...v, src, '-o', path.join(tmp, `out${i}`), '-Wl,-t'], {
+            env: this.hostEnv(),
+            maxBuffer: 16 << 20,
+          });
+          out = r.stdout + r.stderr;
+        } catch {
+          return; // a variant this toolchain cannot do (e.g. no static libc): its files are not needed
+        }
+        for (const m of out.matchAll(/\/[^\s():]+/g)) {
+          const p = path.normalize(m[0]);
+          if (p.startsWith(tmp) || !isFile(p)) continue;
+          found.add(p);
+        }
+      }),
+    );
     fs.rmSync(tmp, { recursive: true, force: true });
     // Linker scripts name more files (libc.so -> libc.so.6, libc_nonshared.a, the loader).
     for (const f of [...found]) {

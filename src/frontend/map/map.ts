@@ -111,9 +111,39 @@ export function commandFor(command: readonly string[], input: string, seq: numbe
 export function shellPrograms(line: string): string[] {
   const out: string[] = [];
   for (const seg of line.split(/\|\||&&|[|;&()\n]/)) {
-    const words = seg.trim().split(/\s+/).filter((w) => !/^\w+=/.test(w)); // skip VAR=value prefixes
+    const words = seg
+      .trim()
+      .split(/\s+/)
+      .filter((w) => !/^\w+=/.test(w)); // skip VAR=value prefixes
     const w = words[0];
-    if (w && /^[\w./+-]+$/.test(w) && !['if', 'then', 'else', 'fi', 'for', 'do', 'done', 'while', 'case', 'esac', 'exec', 'cd', 'echo', 'test', '[', 'exit', 'true', 'false', 'printf', 'read', 'set', 'export'].includes(w)) {
+    if (
+      w &&
+      /^[\w./+-]+$/.test(w) &&
+      ![
+        'if',
+        'then',
+        'else',
+        'fi',
+        'for',
+        'do',
+        'done',
+        'while',
+        'case',
+        'esac',
+        'exec',
+        'cd',
+        'echo',
+        'test',
+        '[',
+        'exit',
+        'true',
+        'false',
+        'printf',
+        'read',
+        'set',
+        'export',
+      ].includes(w)
+    ) {
       const p = findProgram(w);
       if (p) out.push(p);
     }
@@ -138,8 +168,17 @@ export function findProgram(cmd: string): string | undefined {
 /** An output or input path the jail and the write-back can both use: relative, inside cwd. */
 function relativeInside(p: string, what: string): string {
   const n = path.posix.normalize(p);
-  if (path.posix.isAbsolute(n) || n === '..' || n.startsWith('../') || n === '.' || n.includes('\0') || n.includes('\n')) {
-    throw new GgError('GG_E_USAGE', `${what} '${p}' is not a path inside the current directory`, { hint: 'outputs are written back relative to where gg map runs' });
+  if (
+    path.posix.isAbsolute(n) ||
+    n === '..' ||
+    n.startsWith('../') ||
+    n === '.' ||
+    n.includes('\0') ||
+    n.includes('\n')
+  ) {
+    throw new GgError('GG_E_USAGE', `${what} '${p}' is not a path inside the current directory`, {
+      hint: 'outputs are written back relative to where gg map runs',
+    });
   }
   return n;
 }
@@ -147,12 +186,18 @@ function relativeInside(p: string, what: string): string {
 export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
   const t0 = performance.now();
   const cwd = path.resolve(o.cwd ?? '.');
-  if (o.command.length === 0) throw new GgError('GG_E_USAGE', 'no command given', { hint: "gg map -- CMD ARGS... ::: INPUTS... (or inputs on stdin)" });
+  if (o.command.length === 0)
+    throw new GgError('GG_E_USAGE', 'no command given', {
+      hint: 'gg map -- CMD ARGS... ::: INPUTS... (or inputs on stdin)',
+    });
   if (o.inputs.length > MAX_INPUTS) throw new GgError('GG_E_USAGE', `more than ${MAX_INPUTS} inputs`);
   const g = new GraphBuilder(rt.local);
   const shell = o.command.length === 1 && /\s/.test(o.command[0]!);
   const main = shell ? '/bin/sh' : findProgram(o.command[0]!);
-  if (!main) throw new GgError('GG_E_FILE_NOT_FOUND', `${o.command[0]} is not a program on PATH`, { hint: 'give an installed program (a shell command line as ONE argument runs through sh -c)' });
+  if (!main)
+    throw new GgError('GG_E_FILE_NOT_FOUND', `${o.command[0]} is not a program on PATH`, {
+      hint: 'give an installed program (a shell command line as ONE argument runs through sh -c)',
+    });
   const withFiles = (o.with ?? []).map((w) => {
     const abs = path.resolve(cwd, w);
     const st = fs.statSync(abs, { throwIfNoEntry: false });
@@ -160,24 +205,37 @@ export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
     return { w, abs, st };
   });
   const programs = [
-    '/bin/sh', findProgram('mv') ?? '/bin/mv', findProgram('cat') ?? '/bin/cat', main,
+    '/bin/sh',
+    findProgram('mv') ?? '/bin/mv',
+    findProgram('cat') ?? '/bin/cat',
+    main,
     ...(shell ? shellPrograms(o.command[0]!) : []),
     ...withFiles.filter((f) => f.st.isFile() && (f.st.mode & 0o111) !== 0).map((f) => f.abs),
   ];
   const tools = g.tools([...new Set(programs)]);
-  const extra: ThunkInput[] = withFiles.filter((f) => !(f.st.isFile() && (f.st.mode & 0o111) !== 0)).flatMap((f) => {
-    const at = inJail(f.w, f.abs, cwd);
-    return f.st.isDirectory() ? g.dataDir(f.abs, at) : [{ name: g.file(f.abs), filename: at }];
-  });
+  const extra: ThunkInput[] = withFiles
+    .filter((f) => !(f.st.isFile() && (f.st.mode & 0o111) !== 0))
+    .flatMap((f) => {
+      const at = inJail(f.w, f.abs, cwd);
+      return f.st.isDirectory() ? g.dataDir(f.abs, at) : [{ name: g.file(f.abs), filename: at }];
+    });
   const runner = { name: g.value(RUNNER), filename: 'gg-map.sh' };
   const dirs = [...new Set(programs.map((p) => path.dirname(p)))];
-  const env = { PATH: [...new Set([...dirs, '/usr/local/bin', '/usr/bin', '/bin'])].join(':'), HOME: '/tmp', TMPDIR: '/tmp' };
+  const env = {
+    PATH: [...new Set([...dirs, '/usr/local/bin', '/usr/bin', '/bin'])].join(':'),
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+  };
 
   const jobs = o.inputs.map((input, i) => {
     const seq = i + 1;
     const r = replacements(input, seq);
     const outs = (o.outputs ?? []).map((p) => relativeInside(substitute(p, r), 'output'));
-    const values: ThunkInput[] = [runner, { name: g.value(outs.map((x) => `${x}\n`).join('')), filename: 'gg-map-outputs' }, ...extra];
+    const values: ThunkInput[] = [
+      runner,
+      { name: g.value(outs.map((x) => `${x}\n`).join('')), filename: 'gg-map-outputs' },
+      ...extra,
+    ];
     const hostInput = path.resolve(cwd, input);
     const st = input === '' ? undefined : fs.statSync(hostInput, { throwIfNoEntry: false });
     const at = inJail(input, hostInput, cwd);
@@ -198,17 +256,35 @@ export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
   });
   rt.local.hashCache.flush();
 
-  const refs = jobs.flatMap(({ t, outs }) => [t.name, t.output('gg-map-stdout'), t.output('gg-map-stderr'), ...outs.map((_, k) => t.output(`gg-map-out${k}`))]);
-  const outcome = await forceRefs(rt, refs, { jobs: o.jobs, ...(o.onEvent ? { onEvent: o.onEvent } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const refs = jobs.flatMap(({ t, outs }) => [
+    t.name,
+    t.output('gg-map-stdout'),
+    t.output('gg-map-stderr'),
+    ...outs.map((_, k) => t.output(`gg-map-out${k}`)),
+  ]);
+  const outcome = await forceRefs(rt, refs, {
+    jobs: o.jobs,
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   for (const ref of refs) {
-    if (!outcome.results.has(ref)) throw outcome.failures[0]?.error ?? outcome.errors.get(ref) ?? new GgError('GG_E_INTERNAL', `no result for ${ref}`);
+    if (!outcome.results.has(ref))
+      throw (
+        outcome.failures[0]?.error ?? outcome.errors.get(ref) ?? new GgError('GG_E_INTERNAL', `no result for ${ref}`)
+      );
   }
   const get = async (ref: string): Promise<Buffer> => rt.store.get(outcome.results.get(ref)!);
   const items: MapItem[] = [];
   for (const { input, seq, outs, t } of jobs) {
     const status = (await get(t.name)).toString('utf8').split('\n');
     const exitStatus = Number(status[0]);
-    const missingIdx = new Set(status.slice(1).map((l) => /^missing (\d+)$/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number));
+    const missingIdx = new Set(
+      status
+        .slice(1)
+        .map((l) => /^missing (\d+)$/.exec(l)?.[1])
+        .filter((x): x is string => x !== undefined)
+        .map(Number),
+    );
     const written: string[] = [];
     const missing: string[] = [];
     for (const [k, out] of outs.entries()) {
@@ -219,17 +295,33 @@ export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
       await writeBack(rt, outcome.results.get(t.output(`gg-map-out${k}`))!, path.join(cwd, out));
       written.push(out);
     }
-    items.push({ input, seq, exitStatus: Number.isInteger(exitStatus) ? exitStatus : 255, stdout: await get(t.output('gg-map-stdout')), stderr: await get(t.output('gg-map-stderr')), written, missing });
+    items.push({
+      input,
+      seq,
+      exitStatus: Number.isInteger(exitStatus) ? exitStatus : 255,
+      stdout: await get(t.output('gg-map-stdout')),
+      stderr: await get(t.output('gg-map-stderr')),
+      written,
+      missing,
+    });
   }
   if (o.resultsDir) writeResults(path.resolve(cwd, o.resultsDir), items);
   const failed = items.filter((it) => it.exitStatus !== 0 || it.missing.length > 0);
-  return { items, failed, exitCode: Math.min(failed.length, 101), executed: outcome.executed, cached: outcome.cached, wallMs: performance.now() - t0 };
+  return {
+    items,
+    failed,
+    exitCode: Math.min(failed.length, 101),
+    executed: outcome.executed,
+    cached: outcome.cached,
+    wallMs: performance.now() - t0,
+  };
 }
 
 /** Where a host path is declared in the jail: relative inside cwd stays relative, anything else absolute. */
 function inJail(given: string, abs: string, cwd: string): string {
   const rel = path.relative(cwd, abs);
-  if (!path.isAbsolute(given) && rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) return rel.split(path.sep).join('/');
+  if (!path.isAbsolute(given) && rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel))
+    return rel.split(path.sep).join('/');
   return abs;
 }
 
@@ -238,7 +330,10 @@ function dedupe(inputs: ThunkInput[]): ThunkInput[] {
   for (const i of inputs) {
     const key = i.filename ?? i.name;
     const prev = seen.get(key);
-    if (prev && prev.name !== i.name) throw new GgError('GG_E_USAGE', `two different files would be at ${key} in the jail`, { hint: 'an input and a --with file clash' });
+    if (prev && prev.name !== i.name)
+      throw new GgError('GG_E_USAGE', `two different files would be at ${key} in the jail`, {
+        hint: 'an input and a --with file clash',
+      });
     seen.set(key, i);
   }
   return [...seen.values()];
