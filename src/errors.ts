@@ -34,6 +34,8 @@ export type GgErrorCode =
   | 'GG_E_LAMBDA_CONFIG'
   | 'GG_E_COST_LIMIT'
   | 'GG_E_TOO_BIG'
+  | 'GG_E_BUSY'
+  | 'GG_E_JOB_NOT_FOUND'
   | 'GG_E_INTERNAL';
 
 export interface GgErrorOptions {

@@ -10,11 +10,17 @@ import { forceTargets, showThunkLogs } from '../force/force-command.js';
 import { defaultJobs, openRuntime } from '../runtime.js';
 import { parseSandboxKind } from '../sandbox/create-sandbox.js';
 import { reportError } from './errors.js';
+import { storageUriFromFlags } from './sandbox-flags.js';
 
 async function main(argv: string[]): Promise<number> {
   const [file, ...args] = argv;
   if (!file) throw new GgError('GG_E_USAGE', 'usage: gg-force-and-run PLACEHOLDER [ARGS...]');
-  const rt = await openRuntime({ sandbox: parseSandboxKind(process.env['GG_SANDBOX'] ?? 'bwrap') });
+  // Run by a build, not a user: the environment is its only configuration (gg infer sets both for the build).
+  const storageUri = storageUriFromFlags({});
+  const rt = await openRuntime({
+    sandbox: parseSandboxKind(process.env['GG_SANDBOX'] ?? 'bwrap'),
+    ...(storageUri ? { storageUri } : {}),
+  });
   try {
     const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(process.stderr) });
     for (const f of report.failures) reportError(f.error);

@@ -8,6 +8,7 @@ import { registerInfer } from './commands/infer.js';
 import { registerLambda } from './commands/lambda.js';
 import { registerMap } from './commands/map.js';
 import { registerTest } from './commands/test.js';
+import { registerObserve } from './commands/observe.js';
 import { registerVerify } from './commands/verify.js';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerInfer(program);
   registerLambda(program);
   registerVerify(program);
+  registerObserve(program);
   registerTest(program);
   registerMap(program);
   const quiet = (cs: readonly Command[]): void => {

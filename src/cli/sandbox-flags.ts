@@ -63,6 +63,15 @@ export function withExecutionOptions(c: Command): Command {
     .option('--pids-limit <n>', 'per-thunk limit on processes (default 512)', parseCount('--pids-limit'));
 }
 
+export const STORAGE_HELP =
+  'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)';
+
+/** --storage, else $GG_STORAGE_URI, else undefined (the local .gg): one rule for every command that forces. */
+export function storageUriFromFlags(o: { storage?: string }): string | undefined {
+  const uri = o.storage ?? process.env['GG_STORAGE_URI'];
+  return uri?.trim() ? uri : undefined;
+}
+
 /** The sandbox asked for; running unisolated is said on every run (unless the output is JSON for machines). */
 export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): SandboxKind {
   const kind = parseSandboxKind(o.sandbox);

@@ -31,6 +31,10 @@ export interface ExecutionResult {
   /** Which worker ran it (remote engines). */
   worker?: string;
   stats?: ExecutionStats;
+  /** CPU time of the program (user + system), when the sandbox can measure it. */
+  cpuMs?: number;
+  /** What this run cost, for engines that bill (Lambda); shown live and kept in the job trace. */
+  costUsd?: number;
 }
 
 export interface ExecuteOptions {

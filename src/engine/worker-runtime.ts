@@ -96,16 +96,16 @@ export class WorkerRuntime {
       stats.fetchMs = performance.now() - tFetch;
 
       const tRun = performance.now();
-      const { outputs, wallMs, log } = await this.execute(name, thunk, objects, files, program, abort);
+      const { outputs, wallMs, log, cpuMs } = await this.execute(name, thunk, objects, files, program, abort);
       stats.runMs = performance.now() - tRun;
 
       if (this.o.publish) {
         const tUp = performance.now();
         const published = await this.publish(name, thunk, outputs, stats);
         stats.uploadMs = performance.now() - tUp;
-        return { outputs: published, wallMs, log, stats };
+        return { outputs: published, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
       }
-      return { outputs, wallMs, log, stats };
+      return { outputs, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
     } finally {
       cache.unpin?.(inputNames);
     }
@@ -176,7 +176,7 @@ export class WorkerRuntime {
     files: StagedFile[],
     program: string,
     abort?: AbortSignal,
-  ): Promise<{ outputs: ExecutedOutput[]; wallMs: number; log: string }> {
+  ): Promise<{ outputs: ExecutedOutput[]; wallMs: number; log: string; cpuMs?: number }> {
     const slot = this.takeSlot();
     const { workDir, logFile } = slot;
     const logStart = fs.statSync(logFile, { throwIfNoEntry: false })?.size ?? 0;
@@ -234,7 +234,12 @@ export class WorkerRuntime {
         );
       }
       const outputs = this.collectOutputs(name, thunk, result.outputDir, limits);
-      return { outputs, wallMs: result.wallMs, log: tail(64 * 1024) };
+      return {
+        outputs,
+        wallMs: result.wallMs,
+        log: tail(64 * 1024),
+        ...(result.cpuMs === undefined ? {} : { cpuMs: result.cpuMs }),
+      };
     } finally {
       this.returnSlot(slot, keep);
     }

@@ -1,9 +1,12 @@
 /**
  * `gg force` as a library call: resolve targets, force them, put outputs in place of their placeholders.
  */
+import path from 'node:path';
 import { GgError } from '../errors.js';
 import type { Runtime } from '../runtime.js';
+import { waitWhileGc } from '../store/gc-lock.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
+import { JobTrace, type JobStatus, type TraceTarget } from './job-trace.js';
 import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
@@ -17,8 +20,22 @@ export interface ForceTargetsOptions {
   onEvent?: (e: ForceEvent) => void;
   /** Straggler duplicates (engines that run elsewhere); false = off. */
   speculation?: SpeculationOptions | false;
-  /** Aborting cancels queued and running thunks (Ctrl-C). */
+  /** Aborting cancels queued and running thunks (Ctrl-C); finished results stay, the trace is closed. */
   signal?: AbortSignal;
+  /** Record the job's trace in .gg/jobs (default true); `argv` is kept in it to say what ran. */
+  trace?: boolean;
+  argv?: string[];
+  /** Called once the trace is open (the CLI closes it if the process must exit at once). */
+  onTraceOpen?: (trace: JobTrace) => void;
+  /** Called when the job waits for a running `gg gc` before starting. */
+  onGcWait?: () => void;
+}
+
+export interface ForceRefsOutcome extends ForceOutcome {
+  /** The job trace (.gg/jobs/ID.jsonl), unless tracing was off. */
+  job?: { id: string; file: string; status: JobStatus };
+  /** Stopped by the signal (Ctrl-C). */
+  interrupted: boolean;
 }
 
 export interface TargetReport {
@@ -29,7 +46,7 @@ export interface TargetReport {
   upToDate?: boolean;
 }
 
-export interface ForceReport extends ForceOutcome {
+export interface ForceReport extends ForceRefsOutcome {
   targets: TargetReport[];
 }
 
@@ -42,7 +59,10 @@ export async function forceTargets(
     throw new GgError('GG_E_USAGE', 'no targets given', { hint: 'gg force PLACEHOLDER|THUNK-NAME...' });
   const targets: Target[] = specs.map((s) => resolveTarget(s, rt.local));
   const refs = [...new Set(targets.filter((t) => !t.upToDate).map((t) => t.ref))];
-  const outcome = await forceRefs(rt, refs, o);
+  const traced = targets
+    .filter((t) => !t.upToDate)
+    .map((t) => ({ target: t.spec, ...(t.file ? { file: path.resolve(t.file) } : {}), ref: t.ref }));
+  const outcome = await forceRefs(rt, refs, o, traced);
   const reports: TargetReport[] = [];
   // Placeholders that were hard links of each other (git's builtins: `ln git git-add`) stay links: the output
   // is written once, not once per name.
@@ -68,21 +88,59 @@ export async function forceTargets(
   return { ...outcome, targets: reports };
 }
 
-/** Force references on the runtime's engine and store (what every front end does with the graph it wrote). */
-export async function forceRefs(rt: Runtime, refs: readonly string[], o: ForceTargetsOptions): Promise<ForceOutcome> {
-  if (rt.remote) {
-    // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
-    await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+/**
+ * Force references on the runtime's engine and store (what every front end does with the graph it wrote),
+ * recording the job's trace: its header (the targets) goes to disk before anything is forced, so a `gg gc`
+ * that starts meanwhile keeps what this job needs, and the job then waits while a gc holds its lock.
+ */
+export async function forceRefs(
+  rt: Runtime,
+  refs: readonly string[],
+  o: ForceTargetsOptions,
+  targets?: TraceTarget[],
+): Promise<ForceRefsOutcome> {
+  const trace =
+    o.trace === false
+      ? undefined
+      : JobTrace.open(rt.local.ggDir, {
+          cwd: process.cwd(),
+          argv: o.argv ?? [],
+          targets: targets ?? refs.map((ref) => ({ target: ref, ref })),
+          jobs: o.jobs,
+          engine: rt.engine.name,
+          store: rt.store.description,
+        });
+  if (trace) o.onTraceOpen?.(trace);
+  try {
+    await waitWhileGc(rt.local.ggDir, o.onGcWait, o.signal);
+    if (rt.remote) {
+      // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
+      await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+    }
+    const onEvent =
+      trace && o.onEvent
+        ? (e: ForceEvent): void => {
+            trace.onEvent(e);
+            o.onEvent!(e);
+          }
+        : (trace?.onEvent ?? o.onEvent);
+    const outcome = await forceAll(refs, {
+      store: rt.store,
+      engine: rt.engine,
+      jobs: o.jobs,
+      ...(o.failFast ? { failFast: true } : {}),
+      ...(onEvent ? { onEvent } : {}),
+      ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    const interrupted = o.signal?.aborted === true;
+    const status: JobStatus = interrupted ? 'interrupted' : outcome.errors.size > 0 ? 'failed' : 'ok';
+    trace?.close(status);
+    return { ...outcome, interrupted, ...(trace ? { job: { id: trace.id, file: trace.file, status } } : {}) };
+  } catch (e) {
+    trace?.close(o.signal?.aborted ? 'interrupted' : 'error', e instanceof Error ? e.message : String(e));
+    throw e;
   }
-  return forceAll(refs, {
-    store: rt.store,
-    engine: rt.engine,
-    jobs: o.jobs,
-    ...(o.failFast ? { failFast: true } : {}),
-    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-    ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-  });
 }
 
 /**

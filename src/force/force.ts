@@ -9,7 +9,7 @@
  * lookup. A failure stops the thunk's dependants; independent work carries on unless `failFast`.
  */
 import { GgError, isGgError } from '../errors.js';
-import { computeName, isThunkName, joinTag, splitTag } from '../ir/name.js';
+import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
 import type { Engine, ExecutionResult } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
@@ -21,15 +21,46 @@ import {
   type SpeculationReport,
 } from './speculation.js';
 
+/**
+ * What the scheduler reports as it goes (progress, --json-events and the job trace are fed from these).
+ * `name` is the thunk that runs (its updated name once its inputs are forced); `orig`, when different, the name
+ * it was discovered under. Where it ran: `engine`, `host` (the worker's id on remote engines, else 'local') and
+ * `slot` (the scheduler's lane: at most `jobs` run at once, one per lane).
+ */
 export type ForceEvent =
-  | { type: 'discovered'; name: string }
-  | { type: 'cached'; ref: string }
-  | { type: 'started'; name: string; argv0: string }
-  | { type: 'finished'; name: string; argv0: string; wallMs: number; log: string; worker?: string }
+  | { type: 'discovered'; name: string; argv0: string; deps: string[] }
+  /** `how`: 'memo' = the reference itself was in the memo; 'cutoff' = its rewritten (updated) name was. */
+  | { type: 'cached'; ref: string; how: 'memo' | 'cutoff'; orig?: string }
+  | { type: 'queued'; name: string; orig?: string; argv0: string }
+  /** `output`: the main output's tag; with the program it tells the kind of step (cc -> gg.o vs cc -> gg.s). */
+  | ({ type: 'started'; name: string; orig?: string; argv0: string; output: string; bytesIn: number } & Placement)
+  | ({
+      type: 'finished';
+      name: string;
+      orig?: string;
+      argv0: string;
+      wallMs: number;
+      cpuMs?: number;
+      bytesOut: number;
+      log: string;
+      worker?: string;
+      costUsd?: number;
+    } & Placement)
+  /** A duplicate of a straggler was launched (remote engines); `straggler` is the worker of the original. */
   | { type: 'speculated'; name: string; argv0: string; straggler?: string }
-  | { type: 'failed'; name: string; error: GgError }
+  | ({ type: 'failed'; name: string; orig?: string; error: GgError } & Placement)
   | { type: 'cancelled'; name: string }
   | { type: 'retry'; name: string; attempt: number; error: GgError };
+
+/** Where a thunk ran: the engine, the host (a remote worker's id, or 'local'), and the scheduler's slot. */
+export interface Placement {
+  engine: string;
+  host: string;
+  slot: number;
+}
+
+/** The host a run on this machine reports. */
+export const LOCAL_HOST = 'local';
 
 export interface ForceOptions {
   store: Store;
@@ -83,6 +114,9 @@ export class Forcer {
   private readonly abort = new AbortController();
   private readonly stragglers: StragglerWatch | undefined;
   readonly speculation: SpeculationReport = { duplicates: 0, won: 0, savedMs: 0 };
+  /** Free slot numbers: which of the `jobs` lanes a run holds (the trace draws one row per lane). */
+  private readonly freeSlots: number[];
+  private interrupted = false;
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -92,11 +126,14 @@ export class Forcer {
     this.attempts = o.attempts ?? 3;
     this.stragglers =
       o.engine.speculative && o.speculation !== false ? new StragglerWatch(o.speculation ?? {}) : undefined;
+    const jobs = Math.max(1, o.jobs);
+    this.freeSlots = Array.from({ length: jobs }, (_, i) => jobs - 1 - i);
   }
 
   /** Stop queued and running thunks (Ctrl-C): they fail with GG_E_CANCELLED, the store stays consistent. */
   cancel(reason = 'interrupted'): void {
     if (this.stopped) return;
+    this.interrupted = true;
     this.stopped = new GgError('GG_E_CANCELLED', `not run: ${reason}`);
     this.abort.abort();
   }
@@ -125,7 +162,7 @@ export class Forcer {
     const memo = await store.getReduction(ref);
     if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
       this.cached++;
-      this.emit({ type: 'cached', ref });
+      this.emit({ type: 'cached', ref, how: 'memo' });
       return isThunkName(splitTag(memo).name) ? this.force(memo) : memo;
     }
     const outputs = await this.resolveThunk(name);
@@ -148,9 +185,9 @@ export class Forcer {
 
   private async runThunk(name: string): Promise<ThunkOutputs> {
     const store = this.o.store;
-    this.emit({ type: 'discovered', name });
     const thunk = decodeThunk(await store.get(name));
     const deps = thunkDependencies(thunk);
+    this.emit({ type: 'discovered', name, argv0: thunk.function.args[0] ?? '', deps });
     const resolved = new Map<string, string>();
     if (deps.length > 0) {
       const settled = await Promise.allSettled(deps.map((d) => this.force(d)));
@@ -178,14 +215,14 @@ export class Forcer {
         const known = await this.memoOutputs(runName, runThunk);
         if (known) {
           this.cached++;
-          this.emit({ type: 'cached', ref: runName });
+          this.emit({ type: 'cached', ref: runName, how: 'cutoff', orig: name });
           await this.record([name], runThunk, known);
           return known;
         }
         await store.put(bytes);
       }
     }
-    const outputs = await this.execute(runName, runThunk);
+    const outputs = await this.execute(runName, runThunk, runName === name ? undefined : name);
     await this.record(runName === name ? [name] : [runName, name], runThunk, outputs);
     return outputs;
   }
@@ -214,13 +251,19 @@ export class Forcer {
     else for (const [ref, result] of entries) await store.putReduction(ref, result);
   }
 
-  private async execute(name: string, thunk: Thunk): Promise<ThunkOutputs> {
+  private async execute(name: string, thunk: Thunk, orig: string | undefined): Promise<ThunkOutputs> {
+    const argv0 = thunk.function.args[0] ?? '';
+    const o = orig === undefined ? {} : { orig };
+    this.emit({ type: 'queued', name, ...o, argv0 });
     await this.slots.acquire();
+    const slot = this.freeSlots.pop() ?? 0;
+    const where: Placement = { engine: this.o.engine.name, host: LOCAL_HOST, slot };
     try {
       if (this.stopped) throw this.stopped;
-      const argv0 = thunk.function.args[0] ?? '';
+      // Names carry their sizes: bytes in and out are known without touching the objects.
+      const bytesIn = [...thunk.values, ...thunk.executables].reduce((n, i) => n + nameSize(i.name), 0);
       for (let attempt = 1; ; attempt++) {
-        this.emit({ type: 'started', name, argv0 });
+        this.emit({ type: 'started', name, ...o, argv0, output: thunk.outputs[0] ?? '', bytesIn, ...where });
         try {
           const r = await this.run(name, thunk, argv0);
           this.executed++;
@@ -228,10 +271,15 @@ export class Forcer {
           this.emit({
             type: 'finished',
             name,
+            ...o,
             argv0,
             wallMs: r.wallMs,
             log: r.log,
-            ...(r.worker ? { worker: r.worker } : {}),
+            ...where,
+            bytesOut: r.outputs.reduce((n, out) => n + nameSize(out.name), 0),
+            ...(r.worker ? { worker: r.worker, host: r.worker } : {}),
+            ...(r.cpuMs === undefined ? {} : { cpuMs: r.cpuMs }),
+            ...(r.costUsd === undefined ? {} : { costUsd: r.costUsd }),
           });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
           return { byTag, main: r.outputs[0]!.name };
@@ -239,17 +287,18 @@ export class Forcer {
           const err = isGgError(e)
             ? e
             : new GgError('GG_E_INTERNAL', `running ${name}: ${(e as Error).message}`, { cause: e });
-          if (err.retryable && attempt < this.attempts) {
+          if (err.retryable && attempt < this.attempts && !this.interrupted) {
             this.emit({ type: 'retry', name, attempt, error: err });
             await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
             continue;
           }
-          if (err.code === 'GG_E_CANCELLED') {
-            this.emit({ type: 'cancelled', name }); // stopped by --fail-fast: not a failure of its own
-            throw err;
+          // After Ctrl-C a program may die of the terminal's SIGINT before the abort reaches it: not its fault.
+          if (err.code === 'GG_E_CANCELLED' || this.interrupted) {
+            this.emit({ type: 'cancelled', name }); // stopped by --fail-fast or Ctrl-C: not a failure of its own
+            throw this.interrupted ? this.stopped! : err;
           }
           this.failures.push({ name, error: err });
-          this.emit({ type: 'failed', name, error: err });
+          this.emit({ type: 'failed', name, ...o, error: err, ...where });
           // A machine that cannot run jails at all stops the whole run: every thunk would fail the same way.
           if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
@@ -262,6 +311,7 @@ export class Forcer {
         }
       }
     } finally {
+      this.freeSlots.push(slot);
       this.slots.release();
     }
   }

@@ -6,11 +6,11 @@
  * Second-run outputs enter the store (they are content-addressed) but never the memo.
  */
 import { GgError, isGgError } from '../errors.js';
-import { computeName, isThunkName, isValidName, joinTag, splitTag } from '../ir/name.js';
+import { computeName, isThunkName, isValidName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
 import type { Engine } from '../engine/engine.js';
 import type { Store } from '../store/store.js';
-import { Forcer, type ForceEvent } from './force.js';
+import { Forcer, LOCAL_HOST, type ForceEvent } from './force.js';
 import { Semaphore } from './semaphore.js';
 
 export interface OutputDifference {
@@ -75,9 +75,21 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
     const byTag = new Map<string, string>();
     await slots.acquire();
     try {
-      o.onEvent?.({ type: 'started', name: runName, argv0 });
+      const where = { engine: o.engine.name, host: LOCAL_HOST, slot: 0 };
+      const bytesIn = [...asRun.values, ...asRun.executables].reduce((n, i) => n + nameSize(i.name), 0);
+      o.onEvent?.({ type: 'started', name: runName, argv0, output: asRun.outputs[0] ?? '', bytesIn, ...where });
       const second = await o.engine.execute(runName, asRun);
-      o.onEvent?.({ type: 'finished', name: runName, argv0, wallMs: second.wallMs, log: '' });
+      const bytesOut = second.outputs.reduce((n, x) => n + nameSize(x.name), 0);
+      o.onEvent?.({
+        type: 'finished',
+        name: runName,
+        argv0,
+        wallMs: second.wallMs,
+        bytesOut,
+        log: '',
+        ...where,
+        ...(second.worker ? { host: second.worker } : {}),
+      });
       for (const x of second.outputs) byTag.set(x.tag, x.name);
     } catch (e) {
       // It succeeded the first time: failing now is nondeterminism too (but a broken machine is not).

@@ -20,6 +20,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
 import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
+import { markReapedCpu, takeReapedCpuMs } from './reaped-cpu.js';
 import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
@@ -262,6 +263,7 @@ export class BwrapSandbox implements Sandbox {
         ...(outcome.limit ? { limit: outcome.limit } : {}),
         outputDir: path.join(req.workDir, req.cwd),
         wallMs: outcome.wallMs,
+        ...(outcome.cpuMs === undefined ? {} : { cpuMs: outcome.cpuMs }),
       };
     } finally {
       fs.rmSync(objDir, { recursive: true, force: true });
@@ -328,6 +330,7 @@ export class BwrapSandbox implements Sandbox {
     return new Promise<JailOutcome>((resolve, reject) => {
       let child;
       try {
+        markReapedCpu();
         child = spawn(this.bwrap, [...options, '--', ...command], {
           cwd: '/',
           env: {},
@@ -428,6 +431,7 @@ export class BwrapSandbox implements Sandbox {
           ...(broken ? { limit: broken } : {}),
           report: parseHelperReport(Buffer.concat(reportChunks)),
           wallMs: performance.now() - start,
+          ...cpuOf(counters?.cpuUsec),
           logStart,
         });
       });
@@ -466,7 +470,15 @@ interface JailOutcome {
   limit?: LimitBroken;
   report: HelperReport;
   wallMs: number;
+  cpuMs?: number;
   logStart: number;
+}
+
+/** The jail's CPU time: its cgroup's count (v2), else what its reaping added to ours (reaped-cpu.ts). */
+function cpuOf(cgroupUsec: number | undefined): { cpuMs?: number } {
+  const reaped = takeReapedCpuMs(); // taken every time, so each delta covers one jail
+  if (cgroupUsec !== undefined && cgroupUsec > 0) return { cpuMs: cgroupUsec / 1000 };
+  return reaped === undefined ? {} : { cpuMs: reaped };
 }
 
 /** Inputs under /tmp, bound one by one into the jail's fresh tmpfs, their directories made traversable. */

@@ -21,6 +21,8 @@ export interface JailCgroupCounters {
   oomKills: number;
   /** Forks refused for breaking the process limit. */
   forksRefused: number;
+  /** CPU time used, in microseconds (cgroup v2's cpu.stat; 0 where the kernel does not count it). */
+  cpuUsec: number;
 }
 
 /** The cgroup(s) of one slot: `cgroup.procs` to join, limits, counters, and cleanup. */
@@ -86,7 +88,7 @@ export class JailCgroups {
   private slotCgroup(index: number): JailCgroup {
     const g = this.create(`slot-${index}`);
     let limits = '';
-    let base: JailCgroupCounters = { oomKills: 0, forksRefused: 0 };
+    let base: JailCgroupCounters = { oomKills: 0, forksRefused: 0, cpuUsec: 0 };
     const procsFds = g.procsFiles.map((f) => fs.openSync(f, fs.constants.O_WRONLY));
     this.fds.push(...procsFds);
     return {
@@ -106,7 +108,11 @@ export class JailCgroups {
       },
       counters(): JailCgroupCounters {
         const now = g.counters();
-        return { oomKills: now.oomKills - base.oomKills, forksRefused: now.forksRefused - base.forksRefused };
+        return {
+          oomKills: now.oomKills - base.oomKills,
+          forksRefused: now.forksRefused - base.forksRefused,
+          cpuUsec: now.cpuUsec - base.cpuUsec,
+        };
       },
       killAll: () => g.killAll(),
     };
@@ -140,6 +146,7 @@ export class JailCgroups {
           ? readKey(path.join(memDir, 'memory.oom_control'), 'oom_kill')
           : readKey(path.join(memDir, 'memory.events'), 'oom_kill'),
         forksRefused: readKey(path.join(pidsDir, 'pids.events'), 'max'),
+        cpuUsec: v1 ? 0 : readKey(path.join(memDir, 'cpu.stat'), 'usage_usec'),
       }),
       empty: () => procsFiles.every((f) => readPids(f).length === 0),
       killAll(): void {

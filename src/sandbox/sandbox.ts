@@ -64,6 +64,8 @@ export interface SandboxResult {
   /** Host directory where outputs are looked up by tag (the start directory). */
   outputDir: string;
   wallMs: number;
+  /** CPU time (user + system) of everything the program started, where the sandbox can count it. */
+  cpuMs?: number;
 }
 
 export interface Sandbox {

@@ -52,6 +52,11 @@ process.on('message', (m: SpawnerRequest) => {
   }
 });
 
+// A terminal's Ctrl-C reaches the whole foreground group, this helper too; gg decides what stops (it sends
+// 'kill' for each run), so the helper must outlive the signal: dying here would orphan the programs it started
+// in their own groups.
+process.on('SIGINT', () => {});
+
 process.on('disconnect', () => {
   for (const c of running.values()) killGroup(c);
   process.exit(0);

@@ -76,7 +76,8 @@ export class Spawner {
     let limit: ProcessOutcome['limit'];
     const kill = (why: 'timeout' | 'cancelled'): void => {
       limit ??= why;
-      child.send({ t: 'kill', id } satisfies SpawnerRequest);
+      // A helper that is gone took its runs with it (or its exit rejects them): nothing left to kill.
+      if (child.connected) child.send({ t: 'kill', id } satisfies SpawnerRequest);
     };
     const timer = o.timeoutMs > 0 ? setTimeout(() => kill('timeout'), o.timeoutMs) : undefined;
     const onAbort = (): void => kill('cancelled');

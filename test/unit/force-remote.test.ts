@@ -3,10 +3,12 @@
  * The second force of the same graph executes nothing and downloads only its targets.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writePlaceholder } from '../../src/ir/placeholder.js';
+import { GG_FORCE_AND_RUN } from '../helpers/c-project.js';
 import { project, run } from '../helpers/cli.js';
 import { s3Env, startRedis, startS3, type RunningServer } from '../helpers/servers.js';
 import { ShellThunks } from '../helpers/shell-thunks.js';
@@ -71,3 +73,48 @@ for (const backend of ['redis', 's3'] as const) {
     });
   });
 }
+
+describe('--storage / GG_STORAGE_URI is honoured by every command that forces', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => server.stop());
+
+  it("gg verify compares with the shared memo: the first run is the other machine's result", () => {
+    // a thunk whose output differs on every run: what verify calls "first" tells whose run it was
+    const noisy = (): { dir: string } => {
+      const dir = project();
+      const s = new ShellThunks(dir);
+      const t = s.script('od -An -N16 -tx1 /dev/urandom > out');
+      s.close();
+      writePlaceholder(path.join(dir, 'noise'), t.name);
+      return { dir };
+    };
+    const a = noisy();
+    const r1 = run(a.dir, ['force', '--storage', server.uri, '--sandbox=none', '--json', 'noise']);
+    assert.equal(r1.status, 0, r1.stderr);
+    const aResult = (JSON.parse(r1.stdout) as Summary).targets[0]!.result;
+    const b = noisy();
+    const r2 = run(b.dir, ['verify', '--storage', server.uri, '--sandbox=none', '--json', 'noise']);
+    assert.equal(r2.status, 1, r2.stderr);
+    const diff = (JSON.parse(r2.stdout) as { differences: { first: string }[] }).differences;
+    assert.equal(diff[0]?.first, aResult?.split('#')[0]);
+  });
+
+  it('gg verify and gg-force-and-run open the store GG_STORAGE_URI names (and fail before any work)', () => {
+    const a = machine();
+    const bad = { GG_STORAGE_URI: 'redis://127.0.0.1:1' };
+    const v = run(a.dir, ['verify', '--sandbox=none', 'result.txt'], { env: bad });
+    assert.equal(v.status, 1);
+    assert.match(v.stderr, /error\[GG_E_STORAGE_UNREACHABLE\]/);
+    const f = spawnSync(process.execPath, [GG_FORCE_AND_RUN, 'result.txt'], {
+      cwd: a.dir,
+      env: { ...process.env, GG_DIR: '', GG_SANDBOX: 'none', ...bad },
+      encoding: 'utf8',
+    });
+    assert.equal(f.status, 1);
+    assert.match(f.stderr, /error\[GG_E_STORAGE_UNREACHABLE\]/);
+    assert.match(fs.readFileSync(path.join(a.dir, 'result.txt'), 'utf8'), /gg-force-and-run/);
+  });
+});

@@ -2,17 +2,27 @@
 import type { Command } from 'commander';
 import { parseEngineSpec } from '../../engine/engine-spec.js';
 import { forceTargets } from '../../force/force-command.js';
+import type { ForceEvent } from '../../force/force.js';
+import { eventRecord, type JobTrace } from '../../force/job-trace.js';
 import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
 import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  sandboxFromFlags,
+  STORAGE_HELP,
+  storageUriFromFlags,
+  withExecutionOptions,
+} from '../sandbox-flags.js';
 
 interface Opts extends LambdaFlags {
   jobs: number;
   sandbox: string;
   json?: boolean;
+  jsonEvents?: boolean;
+  trace: boolean;
   failFast?: boolean;
   timeout: number;
   status: boolean;
@@ -40,13 +50,12 @@ export function registerForce(program: Command): void {
   )
     .option('--fail-fast', 'stop everything at the first failure')
     .option('--json', 'print one JSON summary on stdout')
+    .option('--json-events', 'stream every scheduler event as one JSON line on stdout (the job trace format)')
+    .option('--no-trace', 'do not record this job in .gg/jobs (gg trace, gg explain and gg gc use those records)')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .option('--keep-failed', 'keep the working directory of failed thunks')
-    .option(
-      '--storage <uri>',
-      'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)',
-    )
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .addHelpText(
       'after',
@@ -56,7 +65,7 @@ export function registerForce(program: Command): void {
       action(async (targets: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
         const sandbox = sandboxFromFlags(o);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const lambda = lambdaFromFlags(o);
         const rt = await openRuntime({
           engine,
@@ -67,27 +76,60 @@ export function registerForce(program: Command): void {
           ...(lambda ? { lambda } : {}),
           ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
         });
+        const machine = o.json === true || o.jsonEvents === true;
         const progress = new ProgressReporter({
           tty: process.stderr.isTTY === true && o.status,
-          quiet: o.json === true || !o.status,
+          quiet: machine || !o.status,
           verbose: o.verbose === true,
           stream: process.stderr,
-          logs: o.json !== true,
-          ...(rt.engine.statusText ? { extra: () => rt.engine.statusText?.() } : {}),
+          logs: !machine,
         });
+        const t0 = Date.now();
+        const onEvent = o.jsonEvents
+          ? (e: ForceEvent): void => {
+              progress.onEvent(e);
+              process.stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n');
+            }
+          : progress.onEvent;
         // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
-        const interrupt = new AbortController();
-        const onSigint = (): void => interrupt.abort();
-        process.once('SIGINT', onSigint);
+        const interrupt = new InterruptHandler(progress);
         try {
           const report = await forceTargets(rt, targets, {
             jobs: o.jobs,
             failFast: o.failFast === true,
-            onEvent: progress.onEvent,
+            onEvent,
             onUpload: progress.onUpload,
             signal: interrupt.signal,
+            argv: process.argv.slice(2),
+            trace: o.trace,
+            onTraceOpen: (trace) => {
+              interrupt.trace = trace;
+              if (o.jsonEvents)
+                process.stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
+            },
+            onGcWait: () => progress.line('gg: waiting for a running gg gc to finish'),
           });
           progress.finish();
+          if (report.interrupted) {
+            interrupt.done();
+            process.stderr.write(
+              `gg: interrupted: stopped ${progress.cancelled} running thunk(s); ${report.executed} finished and ${report.cached} cached result(s) are kept in the memo. Nothing was left half-written: placeholders of unfinished targets are unchanged.\n`,
+            );
+            process.stderr.write(
+              `gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`,
+            );
+            if (o.jsonEvents)
+              process.stdout.write(
+                JSON.stringify({
+                  type: 'end',
+                  status: 'interrupted',
+                  executed: report.executed,
+                  cached: report.cached,
+                  failed: report.failures.length,
+                }) + '\n',
+              );
+            return 130;
+          }
           for (const f of report.failures) reportError(f.error);
           let failedTargets = 0;
           for (const t of report.targets) {
@@ -113,6 +155,18 @@ export function registerForce(program: Command): void {
             if (nd) reportError(nd);
             checkFailed = nd !== undefined || check.errors.size > 0;
           }
+          if (o.jsonEvents) {
+            process.stdout.write(
+              JSON.stringify({
+                type: 'end',
+                status: report.job?.status ?? (failedTargets > 0 ? 'failed' : 'ok'),
+                executed: report.executed,
+                cached: report.cached,
+                failed: report.failures.length,
+                wall_ms: Math.round(report.wallMs),
+              }) + '\n',
+            );
+          }
           if (o.json) {
             process.stdout.write(
               JSON.stringify({
@@ -129,9 +183,10 @@ export function registerForce(program: Command): void {
                 cached: report.cached,
                 failed: report.failures.length,
                 wall_ms: Math.round(report.wallMs),
+                ...(report.job ? { job: report.job.id } : {}),
               }) + '\n',
             );
-          } else {
+          } else if (!o.jsonEvents) {
             for (const t of report.targets) {
               if (t.result && t.target !== t.ref) continue; // placeholder replaced in place: nothing to print
               if (t.result) process.stdout.write(`${t.result}\n`);
@@ -144,10 +199,45 @@ export function registerForce(program: Command): void {
           }
           return checkFailed ? 1 : 0;
         } finally {
-          process.removeListener('SIGINT', onSigint);
-          if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
+          interrupt.done();
+          if (!machine) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
           await rt.close();
         }
       }),
     );
+}
+
+/**
+ * Ctrl-C (or SIGTERM) during a force: the first stops the job cleanly (running thunks killed, finished results
+ * kept, the trace closed, a message); a second quits at once, after closing the trace. Either way nothing is
+ * half-written: every object, memo entry and placeholder is written to a temporary name and renamed.
+ */
+class InterruptHandler {
+  private readonly ac = new AbortController();
+  readonly signal = this.ac.signal;
+  trace: JobTrace | undefined;
+  private readonly handler = (sig: NodeJS.Signals): void => {
+    if (!this.ac.signal.aborted) {
+      this.progress.line(
+        `gg: ${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping the running thunks (press Ctrl-C again to quit at once)`,
+      );
+      this.ac.abort();
+      return;
+    }
+    this.trace?.close('interrupted', 'quit at once by a second interrupt');
+    process.stderr.write(
+      `\ngg: quit at once; finished results are kept in the memo, run the same command again to resume${this.trace ? ` (trace: ${this.trace.file})` : ''}\n`,
+    );
+    process.exit(130);
+  };
+
+  constructor(private readonly progress: ProgressReporter) {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  done(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
 }

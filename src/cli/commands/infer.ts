@@ -6,12 +6,14 @@ import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { findGgDir } from '../../store/gg-dir.js';
 import { fallbackSummary } from '../../frontend/infer/infer.js';
 import { action } from '../errors.js';
+import { STORAGE_HELP, storageUriFromFlags } from '../sandbox-flags.js';
 
 interface Opts {
   verbose?: boolean;
   root?: string;
   sandbox?: string;
   summary: boolean;
+  storage?: string;
 }
 
 export function registerInfer(program: Command): void {
@@ -31,6 +33,7 @@ export function registerInfer(program: Command): void {
       '--sandbox <kind>',
       'sandbox for placeholders forced during the build (bwrap or none; default $GG_SANDBOX or bwrap)',
     )
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--no-summary', 'no summary line at the end')
     .passThroughOptions()
     .addHelpText(
@@ -40,12 +43,14 @@ export function registerInfer(program: Command): void {
     .action(
       action(async (command: string[], o: Opts) => {
         const ggDir = findGgDir();
+        const storageUri = storageUriFromFlags(o);
         const r = await runInfer({
           command,
           ggDir,
           ...(o.root ? { root: path.resolve(o.root) } : {}),
           sandbox: parseSandboxKind(o.sandbox ?? process.env['GG_SANDBOX'] ?? 'bwrap'),
           verbose: o.verbose === true,
+          ...(storageUri ? { storageUri } : {}),
         });
         if (o.summary) {
           const s = r.stats;

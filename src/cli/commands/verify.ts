@@ -4,13 +4,20 @@ import { resolveTarget } from '../../force/targets.js';
 import { nondeterminismError, verifyRefs } from '../../force/verify.js';
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  sandboxFromFlags,
+  STORAGE_HELP,
+  storageUriFromFlags,
+  withExecutionOptions,
+} from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
   sandbox: string;
   timeout: number;
   json?: boolean;
+  storage?: string;
   memoryLimit?: number;
   outputLimit?: number;
   pidsLimit?: number;
@@ -26,6 +33,7 @@ export function registerVerify(program: Command): void {
       .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
   )
     .option('--json', 'print one JSON summary on stdout')
+    .option('--storage <uri>', STORAGE_HELP)
     .addHelpText(
       'after',
       "\nThe first run of each thunk is the memo's result (forced now if missing); the second ignores the memo.\nExit status 1 with GG_E_NONDETERMINISTIC when any output differs.\n\nExample:\n  gg verify hello.o",
@@ -33,7 +41,8 @@ export function registerVerify(program: Command): void {
     .action(
       action(async (targets: string[], o: Opts) => {
         const sandbox = sandboxFromFlags(o);
-        const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o) });
+        const storageUri = storageUriFromFlags(o);
+        const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
         try {
           const refs = [
             ...new Set(

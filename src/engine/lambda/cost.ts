@@ -68,6 +68,11 @@ export class CostMeter {
     }
   }
 
+  /** What `billedMs` of one invocation (or one request that never ran, undefined) costs. */
+  invocationUsd(billedMs: number | undefined): number {
+    return this.usdFor(billedMs ?? 0, 1);
+  }
+
   summary(): string {
     return `lambda ~$${this.spentUsd.toFixed(4)}${this.maxUsd !== undefined ? ` of $${this.maxUsd.toFixed(2)}` : ''}`;
   }

@@ -129,6 +129,12 @@ export class LambdaEngine implements Engine {
     opts: ExecuteOptions,
   ): Promise<ExecutionResult> {
     const abort = opts.abort;
+    // This thunk's share of the estimate (every invocation it took), for the status line's running total.
+    let thunkUsd = 0;
+    const settle = (billedMs: number | undefined): void => {
+      this.cost.settle(billedMs);
+      thunkUsd += this.cost.invocationUsd(billedMs);
+    };
     let throttles = 0;
     let lastProblem = '';
     for (let attempt = 1; attempt <= this.attempts;) {
@@ -144,7 +150,7 @@ export class LambdaEngine implements Engine {
       try {
         outcome = await this.o.client.invoke(this.o.functionName, payload, deadline.signal);
       } catch (e) {
-        this.cost.settle(undefined);
+        settle(undefined);
         if (abort?.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${name} was stopped (--fail-fast)`);
         if (deadline.signal.aborted) {
           // Given up on; if it still finishes, its outputs are the same objects and nothing reads its answer.
@@ -165,22 +171,22 @@ export class LambdaEngine implements Engine {
       const wallMs = performance.now() - started;
       switch (outcome.kind) {
         case 'throttled':
-          this.cost.settle(undefined);
+          settle(undefined);
           this.stats.throttled++;
           throttles++;
           await sleep(this.backoff(throttles));
           continue; // not an attempt: the function never ran
         case 'too-large':
-          this.cost.settle(undefined);
+          settle(undefined);
           return this.fallBack(name, thunk, outcome.message, opts);
         case 'function-error':
-          this.cost.settle(outcome.billedMs ?? wallMs);
+          settle(outcome.billedMs ?? wallMs);
           this.stats.functionErrors++;
           lastProblem = outcome.message;
           attempt++;
           continue;
         case 'ok': {
-          this.cost.settle(outcome.billedMs ?? wallMs);
+          settle(outcome.billedMs ?? wallMs);
           let json: unknown;
           try {
             json = JSON.parse(Buffer.from(outcome.payload).toString('utf8'));
@@ -201,7 +207,7 @@ export class LambdaEngine implements Engine {
           if (r.cold) this.stats.coldStarts++;
           this.stats.bytesFetched += r.bytesFetched;
           this.stats.bytesUploaded += r.bytesUploaded;
-          return { outputs: r.outputs, wallMs, log: r.log };
+          return { outputs: r.outputs, wallMs, log: r.log, costUsd: thunkUsd };
         }
       }
     }

@@ -26,6 +26,8 @@ export interface InferOptions {
   /** Files under it are declared relative to it; default: the directory holding .gg. */
   root?: string;
   sandbox: SandboxKind;
+  /** Shared store for what the build forces (here and in gg-force-and-run); unset = the local .gg alone. */
+  storageUri?: string;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -85,7 +87,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
     ctx,
-    runtime: () => openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox }),
+    runtime: () =>
+      openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox, ...(o.storageUri ? { storageUri: o.storageUri } : {}) }),
     logFile: path.join(inferDir, 'last-run.log'),
   });
   await server.listen(socketPath);
@@ -98,6 +101,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_INFER_SOCKET: socketPath,
     GG_DIR: o.ggDir,
     GG_SANDBOX: o.sandbox,
+    GG_STORAGE_URI: o.storageUri ?? '',
   };
   // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
   // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
