@@ -7,7 +7,7 @@
  * Inputs, each named where it comes from (docs/SCALING.md, "Lambda", lists them with sources):
  *   measured here   git's graph size and total thunk time (docs/BENCHMARKS.md: 1,501 thunks, cold force 105.6 s
  *                   on 2 jobs), the toolchain closure a compile needs (gcc 12: 74 MiB in 12 objects, from an
- *                   inferred thunk), gg's per-invocation overhead (bench/lambda.ts against serverless-offline)
+ *                   inferred thunk), gg's per-invocation overhead (~35 ms, a warm serverless-offline call; bench/lambda.ts measures ours)
  *   published       Lambda scaling 1,000 new execution environments per 10 s per function, 1,000 concurrent
  *                   executions per account by default; cold start "under 100 ms to over 1 second"; 1,769 MB
  *                   = one vCPU; S3 5,500 GET/s and 3,500 PUT/s per partitioned prefix
