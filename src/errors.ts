@@ -34,6 +34,11 @@ export type GgErrorCode =
   | 'GG_E_MEMO_CYCLE'
   | 'GG_E_PERMISSION'
   | 'GG_E_FILE_TYPE'
+  | 'GG_E_LAMBDA'
+  | 'GG_E_LAMBDA_THROTTLED'
+  | 'GG_E_LAMBDA_CONFIG'
+  | 'GG_E_COST_LIMIT'
+  | 'GG_E_TOO_BIG'
   | 'GG_E_BUSY'
   | 'GG_E_JOB_NOT_FOUND'
   | 'GG_E_INTERNAL';

@@ -8,6 +8,7 @@ import { GgError } from './errors.js';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
 import type { EngineSpec } from './engine/engine-spec.js';
+import type { LambdaConfig } from './engine/lambda/defaults.js';
 import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
 import { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
@@ -32,6 +33,10 @@ export interface RuntimeOptions {
   engine?: EngineSpec;
   /** Remote engines: place thunks where their inputs are cached (default true; false to measure without). */
   placement?: boolean;
+  /** The Lambda engine's settings (with engine kind 'lambda'; defaults otherwise). */
+  lambda?: LambdaConfig;
+  /** Where thunks that cannot run on the engine go (`--fallback-engine local`). */
+  fallbackEngine?: 'local';
 }
 
 export interface Runtime {
@@ -61,9 +66,11 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   const sandbox = new LazySandbox(kind, () =>
     createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
   );
+  // Engines opened for this run (the engine, and a local fallback behind a Lambda engine) close with it.
+  const opened: Engine[] = [];
   let engine: Engine;
   try {
-    engine = await openEngine(o, local, sandbox, remote);
+    engine = await openEngine(o, local, sandbox, remote, opened);
   } catch (e) {
     await store.close();
     throw e;
@@ -83,6 +90,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     ],
     async close() {
       await engine.close();
+      if (engine !== localEngine) await localEngine.close();
       await sandbox.close?.();
       await store.close(); // a TieredStore closes its local cache too
     },
@@ -94,8 +102,31 @@ async function openEngine(
   local: LocalStore,
   sandbox: LazySandbox,
   remote: TieredStore | undefined,
+  opened: Engine[],
 ): Promise<Engine> {
   const spec = o.engine ?? { kind: 'local' };
+  const newLocal = (): Engine => {
+    const e = new LocalEngine(local, sandbox, {
+      ...(o.limits ? { limits: o.limits } : {}),
+      keepFailed: o.keepFailed ?? false,
+      // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
+      ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
+    });
+    opened.push(e);
+    return e;
+  };
+  if (spec.kind === 'lambda') {
+    // The Lambda SDK is loaded only when used.
+    const { openLambdaEngine, LAMBDA_DEFAULTS, DEFAULT_PRICES } = await import('./engine/lambda/open-lambda-engine.js');
+    const config = o.lambda ?? { ...LAMBDA_DEFAULTS, prices: DEFAULT_PRICES };
+    const fallback = o.fallbackEngine === 'local' ? newLocal() : undefined;
+    const lambda = await openLambdaEngine(
+      { ...config, functionName: spec.functionName },
+      { storageUri: o.storageUri, ...(fallback ? { fallback } : {}) },
+    );
+    opened.push(lambda);
+    return lambda;
+  }
   if (spec.kind === 'cluster') {
     const queueUri = spec.queueUri ?? o.storageUri;
     if (!remote || queueUri === undefined) {
@@ -113,14 +144,11 @@ async function openEngine(
       );
     }
     const { ClusterEngine } = await import('./engine/cluster/cluster-engine.js');
-    return ClusterEngine.open({ queueUri, ...(o.placement === false ? { placement: false } : {}) });
+    const cluster = await ClusterEngine.open({ queueUri, ...(o.placement === false ? { placement: false } : {}) });
+    opened.push(cluster);
+    return cluster;
   }
-  return new LocalEngine(local, sandbox, {
-    ...(o.limits ? { limits: o.limits } : {}),
-    keepFailed: o.keepFailed ?? false,
-    // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
-    ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
-  });
+  return newLocal();
 }
 
 export function defaultJobs(): number {

@@ -21,6 +21,7 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
   [['trace', 'explain', 'status', 'gc'], async () => (await import('./commands/observe.js')).registerObserve],
   [['test'], async () => (await import('./commands/test.js')).registerTest],
   [['map'], async () => (await import('./commands/map.js')).registerMap],
+  [['lambda'], async () => (await import('./commands/lambda.js')).registerLambda],
   [['worker', 'workers'], async () => (await import('./commands/worker.js')).registerWorker],
 ];
 

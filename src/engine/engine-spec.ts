@@ -1,15 +1,19 @@
 /** `--engine local | cluster[=redis://...]`: which engine runs thunks, and its parameter. */
 import { GgError } from '../errors.js';
+import { lambdaFunctionOf } from './lambda/function-name.js';
 
-export type EngineSpec = { kind: 'local' } | { kind: 'cluster'; queueUri?: string };
+export type EngineSpec =
+  { kind: 'local' } | { kind: 'cluster'; queueUri?: string } | { kind: 'lambda'; functionName: string };
 
-export const ENGINE_KINDS = ['local', 'cluster'] as const;
+export const ENGINE_KINDS = ['local', 'cluster', 'lambda=FUNCTION'] as const;
 
 export function parseEngineSpec(text: string): EngineSpec {
   const eq = text.indexOf('=');
   const kind = eq < 0 ? text : text.slice(0, eq);
   const param = eq < 0 ? undefined : text.slice(eq + 1);
   if (kind === 'local' && param === undefined) return { kind: 'local' };
+  const functionName = lambdaFunctionOf(text);
+  if (functionName !== undefined) return { kind: 'lambda', functionName };
   if (kind === 'cluster') {
     if (param !== undefined && !/^rediss?:\/\//.test(param)) {
       throw new GgError(

@@ -58,4 +58,8 @@ export interface Engine {
   /** Counters for `gg force --json` (jobs, bytes moved, ...), if the engine keeps any. */
   summary?(): Record<string, number>;
   close(): Promise<void>;
+  /** A few words for the live status line (a remote engine's cost, throttling), if it has any. */
+  statusText?(): string;
+  /** Engine-specific counters for `gg force --json`. */
+  report?(): Record<string, unknown>;
 }

@@ -373,6 +373,9 @@ export class Forcer {
           if ((this.o.failFast || err.code === 'GG_E_SANDBOX_UNAVAILABLE') && !this.stopped) {
             this.stopped = new GgError('GG_E_CANCELLED', `not run: stopped after the first failure (--fail-fast)`);
             this.abort.abort(this.stopped);
+          } else if ((err.code === 'GG_E_COST_LIMIT' || err.code === 'GG_E_LAMBDA_CONFIG') && !this.stopped) {
+            // No new launches; what is running finishes and is recorded, so a second force resumes from there.
+            this.stopped = err;
           }
           throw err;
         }

@@ -1,6 +1,6 @@
 /**
  * What a remote store must hold before forcing: every thunk of the graph that is not already reduced, with its
- * values and executables. Walked level by level so that memo lookups go to the store in batches.
+ * values and executables, and the results of those already reduced. Walked level by level so that memo lookups go to the store in batches.
  */
 import { isThunkName, splitTag } from '../ir/name.js';
 import { decodeThunk } from '../ir/thunk.js';
@@ -24,7 +24,13 @@ export async function objectsToUpload(refs: readonly string[], store: Store): Pr
     const reduced = await store.getReductions(thunkRefs);
     const next: string[] = [];
     for (let i = 0; i < thunkRefs.length; i++) {
-      if (reduced[i] !== undefined) continue; // known result: its inputs are not needed
+      const known = reduced[i];
+      if (known !== undefined) {
+        // Known result: its inputs are not needed, but the result is, wherever the dependant runs (a thunk
+        // reduced on this machine only, e.g. by gg infer, has its result here and nowhere else yet).
+        next.push(known);
+        continue;
+      }
       const name = splitTag(thunkRefs[i]!).name;
       const t = decodeThunk(await store.get(name));
       objects.add(name);

@@ -2,10 +2,11 @@
 import { GgError } from '../errors.js';
 import type { HashCache } from '../store/hash-cache.js';
 import { BwrapSandbox } from './bwrap-sandbox.js';
+import { FakechrootSandbox } from './fakechroot-sandbox.js';
 import { NoSandbox } from './no-sandbox.js';
 import type { Sandbox } from './sandbox.js';
 
-export type SandboxKind = 'bwrap' | 'none';
+export type SandboxKind = 'bwrap' | 'none' | 'fakechroot';
 
 export interface SandboxPlaces {
   /** Staged jail roots; on the store's file system (they are hard links to blobs), e.g. .gg/cache/roots. */
@@ -13,14 +14,15 @@ export interface SandboxPlaces {
 }
 
 export function parseSandboxKind(s: string): SandboxKind {
-  if (s === 'bwrap' || s === 'none') return s;
+  if (s === 'bwrap' || s === 'none' || s === 'fakechroot') return s;
   throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, {
-    hint: 'use --sandbox=bwrap (default) or --sandbox=none',
+    hint: 'use --sandbox=bwrap (default), --sandbox=none, or --sandbox=fakechroot (no namespaces: the Lambda executor)',
   });
 }
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */
 export async function createSandbox(kind: SandboxKind, hashCache: HashCache, places: SandboxPlaces): Promise<Sandbox> {
   if (kind === 'none') return new NoSandbox(hashCache);
+  if (kind === 'fakechroot') return FakechrootSandbox.create();
   return BwrapSandbox.create({ rootsDir: places.rootsDir });
 }

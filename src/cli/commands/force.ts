@@ -9,6 +9,7 @@ import { openRuntime } from '../../runtime.js';
 import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
+import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
 import {
   limitsFromFlags,
   sandboxFromFlags,
@@ -17,9 +18,8 @@ import {
   withExecutionOptions,
 } from '../sandbox-flags.js';
 
-interface Opts {
+interface Opts extends LambdaFlags {
   jobs: number;
-  engine: string;
   sandbox: string;
   json?: boolean;
   jsonEvents?: boolean;
@@ -41,17 +41,18 @@ interface Opts {
 }
 
 export function registerForce(program: Command): void {
-  withExecutionOptions(
-    program
-      .command('force')
-      .description('force thunks to values; placeholders are replaced by their outputs')
-      .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
-  )
-    .option(
+  withLambdaOptions(
+    withExecutionOptions(
+      program
+        .command('force')
+        .description('force thunks to values; placeholders are replaced by their outputs')
+        .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
+    ).option(
       '-e, --engine <engine>',
-      'local, or cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis)',
+      'local, cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis), or lambda=FUNCTION (AWS Lambda; needs --storage s3://...)',
       'local',
-    )
+    ),
+  )
     .option('--no-speculation', 'never duplicate stragglers (remote engines)')
     .option('--no-placement', 'ignore where inputs are cached when choosing a worker (to measure placement)')
     .option('--fail-fast', 'stop everything at the first failure')
@@ -70,7 +71,7 @@ export function registerForce(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179',
+      '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179\n  gg force --engine lambda=gg-ts --storage s3://my-bucket/gg --jobs 1000 --max-cost 2.00 git',
     )
     .action(
       action(async (targets: string[], o: Opts) => {
@@ -78,6 +79,7 @@ export function registerForce(program: Command): void {
         const sandbox = sandboxFromFlags(o);
         const storageUri = storageUriFromFlags(o);
         const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
+        const lambda = lambdaFromFlags(o);
         const rt = await openRuntime({
           engine,
           placement: o.placement,
@@ -87,6 +89,8 @@ export function registerForce(program: Command): void {
           ...(storageUri ? { storageUri } : {}),
           ...(memoKey ? { memoKey } : {}),
           storageReadOnly: o.storageReadOnly === true,
+          ...(lambda ? { lambda } : {}),
+          ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
         });
         const machine = o.json === true || o.jsonEvents === true;
         const progress = new ProgressReporter({
@@ -191,6 +195,7 @@ export function registerForce(program: Command): void {
                   ...(t.upToDate ? { up_to_date: true } : {}),
                   ...(t.error ? { error: t.error.code } : {}),
                 })),
+                ...(rt.engine.report ? { engine: { name: rt.engine.name, ...rt.engine.report() } } : {}),
                 executed: report.executed,
                 cached: report.cached,
                 failed: report.failures.length,
