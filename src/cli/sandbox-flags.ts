@@ -6,6 +6,16 @@ import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
 
+/** What withExecutionOptions declares, plus the engine, store and progress flags front-end commands share. */
+export interface RunFlags extends LimitFlags {
+  jobs: number;
+  engine: string;
+  sandbox: string;
+  storage?: string;
+  status: boolean;
+  verbose?: boolean;
+}
+
 export interface LimitFlags {
   timeout: number;
   memoryLimit?: number;

@@ -148,7 +148,8 @@ function shebang(head: Buffer, file: string): [string, string | undefined] {
   return [interp, rest.join(' ') || undefined];
 }
 
-function findOnPath(cmd: string, searchPath: string): string | undefined {
+/** The executable file `cmd` names on a PATH-like list, as a shell would find it. */
+export function findOnPath(cmd: string, searchPath = process.env['PATH'] ?? '/usr/bin:/bin'): string | undefined {
   for (const dir of searchPath.split(':')) {
     if (!dir) continue;
     const p = path.join(dir, cmd);

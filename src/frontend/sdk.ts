@@ -119,6 +119,9 @@ export interface ExecutableFile {
 
 /** Synchronous graph builder over the local store: the shape front ends (infer models, examples) use. */
 export class GraphBuilder {
+  /** Closures found so far: each costs a run of the program's loader (`ld.so --list`). */
+  private readonly closures = new Map<string, ExecutableFile>();
+
   constructor(readonly store: LocalStore) {}
 
   /** Store a file's content (copied, hashed once thanks to the hash cache); returns its name. */
@@ -140,9 +143,13 @@ export class GraphBuilder {
    *   g.thunk({ function: ls.name, executables: ls.inputs, args: ['ls', '-l'], outputs: ['out'] });
    */
   executableFile(path: string): ExecutableFile {
+    const known = this.closures.get(path);
+    if (known) return known;
     const files = executableClosure(path);
     const inputs = files.map((f) => ({ name: this.store.putFileSync(f.hostPath).name, filename: f.filename }));
-    return { name: inputs[0]!.name, path: files[0]!.filename, inputs };
+    const exe = { name: inputs[0]!.name, path: files[0]!.filename, inputs };
+    this.closures.set(path, exe);
+    return exe;
   }
 
   /**

@@ -7,25 +7,22 @@ import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  sandboxFromFlags,
+  withExecutionOptions,
+  storageUriFromFlags,
+  STORAGE_HELP,
+  type RunFlags,
+} from '../sandbox-flags.js';
 
-interface Opts {
-  jobs: number;
-  engine: string;
-  sandbox: string;
-  timeout: number;
-  memoryLimit?: number;
-  outputLimit?: number;
-  pidsLimit?: number;
-  storage?: string;
+interface Opts extends RunFlags {
   output: string[];
   with: string[];
   argFile: string[];
   null?: boolean;
   results?: string;
   keepOrder?: boolean;
-  status: boolean;
-  verbose?: boolean;
 }
 
 export function registerMap(program: Command): void {
@@ -55,7 +52,7 @@ export function registerMap(program: Command): void {
     .option('-0, --null', 'inputs are separated by NUL, not newline')
     .option('--results <dir>', "also write each input's stdout/stderr as GNU parallel --results does: DIR/1/INPUT/")
     .option('-k, --keep-order', 'accepted for parallel compatibility: output is always in input order')
-    .option('--storage <uri>', 'shared store (as gg force; default: $GG_STORAGE_URI, else the local .gg)')
+    .option('--storage <uri>', STORAGE_HELP)
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .passThroughOptions()
@@ -67,7 +64,7 @@ export function registerMap(program: Command): void {
       action(async (operands: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
         const { command, inputs } = splitInputs(operands, o);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const rt = await openRuntime({
           engine,
           sandbox: sandboxFromFlags(o),

@@ -8,25 +8,23 @@ import { junitXml } from '../../frontend/gtest/junit.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { ProgressReporter } from '../progress.js';
-import { limitsFromFlags, parseCount, sandboxFromFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  limitsFromFlags,
+  parseCount,
+  sandboxFromFlags,
+  storageUriFromFlags,
+  STORAGE_HELP,
+  withExecutionOptions,
+  type RunFlags,
+} from '../sandbox-flags.js';
 import { argsAfterDashDash } from './operands.js';
 
-interface Opts {
-  jobs: number;
-  engine: string;
-  sandbox: string;
-  timeout: number;
-  memoryLimit?: number;
-  outputLimit?: number;
-  pidsLimit?: number;
-  storage?: string;
+interface Opts extends RunFlags {
   shards?: number;
   perTest?: boolean;
   data: string[];
   junit?: string;
   caseTimeout: number;
-  status: boolean;
-  verbose?: boolean;
   json?: boolean;
 }
 
@@ -56,7 +54,7 @@ export function registerTest(program: Command): void {
       parseCount('--case-timeout'),
       DEFAULT_CASE_TIMEOUT_S,
     )
-    .option('--storage <uri>', 'shared store (as gg force; default: $GG_STORAGE_URI, else the local .gg)')
+    .option('--storage <uri>', STORAGE_HELP)
     .option('--json', 'print one JSON report on stdout instead of the runner-style text')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished, and every case with its status')
@@ -70,7 +68,7 @@ export function registerTest(program: Command): void {
           throw new GgError('GG_E_USAGE', '--shards and --per-test exclude each other');
         const engine = parseEngineSpec(o.engine);
         const { before: binaries, after: args } = argsAfterDashDash(cmd, operands);
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const rt = await openRuntime({
           engine,
           sandbox: sandboxFromFlags(o),

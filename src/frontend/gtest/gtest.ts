@@ -15,6 +15,7 @@ import { placeOutput } from '../../force/targets.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { Runtime } from '../../runtime.js';
+import { findOnPath } from '../executable-closure.js';
 import { Remembered, rememberedKey } from '../remembered.js';
 import { GraphBuilder, type WrittenThunk } from '../sdk.js';
 import { caseOutcome, parseGtestList, type CaseOutcome, type CaseStatus } from './listing.js';
@@ -89,10 +90,8 @@ const isPlan = (v: unknown): v is string[][] =>
   Array.isArray(v) && v.every((s) => Array.isArray(s) && s.every((c) => typeof c === 'string'));
 
 function findProgram(cmd: string): string {
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', cmd);
-    if (fs.statSync(p, { throwIfNoEntry: false })?.isFile()) return p;
-  }
+  const p = findOnPath(cmd);
+  if (p) return p;
   throw new GgError('GG_E_FILE_NOT_FOUND', `${cmd} is not installed`, {
     hint: `gg test runs each case under ${cmd}: install coreutils`,
   });
@@ -123,7 +122,9 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
     return out.results;
   };
 
-  // 1. Binaries still placeholders (gg infer) are built first and put in place.
+  // 1. Binaries still placeholders (gg infer) are built first and put in place. The test thunks then name
+  //    the built binary by content, exactly as for a binary built any other way: the same binary gives the
+  //    same thunks whether it came from a placeholder or not, so its results are found in the memo either way.
   const binaries = o.binaries.map((b) => {
     const abs = path.resolve(b);
     if (!fs.statSync(abs, { throwIfNoEntry: false })?.isFile())
@@ -171,12 +172,17 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
     binaries.map(async (b, bi) => {
       const cases = parseGtestList((await rt.store.get(listed.get(listings[bi]!.name)!)).toString('utf8'), b.spec);
       const toRun = cases.filter((c) => alsoDisabled || !c.disabled).map((c) => c.name);
+      // The listing thunk's name covers the binary's content, its closure and ARGS.
       const planKey = rememberedKey(['plan', listings[bi]!.name, data.map((d) => d.name), timeoutS, policy]);
       const timesKey = rememberedKey(['times', b.abs]);
       const times = new Map(Object.entries(timesStore.get(timesKey) ?? {}));
       let plan = plans.get(planKey);
       if (!plan || plan.flat().sort().join('\n') !== [...toRun].sort().join('\n')) {
-        plan = planShards(toRun, times, { jobs: o.jobs, ...(o.shards !== undefined ? { shards: o.shards } : {}) });
+        plan = planShards(toRun, times, {
+          jobs: o.jobs,
+          binaries: binaries.length,
+          ...(o.shards !== undefined ? { shards: o.shards } : {}),
+        });
         plans.set(planKey, plan);
       }
       const shards = plan.map((shard) =>

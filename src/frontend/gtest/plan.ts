@@ -2,10 +2,12 @@
  * Sharding: which cases run together in one thunk. A thunk costs a jail start (tens of ms) on top of its
  * cases, so cheap cases are packed together and expensive ones spread out. With measured times (remembered
  * per binary path in the store) shards are packed longest-first onto the least loaded shard (LPT); without
- * them, cases are dealt round-robin into a few shards per job.
+ * them, cases are dealt round-robin into a few shards per job (shared among the binaries run together).
  */
 export interface ShardPolicy {
   jobs: number;
+  /** Binaries run together: they share the jobs, so each gets fewer shards (default 1). */
+  binaries?: number;
   /** A fixed number of shards (clamped to the number of cases); 'per-test' = one thunk per case. */
   shards?: number | 'per-test';
 }
@@ -24,14 +26,16 @@ export function planShards(
   if (cases.length === 0) return [];
   if (policy.shards === 'per-test') return cases.map((c) => [c]);
   const known = cases.map((c) => times.get(c)).filter((t): t is number => t !== undefined);
+  // Enough shards that each job gets a few (balance), shared among the binaries run together...
+  const forBalance = Math.ceil((policy.jobs * SHARDS_PER_JOB) / Math.max(1, policy.binaries ?? 1));
   let count: number;
   if (policy.shards !== undefined) count = policy.shards;
-  else if (known.length === 0) count = policy.jobs * SHARDS_PER_JOB;
+  else if (known.length === 0) count = forBalance;
   else {
+    // ...and none so small that the jail start dominates.
     const typical = median(known);
     const total = cases.reduce((s, c) => s + (times.get(c) ?? typical), 0);
-    // Enough shards that each job gets a few (balance), none so small that the jail start dominates.
-    count = Math.min(policy.jobs * SHARDS_PER_JOB, Math.ceil(total / MIN_SHARD_MS));
+    count = Math.min(forBalance, Math.ceil(total / MIN_SHARD_MS));
   }
   count = Math.max(1, Math.min(cases.length, count));
   const order = new Map(cases.map((c, i) => [c, i]));

@@ -14,6 +14,7 @@ import { forceRefs } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { Runtime } from '../../runtime.js';
+import { findOnPath } from '../executable-closure.js';
 import { GraphBuilder } from '../sdk.js';
 
 export interface MapOptions {
@@ -151,18 +152,10 @@ export function shellPrograms(line: string): string[] {
   return out;
 }
 
-export function findProgram(cmd: string): string | undefined {
+/** A program as the shell finds it: a path as given, a bare name on PATH. */
+function findProgram(cmd: string): string | undefined {
   if (cmd.includes('/')) return fs.statSync(cmd, { throwIfNoEntry: false })?.isFile() ? path.resolve(cmd) : undefined;
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
-    const p = path.join(dir || '.', cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
+  return findOnPath(cmd);
 }
 
 /** An output or input path the jail and the write-back can both use: relative, inside cwd. */
