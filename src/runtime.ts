@@ -72,6 +72,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   try {
     engine = await openEngine(o, local, sandbox, remote, opened);
   } catch (e) {
+    for (const opening of opened.reverse()) await opening.close();
     await store.close();
     throw e;
   }
@@ -89,8 +90,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
         : []),
     ],
     async close() {
-      await engine.close();
-      if (engine !== localEngine) await localEngine.close();
+      for (const e of opened.reverse()) await e.close();
       await sandbox.close?.();
       await store.close(); // a TieredStore closes its local cache too
     },

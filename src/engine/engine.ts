@@ -55,11 +55,9 @@ export interface Engine {
   readonly speculative?: boolean;
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
   execute(name: string, thunk: Thunk, opts?: ExecuteOptions): Promise<ExecutionResult>;
-  /** Counters for `gg force --json` (jobs, bytes moved, ...), if the engine keeps any. */
-  summary?(): Record<string, number>;
+  /** Counters for `gg force --json`'s `engine` block (jobs, bytes moved, cost, ...), if the engine keeps any. */
+  summary?(): Record<string, unknown>;
   close(): Promise<void>;
   /** A few words for the live status line (a remote engine's cost, throttling), if it has any. */
   statusText?(): string;
-  /** Engine-specific counters for `gg force --json`. */
-  report?(): Record<string, unknown>;
 }

@@ -195,7 +195,6 @@ export function registerForce(program: Command): void {
                   ...(t.upToDate ? { up_to_date: true } : {}),
                   ...(t.error ? { error: t.error.code } : {}),
                 })),
-                ...(rt.engine.report ? { engine: { name: rt.engine.name, ...rt.engine.report() } } : {}),
                 executed: report.executed,
                 cached: report.cached,
                 failed: report.failures.length,

@@ -225,7 +225,7 @@ export class LambdaEngine implements Engine {
     return Math.random() * cap;
   }
 
-  report(): Record<string, unknown> {
+  summary(): Record<string, unknown> {
     return { ...this.stats, cost_usd: Number(this.cost.spentUsd.toFixed(6)) };
   }
 
