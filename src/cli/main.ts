@@ -33,6 +33,8 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
+  // Commands that hand their options through (infer, map, test) need this on the program, whichever is loaded.
+  program.enablePositionalOptions();
   const first = argv[2];
   const named = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
   const wanted = first === '--version' || first === '-V' ? [] : named.length > 0 ? named : COMMANDS;
