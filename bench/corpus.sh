@@ -2,11 +2,13 @@
 # bench/corpus.sh [PROJECT...]: build real projects from Debian sources (../shared/tools/get-source) through
 # plain `make -j2` (or ninja) and through `gg infer` + `gg force -j2` in the bubblewrap jail, from one run,
 # interleaved per project (plain, gg cold, gg warm back to back), and print one markdown table:
-#   builds?  same files?  objects equal after `strip --strip-debug`?  warnings equal?  the project's own quick
+#   builds?  same files?  objects, archives, libraries and programs equal after `strip --strip-debug` (and
+#   without the build-id note, a hash that covers the debug info)?  warnings equal?  the project's own quick
 #   tests pass (on the gg build)?  gg cold and warm time as a ratio of the plain build.
 # "plain" and "gg cold" include the project's configure step (configure, cmake, meson), run under gg infer
 # for gg; "gg warm" is the project's clean target, then gg infer + gg force with the memo of the cold run.
-# Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end).
+# Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end); GG_KEEP_CORPUS=1
+# keeps the build trees too.
 # GG_BENCH_SANDBOX=none runs thunks unisolated (default bwrap). Work happens under $TMPDIR (default /var/tmp).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +22,7 @@ projects=("$@")
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-corpus-XXXXXX")
 logs=${GG_CORPUS_LOGS:-$work.logs}
 mkdir -p "$logs"
-trap 'rm -rf "$work"' EXIT
+[[ ${GG_KEEP_CORPUS:-} == 1 ]] || trap 'rm -rf "$work"' EXIT
 gg_bin "$work"
 export GG_SANDBOX=$sandbox
 unset GG_DIR
@@ -36,7 +38,7 @@ define() {
          build="make -j2 $flags" clean="make clean $flags"
          check='./git --version && cd t && bash t0000-basic.sh >/dev/null && bash t0001-init.sh >/dev/null';;
     zlib) pkg=zlib conf='./configure' build='make -j2' clean='make clean' check='make test';;
-    zstd) pkg=libzstd build='make -j2' clean='make clean'
+    zstd) pkg=libzstd build='make -j2 -C programs zstd' clean='make -C programs clean'
           check='seq 100000 > in && programs/zstd -q -f in -o in.zst && programs/zstd -q -d -f in.zst -o out && cmp in out && ldd programs/zstd >/dev/null';;
     duktape) pkg=duktape build='make -j2 -f Makefile.sharedlibrary && make -j2 -f Makefile.cmdline'
              clean='rm -f duk libduktape*.so* duktape.pc' check='./duk -e "print([1,2,3].map(function(x){return x*x}).join())" | grep -q 1,4,9';;
@@ -47,7 +49,7 @@ define() {
             check='printf "#include <fmt/format.h>\n#include <fmt/ranges.h>\n#include <vector>\nint main(){fmt::print(\"{}\\\\n\", std::vector<int>{1,2});}\n" > t.cc && g++ -Iinclude t.cc -Lbuild -lfmt -o t && LD_LIBRARY_PATH=build ./t | grep -qF "[1, 2]"';;
     fribidi) pkg=fribidi conf='meson setup build -Ddocs=false >/dev/null' bdir=build
              build='ninja -C build' clean='ninja -C build clean' check='meson test -C build -q';;
-    bc) pkg=bc conf='./configure -q' build='make -j2' clean='make clean'
+    bc) pkg=bc conf='./configure -q' build='make -j2 MAKEINFO=true' clean='make clean'
         check='test "$(echo "2^100" | bc/bc)" = 1267650600228229401496703205376 && echo "s(1)" | bc/bc -l | grep -q ^.841';;
     jansson) pkg=jansson conf='mkdir -p build && cd build && cmake -G Ninja -DJANSSON_BUILD_DOCS=OFF -DJANSSON_BUILD_SHARED_LIBS=ON ..' bdir=build
              build='ninja -C build' clean='ninja -C build clean' check='cd build && ctest -Q';;
@@ -57,11 +59,12 @@ define() {
 
 # The sorted list of files and links a build left (without gg's own .gg, and without the test's files).
 files_of() { (cd "$1" && find . -path ./.gg -prune -o \( -type f -o -type l \) -print | sort); }
-# Compiler diagnostics (lines with warning:/error:), the copy's absolute path replaced, sorted.
-diags() { grep -hE '(warning|error): ' "$@" 2>/dev/null | grep -v '^gg' | sed "s|$work/[a-z]*/|<src>/|g" | sort; }
+# Compiler diagnostics (lines with warning:/error:), sorted.
+diags() { grep -hE '(warning|error): ' "$@" 2>/dev/null | grep -v '^gg' | sort; }
 
-# strip writes its output by renaming a temporary file: it cannot write to a pipe
-stripped_md5() { strip --strip-debug -o "$work/stripped" "$1" 2>/dev/null && md5sum < "$work/stripped"; rm -f "$work/stripped"; }
+# strip writes its output by renaming a temporary file: it cannot write to a pipe. The build-id note goes
+# too: it is a hash over the whole file, debug info included, so it differs whenever debug info does.
+stripped_md5() { strip --strip-debug --remove-section=.note.gnu.build-id -o "$work/stripped" "$1" 2>/dev/null && md5sum < "$work/stripped"; rm -f "$work/stripped"; }
 
 # objects_equal PLAIN GG: "equal/total" ELF files (objects, archives, libraries, programs) of the plain
 # build that are equal in the gg build after strip --strip-debug; differing ones are listed in $2.objdiff.
@@ -77,25 +80,30 @@ objects_equal() {
   echo "$eq/$n"
 }
 
-printf '| project | builds | same files | objects equal (strip -g) | warnings equal | quick tests | plain s | gg cold s (x plain) | gg warm s (x plain) | fell back |\n'
+printf '| project | builds | same files | objects equal (strip -g) | warnings equal | quick tests | plain s | gg cold s (x plain) | gg warm s (x plain) | ran for real (not probes) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for p in "${projects[@]}"; do
   define "$p" || continue
   src=$($getsrc "$pkg" 2>>"$logs/$p.get") || { echo "| $p | source not available | | | | | | | | |"; continue; }
   echo "corpus: $p from $src (sandbox=$sandbox, $(nproc) cpus, load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  P=$work/plain/$p G=$work/gg/$p
-  rm -rf "$P" "$G"; mkdir -p "$work/plain" "$work/gg"
-  cp -r "$src" "$P"; cp -r "$src" "$G"
+  # Both builds run at the same path (the plain tree is moved aside after its build): CMake names sources by
+  # absolute path, and __FILE__ and the diagnostics carry it.
+  P=$work/plain/$p G=$work/tree/$p
+  rm -rf "$P" "$G"; mkdir -p "$work/plain" "$work/tree"
+  cp -a "$src" "$G"
   # plain
   t0=$(now)
-  (cd "$P" && { [[ -z $conf ]] || bash -c "$conf"; } && bash -c "$build") > "$logs/$p.plain.log" 2>&1; plain_rc=$?
+  (cd "$G" && { [[ -z $conf ]] || bash -c "$conf"; } && bash -c "$build") > "$logs/$p.plain.log" 2>&1; plain_rc=$?
   t1=$(now); plain=$(secs "$t0" "$t1")
+  mv "$G" "$P"; cp -a "$src" "$G"
   # gg cold
   t0=$(now)
   (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer bash -c "$build") > "$logs/$p.gg-infer.log" 2>&1; infer_rc=$?
   force_tree "$G" "$sandbox" > "$logs/$p.gg-force.log" 2>&1; force_rc=$?
   t1=$(now); cold=$(secs "$t0" "$t1")
+  # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
   fellback=$(grep -oE '[0-9]+ commands? ran for real' "$logs/$p.gg-infer.log" | awk '{s+=$1} END{print s+0}')
+  notprobe=$(grep -E '^ +[0-9]+  ' "$logs/$p.gg-infer.log" | grep -vE 'probe|query|\(-E\)|-M/-MM|no input files' | awk '{s+=$1} END{print s+0}')
   # gg warm: clean, infer again, force (all memoized)
   (cd "$G" && bash -c "$clean") > /dev/null 2>&1
   t0=$(now)
@@ -113,8 +121,8 @@ for p in "${projects[@]}"; do
   wd=$(diff "$logs/$p.plain.diags" "$logs/$p.gg.diags" | grep -c '^[<>]')
   warns="yes ($(wc -l < "$logs/$p.plain.diags"))"; ((wd == 0)) || warns="no ($wd lines differ)"
   tests=no; (cd "$G" && bash -c "$check") > "$logs/$p.check.log" 2>&1 && tests=yes
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s |\n' "$p" "$builds" "$same" "$objs" "$warns" "$tests" \
-    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" "$fellback"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s (%s) |\n' "$p" "$builds" "$same" "$objs" "$warns" "$tests" \
+    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" "$fellback" "$notprobe"
   [[ ${GG_KEEP_CORPUS:-} == 1 ]] || rm -rf "$P" "$G"
 done
 echo "corpus: logs in $logs; $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), sandbox=$sandbox" >&2

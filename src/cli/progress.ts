@@ -76,7 +76,7 @@ export class ProgressReporter {
           this.costUsd += e.costUsd;
         }
         this.event(`finished ${shortName(e.name)} ${e.argv0} ${e.wallMs.toFixed(0)} ms`);
-        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.trimEnd());
+        if (e.log.trim() && (this.o.logs ?? !this.o.quiet)) this.line(e.log.replace(/\n+$/, '')); // as printed: trailing spaces kept
         return;
       case 'failed':
         this.running.delete(e.name);

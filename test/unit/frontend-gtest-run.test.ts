@@ -86,7 +86,7 @@ describe('gg test gtest with a stand-in binary', () => {
     assert.equal(bad.status, 2);
     assert.match(
       bad.stderr,
-      /^error\[GG_E_USAGE\]: bad_test --gtest_list_tests printed a line that is not a Google Test listing: ' {2}a;rm'/,
+      /^error\[GG_E_USAGE\]: bad_test --gtest_list_tests printed a line that is not a Google Test listing: ' {2}a;rm'/m,
     );
     const missing = run(dir, ['test', 'gtest', 'no_such_test']);
     assert.equal(missing.status, 1);

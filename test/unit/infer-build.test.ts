@@ -215,4 +215,71 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './m'), '13\n');
     assert.equal(shOk(dir, 'ar t lib.a'), 'a.o\nb.o\n');
   });
+
+  it("a compile longer than gg's 7.5 s compile timeout builds: the timeout is a straggler hint, never a kill", () => {
+    // constexpr evaluation: pure compiler CPU time, scaled from a short run so the compile takes ~11 s here
+    const src =
+      'constexpr unsigned long spin(unsigned long n) { unsigned long s = 0; for (unsigned long i = 0; i < n; i++) s = s * 31 + i; return s; }\nconstexpr unsigned long v = spin(N);\nunsigned long get() { return v; }\n';
+    const dir = cProject({ 'slow.cc': src });
+    const flags = '-std=c++17 -fconstexpr-ops-limit=2147483647 -fconstexpr-loop-limit=2147483647';
+    const timed = (n: number): number => {
+      const t0 = performance.now();
+      shOk(dir, `c++ ${flags} -DN=${n} -c slow.cc -o probe.o`);
+      return performance.now() - t0;
+    };
+    const perIteration = Math.max(1e-6, (timed(300_000) - timed(0)) / 300_000);
+    const n = Math.min(300_000_000, Math.ceil(12_000 / perIteration));
+    shOk(dir, `gg infer c++ ${flags} -DN=${n} -c slow.cc -o slow.o`);
+    const d = JSON.parse(shOk(dir, 'gg describe slow.o --json')) as { timeout?: number };
+    assert.equal(d.timeout, 7_500, "the thunk keeps gg's compile timeout, as its straggler hint");
+    const start = performance.now();
+    const s = forceJson(dir, 'slow.o');
+    const ms = performance.now() - start;
+    assert.equal(s.failed, 0);
+    assert.ok(
+      ms > 7_500,
+      `the compile took ${ms.toFixed(0)} ms: not longer than the old 7.5 s limit, so it proves nothing`,
+    );
+    assert.ok(isElf(path.join(dir, 'slow.o')));
+  });
+
+  it('as, ld -r, objcopy (binary data, debug files, debuglink) and strip in place become thunks, equal to a plain build', () => {
+    const files = {
+      'a.c': 'int a(void) { return 1; }\n',
+      'b.c': 'int b(void) { return 2; }\n',
+      's.s':
+        '\t.include "inc.s"\n\t.text\n\t.globl seven\nseven:\n\tmov $SEVEN, %eax\n\tret\n\t.section .note.GNU-stack,"",@progbits\n',
+      'inc.s': '\t.set SEVEN, 7\n',
+      'blob.bin': 'twelve bytes',
+      'm.c':
+        '#include <stdio.h>\nextern char _binary_blob_bin_start[], _binary_blob_bin_end[];\nint a(void), b(void), seven(void);\nint main(void) { printf("%d %d\\n", a() + b() + seven(), (int)(_binary_blob_bin_end - _binary_blob_bin_start)); return 0; }\n',
+      'build.sh': [
+        'set -e',
+        'cc -O2 -c a.c -o a.o && cc -O2 -c b.c -o b.o',
+        'ld -r -o ab.o a.o b.o',
+        'as --64 -o s.o s.s',
+        'objcopy -I binary -O elf64-x86-64 -B i386 blob.bin blob.o',
+        'cc -g -O2 -o prog m.c ab.o s.o blob.o',
+        'objcopy --only-keep-debug prog prog.debug',
+        'strip --strip-debug prog',
+        'objcopy --add-gnu-debuglink=prog.debug prog',
+        'strip -o small prog',
+        '',
+      ].join('\n'),
+    };
+    const dir = cProject(files);
+    const plain = cProject(files);
+    shOk(plain, 'sh build.sh');
+    const r = sh(dir, 'gg infer sh build.sh');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /0 commands ran for real/);
+    for (const f of ['ab.o', 's.o', 'blob.o', 'prog', 'prog.debug', 'small'])
+      assert.ok(isPlaceholder(path.join(dir, f)), `${f} is a placeholder`);
+    assert.equal(forceJson(dir, 'small prog prog.debug ab.o s.o blob.o').failed, 0);
+    assert.equal(shOk(dir, './small'), '10 12\n');
+    assert.equal(shOk(dir, './prog'), '10 12\n');
+    assert.match(shOk(dir, 'readelf -p .gnu_debuglink prog'), /prog\.debug/);
+    for (const o of ['ab.o', 's.o', 'blob.o'])
+      assert.ok(stripped(path.join(dir, o)).equals(stripped(path.join(plain, o))), `${o} differs from the plain build`);
+  });
 });

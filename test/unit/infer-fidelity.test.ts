@@ -63,6 +63,11 @@ const CASES: Record<string, { files: Record<string, string>; flags: string; src?
     },
     flags: '-Wall -Wextra',
   },
+  unusedmacros: {
+    // gcc refuses -fdirectives-only with -Wunused-macros: discovery falls back to -M, the compile is as ever
+    files: { 'unusedmacros.c': '#define NEVER_USED 1\nint x;\n' },
+    flags: '-Wunused-macros',
+  },
   werror: {
     // a failing compile fails the same way: status and message
     files: { 'werror.c': 'int f(int c) {\n  int x;\n  if (c) x = 1;\n  return x;\n}\nint g(void) { return 1 }\n' },
@@ -131,6 +136,7 @@ describe('gg infer: a compile says and makes what the plain compile does', () =>
       '-Wdate-time',
       'renamed.c:101',
       '-Wint-conversion',
+      'macro "NEVER_USED" is not used',
       'includenext.c:3:9',
       'unused variable ‘z’',
       'expected ‘;’',

@@ -209,224 +209,231 @@ function langOf(file: string): Lang | 'real' | undefined {
   return EXT_LANG[ext];
 }
 
+/** What parsing has learnt so far: the command being built. */
+interface Parsing {
+  mode: GccCommand['mode'];
+  output?: string;
+  xlang?: Lang;
+  sawM: boolean;
+  dep: DepFlags;
+  linkFiles: string[];
+}
+
+/**
+ * One row of the flag table: which flags it matches (exact names, or a pattern over the whole flag),
+ * whether the next argv item is the flag's argument, the stage class the flag (with its argument) is
+ * kept under, a reason to run the real tool instead, and anything else the flag does to the command.
+ * The first matching row wins; a flag no row matches runs the real tool ('an unknown flag').
+ */
+interface Rule {
+  when: readonly string[] | RegExp;
+  takesArg?: boolean;
+  cls?: FlagClass;
+  real?: string;
+  apply?: (c: Parsing, flag: string, arg: string | undefined) => void;
+}
+
+function setLang(c: Parsing, name: string): void {
+  const l = X_LANG[name];
+  if (l === undefined) real('a language (-x) not modelled', name);
+  if (l === 'none') delete c.xlang;
+  else c.xlang = l;
+}
+
+/** -Wl,a,b,c: options that make ld write or print more run the real tool; scripts it reads are inputs. */
+function linkerOptions(c: Parsing, flag: string): void {
+  const parts = flag.slice(4).split(',');
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k]!;
+    if (
+      /^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(
+        p,
+      )
+    )
+      real('the linker writes or prints more', flag);
+    const m =
+      /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
+    if (m) {
+      const f = m[1] ?? parts[k + 1];
+      if (f !== undefined) c.linkFiles.push(f);
+    }
+  }
+}
+
+const RULES: readonly Rule[] = [
+  { when: QUERY, real: 'a query (--version, -print-*, -dump*, ...)' },
+  // mode and output
+  {
+    when: ['-c'],
+    apply: (c) => {
+      c.mode = 'c';
+    },
+  },
+  {
+    when: ['-S'],
+    apply: (c) => {
+      if (c.mode !== 'c') c.mode = 'S';
+    },
+  },
+  {
+    when: ['-E'],
+    apply: (c) => {
+      c.mode = 'E';
+    },
+  },
+  {
+    when: ['-o'],
+    takesArg: true,
+    apply: (c, _f, v) => {
+      c.output = v!;
+    },
+  },
+  {
+    when: /^-o./,
+    apply: (c, f) => {
+      c.output = f.slice(2);
+    },
+  },
+  { when: ['-x'], takesArg: true, apply: (c, _f, v) => setLang(c, v!) },
+  { when: /^-x./, apply: (c, f) => setLang(c, f.slice(2)) },
+  // dependency files
+  {
+    when: ['-MD'],
+    apply: (c) => {
+      c.dep.md = true;
+    },
+  },
+  {
+    when: ['-MMD'],
+    apply: (c) => {
+      c.dep.mmd = true;
+    },
+  },
+  {
+    when: ['-MP'],
+    apply: (c) => {
+      c.dep.mp = true;
+    },
+  },
+  {
+    when: ['-M', '-MM'],
+    apply: (c) => {
+      c.sawM = true;
+    },
+  },
+  {
+    when: ['-MF'],
+    takesArg: true,
+    apply: (c, _f, v) => {
+      c.dep.mf = v!;
+    },
+  },
+  {
+    when: /^-MF./,
+    apply: (c, f) => {
+      c.dep.mf = f.slice(3);
+    },
+  },
+  {
+    when: ['-MT', '-MQ'],
+    takesArg: true,
+    apply: (c, f, v) => {
+      c.dep.targets.push({ text: v!, quote: f === '-MQ' });
+    },
+  },
+  {
+    when: /^-M[TQ]./,
+    apply: (c, f) => {
+      c.dep.targets.push({ text: f.slice(3), quote: f.startsWith('-MQ') });
+    },
+  },
+  { when: ['-MG'], real: '-MG (missing headers as dependencies) is not modelled' },
+  // preprocessor
+  { when: [...WITH_ARG_P], takesArg: true, cls: 'P' },
+  { when: /^-Wp,.*,(-M|-MD|-MMD)/, real: '-Wp, writes dependency files' },
+  { when: /^-(I|D|U).|^-(iquote|isystem|idirafter|include|imacros).|^-Wp,/, cls: 'P' },
+  { when: [...SINGLE_P], cls: 'P' },
+  { when: /^(-isysroot|--sysroot|-B|-specs|--specs)/, real: 'a flag changes the toolchain' },
+  // linker
+  {
+    when: ['-T'],
+    takesArg: true,
+    cls: 'L',
+    apply: (c, _f, v) => {
+      c.linkFiles.push(v!);
+    },
+  },
+  { when: [...WITH_ARG_L], takesArg: true, cls: 'L' },
+  { when: /^-(L|l)./, cls: 'L' },
+  { when: /^-Wl,/, cls: 'L', apply: linkerOptions },
+  { when: [...SINGLE_L], cls: 'L' },
+  { when: ['-fuse-ld=bfd'], cls: 'L' },
+  { when: /^-fuse-ld=/, real: 'a flag not modelled' },
+  // assembler
+  { when: /^-Wa,.*,(-a|--MD|-o)/, real: 'the assembler writes more' },
+  { when: /^-Wa,/, cls: 'A' },
+  { when: ['-Xassembler'], takesArg: true, cls: 'A' },
+  // every stage
+  { when: /^-g.*split-dwarf/, real: '-gsplit-dwarf writes a .dwo file' },
+  { when: /^-g/, cls: 'G' },
+  { when: /^-m/, cls: 'M' },
+  // compile
+  { when: F_REAL, real: 'a flag not modelled' },
+  { when: /^-f(debug|file)-prefix-map=/, cls: 'G' },
+  { when: /^-f/, cls: 'C' },
+  { when: ['--coverage'], real: '--coverage writes .gcno files' },
+  { when: /^-O[0-3sgz]?$|^-Ofast$|^--?std=|^-W/, cls: 'C' },
+  { when: [...SINGLE_C], cls: 'C' },
+  { when: ['--param'], takesArg: true, cls: 'C' },
+  { when: /^--param=/, cls: 'C' },
+  { when: ['-pipe'] }, // dropped: it changes nothing the thunk could see
+];
+
+function ruleFor(flag: string): Rule | undefined {
+  return RULES.find((r) => (r.when instanceof RegExp ? r.when.test(flag) : r.when.includes(flag)));
+}
+
 /** Parse argv[1..]; throws RunRealTool for queries and anything not understood. */
 export function parseGcc(args: string[]): GccCommand {
-  let mode: GccCommand['mode'] = 'link';
-  let output: string | undefined;
+  const c: Parsing = {
+    mode: 'link',
+    sawM: false,
+    dep: { md: false, mmd: false, mp: false, targets: [], only: false },
+    linkFiles: [],
+  };
   const items: Item[] = [];
   const inputs: Input[] = [];
-  const linkFiles: string[] = [];
-  const dep: DepFlags = { md: false, mmd: false, mp: false, targets: [], only: false };
-  let xlang: Lang | undefined;
-  let sawM = false;
-  const flag = (cls: FlagClass, ...a: string[]): void => {
-    items.push({ kind: 'flag', flag: { cls, args: a } });
-  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    const next = (): string => {
-      if (i + 1 >= args.length) real('a flag is missing its argument', a);
-      return args[++i]!;
-    };
     if (a === '-' || a === '/dev/null') real('input from stdin or /dev/null');
-    if (!a.startsWith('-') || a === '-') {
-      const lang = xlang ?? langOf(a);
+    if (!a.startsWith('-')) {
+      const lang = c.xlang ?? langOf(a);
       if (lang === 'real') real('a source language not modelled', a);
-      const input: Input = { path: a, explicit: xlang !== undefined, ...(lang ? { lang } : {}) };
+      const input: Input = { path: a, explicit: c.xlang !== undefined, ...(lang ? { lang } : {}) };
       inputs.push(input);
       items.push({ kind: 'input', input });
       continue;
     }
-    if (QUERY.test(a)) real('a query (--version, -print-*, -dump*, ...)', a);
-    if (a === '-c') {
-      mode = 'c';
-      continue;
+    const rule = ruleFor(a);
+    if (rule === undefined) return real('an unknown flag', a);
+    if (rule.real !== undefined) real(rule.real, a);
+    let v: string | undefined;
+    if (rule.takesArg) {
+      if (i + 1 >= args.length) real('a flag is missing its argument', a);
+      v = args[++i]!;
     }
-    if (a === '-S') {
-      if (mode !== 'c') mode = 'S';
-      continue;
-    }
-    if (a === '-E') {
-      mode = 'E';
-      continue;
-    }
-    if (a === '-o') {
-      output = next();
-      continue;
-    }
-    if (a.startsWith('-o')) {
-      output = a.slice(2);
-      continue;
-    }
-    if (a === '-x') {
-      const l = X_LANG[next()];
-      if (l === undefined) real('a language (-x) not modelled', args[i]);
-      xlang = l === 'none' ? undefined : l;
-      continue;
-    }
-    if (a.startsWith('-x')) {
-      const l = X_LANG[a.slice(2)];
-      if (l === undefined) real('a flag not modelled', a);
-      xlang = l === 'none' ? undefined : l;
-      continue;
-    }
-    // dependency files
-    if (a === '-MD') {
-      dep.md = true;
-      continue;
-    }
-    if (a === '-MMD') {
-      dep.mmd = true;
-      continue;
-    }
-    if (a === '-MP') {
-      dep.mp = true;
-      continue;
-    }
-    if (a === '-M' || a === '-MM') {
-      sawM = true;
-      continue;
-    }
-    if (a === '-MF') {
-      dep.mf = next();
-      continue;
-    }
-    if (a.startsWith('-MF')) {
-      dep.mf = a.slice(3);
-      continue;
-    }
-    if (a === '-MT' || a === '-MQ') {
-      dep.targets.push({ text: next(), quote: a === '-MQ' });
-      continue;
-    }
-    if (a.startsWith('-MT') || a.startsWith('-MQ')) {
-      dep.targets.push({ text: a.slice(3), quote: a.startsWith('-MQ') });
-      continue;
-    }
-    if (a === '-MG') real('-MG (missing headers as dependencies) is not modelled');
-    // preprocessor
-    if (WITH_ARG_P.has(a)) {
-      flag('P', a, next());
-      continue;
-    }
-    if (/^-(I|D|U)./.test(a) || /^-(iquote|isystem|idirafter|include|imacros)./.test(a) || a.startsWith('-Wp,')) {
-      if (a.startsWith('-Wp,') && /,-M|,-MD|,-MMD/.test(a)) real('-Wp, writes dependency files', a);
-      flag('P', a);
-      continue;
-    }
-    if (SINGLE_P.has(a)) {
-      flag('P', a);
-      continue;
-    }
-    if (
-      a === '-isysroot' ||
-      a.startsWith('--sysroot') ||
-      a === '-B' ||
-      a.startsWith('-B') ||
-      a.startsWith('-specs') ||
-      a.startsWith('--specs')
-    )
-      real('a flag changes the toolchain', a);
-    // linker
-    if (WITH_ARG_L.has(a)) {
-      const v = next();
-      flag('L', a, v);
-      if (a === '-T') linkFiles.push(v);
-      continue;
-    }
-    if (/^-(L|l)./.test(a)) {
-      flag('L', a);
-      continue;
-    }
-    if (a.startsWith('-Wl,')) {
-      const parts = a.slice(4).split(',');
-      for (let k = 0; k < parts.length; k++) {
-        const p = parts[k]!;
-        if (
-          /^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(
-            p,
-          )
-        )
-          real('the linker writes or prints more', a);
-        const m =
-          /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
-        if (m) {
-          const f = m[1] ?? parts[k + 1];
-          if (f !== undefined) linkFiles.push(f);
-        }
-      }
-      flag('L', a);
-      continue;
-    }
-    if (SINGLE_L.has(a)) {
-      flag('L', a);
-      continue;
-    }
-    if (a.startsWith('-fuse-ld=')) {
-      if (a !== '-fuse-ld=bfd') real('a flag not modelled', a);
-      flag('L', a);
-      continue;
-    }
-    // assembler
-    if (a.startsWith('-Wa,')) {
-      if (/,-a|,--MD|,-o/.test(a)) real('the assembler writes more', a);
-      flag('A', a);
-      continue;
-    }
-    if (a === '-Xassembler') {
-      flag('A', a, next());
-      continue;
-    }
-    // every stage
-    if (a.startsWith('-g')) {
-      if (/split-dwarf/.test(a)) real('-gsplit-dwarf writes a .dwo file', a);
-      flag('G', a);
-      continue;
-    }
-    if (a.startsWith('-m')) {
-      flag('M', a);
-      continue;
-    }
-    // compile
-    if (a.startsWith('-f')) {
-      if (F_REAL.test(a)) real('a flag not modelled', a);
-      flag(/^-f(debug|file)-prefix-map=/.test(a) ? 'G' : 'C', a);
-      continue;
-    }
-    if (a === '--coverage') real('--coverage writes .gcno files');
-    if (/^-O[0-3sgz]?$|^-Ofast$/.test(a)) {
-      flag('C', a);
-      continue;
-    }
-    if (a.startsWith('-std=') || a.startsWith('--std=')) {
-      flag('C', a);
-      continue;
-    }
-    if (a.startsWith('-W') && !a.startsWith('-Wl,') && !a.startsWith('-Wa,')) {
-      flag('C', a);
-      continue;
-    }
-    if (SINGLE_C.has(a)) {
-      flag('C', a);
-      continue;
-    }
-    if (a === '--param') {
-      flag('C', a, next());
-      continue;
-    }
-    if (a.startsWith('--param=')) {
-      flag('C', a);
-      continue;
-    }
-    if (a === '-pipe') continue;
-    if (a.startsWith('-frandom-seed')) {
-      flag('C', a);
-      continue;
-    }
-    return real('an unknown flag', a);
+    rule.apply?.(c, a, v);
+    if (rule.cls) items.push({ kind: 'flag', flag: { cls: rule.cls, args: v === undefined ? [a] : [a, v] } });
   }
-  if (sawM && !dep.md && !dep.mmd) dep.only = true;
-  return { mode, ...(output !== undefined ? { output } : {}), items, inputs, dep, linkFiles };
+  if (c.sawM && !c.dep.md && !c.dep.mmd) c.dep.only = true;
+  return {
+    mode: c.mode,
+    ...(c.output !== undefined ? { output: c.output } : {}),
+    items,
+    inputs,
+    dep: c.dep,
+    linkFiles: c.linkFiles,
+  };
 }
 
 /** Flags (in order) of the given classes. */

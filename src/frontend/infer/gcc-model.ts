@@ -10,12 +10,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { placeOutput } from '../../force/targets.js';
 import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
-import { real, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
+import type { HeaderList } from './header-deps.js';
+import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
@@ -36,6 +38,9 @@ const GCC_ENV = [
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
 const ANSWER_VERSION = 2;
+
+/** Largest memoized link result put in place at infer time (larger ones stay placeholders). */
+const PLACE_MAX_BYTES = 2 * 1024 * 1024;
 
 interface RecordedAnswer {
   /** [absolute path, content name] that must still hold for the answer to be replayed. */
@@ -59,7 +64,7 @@ const TIMEOUT = { compile: 7_500, link: 5_000 };
 /** Flags of the compile command: everything but linking, dependency files and dropped flags. */
 const COMPILE_CLASSES = ['P', 'C', 'G', 'M', 'A'] as const;
 /** Preprocessor modes -fdirectives-only cannot be combined with (discovery then runs a plain -E). */
-const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P']);
+const DIRECTIVES_ONLY_CLASH = new Set(['-C', '-CC', '-traditional-cpp', '-traditional', '-P', '-Wunused-macros']);
 
 const UTF8_CTYPE = '/usr/lib/locale/C.utf8/LC_CTYPE';
 
@@ -210,6 +215,18 @@ export class GccModel {
       const out = path.resolve(req.cwd, cmd.output ?? 'a.out');
       writePlaceholder(out, link.name, undefined);
       fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
+      // A link whose result is memoized already (a rebuild after make clean) leaves the program itself, so a
+      // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
+      // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
+      const known = this.ctx.store.getReductionSync(link.name);
+      if (
+        known !== undefined &&
+        this.ctx.store.hasSync(known) &&
+        (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES
+      ) {
+        await placeOutput(this.ctx.store, out, known);
+        this.ctx.stats.placed++;
+      }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };
@@ -321,7 +338,17 @@ export class GccModel {
       );
       hostEnv['PATH'] = this.ctx.realPath;
       try {
-        const list = await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
+        const discover = async (): Promise<HeaderList> => {
+          try {
+            return await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
+          } catch (e) {
+            // a flag gcc refuses with -fdirectives-only: plain discovery (-M), and no cutoff key
+            if (!directivesOnly || !(e instanceof RunRealTool) || !/directives-only/.test(e.detail ?? '')) throw e;
+            ppFlags.pop();
+            return this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv);
+          }
+        };
+        const list = await discover();
         headers = list.headers;
         headerNames = list.names;
         if (list.cached) this.ctx.stats.depsCached++;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { forceTargets, showThunkLogs } from '../../force/force-command.js';
 import type { Runtime } from '../../runtime.js';
 import { ArModel } from './ar-model.js';
+import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
 import { GccModel } from './gcc-model.js';
 import { findOnPath } from './model-dir.js';
@@ -19,6 +20,7 @@ import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } f
 /** Tools whose real program is a script that calls other modelled tools: PATH keeps the models. */
 const WRAPPER_TOOLS = new Set(['c89', 'c99']);
 const COMPILERS = new Set(['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']);
+const BINUTILS = new Set(['as', 'ld', 'strip', 'objcopy']);
 
 export function parseRequest(buf: Buffer): ModelRequest {
   const parts = buf.toString('utf8').split('\0');
@@ -53,12 +55,14 @@ export class InferServer {
   private server: net.Server | undefined;
   private readonly gcc: GccModel;
   private readonly ar: ArModel;
+  private readonly binutils: BinutilsModel;
   private rt: Promise<Runtime> | undefined;
   private readonly logLines: string[] = [];
 
   constructor(private readonly o: InferServerOptions) {
     this.gcc = new GccModel(o.ctx);
     this.ar = new ArModel(o.ctx);
+    this.binutils = new BinutilsModel(o.ctx);
   }
 
   listen(socketPath: string): Promise<void> {
@@ -121,6 +125,7 @@ export class InferServer {
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
+    if (BINUTILS.has(req.tool)) return this.binutils.run(req);
     return {
       kind: 'real',
       reason: `${req.tool} is not modelled`,

@@ -69,6 +69,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     depsCached: 0,
     depsDiscovered: 0,
     cutoff: 0,
+    placed: 0,
     fallbacks: new Map(),
   };
   const declarer = new FileDeclarer(store, root);

@@ -28,6 +28,8 @@ export interface InferStats {
   depsDiscovered: number;
   /** Compiles whose result was known at infer time (early cutoff: the compiler would see the same text). */
   cutoff: number;
+  /** Links whose memoized result was put in place of a placeholder. */
+  placed: number;
   /** Commands run for real, by reason. */
   fallbacks: Map<string, number>;
 }
