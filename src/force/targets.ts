@@ -7,7 +7,7 @@ import { GgError } from '../errors.js';
 import { isValidName, isThunkContent, splitTag } from '../ir/name.js';
 import { readPlaceholder } from '../ir/placeholder.js';
 import type { LocalStore } from '../store/local-store.js';
-import { openRegularFile } from '../store/regular-file.js';
+import { openRegularFile } from '../ir/regular-file.js';
 import type { Store } from '../store/store.js';
 
 export interface Target {

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../errors.js';
-import { elfInterpreter } from '../sandbox/elf-interpreter.js';
+import { elfInterpreter } from '../ir/elf-interpreter.js';
 
 export { elfInterpreter };
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GgError, isGgError } from '../errors.js';
-import { openRegularFile } from '../store/regular-file.js';
+import { openRegularFile } from './regular-file.js';
 import { isValidName, splitTag } from './name.js';
 
 export const SHEBANG_HEADER = '#!/usr/bin/env gg-force-and-run';

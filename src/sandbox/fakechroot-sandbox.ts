@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
-import { elfInterpreter } from './elf-interpreter.js';
+import { elfInterpreter } from '../ir/elf-interpreter.js';
 import { envFromEnvars, placeFile } from './no-sandbox.js';
 import { Spawner } from './spawner.js';
 import type { Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { GgError, fromSystemError } from '../errors.js';
 import { computeName, isValidName, NameHasher, splitTag } from '../ir/name.js';
 import { HashCache, hashFileUncached } from './hash-cache.js';
-import { assertRegularFile } from './regular-file.js';
+import { assertRegularFile } from '../ir/regular-file.js';
 import type { PutResult, Store } from './store.js';
 
 let tmpCounter = 0;

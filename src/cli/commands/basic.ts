@@ -8,7 +8,7 @@ import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk } from '../../ir/thunk.js';
 import { initGgDir } from '../../store/gg-dir.js';
 import { hashFileUncached } from '../../store/hash-cache.js';
-import { assertRegularFile } from '../../store/regular-file.js';
+import { assertRegularFile } from '../../ir/regular-file.js';
 import { openLocalStore } from '../../runtime.js';
 import { action } from '../errors.js';
 
