@@ -288,6 +288,7 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
           ...leaves,
           ...nondet,
           fanIn,
+          'hello',
         ],
         { cwd: dir },
       );
