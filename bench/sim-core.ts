@@ -136,7 +136,7 @@ export function criticalPath(nodes: readonly SimNode[]): number {
     let m = 0;
     for (const d of n.deps) m = Math.max(m, longest[d]!);
     longest[i] = m + n.durS;
-    best = Math.max(best, longest[i]!);
+    best = Math.max(best, m + n.durS);
   });
   return best;
 }
