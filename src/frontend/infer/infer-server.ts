@@ -8,8 +8,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { forceTargets, showThunkLogs } from '../../force/force-command.js';
-import type { Runtime } from '../../runtime.js';
 import { ArModel } from './ar-model.js';
 import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
@@ -44,10 +42,16 @@ export function encodeExit(status: number, stdout = '', stderr = ''): Buffer {
   return Buffer.concat([Buffer.from(`X ${status} ${o.length} ${e.length}\n`), o, e]);
 }
 
+/**
+ * Forces placeholder files to their outputs in place, throwing when one fails: handed in by whoever wires
+ * `gg infer` (the CLI opens a store and an engine on first use), so the front end never opens its own.
+ */
+export type ForcePlaceholders = (files: string[]) => Promise<void>;
+
 export interface InferServerOptions {
   ctx: InferContext;
-  /** Opens the runtime used to force placeholders before a real tool runs (lazily, once). */
-  runtime: () => Promise<Runtime>;
+  /** Forces the placeholders among a real tool's inputs before it runs. */
+  forcePlaceholders: ForcePlaceholders;
   logFile?: string;
 }
 
@@ -56,7 +60,6 @@ export class InferServer {
   private readonly gcc: GccModel;
   private readonly ar: ArModel;
   private readonly binutils: BinutilsModel;
-  private rt: Promise<Runtime> | undefined;
   private readonly logLines: string[] = [];
 
   constructor(private readonly o: InferServerOptions) {
@@ -164,23 +167,11 @@ export class InferServer {
       }
     }
     if (files.size === 0) return;
-    this.rt ??= this.o.runtime();
-    const rt = await this.rt;
-    const report = await forceTargets(rt, [...files], {
-      jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
-      onEvent: showThunkLogs(process.stderr),
-    });
-    const failed = report.targets.filter((t) => t.error);
-    if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
+    await this.o.forcePlaceholders([...files]);
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    if (this.rt)
-      await this.rt.then(
-        (rt) => rt.close(),
-        () => {},
-      );
     if (this.o.logFile) {
       try {
         fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));

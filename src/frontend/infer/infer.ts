@@ -8,13 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
-import { openRuntime } from '../../runtime.js';
-import type { SandboxKind } from '../../sandbox/create-sandbox.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
 import { HeaderDepsCache } from './header-deps.js';
-import { InferServer } from './infer-server.js';
+import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { prepareModelDir } from './model-dir.js';
 import type { InferContext, InferStats } from './model.js';
 import { ToolchainCache } from './toolchain.js';
@@ -25,9 +23,12 @@ export interface InferOptions {
   ggDir: string;
   /** Files under it are declared relative to it; default: the directory holding .gg. */
   root?: string;
-  sandbox: SandboxKind;
+  /** The sandbox kind placeholders the build runs are forced in (GG_SANDBOX for gg-force-and-run). */
+  sandbox: string;
   /** Shared store for what the build forces (here and in gg-force-and-run); unset = the local .gg alone. */
   storageUri?: string;
+  /** Forces placeholders a real tool reads; whoever wires gg infer opens it on the same sandbox and store. */
+  forcePlaceholders: ForcePlaceholders;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -88,8 +89,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
     ctx,
-    runtime: () =>
-      openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox, ...(o.storageUri ? { storageUri: o.storageUri } : {}) }),
+    forcePlaceholders: o.forcePlaceholders,
     logFile: path.join(inferDir, 'last-run.log'),
   });
   await server.listen(socketPath);
