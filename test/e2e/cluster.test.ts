@@ -214,7 +214,17 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
       { cwd: dir },
     );
 
-  const sum = (key: 'done' | 'failed' | 'rejected'): number => liveWorkers().live.reduce((a, w) => a + w[key], 0);
+  /** A counter summed over every registered worker (as `gg workers` shows them), read with one redis-cli call. */
+  const sum = (key: 'done' | 'failed' | 'rejected'): number =>
+    Number(
+      cli(
+        'EVAL',
+        "local n = 0 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do n = n + tonumber(redis.call('HGET', 'gg:worker:' .. id, ARGV[1]) or '0') end return n",
+        '1',
+        'gg:workers',
+        key,
+      ),
+    );
 
   /** redis-cli on the client host, as admin. */
   const cli = (...args: string[]): string => {

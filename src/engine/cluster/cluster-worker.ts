@@ -61,6 +61,9 @@ export interface ClusterWorkerOptions {
   log?: (line: string) => void;
 }
 
+/** How long a starting worker waits for an unreachable store (a Redis restart) before giving up. */
+const START_PATIENCE_MS = 30_000;
+
 export class ClusterWorker {
   readonly id: string;
   private readonly log: (line: string) => void;
@@ -124,7 +127,17 @@ export class ClusterWorker {
       throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
     const w = new ClusterWorker(o);
     try {
-      await w.openStore();
+      // A worker joining while Redis restarts waits for it (a while); a wrong password or URI fails at once.
+      for (const deadline = Date.now() + START_PATIENCE_MS; ;) {
+        try {
+          await w.openStore();
+          break;
+        } catch (e) {
+          if (!isGgError(e) || e.code !== 'GG_E_STORAGE_UNREACHABLE' || Date.now() > deadline) throw e;
+          w.log(`gg worker ${w.id}: ${e.message.split('\n')[0]}; trying again`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
       let why: unknown;
       const onError = (e: unknown): unknown => (why ??= e);
       w.redis.once('error', onError);
