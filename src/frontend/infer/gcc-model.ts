@@ -214,12 +214,15 @@ export class GccModel {
       const link = await this.link(req, cmd, tc, cwdRel, chains);
       const out = path.resolve(req.cwd, cmd.output ?? 'a.out');
       writePlaceholder(out, link.name, undefined);
-      fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
+      const program = !/\.(so|a|o)(\.|$)/.test(path.basename(out));
+      fs.chmodSync(out, program ? 0o755 : 0o644);
       // A link whose result is memoized already (a rebuild after make clean) leaves the program itself, so a
       // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
       // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
+      // Not when runs are thunks: the placeholder lets the server answer the run from the memo.
       const known = this.ctx.store.getReductionSync(link.name);
       if (
+        !(program && this.ctx.runsAsThunks === true) &&
         known !== undefined &&
         this.ctx.store.hasSync(known) &&
         (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES

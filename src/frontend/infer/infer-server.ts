@@ -14,6 +14,8 @@ import { ArModel } from './ar-model.js';
 import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
 import { GccModel } from './gcc-model.js';
+import { RunModel } from './run-model.js';
+import type { SandboxKind } from '../../sandbox/create-sandbox.js';
 import { findOnPath } from './model-dir.js';
 import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 
@@ -21,6 +23,7 @@ import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } f
 const WRAPPER_TOOLS = new Set(['c89', 'c99']);
 const COMPILERS = new Set(['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']);
 const BINUTILS = new Set(['as', 'ld', 'strip', 'objcopy']);
+const RUNNER = 'gg-force-and-run';
 
 export function parseRequest(buf: Buffer): ModelRequest {
   const parts = buf.toString('utf8').split('\0');
@@ -38,7 +41,7 @@ export function parseRequest(buf: Buffer): ModelRequest {
   return { tool, cwd, argv, env };
 }
 
-export function encodeExit(status: number, stdout = '', stderr = ''): Buffer {
+export function encodeExit(status: number, stdout: string | Buffer = '', stderr = ''): Buffer {
   const o = Buffer.from(stdout);
   const e = Buffer.from(stderr);
   return Buffer.concat([Buffer.from(`X ${status} ${o.length} ${e.length}\n`), o, e]);
@@ -49,6 +52,11 @@ export interface InferServerOptions {
   /** Opens the runtime used to force placeholders before a real tool runs (lazily, once). */
   runtime: () => Promise<Runtime>;
   logFile?: string;
+  /**
+   * The sandbox forced thunks run in, when placeholders the build runs reach the server (the compiled model
+   * client is `gg-force-and-run`): their runs become thunks (run-model.ts). Unset: gg-force-and-run is Node.
+   */
+  runs?: SandboxKind | undefined;
 }
 
 export class InferServer {
@@ -56,6 +64,7 @@ export class InferServer {
   private readonly gcc: GccModel;
   private readonly ar: ArModel;
   private readonly binutils: BinutilsModel;
+  private readonly runs: RunModel | undefined;
   private rt: Promise<Runtime> | undefined;
   private readonly logLines: string[] = [];
 
@@ -63,6 +72,13 @@ export class InferServer {
     this.gcc = new GccModel(o.ctx);
     this.ar = new ArModel(o.ctx);
     this.binutils = new BinutilsModel(o.ctx);
+    this.runs = o.runs === undefined ? undefined : new RunModel(o.ctx, () => this.runtime(), o.runs);
+  }
+
+  /** The runtime that forces placeholders, opened once on first use. */
+  private runtime(): Promise<Runtime> {
+    this.rt ??= this.o.runtime();
+    return this.rt;
   }
 
   listen(socketPath: string): Promise<void> {
@@ -111,13 +127,16 @@ export class InferServer {
     this.record(
       `real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`,
     );
-    const realPath = findOnPath(req.tool, this.o.ctx.realPath);
+    // A placeholder the build runs: forced into place (with its placeholder arguments), then run for real.
+    const runner = req.tool === RUNNER;
+    const realPath = runner ? req.argv[1] : findOnPath(req.tool, this.o.ctx.realPath);
     if (!realPath) return encodeExit(127, '', `gg infer: ${req.tool}: not found on the real PATH\n`);
     try {
       await this.forcePlaceholderInputs(req);
     } catch (e) {
       return encodeExit(1, '', `gg infer: could not force the inputs of ${req.tool}: ${(e as Error).message}\n`);
     }
+    if (runner) return Buffer.from('A\n');
     return Buffer.from(`${answer.keepModelPath || WRAPPER_TOOLS.has(req.tool) ? 'P' : 'R'} ${realPath}\n`);
   }
 
@@ -126,6 +145,11 @@ export class InferServer {
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
     if (BINUTILS.has(req.tool)) return this.binutils.run(req);
+    if (req.tool === RUNNER) {
+      if (!this.runs) return { kind: 'real', reason: 'a program run (not memoized with the Node client)' };
+      const r = await this.runs.run(req);
+      return { kind: 'exit', status: r.status, stdout: r.stdout };
+    }
     return {
       kind: 'real',
       reason: `${req.tool} is not modelled`,
@@ -164,8 +188,7 @@ export class InferServer {
       }
     }
     if (files.size === 0) return;
-    this.rt ??= this.o.runtime();
-    const rt = await this.rt;
+    const rt = await this.runtime();
     const report = await forceTargets(rt, [...files], {
       jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
       onEvent: showThunkLogs(process.stderr),

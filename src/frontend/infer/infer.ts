@@ -70,6 +70,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     depsDiscovered: 0,
     cutoff: 0,
     placed: 0,
+    runs: 0,
     fallbacks: new Map(),
   };
   const declarer = new FileDeclarer(store, root);
@@ -82,6 +83,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     toolchains: new ToolchainCache(store, inferDir, realPath),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
+    runsAsThunks: models.client === 'c' && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
@@ -91,6 +93,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     runtime: () =>
       openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox, ...(o.storageUri ? { storageUri: o.storageUri } : {}) }),
     logFile: path.join(inferDir, 'last-run.log'),
+    runs: models.client === 'c' ? o.sandbox : undefined,
   });
   await server.listen(socketPath);
   if (models.client === 'node')
