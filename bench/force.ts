@@ -4,6 +4,9 @@
  *    that spawns the same 10,000 processes two at a time;
  *  - a chain of 1,000 dependent thunks: overhead per thunk in ms over spawning the same programs in sequence.
  * Usage: node dist/bench/force.js [--count N] [--chain N] [--sandbox none|bwrap]
+ *        node dist/bench/force.js --write DIR [--count N] [--chain N] [--sandbox none|bwrap]
+ *          only writes the two workloads (DIR/independent, DIR/chain, each with its .gg and a targets.txt), for
+ *          scripts that force them with other builds of gg (bench/security-ab.sh).
  * Runs under $TMPDIR: on this VM /tmp creates files ~10x slower than /var/tmp, so use TMPDIR=/var/tmp.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -65,8 +68,11 @@ interface BenchProject {
   executables: InputSpec[];
 }
 
-function project(): BenchProject {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-'));
+const WRITE = arg('--write', '');
+
+function project(named?: string): BenchProject {
+  const dir = named ? path.join(WRITE, named) : fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-'));
+  fs.mkdirSync(dir, { recursive: true });
   spawnSync('node', [GG, 'init'], { cwd: dir });
   const store = new LocalStore(path.join(dir, '.gg'));
   const g = new GraphBuilder(store);
@@ -76,12 +82,13 @@ function project(): BenchProject {
 }
 
 async function independent(): Promise<void> {
-  const p = project();
+  const p = project(WRITE ? 'independent' : undefined);
   const scripts = Array.from({ length: COUNT }, (_, i) => `echo ${i} > out`);
   const names = scripts.map(
     (s) => p.g.thunk({ function: p.sh, executables: p.executables, args: ['sh', '-c', s], outputs: ['out'] }).name,
   );
   p.store.hashCache.flush();
+  if (WRITE) return fs.writeFileSync(path.join(p.dir, 'targets.txt'), names.join('\n'));
   const bareDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bare-'));
   const bare = await bareSpawn(scripts, 2, bareDir);
   const cold = ggForce(p.dir, names);
@@ -101,7 +108,7 @@ async function independent(): Promise<void> {
 }
 
 async function chain(): Promise<void> {
-  const p = project();
+  const p = project(WRITE ? 'chain' : undefined);
   let prev = p.g.thunk({
     function: p.sh,
     executables: p.executables,
@@ -121,6 +128,7 @@ async function chain(): Promise<void> {
     });
   }
   p.store.hashCache.flush();
+  if (WRITE) return fs.writeFileSync(path.join(p.dir, 'targets.txt'), prev.name);
   const bareDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bare-'));
   fs.writeFileSync(path.join(bareDir, 'in'), '0\n');
   const bare = await bareSpawn(scripts, 1, bareDir);

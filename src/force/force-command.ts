@@ -3,14 +3,31 @@
  */
 import path from 'node:path';
 import { GgError } from '../errors.js';
-import type { Runtime } from '../runtime.js';
+import type { Engine } from '../engine/engine.js';
 import { waitWhileGc } from '../store/gc-lock.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { Store } from '../store/store.js';
+import type { TieredStore } from '../store/tiered-store.js';
 import { forceAll, type ForceEvent, type ForceOutcome } from './force.js';
 import { JobTrace, type JobStatus, type TraceTarget } from './job-trace.js';
 import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
 import type { UploadProgress } from '../store/upload.js';
+
+/**
+ * What a force runs on, handed in by whoever wires it (the CLI's `openRuntime`, a test, a worker): the forcer
+ * and the front ends never open a store or an engine themselves.
+ */
+export interface ForceContext {
+  /** The local .gg store: targets resolve in it, the job trace is kept in it. */
+  local: LocalStore;
+  /** Where objects and the memo live: `local`, or a TieredStore in front of a remote store. */
+  store: Store;
+  /** Set when `store` is tiered: everything the graph needs is uploaded before forcing. */
+  remote?: TieredStore;
+  engine: Engine;
+}
 
 export interface ForceTargetsOptions {
   jobs: number;
@@ -51,7 +68,7 @@ export interface ForceReport extends ForceRefsOutcome {
 }
 
 export async function forceTargets(
-  rt: Runtime,
+  rt: ForceContext,
   specs: readonly string[],
   o: ForceTargetsOptions,
 ): Promise<ForceReport> {
@@ -94,7 +111,7 @@ export async function forceTargets(
  * that starts meanwhile keeps what this job needs, and the job then waits while a gc holds its lock.
  */
 export async function forceRefs(
-  rt: Runtime,
+  rt: ForceContext,
   refs: readonly string[],
   o: ForceTargetsOptions,
   targets?: TraceTarget[],

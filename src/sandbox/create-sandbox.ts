@@ -1,10 +1,9 @@
 /** Choosing the isolation for a run: bubblewrap by default, `none` only when asked (never silently). */
 import { GgError } from '../errors.js';
-import type { HashCache } from '../store/hash-cache.js';
 import { BwrapSandbox } from './bwrap-sandbox.js';
 import { FakechrootSandbox } from './fakechroot-sandbox.js';
 import { NoSandbox } from './no-sandbox.js';
-import type { Sandbox } from './sandbox.js';
+import type { FileNamer, Sandbox } from './sandbox.js';
 
 export type SandboxKind = 'bwrap' | 'none' | 'fakechroot';
 
@@ -21,8 +20,8 @@ export function parseSandboxKind(s: string): SandboxKind {
 }
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */
-export async function createSandbox(kind: SandboxKind, hashCache: HashCache, places: SandboxPlaces): Promise<Sandbox> {
-  if (kind === 'none') return new NoSandbox(hashCache);
+export async function createSandbox(kind: SandboxKind, files: FileNamer, places: SandboxPlaces): Promise<Sandbox> {
+  if (kind === 'none') return new NoSandbox(files);
   if (kind === 'fakechroot') return FakechrootSandbox.create();
   return BwrapSandbox.create({ rootsDir: places.rootsDir });
 }

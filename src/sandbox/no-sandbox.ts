@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../errors.js';
 import { replacePlaceholders } from '../ir/thunk.js';
-import type { HashCache } from '../store/hash-cache.js';
 import { Spawner } from './spawner.js';
-import type { Sandbox, SandboxRequest, SandboxResult } from './sandbox.js';
+import type { FileNamer, Sandbox, SandboxRequest, SandboxResult } from './sandbox.js';
 
 export function placeFile(hostPath: string, dest: string): void {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
@@ -38,7 +37,7 @@ export class NoSandbox implements Sandbox {
 
   private readonly spawner = new Spawner();
 
-  constructor(private readonly hashCache: HashCache) {}
+  constructor(private readonly files: FileNamer) {}
 
   async close(): Promise<void> {
     this.spawner.close();
@@ -50,7 +49,7 @@ export class NoSandbox implements Sandbox {
       if (path.isAbsolute(f.filename)) {
         let actual: string | undefined;
         try {
-          actual = this.hashCache.hashFile(f.filename);
+          actual = this.files.hashFile(f.filename);
         } catch {
           actual = undefined;
         }

@@ -68,6 +68,14 @@ export interface SandboxResult {
   cpuMs?: number;
 }
 
+/**
+ * Names a host file's content (the store's stat-keyed hash cache, handed in by whoever opens the sandbox): a
+ * sandbox that runs on the host checks that an input declared at an absolute path really holds that content.
+ */
+export interface FileNamer {
+  hashFile(file: string): string;
+}
+
 export interface Sandbox {
   /** 'none' or 'bwrap': shown in messages and traces. */
   readonly kind: string;

@@ -35,8 +35,9 @@ export class JailProject {
   readonly sh: ExecutableFile;
   private readonly tools = new Map<string, ThunkInput[]>();
 
-  constructor() {
-    this.dir = tempDir('gg-jail-');
+  /** In a new temp dir, or in `dir` (e.g. one on a file system of its own). */
+  constructor(dir?: string) {
+    this.dir = dir ?? tempDir('gg-jail-');
     this.ggDir = initGgDir(this.dir, {});
     this.store = new LocalStore(this.ggDir);
     this.g = new GraphBuilder(this.store);

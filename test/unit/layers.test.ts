@@ -6,8 +6,9 @@
  *   runtime.ts (the wiring that opens a store, a sandbox and an engine) is used by cli and index only: a front
  *   end or the forcer is handed what it runs on, so the cluster worker and the Lambda handler can wire their own.
  *
- * errors.ts is the shared leaf. An arrow not in ALLOWED fails the test. KNOWN lists the arrows that still break
- * the rule today, each with what fixes it; an entry that no longer occurs fails too, so the list only shrinks.
+ * errors.ts is the shared leaf. An arrow not in ALLOWED fails the test: there are no exceptions. (Front ends are
+ * handed a ForceContext or a "force these placeholders" function; the sandbox names host files through the
+ * FileNamer it is handed, not the store's hash cache.)
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -30,22 +31,6 @@ const ALLOWED: Record<Layer, Layer[]> = {
   store: ['ir', 'errors'],
   ir: ['errors'],
   errors: [],
-};
-
-/** file -> imported file arrows that break the rule today (relative to src/), with the fix they wait for. */
-const KNOWN: Record<string, string> = {
-  // gg infer should be handed a "force these placeholders" function by whoever wires it (the CLI).
-  'frontend/infer/infer.ts -> runtime.ts': 'infer opens its own runtime',
-  'frontend/infer/infer-server.ts -> runtime.ts': 'infer forces placeholders itself',
-  'frontend/infer/infer.ts -> sandbox/create-sandbox.ts': 'infer takes a SandboxKind to open its runtime',
-  // The gtest and map front ends open their runtime from a Runtime the CLI hands them; same fix as infer's.
-  'frontend/gtest/gtest.ts -> runtime.ts': 'takes a Runtime (type)',
-  'frontend/map/map.ts -> runtime.ts': 'takes a Runtime (type)',
-  // Runtime is the wiring's product; force should take { store, engine } instead.
-  'force/force-command.ts -> runtime.ts': 'forceTargets takes a Runtime',
-  // The sandbox names files through the store's hash cache; a small FileNamer interface would cut it.
-  'sandbox/create-sandbox.ts -> store/hash-cache.ts': 'the jail names its closure files',
-  'sandbox/no-sandbox.ts -> store/hash-cache.ts': 'names output files',
 };
 
 const SRC = path.join(REPO, 'src');
@@ -84,14 +69,11 @@ describe('layers', () => {
       );
   });
 
-  it('has no arrow the rule forbids, beyond the known ones', () => {
+  it('has no arrow the rule forbids', () => {
     const broken = arrows
       .filter((a) => layerOf(a.from) !== layerOf(a.to) && !ALLOWED[layerOf(a.from)].includes(layerOf(a.to)))
       .map((a) => `${a.from} -> ${a.to}`);
-    const unknown = [...new Set(broken)].filter((b) => !(b in KNOWN));
-    assert.deepEqual(unknown, [], 'new imports against the layering rule (see docs/ARCHITECTURE.md)');
-    const fixed = Object.keys(KNOWN).filter((k) => !broken.includes(k));
-    assert.deepEqual(fixed, [], 'these known exceptions are gone: remove them from KNOWN');
+    assert.deepEqual([...new Set(broken)], [], 'imports against the layering rule (see docs/ARCHITECTURE.md)');
   });
 
   it('fails on a forbidden arrow (the check itself works)', () => {

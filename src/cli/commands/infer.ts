@@ -1,10 +1,12 @@
 /** gg infer: argv -> runInfer(); the build's own exit status becomes ours. */
 import type { Command } from 'commander';
 import path from 'node:path';
-import { runInfer } from '../../frontend/infer/infer.js';
+import { forceTargets, showThunkLogs } from '../../force/force-command.js';
+import { fallbackSummary, runInfer } from '../../frontend/infer/infer.js';
+import type { ForcePlaceholders } from '../../frontend/infer/infer-server.js';
+import { openRuntime, type Runtime, type RuntimeOptions } from '../../runtime.js';
 import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { findGgDir } from '../../store/gg-dir.js';
-import { fallbackSummary } from '../../frontend/infer/infer.js';
 import { action } from '../errors.js';
 import { STORAGE_HELP, storageUriFromFlags } from '../sandbox-flags.js';
 
@@ -44,14 +46,23 @@ export function registerInfer(program: Command): void {
       action(async (command: string[], o: Opts) => {
         const ggDir = findGgDir();
         const storageUri = storageUriFromFlags(o);
-        const r = await runInfer({
-          command,
-          ggDir,
-          ...(o.root ? { root: path.resolve(o.root) } : {}),
-          sandbox: parseSandboxKind(o.sandbox ?? process.env['GG_SANDBOX'] ?? 'bwrap'),
-          verbose: o.verbose === true,
-          ...(storageUri ? { storageUri } : {}),
-        });
+        const sandbox = parseSandboxKind(o.sandbox ?? process.env['GG_SANDBOX'] ?? 'bwrap');
+        const forcer = placeholderForcer({ ggDir, sandbox, ...(storageUri ? { storageUri } : {}) });
+        let r;
+        try {
+          r = await runInfer({
+            command,
+            ggDir,
+            ...(o.root ? { root: path.resolve(o.root) } : {}),
+            sandbox,
+            verbose: o.verbose === true,
+            ...(storageUri ? { storageUri } : {}),
+            forcePlaceholders: forcer.force,
+            forceContext: forcer.context,
+          });
+        } finally {
+          await forcer.close();
+        }
         if (o.summary) {
           const s = r.stats;
           process.stderr.write(
@@ -62,4 +73,35 @@ export function registerInfer(program: Command): void {
         return r.exitCode;
       }),
     );
+}
+
+/**
+ * What `gg infer` forces placeholders with before a real tool reads them: a runtime on the build's sandbox and
+ * store, opened on first use (most builds never need it) and closed by the caller.
+ */
+function placeholderForcer(ro: RuntimeOptions): {
+  force: ForcePlaceholders;
+  context: () => Promise<Runtime>;
+  close(): Promise<void>;
+} {
+  let rt: Promise<Runtime> | undefined;
+  return {
+    context: () => (rt ??= openRuntime(ro)),
+    force: async (files) => {
+      rt ??= openRuntime(ro);
+      const report = await forceTargets(await rt, files, {
+        jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
+        onEvent: showThunkLogs(process.stderr),
+      });
+      const failed = report.targets.filter((t) => t.error);
+      if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
+    },
+    close: async () => {
+      if (rt)
+        await rt.then(
+          (opened) => opened.close(),
+          () => {},
+        );
+    },
+  };
 }

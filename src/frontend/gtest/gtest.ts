@@ -9,12 +9,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
-import { forceRefs } from '../../force/force-command.js';
+import { forceRefs, type ForceContext } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
 import { placeOutput } from '../../force/targets.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
 import type { ThunkInput } from '../../ir/thunk.js';
-import type { Runtime } from '../../runtime.js';
 import { findOnPath } from '../executable-closure.js';
 import { Remembered, rememberedKey } from '../remembered.js';
 import { GraphBuilder, type WrittenThunk } from '../sdk.js';
@@ -97,7 +96,7 @@ function findProgram(cmd: string): string {
   });
 }
 
-export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestReport> {
+export async function runGtest(rt: ForceContext, o: GtestOptions): Promise<GtestReport> {
   const t0 = performance.now();
   if (o.binaries.length === 0)
     throw new GgError('GG_E_USAGE', 'no test binary given', { hint: 'gg test gtest BINARY... [-- ARGS]' });
@@ -246,7 +245,7 @@ export async function runGtest(rt: Runtime, o: GtestOptions): Promise<GtestRepor
 }
 
 async function readShard(
-  rt: Runtime,
+  rt: ForceContext,
   shard: WrittenThunk,
   cases: readonly string[],
   results: ReadonlyMap<string, string>,

@@ -8,14 +8,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { forceTargets, showThunkLogs } from '../../force/force-command.js';
-import type { Runtime } from '../../runtime.js';
 import { ArModel } from './ar-model.js';
 import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
+import type { ForceContext } from '../../force/force-command.js';
 import { GccModel } from './gcc-model.js';
 import { RunModel } from './run-model.js';
-import type { SandboxKind } from '../../sandbox/create-sandbox.js';
 import { findOnPath } from './model-dir.js';
 import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 
@@ -47,16 +45,22 @@ export function encodeExit(status: number, stdout: string | Buffer = '', stderr 
   return Buffer.concat([Buffer.from(`X ${status} ${o.length} ${e.length}\n`), o, e]);
 }
 
+/**
+ * Forces placeholder files to their outputs in place, throwing when one fails: handed in by whoever wires
+ * `gg infer` (the CLI opens a store and an engine on first use), so the front end never opens its own.
+ */
+export type ForcePlaceholders = (files: string[]) => Promise<void>;
+
 export interface InferServerOptions {
   ctx: InferContext;
-  /** Opens the runtime used to force placeholders before a real tool runs (lazily, once). */
-  runtime: () => Promise<Runtime>;
+  /** Forces the placeholders among a real tool's inputs before it runs. */
+  forcePlaceholders: ForcePlaceholders;
   logFile?: string;
   /**
-   * The sandbox forced thunks run in, when placeholders the build runs reach the server (the compiled model
-   * client is `gg-force-and-run`): their runs become thunks (run-model.ts). Unset: gg-force-and-run is Node.
+   * Set when placeholders the build runs reach the server (the compiled model client is `gg-force-and-run`):
+   * their runs become thunks (run-model.ts), forced on this context in this sandbox.
    */
-  runs?: SandboxKind | undefined;
+  runs?: { sandbox: string; context: () => Promise<ForceContext> } | undefined;
 }
 
 export class InferServer {
@@ -65,20 +69,13 @@ export class InferServer {
   private readonly ar: ArModel;
   private readonly binutils: BinutilsModel;
   private readonly runs: RunModel | undefined;
-  private rt: Promise<Runtime> | undefined;
   private readonly logLines: string[] = [];
 
   constructor(private readonly o: InferServerOptions) {
     this.gcc = new GccModel(o.ctx);
     this.ar = new ArModel(o.ctx);
     this.binutils = new BinutilsModel(o.ctx);
-    this.runs = o.runs === undefined ? undefined : new RunModel(o.ctx, () => this.runtime(), o.runs);
-  }
-
-  /** The runtime that forces placeholders, opened once on first use. */
-  private runtime(): Promise<Runtime> {
-    this.rt ??= this.o.runtime();
-    return this.rt;
+    this.runs = o.runs === undefined ? undefined : new RunModel(o.ctx, o.runs.context, o.runs.sandbox);
   }
 
   listen(socketPath: string): Promise<void> {
@@ -146,7 +143,7 @@ export class InferServer {
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
     if (BINUTILS.has(req.tool)) return this.binutils.run(req);
     if (req.tool === RUNNER) {
-      if (!this.runs) return { kind: 'real', reason: 'a program run (not memoized with the Node client)' };
+      if (!this.runs) return { kind: 'real', reason: 'a program run (not memoized by this caller of gg infer)' };
       const r = await this.runs.run(req);
       return { kind: 'exit', status: r.status, stdout: r.stdout };
     }
@@ -188,22 +185,11 @@ export class InferServer {
       }
     }
     if (files.size === 0) return;
-    const rt = await this.runtime();
-    const report = await forceTargets(rt, [...files], {
-      jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
-      onEvent: showThunkLogs(process.stderr),
-    });
-    const failed = report.targets.filter((t) => t.error);
-    if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
+    await this.o.forcePlaceholders([...files]);
   }
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    if (this.rt)
-      await this.rt.then(
-        (rt) => rt.close(),
-        () => {},
-      );
     if (this.o.logFile) {
       try {
         fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));

@@ -8,13 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
-import { openRuntime } from '../../runtime.js';
-import type { SandboxKind } from '../../sandbox/create-sandbox.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
 import { HeaderDepsCache } from './header-deps.js';
-import { InferServer } from './infer-server.js';
+import type { ForceContext } from '../../force/force-command.js';
+import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { prepareModelDir } from './model-dir.js';
 import type { InferContext, InferStats } from './model.js';
 import { ToolchainCache } from './toolchain.js';
@@ -25,9 +24,17 @@ export interface InferOptions {
   ggDir: string;
   /** Files under it are declared relative to it; default: the directory holding .gg. */
   root?: string;
-  sandbox: SandboxKind;
+  /** The sandbox kind placeholders the build runs are forced in (GG_SANDBOX for gg-force-and-run). */
+  sandbox: string;
   /** Shared store for what the build forces (here and in gg-force-and-run); unset = the local .gg alone. */
   storageUri?: string;
+  /** Forces placeholders a real tool reads; whoever wires gg infer opens it on the same sandbox and store. */
+  forcePlaceholders: ForcePlaceholders;
+  /**
+   * What forced thunks run on (opened on first use): given, runs of programs the build linked become thunks
+   * when the compiled client serves as gg-force-and-run and the sandbox is bwrap (run-model.ts).
+   */
+  forceContext?: () => Promise<ForceContext>;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -74,6 +81,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     fallbacks: new Map(),
   };
   const declarer = new FileDeclarer(store, root);
+  /** Placeholders the build runs reach the server (the compiled client is gg-force-and-run). */
+  const runsServed = models.client === 'c' && o.forceContext !== undefined;
   const ctx: InferContext = {
     store,
     builder: new GraphBuilder(store),
@@ -83,17 +92,16 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     toolchains: new ToolchainCache(store, inferDir, realPath),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
-    runsAsThunks: models.client === 'c' && o.sandbox === 'bwrap',
+    runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
     ctx,
-    runtime: () =>
-      openRuntime({ ggDir: o.ggDir, sandbox: o.sandbox, ...(o.storageUri ? { storageUri: o.storageUri } : {}) }),
+    forcePlaceholders: o.forcePlaceholders,
     logFile: path.join(inferDir, 'last-run.log'),
-    runs: models.client === 'c' ? o.sandbox : undefined,
+    runs: runsServed ? { sandbox: o.sandbox, context: o.forceContext! } : undefined,
   });
   await server.listen(socketPath);
   if (models.client === 'node')

@@ -13,11 +13,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { forceRefs, showThunkLogs } from '../../force/force-command.js';
+import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
-import type { Runtime } from '../../runtime.js';
-import type { SandboxKind } from '../../sandbox/create-sandbox.js';
 import { executableClosure } from '../executable-closure.js';
 import { placeholderRef } from './file-declarer.js';
 import { real, type InferContext, type ModelRequest } from './model.js';
@@ -51,8 +49,8 @@ export class RunModel {
 
   constructor(
     private readonly ctx: InferContext,
-    private readonly runtime: () => Promise<Runtime>,
-    private readonly sandbox: SandboxKind,
+    private readonly context: () => Promise<ForceContext>,
+    private readonly sandbox: string,
   ) {}
 
   async run(req: ModelRequest): Promise<RunAnswer> {
@@ -91,7 +89,7 @@ export class RunModel {
     if (relNames.has(path.join(cwdRel, STDOUT)) || relNames.has(path.join(cwdRel, LISTING)))
       real('a program run whose argument has the name of gg’s output', STDOUT);
 
-    const rt = await this.runtime();
+    const rt = await this.context();
     const program = await this.forcedProgram(rt, link);
     const sh = this.ctx.builder.executableFile('/bin/sh');
     const env = [
@@ -151,7 +149,7 @@ export class RunModel {
   }
 
   /** The program's content name (its link forced, or its memo looked up) and its libraries. */
-  private async forcedProgram(rt: Runtime, link: string): Promise<{ name: string; libs: ThunkInput[] }> {
+  private async forcedProgram(rt: ForceContext, link: string): Promise<{ name: string; libs: ThunkInput[] }> {
     let name = this.ctx.store.getReductionSync(link);
     if (name === undefined || !this.ctx.store.hasSync(name)) {
       const outcome = await forceRefs(rt, [link], { jobs: 2, trace: false, onEvent: showThunkLogs(process.stderr) });

@@ -10,10 +10,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
-import { forceRefs } from '../../force/force-command.js';
+import { forceRefs, type ForceContext } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
 import type { ThunkInput } from '../../ir/thunk.js';
-import type { Runtime } from '../../runtime.js';
 import { findOnPath } from '../executable-closure.js';
 import { GraphBuilder } from '../sdk.js';
 
@@ -176,7 +175,7 @@ function relativeInside(p: string, what: string): string {
   return n;
 }
 
-export async function runMap(rt: Runtime, o: MapOptions): Promise<MapReport> {
+export async function runMap(rt: ForceContext, o: MapOptions): Promise<MapReport> {
   const t0 = performance.now();
   const cwd = path.resolve(o.cwd ?? '.');
   if (o.command.length === 0)
@@ -333,7 +332,7 @@ function dedupe(inputs: ThunkInput[]): ThunkInput[] {
 }
 
 /** Copy an output next to the host's files: temp file + rename, so a reader never sees half of it. */
-async function writeBack(rt: Runtime, name: string, dest: string): Promise<void> {
+async function writeBack(rt: ForceContext, name: string, dest: string): Promise<void> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.gg-tmp-${process.pid}`;
   try {
