@@ -18,7 +18,7 @@ import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import type { HeaderList } from './header-deps.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
-import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } from './toolchain.js';
+import { cachedSharedLibraries, isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
 /** Environment variables that change what gcc reads: with any set, the real tool runs. */
@@ -457,8 +457,11 @@ export class GccModel {
       for (const l of refs.libs)
         for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
     } else if (/\.so(\.|$)/.test(path.basename(file))) {
-      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath }))
-        out.push(this.ctx.declarer.declareAbsolute(lib));
+      const libs = await cachedSharedLibraries(path.join(this.ctx.store.cacheDir, 'infer'), [file], {
+        ...process.env,
+        PATH: this.ctx.realPath,
+      });
+      for (const lib of libs) out.push(this.ctx.declarer.declareAbsolute(lib));
     }
     this.libCache.set(file, out);
     return out;
