@@ -23,12 +23,8 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(process.stderr) });
-    for (const f of report.failures) reportError(f.error);
-    const t = report.targets[0]!;
-    if (t.error) {
-      if (!report.failures.some((f) => f.error === t.error)) reportError(t.error);
-      return 1;
-    }
+    for (const e of report.problems) reportError(e);
+    if (!report.ok) return 1;
   } finally {
     await rt.close();
   }

@@ -1,5 +1,7 @@
 /**
- * `gg force` as a library call: resolve targets, force them, put outputs in place of their placeholders.
+ * `gg force` and `gg verify` as library calls: resolve targets, force them, put outputs in place of their
+ * placeholders, optionally check determinism; the report says what to tell the user (each error once). Nothing
+ * here writes to stdout or stderr: the CLI prints the report.
  */
 import path from 'node:path';
 import { GgError } from '../errors.js';
@@ -13,6 +15,7 @@ import { JobTrace, type JobStatus, type TraceTarget } from './job-trace.js';
 import type { SpeculationOptions } from './speculation.js';
 import { linkOutput, placeOutput, resolveTarget, type Target } from './targets.js';
 import { objectsToUpload } from './upload-plan.js';
+import { nondeterminismError, verifyRefs, type VerifyOutcome } from './verify.js';
 import type { UploadProgress } from '../store/upload.js';
 
 /**
@@ -46,6 +49,8 @@ export interface ForceTargetsOptions {
   onTraceOpen?: (trace: JobTrace) => void;
   /** Called when the job waits for a running `gg gc` before starting. */
   onGcWait?: () => void;
+  /** Then, when every target was forced, run every thunk a second time (memo ignored) and compare (`--check`). */
+  check?: boolean;
 }
 
 export interface ForceRefsOutcome extends ForceOutcome {
@@ -65,6 +70,17 @@ export interface TargetReport {
 
 export interface ForceReport extends ForceRefsOutcome {
   targets: TargetReport[];
+  /** Targets that did not reach a value. */
+  failedTargets: number;
+  /** The determinism check (`check`), run when no target failed. */
+  check?: VerifyOutcome;
+  /**
+   * What to tell the user, each error once: the thunks that failed, then target errors not said by them (nor a
+   * dependency's failure or a cancellation, whose cause is said), then what the check found.
+   */
+  problems: GgError[];
+  /** Every target forced (and, with `check`, every output the same twice). */
+  ok: boolean;
 }
 
 export async function forceTargets(
@@ -102,7 +118,57 @@ export async function forceTargets(
     }
     reports.push({ target: t.spec, ref: t.ref, result });
   }
-  return { ...outcome, targets: reports };
+  const problems = outcome.failures.map((f) => f.error);
+  for (const t of reports) {
+    if (
+      t.error &&
+      !outcome.failures.some((f) => f.error === t.error) &&
+      t.error.code !== 'GG_E_DEPENDENCY_FAILED' &&
+      t.error.code !== 'GG_E_CANCELLED'
+    )
+      problems.push(t.error);
+  }
+  const failedTargets = reports.filter((t) => t.error).length;
+  let check: VerifyOutcome | undefined;
+  if (o.check && failedTargets === 0 && !outcome.interrupted) {
+    check = await verifyRefs(
+      reports.filter((t) => t.result).map((t) => t.ref),
+      { store: rt.store, engine: rt.engine, jobs: o.jobs },
+    );
+    problems.push(...checkProblems(check));
+  }
+  const ok =
+    failedTargets === 0 && (check === undefined || (check.errors.size === 0 && check.differences.length === 0));
+  return { ...outcome, targets: reports, failedTargets, ...(check ? { check } : {}), problems, ok };
+}
+
+/** A check's errors, then the differences it found as one GG_E_NONDETERMINISTIC. */
+function checkProblems(check: VerifyOutcome): GgError[] {
+  const nd = nondeterminismError(check.differences);
+  return [...check.errors.values(), ...(nd ? [nd] : [])];
+}
+
+export interface VerifyReport extends VerifyOutcome {
+  /** The check's errors and differences, to tell the user; empty when every output agreed. */
+  problems: GgError[];
+}
+
+/** `gg verify` as a library call: placeholders are read, never replaced; every thunk of the targets runs twice. */
+export async function verifyTargets(
+  rt: ForceContext,
+  specs: readonly string[],
+  o: { jobs: number },
+): Promise<VerifyReport> {
+  const refs = [
+    ...new Set(
+      specs
+        .map((t) => resolveTarget(t, rt.local))
+        .filter((t) => !t.upToDate)
+        .map((t) => t.ref),
+    ),
+  ];
+  const outcome = await verifyRefs(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs });
+  return { ...outcome, problems: checkProblems(outcome) };
 }
 
 /**

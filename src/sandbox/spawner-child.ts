@@ -36,6 +36,7 @@ process.on('message', (m: SpawnerRequest) => {
       detached: true,
     });
     running.set(m.id, c);
+    if (c.pid !== undefined) send({ t: 'started', id: m.id, pid: c.pid });
     c.once('error', (e: NodeJS.ErrnoException) => {
       running.delete(m.id);
       send({ t: 'error', id: m.id, errno: e.code ?? '', message: e.message });

@@ -22,12 +22,23 @@ export type SpawnerRequest =
   | { t: 'kill'; id: number };
 
 export type SpawnerReply =
+  | { t: 'started'; id: number; pid: number }
   | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { t: 'error'; id: number; errno: string; message: string };
 
 interface Pending {
+  /** The program's process group, once started: killed here if the helper dies under it. */
+  pid?: number;
   resolve: (r: { code: number | null; signal: NodeJS.Signals | null }) => void;
   reject: (e: Error) => void;
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 const CHILD = fileURLToPath(new URL('./spawner-child.js', import.meta.url));
@@ -42,6 +53,10 @@ export class Spawner {
     child.on('message', (m: SpawnerReply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
+      if (m.t === 'started') {
+        p.pid = m.pid;
+        return;
+      }
       this.pending.delete(m.id);
       this.refIfBusy();
       if (m.t === 'exit') p.resolve({ code: m.code, signal: m.signal });
@@ -49,8 +64,11 @@ export class Spawner {
     });
     child.on('exit', () => {
       this.child = undefined;
-      for (const p of this.pending.values())
+      for (const p of this.pending.values()) {
+        // A helper killed outright (OOM killer, SIGKILL) cannot kill what it started in their own groups.
+        if (p.pid !== undefined) killGroup(p.pid);
         p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
+      }
       this.pending.clear();
     });
     return child;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GgError, fromSystemError } from '../errors.js';
-import { computeName, isValidName, NameHasher, splitTag } from '../ir/name.js';
+import { computeName, isSafeTag, isThunkName, isValidName, NameHasher, splitTag } from '../ir/name.js';
 import { HashCache, hashFileUncached } from './hash-cache.js';
 import { assertRegularFile } from '../ir/regular-file.js';
 import type { PutResult, Store } from './store.js';
@@ -228,7 +228,10 @@ export class LocalStore implements Store {
     const hasher = new NameHasher();
     body.on('data', (chunk: Buffer) => hasher.update(chunk));
     try {
-      await pipeline(body, fs.createWriteStream(tmp, { mode: 0o555 }));
+      // Created here, not by the stream's own asynchronous open: a body that fails at once would otherwise
+      // leave the file that open creates after the cleanup below has run.
+      const fd = fs.openSync(tmp, 'wx', 0o555);
+      await pipeline(body, fs.createWriteStream('', { fd }));
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       throw fromSystemError(e, `storing ${name}`);
@@ -255,7 +258,9 @@ export class LocalStore implements Store {
       return undefined;
     }
     const result = text.trim();
-    if (!isValidName(splitTag(result).name)) return undefined; // a damaged memo entry is only a cache miss
+    // A damaged memo entry is only a cache miss; a tag (`T...#tag`) is only ever a thunk's, and a file name.
+    const { name, tag } = splitTag(result);
+    if (!isValidName(name) || (tag !== undefined && !(isThunkName(name) && isSafeTag(tag)))) return undefined;
     return result;
   }
 

@@ -19,6 +19,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { chunked, mapConcurrent } from './concurrency.js';
+import { classifyRedisError, readOnlyReplica } from './redis-errors.js';
+import { parseRedisUri, redactUri, type RedisAddress } from './redis-uri.js';
 import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
 import type { PutResult } from './store.js';
@@ -32,6 +34,9 @@ import {
   type RemoteStore,
   putFileVia,
 } from './remote-store.js';
+
+// Importers of the URI parsing through the store (the cluster engine, tests) keep working.
+export { parseRedisUri, redactUri };
 
 export const REDUCTION_PREFIX = 'reduction:';
 /** All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded. */
@@ -47,13 +52,7 @@ const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
 export const REDIS_MAX_OBJECT = 512 * 1024 * 1024;
 
-export interface RedisStoreOptions {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  db: number;
-  tls: boolean;
+export interface RedisStoreOptions extends RedisAddress {
   /** Give up connecting after this long (fail fast on a wrong host or a firewall). */
   connectTimeoutMs?: number;
   /** Objects up to this size are read/written whole through ioredis; larger ones stream. */
@@ -67,49 +66,6 @@ const DEFAULTS = {
   singleShotBytes: 4 * 1024 * 1024,
   batchSize: 2000,
 };
-
-/** `redis://[user:pass@]host:port[/db]` or `rediss://...` (TLS). */
-export function parseRedisUri(uri: string): RedisStoreOptions {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    throw badRedisUri(uri, 'it is not a URI');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
-    throw badRedisUri(uri, `the scheme is not redis:// or rediss://`);
-  if (!url.hostname) throw badRedisUri(uri, 'the host is missing');
-  const port = url.port ? Number(url.port) : 6379;
-  const dbText = url.pathname.replace(/^\//, '');
-  if (dbText !== '' && !/^\d+$/.test(dbText)) throw badRedisUri(uri, `the database '${dbText}' is not a number`);
-  if (dbText !== '' && (dbText.length > 10 || Number(dbText) > 2 ** 31 - 1))
-    throw badRedisUri(uri, `the database number ${dbText} is out of range`);
-  if (url.search !== '') throw badRedisUri(uri, 'query parameters are not supported');
-  const opts: RedisStoreOptions = {
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port,
-    db: dbText === '' ? 0 : Number(dbText),
-    tls: url.protocol === 'rediss:',
-  };
-  try {
-    if (url.username) opts.username = decodeURIComponent(url.username);
-    if (url.password) opts.password = decodeURIComponent(url.password);
-  } catch {
-    throw badRedisUri(uri, 'the user name or password is not valid %-encoding');
-  }
-  return opts;
-}
-
-function badRedisUri(uri: string, why: string): GgError {
-  return new GgError('GG_E_STORAGE_URI', `bad Redis storage URI '${redactUri(uri)}': ${why}`, {
-    hint: 'use redis://[user:password@]host:port[/db] (or rediss:// for TLS), e.g. redis://:secret@10.0.0.5:6379/0',
-  });
-}
-
-/** URIs end up in messages and logs: never print a password. */
-export function redactUri(uri: string): string {
-  return uri.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@');
-}
 
 export class RedisStore implements RemoteStore {
   readonly kind = 'redis' as const;
@@ -214,7 +170,7 @@ export class RedisStore implements RemoteStore {
       await Promise.race([this.client.connect(), silent]);
     } catch (e) {
       this.client.disconnect(); // no background reconnect loop
-      throw this.classifyConnectError(
+      throw this.classify(
         (e as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? (e as Error) : (this.lastError ?? (e as Error)),
       );
     } finally {
@@ -222,45 +178,14 @@ export class RedisStore implements RemoteStore {
     }
   }
 
-  private classifyConnectError(e: Error): GgError {
-    const msg = e.message;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (/WRONGPASS|NOAUTH|invalid password|AUTH.*(failed|without any password|called without)/i.test(msg)) {
-      const how = this.opts.password === undefined ? 'no password was given' : 'the user name or password was rejected';
-      return new GgError('GG_E_STORAGE_AUTH', `${this.description} refused us: ${how} (${msg})`, {
-        hint: 'put the password in the URI: redis://:PASSWORD@host:port (or redis://USER:PASSWORD@host:port for an ACL user)',
-        cause: e,
-      });
-    }
-    if (/DB index is out of range|invalid DB index/i.test(msg)) {
-      return new GgError(
-        'GG_E_STORAGE_URI',
-        `${this.description}: the server has no database ${this.opts.db} (${msg})`,
-        {
-          hint: "use a database number the server has (redis.conf 'databases', 16 by default: 0-15)",
-          cause: e,
-        },
-      );
-    }
-    if (/NOPERM/i.test(msg)) {
-      return new GgError('GG_E_STORAGE_AUTH', `${this.description}: ${msg}`, {
-        hint: 'check the database number and the ACL permissions of the user in the URI',
-        cause: e,
-      });
-    }
-    const where = `${this.opts.host}:${this.opts.port}`;
-    let detail = msg;
-    if (code === 'ECONNREFUSED') detail = 'connection refused (nothing listens on that port)';
-    else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') detail = `host '${this.opts.host}' not found`;
-    else if (code === 'ETIMEDOUT' || /timeout/i.test(msg))
-      detail = /connected, but/.test(msg)
-        ? `${msg} (is it a Redis server?)`
-        : `no answer within ${this.opts.connectTimeoutMs} ms`;
-    else if (/Unknown RESP type|Protocol error/i.test(msg)) detail = `what answers there does not speak Redis (${msg})`;
-    return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach Redis at ${where}: ${detail}`, {
-      hint: 'check the host and port in the storage URI (or GG_STORAGE_URI) and that redis-server is running and reachable from here',
-      retryable: true,
-      cause: e,
+  private classify(e: Error): GgError {
+    return classifyRedisError(e, {
+      description: this.description,
+      host: this.opts.host,
+      port: this.opts.port,
+      db: this.opts.db,
+      hasPassword: this.opts.password !== undefined,
+      connectTimeoutMs: this.opts.connectTimeoutMs,
     });
   }
 
@@ -273,14 +198,8 @@ export class RedisStore implements RemoteStore {
       if (this.opts.db !== 0) await this.client.call('SELECT', String(this.opts.db));
       if (!o.readOnly) await this.client.set(EMPTY_OBJECT, '', 'NX');
     } catch (e) {
-      const msg = (e as Error).message;
-      if (/READONLY/.test(msg)) {
-        throw new GgError('GG_E_STORAGE_AUTH', `${this.description} is a read-only replica: ${msg}`, {
-          hint: 'point the storage URI at the primary Redis server',
-          cause: e,
-        });
-      }
-      throw this.classifyConnectError(e as Error);
+      if (/READONLY/.test((e as Error).message)) throw readOnlyReplica(this.description, e as Error);
+      throw this.classify(e as Error);
     }
   }
 
@@ -447,7 +366,7 @@ export class RedisStore implements RemoteStore {
     try {
       return await RedisStreamConnection.open(this.opts);
     } catch (e) {
-      if (e instanceof RedisReplyError) throw this.classifyConnectError(e);
+      if (e instanceof RedisReplyError) throw this.classify(e);
       throw storageIoError(e, what, this.description);
     }
   }

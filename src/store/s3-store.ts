@@ -31,6 +31,8 @@ import { GgError, fromSystemError } from '../errors.js';
 import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { mapConcurrent } from './concurrency.js';
 import { multipartUpload, type MultipartSource } from './s3-multipart.js';
+import { classifyS3Error, errorFacts, isConfigurationError, isNotFound, listBucketDenied } from './s3-errors.js';
+import { parseS3Uri, type S3Location, GCS_ENDPOINT } from './s3-uri.js';
 import type { PutResult } from './store.js';
 import {
   HashingPassThrough,
@@ -45,16 +47,12 @@ import {
   putFileVia,
 } from './remote-store.js';
 
-export const GCS_ENDPOINT = 'https://storage.googleapis.com';
+// Importers of the URI parsing through the store (tests) keep working.
+export { GCS_ENDPOINT, parseS3Uri };
+
 export const REDUCTIONS_DIR = 'reductions/';
 
-export interface S3StoreOptions {
-  bucket: string;
-  /** Key prefix, '' or ending in '/'. */
-  prefix: string;
-  region: string;
-  /** Any S3-compatible service; implies path-style addressing. */
-  endpoint?: string;
+export interface S3StoreOptions extends S3Location {
   /** Requests in flight for batched operations (existence checks, reductions). */
   concurrency?: number;
   /** Multipart part size and parts in flight (parts are streamed, not buffered: memory does not grow with them). */
@@ -84,102 +82,6 @@ const NEVER_AN_OBJECT = 'gg-check-missing-object';
 const CHECK_TIMEOUT_MS = 5000;
 /** Files up to this size are read whole and sent from memory. */
 const SMALL_FILE = 1024 * 1024;
-
-/**
- * `s3://bucket[/prefix][?region=R&endpoint=URL]`, or `gs://bucket[/prefix]` (Google Cloud Storage through its
- * S3-compatible XML API; HMAC keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
- */
-export function parseS3Uri(uri: string, env: NodeJS.ProcessEnv = process.env): S3StoreOptions {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    throw badS3Uri(uri, 'it is not a URI');
-  }
-  const gcs = url.protocol === 'gs:';
-  if (url.protocol !== 's3:' && !gcs) throw badS3Uri(uri, 'the scheme is not s3:// or gs://');
-  if (url.username || url.password) throw badS3Uri(uri, 'credentials do not belong in the URI');
-  const bucket = url.hostname;
-  if (!/^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$/.test(bucket))
-    throw badS3Uri(uri, `'${bucket}' is not a valid bucket name`);
-  let prefix: string;
-  try {
-    prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
-  } catch {
-    throw badS3Uri(uri, 'the prefix is not valid %-encoding');
-  }
-  if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-  const opts: S3StoreOptions = {
-    bucket,
-    prefix,
-    region: env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || (gcs ? 'auto' : 'us-east-1'),
-  };
-  if (gcs) opts.endpoint = GCS_ENDPOINT;
-  for (const [key, value] of url.searchParams) {
-    if (key === 'region') {
-      if (!/^[a-z0-9-]+$/.test(value)) throw badS3Uri(uri, `'${value}' is not a region name`);
-      opts.region = value;
-    } else if (key === 'endpoint') {
-      let ep: URL;
-      try {
-        ep = new URL(value);
-      } catch {
-        throw badS3Uri(uri, `the endpoint '${value}' is not a URL`);
-      }
-      if (ep.protocol !== 'http:' && ep.protocol !== 'https:')
-        throw badS3Uri(uri, `the endpoint '${value}' is not http(s)://`);
-      opts.endpoint = value.replace(/\/+$/, '');
-    } else {
-      throw badS3Uri(uri, `unknown parameter '${key}' (known: region, endpoint)`);
-    }
-  }
-  return opts;
-}
-
-function badS3Uri(uri: string, why: string): GgError {
-  return new GgError('GG_E_STORAGE_URI', `bad S3 storage URI '${uri}': ${why}`, {
-    hint: 's3://BUCKET[/PREFIX][?region=REGION&endpoint=https://host:port], e.g. s3://my-gg-cache/builds?region=eu-west-1; gs://BUCKET for Google Cloud Storage',
-  });
-}
-
-interface AwsErrorShape {
-  name?: string;
-  code?: string;
-  Code?: string;
-  message?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-function errorFacts(e: unknown): {
-  name: string;
-  status: number | undefined;
-  code: string | undefined;
-  message: string;
-} {
-  const x = (e ?? {}) as AwsErrorShape;
-  return {
-    name: x.name ?? '',
-    status: x.$metadata?.httpStatusCode,
-    code: x.code ?? x.Code,
-    message: x.message ?? String(e),
-  };
-}
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-
-function isNotFound(e: unknown): boolean {
-  const f = errorFacts(e);
-  return f.name === 'NoSuchKey' || f.name === 'NotFound' || (f.status === 404 && f.name !== 'NoSuchBucket');
-}
 
 export class S3Store implements RemoteStore {
   readonly kind = 's3' as const;
@@ -264,88 +166,24 @@ export class S3Store implements RemoteStore {
         .send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(NEVER_AN_OBJECT) }), within)
         .catch((e: unknown) => {
           if (isNotFound(e)) return;
-          if (errorFacts(e).status === 403) {
-            throw new GgError(
-              'GG_E_STORAGE_AUTH',
-              `the credentials may not list bucket '${this.bucket}': S3 then answers 403 for every missing object`,
-              {
-                hint: 'grant s3:ListBucket on the bucket (with GetObject, PutObject, DeleteObject, AbortMultipartUpload)',
-                cause: e,
-              },
-            );
-          }
+          if (errorFacts(e).status === 403) throw listBucketDenied(this.bucket, e);
           throw e;
         });
     } catch (e) {
-      throw this.classifyCheckError(e);
+      throw this.classify(e);
     } finally {
       probe.destroy();
     }
   }
 
-  private classifyCheckError(e: unknown): GgError {
-    const f = errorFacts(e);
-    const where = this.opts.endpoint ?? `AWS S3 (${this.opts.region})`;
-    if (f.name === 'CredentialsProviderError' || /Could not load credentials|credential/i.test(f.name)) {
-      return new GgError('GG_E_STORAGE_CREDENTIALS', `no credentials for ${this.description}: ${f.message}`, {
-        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run on a machine with an instance role); for GCS use HMAC keys in the same variables',
-        cause: e,
-      });
-    }
-    if (
-      f.status === 403 ||
-      [
-        'InvalidAccessKeyId',
-        'SignatureDoesNotMatch',
-        'AccessDenied',
-        'Forbidden',
-        'ExpiredToken',
-        'InvalidToken',
-      ].includes(f.name)
-    ) {
-      return new GgError(
-        'GG_E_STORAGE_AUTH',
-        `${where} refused access to bucket '${this.bucket}' (${f.name || 'HTTP 403'})`,
-        {
-          hint: 'check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may read and write this bucket (s3:GetObject, s3:PutObject, s3:ListBucket, s3:DeleteObject)',
-          cause: e,
-        },
-      );
-    }
-    if (f.status === 404 || f.name === 'NoSuchBucket' || f.name === 'NotFound') {
-      return new GgError('GG_E_STORAGE_BUCKET', `bucket '${this.bucket}' does not exist at ${where}`, {
-        hint: `create it first (e.g. aws s3 mb s3://${this.bucket}) or fix the bucket name in the storage URI`,
-        cause: e,
-      });
-    }
-    if (f.status === 301 || f.name === 'PermanentRedirect') {
-      return new GgError('GG_E_STORAGE_URI', `bucket '${this.bucket}' is not in region ${this.opts.region}`, {
-        hint: 'add ?region=THE-BUCKET-REGION to the storage URI',
-        cause: e,
-      });
-    }
-    if (f.name === 'AbortError' || f.name === 'TimeoutError') {
-      return new GgError('GG_E_STORAGE_UNREACHABLE', `no answer from ${where} within ${CHECK_TIMEOUT_MS / 1000} s`, {
-        hint: 'check the endpoint in the storage URI (is it an S3-compatible service?) and network / proxy settings',
-        retryable: true,
-        cause: e,
-      });
-    }
-    if ((f.code !== undefined && NETWORK_CODES.has(f.code)) || f.status === undefined) {
-      return new GgError('GG_E_STORAGE_UNREACHABLE', `cannot reach ${where}: ${f.code ?? f.name}: ${f.message}`, {
-        hint: 'check the endpoint (and network / proxy settings); for S3-compatible servers pass ?endpoint=http://host:port',
-        retryable: true,
-        cause: e,
-      });
-    }
-    return new GgError(
-      'GG_E_STORAGE_UNREACHABLE',
-      `${where} answered HTTP ${f.status} (${f.name}) for bucket '${this.bucket}': ${f.message}`,
-      {
-        hint: 'check the endpoint in the storage URI; is it an S3-compatible service?',
-        cause: e,
-      },
-    );
+  private classify(e: unknown): GgError {
+    return classifyS3Error(e, {
+      description: this.description,
+      bucket: this.bucket,
+      region: this.opts.region,
+      endpoint: this.opts.endpoint,
+      checkTimeoutMs: CHECK_TIMEOUT_MS,
+    });
   }
 
   private async call<T>(what: string, op: () => Promise<T>): Promise<T> {
@@ -359,9 +197,7 @@ export class S3Store implements RemoteStore {
   /** Configuration problems keep their GG_E_STORAGE_* code; anything else is retryable I/O. */
   private mapError(e: unknown, what: string): GgError {
     if (e instanceof GgError) return e;
-    const f = errorFacts(e);
-    if (f.name === 'NoSuchBucket' || f.name === 'CredentialsProviderError' || f.status === 403)
-      return this.classifyCheckError(e);
+    if (isConfigurationError(e)) return this.classify(e);
     return storageIoError(e, what, this.description);
   }
 

@@ -1,14 +1,14 @@
 /** gg force: argv -> forceTargets(), progress on stderr, results or JSON on stdout. */
 import type { Command } from 'commander';
 import { parseEngineSpec } from '../../engine/engine-spec.js';
-import { forceTargets } from '../../force/force-command.js';
+import type { Engine } from '../../engine/engine.js';
+import { forceTargets, type ForceReport } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
-import { eventRecord, type JobTrace } from '../../force/job-trace.js';
-import { nondeterminismError, verifyRefs, type VerifyOutcome } from '../../force/verify.js';
+import { eventRecord } from '../../force/job-trace.js';
 import { openRuntime } from '../../runtime.js';
 import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
-import { ProgressReporter } from '../progress.js';
+import { closeRuntime, startForceUi } from '../force-ui.js';
 import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
 import {
   limitsFromFlags,
@@ -93,11 +93,10 @@ export function registerForce(program: Command): void {
           ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
         });
         const machine = o.json === true || o.jsonEvents === true;
-        const progress = new ProgressReporter({
-          tty: process.stderr.isTTY === true && o.status,
-          quiet: machine || !o.status,
-          verbose: o.verbose === true,
-          stream: process.stderr,
+        const { progress, interrupt } = startForceUi({
+          status: o.status,
+          verbose: o.verbose,
+          machine,
           logs: !machine,
         });
         const t0 = Date.now();
@@ -108,7 +107,6 @@ export function registerForce(program: Command): void {
             }
           : progress.onEvent;
         // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
-        const interrupt = new InterruptHandler(progress);
         try {
           const report = await forceTargets(rt, targets, {
             jobs: o.jobs,
@@ -125,58 +123,20 @@ export function registerForce(program: Command): void {
                 process.stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
             },
             onGcWait: () => progress.line('gg: waiting for a running gg gc to finish'),
+            check: o.check === true,
           });
           progress.finish();
           if (report.interrupted) {
             interrupt.done();
-            process.stderr.write(
-              `gg: interrupted: stopped ${progress.cancelled} running thunk(s); ${report.executed} finished and ${report.cached} cached result(s) are kept in the memo. Nothing was left half-written: placeholders of unfinished targets are unchanged.\n`,
-            );
-            process.stderr.write(
-              `gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`,
-            );
-            if (o.jsonEvents)
-              process.stdout.write(
-                JSON.stringify({
-                  type: 'end',
-                  status: 'interrupted',
-                  executed: report.executed,
-                  cached: report.cached,
-                  failed: report.failures.length,
-                }) + '\n',
-              );
+            printInterrupted(report, progress.cancelled, o.jsonEvents === true);
             return 130;
           }
-          for (const f of report.failures) reportError(f.error);
-          let failedTargets = 0;
-          for (const t of report.targets) {
-            if (t.error) {
-              failedTargets++;
-              if (
-                !report.failures.some((f) => f.error === t.error) &&
-                t.error.code !== 'GG_E_DEPENDENCY_FAILED' &&
-                t.error.code !== 'GG_E_CANCELLED'
-              )
-                reportError(t.error);
-            }
-          }
-          let check: VerifyOutcome | undefined;
-          let checkFailed = false;
-          if (o.check && failedTargets === 0) {
-            check = await verifyRefs(
-              report.targets.filter((t) => t.result).map((t) => t.ref),
-              { store: rt.store, engine: rt.engine, jobs: o.jobs },
-            );
-            for (const e of check.errors.values()) reportError(e);
-            const nd = nondeterminismError(check.differences);
-            if (nd) reportError(nd);
-            checkFailed = nd !== undefined || check.errors.size > 0;
-          }
+          for (const e of report.problems) reportError(e);
           if (o.jsonEvents) {
             process.stdout.write(
               JSON.stringify({
                 type: 'end',
-                status: report.job?.status ?? (failedTargets > 0 ? 'failed' : 'ok'),
+                status: report.job?.status ?? (report.failedTargets > 0 ? 'failed' : 'ok'),
                 executed: report.executed,
                 cached: report.cached,
                 failed: report.failures.length,
@@ -184,35 +144,8 @@ export function registerForce(program: Command): void {
               }) + '\n',
             );
           }
-          if (o.json) {
-            process.stdout.write(
-              JSON.stringify({
-                ...(check ? { check: { checked: check.checked, differences: check.differences } } : {}),
-                targets: report.targets.map((t) => ({
-                  target: t.target,
-                  ref: t.ref,
-                  ...(t.result ? { result: t.result } : {}),
-                  ...(t.upToDate ? { up_to_date: true } : {}),
-                  ...(t.error ? { error: t.error.code } : {}),
-                })),
-                executed: report.executed,
-                cached: report.cached,
-                failed: report.failures.length,
-                wall_ms: Math.round(report.wallMs),
-                ...(report.job ? { job: report.job.id } : {}),
-                engine: { name: rt.engine.name, ...(rt.engine.summary?.() ?? {}) },
-                ...(rt.engine.speculative
-                  ? {
-                      speculation: {
-                        duplicates: report.speculation.duplicates,
-                        won: report.speculation.won,
-                        saved_ms: Math.round(report.speculation.savedMs),
-                      },
-                    }
-                  : {}),
-              }) + '\n',
-            );
-          } else if (!o.jsonEvents) {
+          if (o.json) process.stdout.write(JSON.stringify(jsonSummary(report, rt.engine)) + '\n');
+          else if (!o.jsonEvents) {
             for (const t of report.targets) {
               if (t.result && t.target !== t.ref) continue; // placeholder replaced in place: nothing to print
               if (t.result) process.stdout.write(`${t.result}\n`);
@@ -225,51 +158,63 @@ export function registerForce(program: Command): void {
               `gg: ${sp.duplicates} straggler duplicate(s) ran, ${sp.won} finished first, saving about ${(sp.savedMs / 1000).toFixed(1)} s\n`,
             );
           }
-          if (failedTargets > 0) {
-            process.stderr.write(`gg: ${failedTargets} of ${report.targets.length} target(s) failed\n`);
+          if (report.failedTargets > 0) {
+            process.stderr.write(`gg: ${report.failedTargets} of ${report.targets.length} target(s) failed\n`);
             return 1;
           }
-          return checkFailed ? 1 : 0;
+          return report.ok ? 0 : 1;
         } finally {
           interrupt.done();
-          if (!machine) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
-          await rt.close();
+          await closeRuntime(rt, { notes: !machine });
         }
       }),
     );
 }
 
-/**
- * Ctrl-C (or SIGTERM) during a force: the first stops the job cleanly (running thunks killed, finished results
- * kept, the trace closed, a message); a second quits at once, after closing the trace. Either way nothing is
- * half-written: every object, memo entry and placeholder is written to a temporary name and renamed.
- */
-class InterruptHandler {
-  private readonly ac = new AbortController();
-  readonly signal = this.ac.signal;
-  trace: JobTrace | undefined;
-  private readonly handler = (sig: NodeJS.Signals): void => {
-    if (!this.ac.signal.aborted) {
-      this.progress.line(
-        `gg: ${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping the running thunks (press Ctrl-C again to quit at once)`,
-      );
-      this.ac.abort();
-      return;
-    }
-    this.trace?.close('interrupted', 'quit at once by a second interrupt');
-    process.stderr.write(
-      `\ngg: quit at once; finished results are kept in the memo, run the same command again to resume${this.trace ? ` (trace: ${this.trace.file})` : ''}\n`,
+function printInterrupted(report: ForceReport, cancelled: number, jsonEvents: boolean): void {
+  process.stderr.write(
+    `gg: interrupted: stopped ${cancelled} running thunk(s); ${report.executed} finished and ${report.cached} cached result(s) are kept in the memo. Nothing was left half-written: placeholders of unfinished targets are unchanged.\n`,
+  );
+  process.stderr.write(
+    `gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`,
+  );
+  if (jsonEvents)
+    process.stdout.write(
+      JSON.stringify({
+        type: 'end',
+        status: 'interrupted',
+        executed: report.executed,
+        cached: report.cached,
+        failed: report.failures.length,
+      }) + '\n',
     );
-    process.exit(130);
+}
+
+/** `gg force --json`: one object on stdout (field names are an interface: snake_case, stable). */
+function jsonSummary(report: ForceReport, engine: Engine): object {
+  return {
+    ...(report.check ? { check: { checked: report.check.checked, differences: report.check.differences } } : {}),
+    targets: report.targets.map((t) => ({
+      target: t.target,
+      ref: t.ref,
+      ...(t.result ? { result: t.result } : {}),
+      ...(t.upToDate ? { up_to_date: true } : {}),
+      ...(t.error ? { error: t.error.code } : {}),
+    })),
+    executed: report.executed,
+    cached: report.cached,
+    failed: report.failures.length,
+    wall_ms: Math.round(report.wallMs),
+    ...(report.job ? { job: report.job.id } : {}),
+    engine: { name: engine.name, ...(engine.summary?.() ?? {}) },
+    ...(engine.speculative
+      ? {
+          speculation: {
+            duplicates: report.speculation.duplicates,
+            won: report.speculation.won,
+            saved_ms: Math.round(report.speculation.savedMs),
+          },
+        }
+      : {}),
   };
-
-  constructor(private readonly progress: ProgressReporter) {
-    process.on('SIGINT', this.handler);
-    process.on('SIGTERM', this.handler);
-  }
-
-  done(): void {
-    process.off('SIGINT', this.handler);
-    process.off('SIGTERM', this.handler);
-  }
 }

@@ -6,7 +6,7 @@ import { GgError } from '../../errors.js';
 import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
-import { ProgressReporter } from '../progress.js';
+import { closeRuntime, startForceUi } from '../force-ui.js';
 import {
   limitsFromFlags,
   sandboxFromFlags,
@@ -71,16 +71,8 @@ export function registerMap(program: Command): void {
           limits: limitsFromFlags(o),
           ...(storageUri ? { storageUri } : {}),
         });
-        const progress = new ProgressReporter({
-          tty: process.stderr.isTTY === true && o.status,
-          quiet: !o.status,
-          verbose: o.verbose === true,
-          stream: process.stderr,
-        });
         // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
-        const interrupt = new AbortController();
-        const onSigint = (): void => interrupt.abort();
-        process.once('SIGINT', onSigint);
+        const { progress, interrupt } = startForceUi({ status: o.status, verbose: o.verbose });
         try {
           const r = await runMap(rt, {
             command,
@@ -111,9 +103,8 @@ export function registerMap(program: Command): void {
           }
           return r.exitCode;
         } finally {
-          process.removeListener('SIGINT', onSigint);
-          for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
-          await rt.close();
+          interrupt.done();
+          await closeRuntime(rt, { notes: true });
         }
       }),
     );

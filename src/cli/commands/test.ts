@@ -7,7 +7,7 @@ import { caseSuite, runGtest, DEFAULT_CASE_TIMEOUT_S, type GtestReport } from '.
 import { junitXml } from '../../frontend/gtest/junit.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
-import { ProgressReporter } from '../progress.js';
+import { closeRuntime, startForceUi } from '../force-ui.js';
 import {
   limitsFromFlags,
   parseCount,
@@ -75,16 +75,12 @@ export function registerTest(program: Command): void {
           limits: limitsFromFlags(o),
           ...(storageUri ? { storageUri } : {}),
         });
-        const progress = new ProgressReporter({
-          tty: process.stderr.isTTY === true && o.status,
-          quiet: !o.status || o.json === true,
-          verbose: o.verbose === true,
-          stream: process.stderr,
-        });
         // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
-        const interrupt = new AbortController();
-        const onSigint = (): void => interrupt.abort();
-        process.once('SIGINT', onSigint);
+        const { progress, interrupt } = startForceUi({
+          status: o.status,
+          verbose: o.verbose,
+          machine: o.json === true,
+        });
         try {
           const report = await runGtest(rt, {
             binaries,
@@ -102,9 +98,8 @@ export function registerTest(program: Command): void {
           if (o.junit) writeJunit(o.junit, report, binaries.length > 1);
           return report.counts.failed + report.counts.crashed + report.counts.timeout > 0 ? 1 : 0;
         } finally {
-          process.removeListener('SIGINT', onSigint);
-          for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
-          await rt.close();
+          interrupt.done();
+          await closeRuntime(rt, { notes: true });
         }
       }),
     );

@@ -1,9 +1,9 @@
 /** gg verify: argv -> verifyRefs(); placeholders are read, never replaced. */
 import type { Command } from 'commander';
-import { resolveTarget } from '../../force/targets.js';
-import { nondeterminismError, verifyRefs } from '../../force/verify.js';
+import { verifyTargets } from '../../force/force-command.js';
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
+import { closeRuntime } from '../force-ui.js';
 import {
   limitsFromFlags,
   sandboxFromFlags,
@@ -44,16 +44,7 @@ export function registerVerify(program: Command): void {
         const storageUri = storageUriFromFlags(o);
         const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
         try {
-          const refs = [
-            ...new Set(
-              targets
-                .map((t) => resolveTarget(t, rt.local))
-                .filter((t) => !t.upToDate)
-                .map((t) => t.ref),
-            ),
-          ];
-          const outcome = await verifyRefs(refs, { store: rt.store, engine: rt.engine, jobs: o.jobs });
-          const nd = nondeterminismError(outcome.differences);
+          const outcome = await verifyTargets(rt, targets, { jobs: o.jobs });
           if (o.json) {
             process.stdout.write(
               JSON.stringify({
@@ -62,15 +53,13 @@ export function registerVerify(program: Command): void {
                 errors: Object.fromEntries([...outcome.errors].map(([r, e]) => [r, e.code])),
               }) + '\n',
             );
-          } else if (!nd && outcome.errors.size === 0) {
+          } else if (outcome.problems.length === 0) {
             process.stderr.write(`gg: ${outcome.checked} thunk(s) run twice: every output agrees\n`);
           }
-          for (const e of outcome.errors.values()) reportError(e);
-          if (nd) reportError(nd);
-          return nd || outcome.errors.size > 0 ? 1 : 0;
+          for (const e of outcome.problems) reportError(e);
+          return outcome.problems.length > 0 ? 1 : 0;
         } finally {
-          if (!o.json) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
-          await rt.close();
+          await closeRuntime(rt, { notes: !o.json });
         }
       }),
     );
