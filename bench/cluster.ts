@@ -30,6 +30,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Summary {
   executed: number;
   wall_ms: number;
+  /** CPU seconds of the `gg force` process and its children (bash's `time`), added here. */
+  cpu_s?: number;
   engine: Record<string, number>;
   speculation?: { duplicates: number; won: number; saved_ms: number };
 }
@@ -64,13 +66,35 @@ async function force(p: Project, targets: string[], args: string[]): Promise<Sum
   p.store.hashCache.flush();
   const list = path.join(p.dir, 'targets.txt');
   fs.writeFileSync(list, targets.join('\n'));
-  const r = spawnSync('sh', ['-c', `node ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`], {
-    cwd: p.dir,
-    encoding: 'utf8',
-    maxBuffer: 1 << 30,
-  });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `TIMEFORMAT='cpu %3U %3S'; time node ${process.env['GG_BENCH_FORCE_NODE_FLAGS'] ?? ''} ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`,
+    ],
+    { cwd: p.dir, encoding: 'utf8', maxBuffer: 1 << 30 },
+  );
   if (r.status !== 0) throw new Error(`gg force failed: ${r.stderr.slice(-3000)}`);
-  return JSON.parse(r.stdout) as Summary;
+  const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  return { ...(JSON.parse(r.stdout) as Summary), ...(cpu ? { cpu_s: Number(cpu[1]) + Number(cpu[2]) } : {}) };
+}
+
+/** Redis's own CPU seconds and commands served so far (INFO), to cost a job on the queue's server. */
+function redisCounters(port: number): { cpuS: number; commands: number } {
+  const r = spawnSync('redis-cli', ['-p', String(port), 'INFO'], { encoding: 'utf8' });
+  const field = (k: string): number => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(r.stdout)?.[1] ?? NaN);
+  return { cpuS: field('used_cpu_user') + field('used_cpu_sys'), commands: field('total_commands_processed') };
+}
+
+/** CPU seconds of a process itself (/proc/PID/stat utime+stime). */
+function procCpu(pid: number): { self: number } {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const v = f
+    .slice(f.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const hz = 100; // USER_HZ on Linux
+  return { self: (v[11]! + v[12]!) / hz };
 }
 
 class Cluster {
@@ -114,6 +138,14 @@ class Cluster {
     throw new Error('workers did not register');
   }
 
+  /** Thunks a worker has finished, from its heartbeat in `gg workers --json` (0 if it is not listed). */
+  done(id: string): number {
+    const r = spawnSync(process.execPath, [GG, 'workers', '--storage', this.redis.uri, '--json'], { encoding: 'utf8' });
+    if (r.status !== 0) return 0;
+    const live = (JSON.parse(r.stdout) as { live: { id: string; done: number }[] }).live;
+    return live.find((w) => w.id === id)?.done ?? 0;
+  }
+
   async stop(): Promise<void> {
     for (const w of this.workers) {
       w.kill('SIGCONT');
@@ -134,8 +166,18 @@ async function throughput(): Promise<void> {
   fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
   const c = await Cluster.start(2, 2);
   let cluster: Summary;
+  let redis: { cpuS: number; commands: number };
+  let workerSelf = 0;
   try {
+    const before = redisCounters(c.redis.port);
+    const w0 = c.workers.map((w) => procCpu(w.pid!));
     cluster = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', '64']);
+    const after = redisCounters(c.redis.port);
+    redis = { cpuS: after.cpuS - before.cpuS, commands: after.commands - before.commands };
+    c.workers.forEach((w, i) => {
+      const now = procCpu(w.pid!);
+      workerSelf += now.self - w0[i]!.self;
+    });
   } finally {
     await c.stop();
   }
@@ -151,6 +193,18 @@ async function throughput(): Promise<void> {
   const e = cluster.engine;
   console.log(
     `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
+  );
+  // What each job costs the parts that do not grow with the number of workers: these bound the throughput
+  // of one coordinator and one Redis, whatever the workers (the simulation, bench/sim.ts, is calibrated here).
+  const ms = (s: number): string => fmt((s * 1000) / COUNT, 3);
+  console.log(
+    `  CPU per job: coordinator (gg force) ${ms(cluster.cpu_s ?? NaN)} ms; Redis ${ms(redis.cpuS)} ms (${fmt(redis.commands / COUNT, 1)} commands/job);`,
+  );
+  console.log(
+    `               worker process ${ms(workerSelf)} ms (the thunk's own process not counted); local engine, all of it ${ms(local.cpu_s ?? NaN)} ms`,
+  );
+  console.log(
+    `  => one coordinator saturates at ~${fmt(COUNT / (cluster.cpu_s ?? NaN), 0)} jobs/s, one Redis at ~${fmt(COUNT / redis.cpuS, 0)} jobs/s (1 core each, CPU-bound)`,
   );
   fs.rmSync(p.dir, { recursive: true, force: true });
 }
@@ -173,7 +227,14 @@ async function chain(): Promise<void> {
   console.log(`\n2. chain of ${CHAIN} dependent trivial thunks (one at a time: latency, not throughput)`);
   console.log(`  local engine:   ${fmt(local.wall_ms / 1000)} s (${fmt(local.wall_ms / CHAIN)} ms/thunk)`);
   console.log(`  cluster engine: ${fmt(cluster.wall_ms / 1000)} s (${fmt(cluster.wall_ms / CHAIN)} ms/thunk)`);
-  console.log(`  dispatch overhead per thunk: ${fmt((cluster.wall_ms - local.wall_ms) / CHAIN)} ms`);
+  console.log(`  difference per thunk: ${fmt((cluster.wall_ms - local.wall_ms) / CHAIN)} ms`);
+  // The workers report their own time per thunk (fetch, run, upload + memo); the rest of the chain's wall
+  // time is dispatch: the coordinator, Redis, BullMQ's hand-over and the result message.
+  const e = cluster.engine;
+  const onWorkers = e['fetchMs']! + e['runMs']! + e['uploadMs']!;
+  console.log(
+    `  on the workers ${fmt(onWorkers / CHAIN)} ms/thunk (fetch ${fmt(e['fetchMs']! / CHAIN)}, run ${fmt(e['runMs']! / CHAIN)}, upload+memo ${fmt(e['uploadMs']! / CHAIN)}); dispatch overhead ${fmt((cluster.wall_ms - onWorkers) / CHAIN)} ms/thunk`,
+  );
   fs.rmSync(p.dir, { recursive: true, force: true });
 }
 
@@ -244,7 +305,8 @@ async function frozen(): Promise<void> {
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const exited = new Promise<number | null>((r) => child.once('exit', r));
       if (freeze) {
-        await sleep(1500);
+        // Freeze worker 0 once it is surely at work (it has finished a few thunks: its heartbeat says so).
+        for (let t = 0; t < 300 && c.done('bench0') < 4; t++) await sleep(100);
         c.workers[0]!.kill('SIGSTOP');
       }
       const status = await exited;
@@ -258,7 +320,7 @@ async function frozen(): Promise<void> {
   const calm = await run(false, true);
   const specOn = await run(true, true);
   const specOff = await run(true, false);
-  console.log(`\n4. one of 2 workers frozen (SIGSTOP) 1.5 s into ${N} thunks of 0.1 s; job lease 10 s`);
+  console.log(`\n4. one of 2 workers frozen (SIGSTOP) once it has finished 4 of ${N} thunks of 0.1 s; job lease 10 s`);
   console.log(`  no fault:                       ${fmt(calm.wall_ms / 1000)} s`);
   console.log(
     `  frozen, stragglers duplicated:  ${fmt(specOn.wall_ms / 1000)} s (lost ${fmt((specOn.wall_ms - calm.wall_ms) / 1000)} s; ${specOn.speculation?.duplicates} duplicates, ${specOn.speculation?.won} won)`,
