@@ -75,7 +75,7 @@ export interface DescribedTarget {
   name: string;
   thunk: Thunk;
   /** What the memo says the reference reduced to, if it was forced (read when asked). */
-  reduction(): string | undefined;
+  reduction: () => string | undefined;
 }
 
 /** `gg describe`: the thunk a name or a placeholder file refers to, as the local store holds it. */
