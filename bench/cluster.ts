@@ -286,7 +286,9 @@ async function placement(): Promise<void> {
 
 async function frozen(): Promise<void> {
   const N = 120;
-  const run = async (freeze: boolean, speculation: boolean): Promise<Summary> => {
+  const LIMIT_S = 120;
+  /** A run that has not finished after LIMIT_S is stopped and reported as such (undefined). */
+  const run = async (freeze: boolean, speculation: boolean): Promise<Summary | undefined> => {
     const p = project();
     const names = Array.from({ length: N }, (_, i) => p.thunk(`sleep 0.1; echo ${i} > out`));
     const c = await Cluster.start(2, 2);
@@ -309,7 +311,15 @@ async function frozen(): Promise<void> {
         for (let t = 0; t < 300 && c.done('bench0') < 4; t++) await sleep(100);
         c.workers[0]!.kill('SIGSTOP');
       }
+      let timedOut = false;
+      const limit = setTimeout(() => {
+        timedOut = true;
+        spawnSync('pkill', ['-KILL', '-P', String(child.pid)]); // the gg force under sh
+        child.kill('SIGKILL');
+      }, LIMIT_S * 1000);
       const status = await exited;
+      clearTimeout(limit);
+      if (timedOut) return undefined;
       if (status !== 0) throw new Error(`gg force failed: ${err.slice(-2000)}`);
       return JSON.parse(out) as Summary;
     } finally {
@@ -317,17 +327,19 @@ async function frozen(): Promise<void> {
       fs.rmSync(p.dir, { recursive: true, force: true });
     }
   };
-  const calm = await run(false, true);
+  const calm = (await run(false, true))!;
   const specOn = await run(true, true);
   const specOff = await run(true, false);
+  const lost = (r: Summary | undefined): string =>
+    r
+      ? `${fmt(r.wall_ms / 1000)} s (lost ${fmt((r.wall_ms - calm.wall_ms) / 1000)} s`
+      : `not finished after ${LIMIT_S} s (`;
   console.log(`\n4. one of 2 workers frozen (SIGSTOP) once it has finished 4 of ${N} thunks of 0.1 s; job lease 10 s`);
   console.log(`  no fault:                       ${fmt(calm.wall_ms / 1000)} s`);
   console.log(
-    `  frozen, stragglers duplicated:  ${fmt(specOn.wall_ms / 1000)} s (lost ${fmt((specOn.wall_ms - calm.wall_ms) / 1000)} s; ${specOn.speculation?.duplicates} duplicates, ${specOn.speculation?.won} won)`,
+    `  frozen, stragglers duplicated:  ${lost(specOn)}; ${specOn?.speculation?.duplicates ?? '?'} duplicates, ${specOn?.speculation?.won ?? '?'} won)`,
   );
-  console.log(
-    `  frozen, no speculation:         ${fmt(specOff.wall_ms / 1000)} s (lost ${fmt((specOff.wall_ms - calm.wall_ms) / 1000)} s: waits for the lease to expire)`,
-  );
+  console.log(`  frozen, no speculation:         ${lost(specOff)}${specOff ? ')' : 'stopped)'}`);
 }
 
 console.log(

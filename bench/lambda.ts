@@ -22,8 +22,10 @@ import { s3Env, startS3 } from '../test/helpers/servers.js';
 const N = Number(process.argv[2] ?? 40);
 const JOBS = Number(process.argv[3] ?? 4);
 
+const dirs: string[] = [];
 function project(tag: string): string {
   const dir = fs.mkdtempSync(path.join(process.env['GG_BENCH_DIR'] ?? os.tmpdir(), `gg-bench-lambda-${tag}-`));
+  dirs.push(dir);
   spawnSync(process.execPath, [GG, 'init'], { cwd: dir, env: { ...process.env, GG_DIR: '' } });
   const store = new LocalStore(path.join(dir, '.gg'));
   const g = new GraphBuilder(store);
@@ -101,4 +103,5 @@ try {
 } finally {
   await offline.stop();
   await s3.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }

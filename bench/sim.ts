@@ -18,6 +18,8 @@ export const MEASURED = {
   workerOverheadS: 17.35e-3,
   /** The trivial thunk's own run (dash writing a line) on the workers, wall time on the loaded VM. */
   trivialRunS: 41.3e-3,
+  /** `node dist/bench/lambda.js 40 4`: a warm invocation's overhead over the local engine (serverless-offline + s3rver). */
+  lambdaInvokeS: 0.247,
 };
 
 export const CLUSTER: Omit<ClusterParams, 'workers'> = {
@@ -102,9 +104,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const lambdaZip = FUNCTIONS.map((functions) =>
     runLambda(git, { ...LAMBDA, functions, toolchainBytes: 0, toolchainObjects: 0 }),
   );
+  const lambdaSlow = FUNCTIONS.map((functions) =>
+    runLambda(git, { ...LAMBDA, functions, invokeS: MEASURED.lambdaInvokeS }),
+  );
   const lambda10k = WORKERS.map((functions) => runLambda(build, { ...LAMBDA, functions, burst: 1000 }));
   if (json) {
-    console.log(JSON.stringify({ calib, throughput, cluster, lambda, lambdaZip, lambda10k }));
+    console.log(JSON.stringify({ calib, throughput, cluster, lambda, lambdaZip, lambdaSlow, lambda10k }));
   } else {
     console.log(
       `Calibration check: 10,000 trivial thunks (${(MEASURED.trivialRunS * 1000).toFixed(1)} ms each) on 2 workers x 2 slots: ${s1(calib.makespanS)} s simulated (${Math.round(10000 / calib.makespanS)} thunks/s; bench/cluster.ts measures the real one), busiest: ${busiest(calib)}`,
@@ -138,13 +143,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `\nLambda: git (${git.length.toLocaleString('en')} thunks, ${lambda[0]!.r.workS.toFixed(0)} s of thunk time, critical path ${s1(lambda[0]!.r.criticalPathS)} s)`,
     );
     console.log(
-      '| functions | build s | environments started | S3 queue wait ms/request | cost USD | build s if the toolchain ships in the zip |',
+      `| functions | build s | environments started | S3 queue wait ms/request | cost USD | build s if the toolchain ships in the zip | build s at the ${MEASURED.lambdaInvokeS * 1000} ms per invocation measured against serverless-offline |`,
     );
-    console.log('|---:|---:|---:|---:|---:|---:|');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|');
     lambda.forEach((l, k) => {
       const s3 = l.r.servers.find((s) => s.name.startsWith('S3'))!;
       console.log(
-        `| ${l.functions.toLocaleString('en')} | ${s1(l.r.makespanS)} | ${l.environments} | ${s3.meanWaitMs.toFixed(0)} | ${l.costUsd.toFixed(3)} | ${s1(lambdaZip[k]!.r.makespanS)} |`,
+        `| ${l.functions.toLocaleString('en')} | ${s1(l.r.makespanS)} | ${l.environments} | ${s3.meanWaitMs.toFixed(0)} | ${l.costUsd.toFixed(3)} | ${s1(lambdaZip[k]!.r.makespanS)} | ${s1(lambdaSlow[k]!.r.makespanS)} |`,
       );
     });
     console.log(`\nLambda: the same 10,000-thunk build`);

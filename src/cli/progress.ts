@@ -28,6 +28,8 @@ export class ProgressReporter {
   private readonly running = new Map<string, Running>();
   private executed = 0;
   private cached = 0;
+  /** Memo hits on references never loaded (an early cutoff's thunk was discovered, so it is counted there). */
+  private cachedUndiscovered = 0;
   private failed = 0;
   /** Thunks stopped by Ctrl-C or --fail-fast while running. */
   cancelled = 0;
@@ -60,6 +62,7 @@ export class ProgressReporter {
         return;
       case 'cached':
         this.cached++;
+        if (e.how === 'memo') this.cachedUndiscovered++;
         this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`);
         return;
       case 'started':
@@ -117,7 +120,7 @@ export class ProgressReporter {
 
   /** Known so far: the graph is discovered as it is forced, so the total grows until the end. */
   private total(): number {
-    return Math.max(this.done() + this.running.size, this.discovered.size + this.cached);
+    return Math.max(this.done() + this.running.size, this.discovered.size + this.cachedUndiscovered);
   }
 
   private summary(): string {

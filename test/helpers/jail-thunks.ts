@@ -1,5 +1,6 @@
 /** Thunks that run host programs in the bubblewrap jail, for the sandbox tests (real programs, no mocks). */
 import fs from 'node:fs';
+import { after, before } from 'node:test';
 import path from 'node:path';
 import { type GgError } from '../../src/errors.js';
 import { forceAll } from '../../src/force/force.js';
@@ -109,4 +110,33 @@ export function processesWith(marker: string): number[] {
     }
   }
   return found;
+}
+
+/**
+ * A JailProject and its runtime for the tests of one describe block: made before them, closed and removed after
+ * (also when they fail). Read `jail.p` and `jail.rt` inside tests and hooks.
+ */
+export function jailSuite(limits: Partial<SandboxLimits> = {}): { readonly p: JailProject; readonly rt: Runtime } {
+  let p: JailProject | undefined;
+  let rt: Runtime | undefined;
+  before(async () => {
+    p = new JailProject();
+    rt = await p.runtime(limits);
+  });
+  after(async () => {
+    await rt?.close();
+    p?.remove();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('jailSuite: read jail.p and jail.rt inside a test or hook');
+    return v;
+  };
+  return {
+    get p() {
+      return ready(p);
+    },
+    get rt() {
+      return ready(rt);
+    },
+  };
 }

@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { computeName } from '../../src/ir/name.js';
+import { mapConcurrent } from '../../src/store/concurrency.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import { S3Store } from '../../src/store/s3-store.js';
 import { startRedis, startS3, useS3Credentials, type RunningS3, type RunningServer } from '../helpers/servers.js';
 import { cleanupTemps, runBigRoundTrip } from '../helpers/store-fixtures.js';
 
@@ -69,6 +71,24 @@ describe('S3Store bounds', () => {
     raw?.destroy();
     await server?.stop();
     cleanupTemps();
+  });
+
+  it('answers hasMany over 1,500 names (paged listing + HEADs) in under 10 s', async () => {
+    const store = S3Store.fromUri(server.uri.replace('?', '/listing?'));
+    const names: string[] = [];
+    const toPut: Buffer[] = [];
+    for (let i = 0; i < 1500; i++) {
+      const data = Buffer.from(`listed object ${i}`);
+      names.push(computeName(data));
+      if (i % 5 !== 0) toPut.push(data); // 1,200 objects: more than one listing page
+    }
+    await mapConcurrent(toPut, 32, (d) => store.put(d));
+    const t0 = performance.now();
+    const found = await store.hasMany(names);
+    const seconds = (performance.now() - t0) / 1000;
+    assert.equal(found.filter(Boolean).length, 1200);
+    assert.ok(seconds < 10, `${seconds.toFixed(2)} s`);
+    await store.close();
   });
 
   it('streams a 300 MiB object up and down with RSS under 150 MiB', async (t) => {

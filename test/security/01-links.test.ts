@@ -3,36 +3,30 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Runtime } from '../../src/runtime.js';
 import { tempDir } from '../helpers/cli.js';
-import { force, JailProject } from '../helpers/jail-thunks.js';
+import { force, jailSuite } from '../helpers/jail-thunks.js';
 import { rawThunk } from './helpers.js';
 
 describe("security 1: nothing is created through a thunk's own links", () => {
-  let p: JailProject;
-  let rt: Runtime;
+  const jail = jailSuite();
   let host: string;
   before(async () => {
-    p = new JailProject();
-    rt = await p.runtime();
     host = tempDir('gg-sec-host-');
   });
   after(async () => {
-    await rt.close();
-    p.remove();
     fs.rmSync(host, { recursive: true, force: true });
   });
 
   it('a link through a link, a start directory through a link, an input through a link: refused, the host untouched', async () => {
-    const v = p.g.value('planted content\n');
+    const v = jail.p.g.value('planted content\n');
     const cases = [
-      rawThunk(p, 'echo ok > out', { links: { d: host, 'd/planted': '/etc/hostname' } }),
-      rawThunk(p, 'echo ok > out', { links: { d: host }, cwd: 'd/newdir' }),
-      rawThunk(p, 'echo ok > out', { links: { d: host }, values: [{ name: v, filename: 'd/input' }] }),
-      rawThunk(p, 'echo ok > out', { links: { 'd/': `${host}/`, 'd/x/y': '/etc' } }),
+      rawThunk(jail.p, 'echo ok > out', { links: { d: host, 'd/planted': '/etc/hostname' } }),
+      rawThunk(jail.p, 'echo ok > out', { links: { d: host }, cwd: 'd/newdir' }),
+      rawThunk(jail.p, 'echo ok > out', { links: { d: host }, values: [{ name: v, filename: 'd/input' }] }),
+      rawThunk(jail.p, 'echo ok > out', { links: { 'd/': `${host}/`, 'd/x/y': '/etc' } }),
     ];
     for (const t of cases) {
-      const r = await force(rt, t);
+      const r = await force(jail.rt, t);
       assert.equal(r.error?.code, 'GG_E_THUNK_INVALID', `${t}: ${r.error?.message ?? 'forced'}`);
     }
     assert.deepEqual(fs.readdirSync(host), [], 'nothing appeared in the host directory');
@@ -40,9 +34,9 @@ describe("security 1: nothing is created through a thunk's own links", () => {
   });
 
   it('a link that does not shadow anything still works', async () => {
-    const t = rawThunk(p, 'readlink d > out', { links: { d: host }, tools: ['readlink'] });
-    const r = await force(rt, t);
+    const t = rawThunk(jail.p, 'readlink d > out', { links: { d: host }, tools: ['readlink'] });
+    const r = await force(jail.rt, t);
     assert.equal(r.error, undefined, r.error?.message);
-    assert.equal(p.text(r.value!), `${host}\n`);
+    assert.equal(jail.p.text(r.value!), `${host}\n`);
   });
 });

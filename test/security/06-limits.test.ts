@@ -3,39 +3,30 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openRuntime, type Runtime } from '../../src/runtime.js';
-import { force, JailProject } from '../helpers/jail-thunks.js';
+import { describe, it } from 'node:test';
+import { openRuntime } from '../../src/runtime.js';
+import { force, JailProject, jailSuite } from '../helpers/jail-thunks.js';
 import { rawThunk } from './helpers.js';
 
 describe('security 6: output limits count every entry; deep trees; stale run dirs', () => {
-  let p: JailProject;
-  let rt: Runtime;
-  before(async () => {
-    p = new JailProject();
-    rt = await p.runtime({ outputBytes: 1024 * 1024 });
-  });
-  after(async () => {
-    await rt.close();
-    p.remove();
-  });
+  const jail = jailSuite({ outputBytes: 1024 * 1024 });
 
   it('20,000 symlinks with long targets break a 1 MiB output limit', async () => {
     const long = 'x'.repeat(200);
-    const t = rawThunk(p, `mkdir l; seq 1 20000 | sed 's|^|/${long}/|' | xargs ln -s -t l; echo > out`, {
+    const t = rawThunk(jail.p, `mkdir l; seq 1 20000 | sed 's|^|/${long}/|' | xargs ln -s -t l; echo > out`, {
       tools: ['mkdir', 'seq', 'sed', 'xargs', 'ln'],
     });
-    const r = await force(rt, t);
+    const r = await force(jail.rt, t);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT', r.error?.message ?? 'forced');
   });
 
   it('20,000 empty files in 2,000 directories break a 1 MiB output limit', async () => {
     const t = rawThunk(
-      p,
+      jail.p,
       'mkdir dirs files; cd dirs; seq 1 2000 | xargs mkdir; cd ../files; seq 1 20000 | xargs touch; cd ..; echo > out',
       { tools: ['mkdir', 'seq', 'xargs', 'touch'] },
     );
-    const r = await force(rt, t);
+    const r = await force(jail.rt, t);
     assert.equal(r.error?.code, 'GG_E_THUNK_LIMIT', r.error?.message ?? 'forced');
   });
 
@@ -66,14 +57,14 @@ describe('security 6: output limits count every entry; deep trees; stale run dir
 
   it('run directories a killed gg left behind are swept when the next one starts', async () => {
     const dead = spawnSync('true').pid; // a pid that no longer runs
-    const tmp = path.join(p.ggDir, 'tmp');
+    const tmp = path.join(jail.p.ggDir, 'tmp');
     const stale = path.join(tmp, `run-${dead}-abc-1`);
     fs.mkdirSync(path.join(stale, 'a/b'), { recursive: true });
     fs.writeFileSync(path.join(stale, 'a/b/partial'), 'x'.repeat(1000));
     fs.writeFileSync(`${stale}.log`, 'log');
     const mine = path.join(tmp, `run-${process.pid}-abc-2`); // a live gg's: kept
     fs.mkdirSync(mine);
-    const rt2 = await openRuntime({ ggDir: p.ggDir, sandbox: 'bwrap' });
+    const rt2 = await openRuntime({ ggDir: jail.p.ggDir, sandbox: 'bwrap' });
     await rt2.close();
     assert.equal(fs.existsSync(stale), false);
     assert.equal(fs.existsSync(`${stale}.log`), false);

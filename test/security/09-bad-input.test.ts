@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { forceAll, type ForceEvent } from '../../src/force/force.js';
-import type { Runtime } from '../../src/runtime.js';
 import { GG, run } from '../helpers/cli.js';
-import { JailProject } from '../helpers/jail-thunks.js';
+import { jailSuite } from '../helpers/jail-thunks.js';
 import { rawThunk } from './helpers.js';
 
 /** One `error[GG_E_...]` line (+ hint), no stack trace, exit 1 or 2. */
@@ -18,22 +17,13 @@ function assertCleanError(r: { status: number | null; stderr: string }, code: st
 }
 
 describe('security 9: bad input is a clear user error', () => {
-  let p: JailProject;
-  let rt: Runtime;
-  before(async () => {
-    p = new JailProject();
-    rt = await p.runtime();
-  });
-  after(async () => {
-    await rt.close();
-    p.remove();
-  });
+  const jail = jailSuite();
 
   it('a directory, a FIFO, /dev/zero, a /proc file: GG_E_FILE_TYPE, no hang, no empty object', () => {
-    const env = { GG_DIR: p.ggDir };
-    const dir = path.join(p.dir, 'a-dir');
+    const env = { GG_DIR: jail.p.ggDir };
+    const dir = path.join(jail.p.dir, 'a-dir');
     fs.mkdirSync(dir);
-    const fifo = path.join(p.dir, 'fifo');
+    const fifo = path.join(jail.p.dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     for (const args of [
       ['hash', dir],
@@ -46,7 +36,7 @@ describe('security 9: bad input is a clear user error', () => {
       ['hash', '/dev/zero'],
       ['collect', '/proc/self/status'],
     ]) {
-      const r = run(p.dir, args, { env, timeoutMs: 20_000 });
+      const r = run(jail.p.dir, args, { env, timeoutMs: 20_000 });
       assertCleanError(r, 'GG_E_FILE_TYPE', `gg ${args.join(' ')}`);
     }
   });
@@ -54,36 +44,43 @@ describe('security 9: bad input is a clear user error', () => {
   it('a NUL byte, a 300 KB argument, 2 MB of environment, 3,000 variables: GG_E_THUNK_INVALID, never retried as GG_E_INFRA', async () => {
     const many = Array.from({ length: 3000 }, (_, i) => `V${i}=${'v'.repeat(700)}`);
     const cases = [
-      rawThunk(p, 'echo > out', {
-        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'a\0b'], envars: [] },
+      rawThunk(jail.p, 'echo > out', {
+        function: { hash: jail.p.sh.name, args: ['sh', '-c', 'echo > out', 'a\0b'], envars: [] },
       }),
-      rawThunk(p, 'echo > out', {
-        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out', 'x'.repeat(300 * 1024)], envars: [] },
+      rawThunk(jail.p, 'echo > out', {
+        function: { hash: jail.p.sh.name, args: ['sh', '-c', 'echo > out', 'x'.repeat(300 * 1024)], envars: [] },
       }),
-      rawThunk(p, 'echo > out', { function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many } }),
-      rawThunk(p, 'echo > out', {
-        function: { hash: p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many.map((e) => e.slice(0, 8)) },
+      rawThunk(jail.p, 'echo > out', {
+        function: { hash: jail.p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many },
+      }),
+      rawThunk(jail.p, 'echo > out', {
+        function: { hash: jail.p.sh.name, args: ['sh', '-c', 'echo > out'], envars: many.map((e) => e.slice(0, 8)) },
       }),
     ];
     for (const t of cases) {
       const events: ForceEvent[] = [];
-      const o = await forceAll([t], { store: rt.store, engine: rt.engine, jobs: 1, onEvent: (e) => events.push(e) });
+      const o = await forceAll([t], {
+        store: jail.rt.store,
+        engine: jail.rt.engine,
+        jobs: 1,
+        onEvent: (e) => events.push(e),
+      });
       assert.equal(o.errors.get(t)?.code, 'GG_E_THUNK_INVALID', o.errors.get(t)?.message ?? 'forced');
       assert.equal(events.filter((e) => e.type === 'retry').length, 0);
     }
   });
 
   it('a .gg this user may not write: GG_E_PERMISSION', () => {
-    const f = path.join(p.dir, 'file.txt');
+    const f = path.join(jail.p.dir, 'file.txt');
     fs.writeFileSync(f, 'content\n');
-    fs.chmodSync(p.dir, 0o755);
+    fs.chmodSync(jail.p.dir, 0o755);
     // As nobody: the .gg (root's, 0755) is read-only to it.
     const r = spawnSync(
       'setpriv',
       ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, GG, 'collect', f],
       {
-        cwd: p.dir,
-        env: { ...process.env, GG_DIR: p.ggDir },
+        cwd: jail.p.dir,
+        env: { ...process.env, GG_DIR: jail.p.ggDir },
         encoding: 'utf8',
         timeout: 20_000,
       },

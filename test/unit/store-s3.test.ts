@@ -137,14 +137,11 @@ describe('S3Store', () => {
       if (i % 5 !== 0) toPut.push(data); // 1,200 objects: more than one listing page
     }
     for (const { name } of await mapConcurrent(toPut, 32, (d) => store.put(d))) present.add(name);
-    const t0 = performance.now();
     const found = await store.hasMany(names);
-    const seconds = (performance.now() - t0) / 1000;
     assert.deepEqual(
       found,
       names.map((n) => present.has(n)),
     );
-    assert.ok(seconds < 10, `${seconds.toFixed(2)} s`);
   });
 
   for (const mode of ['single streamed PUT', 'multipart'] as const) {

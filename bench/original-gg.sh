@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# gg-ts beside the original gg (C++, github.com/StanfordSNR/gg) on one store, in one run: COUNT trivial thunks
+# (`sh -c 'echo N > out'`, no jail: the original has none), --jobs 2, cold (memo cleared) and memoized,
+# interleaved, median of RUNS. The thunks are written once by gg-ts's SDK into a .gg both read (the IR and the
+# store layout are gg's). Both force placeholder files, which each replaces with the output.
+# Usage: bench/original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]
+#   ORIGINAL_BUILD_DIR: the original's source tree after `make` (how: docs/BENCHMARKS.md); its binaries are
+#   taken from src/frontend there. Run `npm run build` first.
+set -euo pipefail
+orig=$(cd "${1:?usage: original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]}" && pwd)/src/frontend
+count=${2:-500}
+runs=${3:-5}
+here=$(cd "$(dirname "$0")/.." && pwd)
+for b in gg-force gg-execute; do [[ -x $orig/$b ]] || { echo "no $orig/$b: build the original first" >&2; exit 2; }; done
+export TMPDIR=${TMPDIR:-/var/tmp}
+work=$(mktemp -d "$TMPDIR/gg-orig-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+node "$here/dist/bench/force.js" --write "$work" --count "$count" --chain 2 >/dev/null
+proj=$work/independent
+mapfile -t names <"$proj/targets.txt"
+export PATH=$orig:$PATH # the original's gg-force runs its gg-execute from PATH
+unset GG_DIR
+
+ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>"$work/err" || { tail -3 "$work/err" >&2; exit 1; }; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
+placeholders() { # fresh placeholders in $proj/t, and (for cold) an empty memo
+  rm -rf "$proj/t" && mkdir "$proj/t"
+  for n in "${names[@]}"; do printf '#!/usr/bin/env gg-force-and-run\n%s\n' "$n" >"$proj/t/$n"; done
+  if [[ $1 == cold ]]; then rm -rf "$proj/.gg/reductions" && mkdir "$proj/.gg/reductions"; fi
+}
+original() { # original cold|warm
+  placeholders "$1"
+  (cd "$proj" && ms gg-force --jobs 2 t/*)
+}
+ggts() { # ggts cold|warm
+  placeholders "$1"
+  (cd "$proj" && ms node "$here/dist/src/cli/main.js" force --sandbox=none --jobs 2 t/*)
+}
+declare -A t
+for ((i = 0; i < runs; i++)); do
+  t[orig-cold]+="$(original cold) "
+  t[orig-warm]+="$(original warm) "
+  t[ts-cold]+="$(ggts cold) "
+  t[ts-warm]+="$(ggts warm) "
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+echo "$count trivial thunks, --jobs 2, no jail; median of $runs interleaved runs (ms); load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-10s %12s %12s %8s\n' '' 'original gg' 'gg-ts' 'ratio'
+for k in cold warm; do
+  o=$(echo "${t[orig-$k]}" | median)
+  s=$(echo "${t[ts-$k]}" | median)
+  printf '%-10s %12s %12s %8s\n' "$k" "$o" "$s" "$(awk -v a="$s" -v b="$o" 'BEGIN{printf "%.2fx", a/b}')"
+done
