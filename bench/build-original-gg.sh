@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the original gg's gg-force and gg-execute (github.com/StanfordSNR/gg, C++, 2019) on Debian 12 for
+# Build the original gg's gg-force, gg-execute and gg-hash (github.com/StanfordSNR/gg, C++, 2019) on Debian 12 for
 # bench/original-gg.sh. None of its code enters this repository: give it a clone of its repository.
 # Usage: bench/build-original-gg.sh GG_SOURCE_DIR     (e.g. git clone https://github.com/StanfordSNR/gg)
 # What it works around, with nothing changed in the original's files:
@@ -26,5 +26,5 @@ cd "$src"
 flags=(PICKY_CXXFLAGS=-Wno-error
   "CXX14_FLAGS=-std=c++17 -pthread -include cstring -include limits -include memory -include stdexcept -include algorithm -include functional -include array -include cstdint")
 for d in protobufs util tui net thunk trace sandbox storage execution; do make -j2 -C "src/$d" "${flags[@]}" >/dev/null; done
-make -j2 -C src/frontend gg-force gg-execute "${flags[@]}" >/dev/null
-ls -la src/frontend/gg-force src/frontend/gg-execute
+make -j2 -C src/frontend gg-force gg-execute gg-hash "${flags[@]}" >/dev/null
+ls -la src/frontend/gg-force src/frontend/gg-execute src/frontend/gg-hash

@@ -14,6 +14,7 @@ import { joinTag, nameSize, shortName } from '../ir/name.js';
 import { decodeThunk, type Thunk } from '../ir/thunk.js';
 import { readLogSince } from '../sandbox/process-runner.js';
 import { DEFAULT_LIMITS, type Sandbox, type SandboxLimits, type StagedFile } from '../sandbox/sandbox.js';
+import { MemoSigner } from '../store/memo-signer.js';
 import type { ObjectCache } from '../store/object-cache.js';
 import { removeTree } from '../sandbox/tree.js';
 import type { Store } from '../store/store.js';
@@ -31,9 +32,16 @@ export interface WorkerRuntimeOptions {
   publish?: Store;
   /** Keep the working directory of failed thunks for inspection. */
   keepFailed?: boolean;
+  /**
+   * Signs the memo entries written to `publish` (readers holding the memo key ignore unsigned ones); with a
+   * key, an unsigned or badly signed entry already there is not a result: ours replaces it.
+   */
+  signer?: MemoSigner;
 }
 
 const LOG_TAIL_BYTES = 2048;
+/** No memo key: entries are written as they are, and a recorded signature is stripped unchecked. */
+const UNSIGNED = new MemoSigner(undefined);
 
 export type RuntimeResult = ExecutionResult & { stats: ExecutionStats };
 
@@ -160,17 +168,28 @@ export class WorkerRuntime {
       const r = await store.putFile(this.o.cache.blobPath(o), o);
       if (r.written) stats.bytesUploaded += nameSize(o);
     }
+    const signer = this.o.signer ?? UNSIGNED;
     const entries: [string, string][] = outputs.map((o) => [joinTag(name, o.tag), o.name]);
     entries.push([name, outputs[0]!.name]);
+    const sealed = entries.map(([r, v]): [string, string] => [r, signer.seal(r, v)]);
     if (!store.claimReductions) {
       await (store.putReductions
-        ? store.putReductions(entries)
-        : Promise.all(entries.map(([r, v]) => store.putReduction(r, v))));
+        ? store.putReductions(sealed)
+        : Promise.all(sealed.map(([r, v]) => store.putReduction(r, v))));
       return outputs;
     }
     // Two runs of one thunk (a speculative duplicate, a frozen worker that woke up): the first recorded
     // result is the result; a later run reports it instead of its own, so nobody sees two answers.
-    const winners = await store.claimReductions(entries);
+    const recorded = await store.claimReductions(sealed);
+    const winners = recorded.map((v, i) => (v === undefined ? undefined : signer.open(entries[i]![0], v)));
+    if (winners.some((w) => w === undefined)) {
+      // Entries the key does not vouch for (written without it, or forged) are no result: ours replace them.
+      const replace = sealed.filter((_, i) => winners[i] === undefined);
+      await (store.putReductions
+        ? store.putReductions(replace)
+        : Promise.all(replace.map(([r, v]) => store.putReduction(r, v))));
+      entries.forEach(([, v], i) => (winners[i] ??= v));
+    }
     return thunk.outputs.map((tag, i) => ({ tag, name: winners[i]! }));
   }
 

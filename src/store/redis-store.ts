@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { Redis, type RedisOptions } from 'ioredis';
 import { GgError, fromSystemError } from '../errors.js';
@@ -118,7 +119,8 @@ export class RedisStore implements RemoteStore {
       // out a short outage and then give up instead of reconnecting forever.
       retryStrategy: (times: number) => (!this.everReady || times > 10 ? null : Math.min(100 * times, 1000)),
     };
-    if (options.tls) redisOptions.tls = { servername: options.host };
+    // SNI takes host names only (an IP address is checked against the certificate's IP entries without it).
+    if (options.tls) redisOptions.tls = net.isIP(options.host) ? {} : { servername: options.host };
     this.client = new Redis(redisOptions);
     // Without a listener an 'error' event would crash the process; the last one explains a failed connect.
     this.client.on('error', (e: Error) => {
@@ -499,10 +501,10 @@ export class RedisStore implements RemoteStore {
     await this.run(`dropping the memo entry of ${ref}`, () => this.client.del(REDUCTION_PREFIX + ref));
   }
 
-  async claimReductions(entries: readonly (readonly [string, string])[]): Promise<string[]> {
+  async claimReductions(entries: readonly (readonly [string, string])[]): Promise<(string | undefined)[]> {
     for (const [ref, result] of entries) {
       assertRef(ref);
-      assertRef(result);
+      assertMemoValue(result);
     }
     if (entries.length === 0) return [];
     const keys = entries.map(([ref]) => REDUCTION_PREFIX + ref);
@@ -510,9 +512,8 @@ export class RedisStore implements RemoteStore {
     const got = await this.run(`recording the result of ${entries[0]![0]}`, () =>
       this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, ...values),
     );
-    // A recorded value may carry a signature (memo-signer.ts): the answer is the result name alone.
-    const answers = (got as (string | null)[]).map((v) => parseReduction(v)?.split(' ')[0]);
-    return answers.map((a, i) => a ?? values[i]!);
+    // Recorded values as stored, signature included (memo-signer.ts): the caller checks and strips it.
+    return (got as (string | null)[]).map((v, i) => (v === null ? values[i]! : parseReduction(v)));
   }
 
   async close(): Promise<void> {

@@ -66,7 +66,7 @@ export class RedisStreamConnection {
       // TLS sockets do not support that and deliver fresh buffers instead.
       const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
       const s = t.tls
-        ? tls.connect({ host: t.host, port: t.port, servername: t.host })
+        ? tls.connect({ host: t.host, port: t.port, ...(net.isIP(t.host) ? {} : { servername: t.host }) })
         : net.connect({
             host: t.host,
             port: t.port,

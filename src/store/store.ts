@@ -43,9 +43,11 @@ export interface Store {
   /**
    * Record a thunk's entries unless it already has some, and return what is recorded, in order: the first
    * writer wins. Stores that several workers write at once implement it, so two runs of one thunk (a
-   * speculative duplicate, a frozen worker that woke up) never leave two answers.
+   * speculative duplicate, a frozen worker that woke up) never leave two answers. Values are stored and
+   * returned as they are (a memo signature included: memo-signer.ts); undefined for a recorded value that is
+   * not a memo value at all (garbage: the caller replaces it).
    */
-  claimReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<string[]>;
+  claimReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<(string | undefined)[]>;
 
   close(): Promise<void>;
 }

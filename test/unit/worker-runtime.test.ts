@@ -8,11 +8,17 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalEngine } from '../../src/engine/local-engine.js';
 import { WorkerRuntime } from '../../src/engine/worker-runtime.js';
+import { ClusterEngine } from '../../src/engine/cluster/cluster-engine.js';
+import { ClusterWorker } from '../../src/engine/cluster/cluster-worker.js';
+import { decodeThunk } from '../../src/ir/thunk.js';
 import type { Engine, ExecuteOptions } from '../../src/engine/engine.js';
 import { forceAll } from '../../src/force/force.js';
 import { joinTag } from '../../src/ir/name.js';
 import type { Thunk } from '../../src/ir/thunk.js';
 import { NoSandbox } from '../../src/sandbox/no-sandbox.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import { MemoSigner } from '../../src/store/memo-signer.js';
+import { openStore } from '../../src/store/open-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { WorkerCache } from '../../src/store/worker-cache.js';
 import { project, tempDir } from '../helpers/cli.js';
@@ -93,6 +99,95 @@ describe('WorkerRuntime over a Redis store', () => {
     const second = await runOn(tempDir());
     assert.equal(second.r.outputs[0]!.name, out, 'the later run reports the recorded result, not its own');
     assert.equal(await store.getReduction(t.name), out);
+    await store.close();
+  });
+
+  it('a worker advertises the cache it starts with: a new client places a thunk on it at once', async () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const big = s.g.value(Buffer.alloc(200 * 1024, 'x'));
+    const t = s.script('wc -c < in > out', { values: [{ name: big, filename: 'in' }] });
+    s.close();
+    const store = RedisStore.fromUri(redis.uri);
+    await store.check();
+    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
+      await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    // The worker's cache holds the big input (and the shell) from an earlier life.
+    const cacheDir = tempDir();
+    const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
+    for (const name of [big, s.sh]) {
+      const tmp = earlier.tempPath();
+      fs.copyFileSync(path.join(dir, '.gg/blobs', name), tmp);
+      earlier.adoptFile(tmp, name);
+    }
+    await earlier.close();
+    const worker = await ClusterWorker.start({
+      storageUri: redis.uri,
+      jobs: 1,
+      cacheDir,
+      cacheBytes: 1 << 30,
+      sandbox: 'none',
+      id: 'advertiser',
+      log: () => undefined,
+    });
+    const engine = await ClusterEngine.open({ queueUri: redis.uri });
+    try {
+      const r = await engine.execute(t.name, decodeThunk(await store.get(t.name)));
+      assert.equal(engine.report.placed, 1, 'placed on the worker that advertised the input');
+      assert.equal(r.worker, 'advertiser');
+      assert.ok(!r.stats!.fetched.includes(big), 'the big input was not fetched again');
+      assert.equal((await store.get(r.outputs[0]!.name)).toString().trim(), String(200 * 1024));
+    } finally {
+      await engine.close();
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it('signs memo entries with the memo key: a keyed reader takes them, a forged unsigned entry is replaced', async () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const input = s.g.value(Buffer.from('payload\n'));
+    const t = s.script('cat in > out; date +%s%N >> out', { values: [{ name: input, filename: 'in' }] });
+    s.close();
+    const store = RedisStore.fromUri(redis.uri);
+    await store.check();
+    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
+      await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    // Someone without the key recorded an answer first: not a result for keyed readers.
+    await store.putReduction(t.name, input);
+    await store.putReduction(joinTag(t.name, 'out'), input);
+    const key = Buffer.alloc(32, 7);
+    const runOn = async (signer: MemoSigner) => {
+      const cache = new WorkerCache(tempDir(), { maxBytes: 1 << 30 });
+      const rt = new WorkerRuntime({
+        cache,
+        sandbox: new NoSandbox(cache.hashCache),
+        source: store,
+        publish: store,
+        signer,
+      });
+      try {
+        return await rt.runNamed(t.name);
+      } finally {
+        await rt.close();
+      }
+    };
+    const first = await runOn(new MemoSigner(key));
+    const out = first.outputs[0]!.name;
+    assert.notEqual(out, input, 'the forged entry is not taken as the result');
+    const raw = (await store.getReductions([t.name, joinTag(t.name, 'out')])) as string[];
+    for (const [i, ref] of [t.name, joinTag(t.name, 'out')].entries()) {
+      assert.match(raw[i]!, / ggsig1:/, 'the entry is signed');
+      assert.equal(new MemoSigner(key).open(ref, raw[i]), out);
+    }
+    // A reader holding the key takes the worker's entry (through the same TieredStore gg force uses).
+    const reader = await openStore(redis.uri, new LocalStore(path.join(project(), '.gg')), { memoKey: key });
+    assert.equal(await reader.getReduction(t.name), out);
+    await reader.close();
+    // Later runs, keyed or not, report the recorded result.
+    assert.equal((await runOn(new MemoSigner(key))).outputs[0]!.name, out);
+    assert.equal((await runOn(new MemoSigner(undefined))).outputs[0]!.name, out);
     await store.close();
   });
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { GgError } from '../../errors.js';
+import { readMemoKey } from '../../store/memo-signer.js';
 import { action, parseIntOption } from '../errors.js';
 import { limitsFromFlags, parseByteSize, sandboxFromFlags } from '../sandbox-flags.js';
 
@@ -18,6 +19,7 @@ interface WorkerOpts {
   memoryLimit?: number;
   outputLimit?: number;
   lockDuration: number;
+  memoKeyFile?: string;
 }
 
 function storageOf(o: { storage?: string }): string {
@@ -60,6 +62,10 @@ export function registerWorker(program: Command): void {
       parseIntOption('--lock-duration'),
       10_000,
     )
+    .option(
+      '--memo-key-file <file>',
+      'key for signed memo entries on the shared store: sign what the worker records (default: $GG_MEMO_KEY_FILE)',
+    )
     .addHelpText(
       'after',
       '\nExample:\n  gg worker --storage redis://:secret@coord:6379 --jobs 8 --cache-dir /var/cache/gg --cache-size 20G',
@@ -67,6 +73,7 @@ export function registerWorker(program: Command): void {
     .action(
       action(async (o: WorkerOpts) => {
         const { ClusterWorker } = await import('../../engine/cluster/cluster-worker.js');
+        const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
         const w = await ClusterWorker.start({
           storageUri: storageOf(o),
           ...(o.queue ? { queueUri: o.queue } : {}),
@@ -76,6 +83,7 @@ export function registerWorker(program: Command): void {
           sandbox: sandboxFromFlags(o),
           limits: limitsFromFlags(o),
           lockDurationMs: o.lockDuration,
+          ...(memoKey ? { memoKey } : {}),
           ...(o.id ? { id: o.id } : {}),
         });
         await new Promise<void>((resolve) => {

@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Queue, type Job } from 'bullmq';
 import { GgError } from '../../errors.js';
-import { nameSize } from '../../ir/name.js';
+import { isValidName, nameSize } from '../../ir/name.js';
 import type { Thunk } from '../../ir/thunk.js';
 import type { Engine, ExecuteOptions, ExecutionResult } from '../engine.js';
 import { Placement } from '../placement.js';
@@ -25,17 +25,19 @@ import {
   PREFIX,
   SHARED_QUEUE,
   WORKERS_KEY,
+  ADVERT_MAX_OBJECTS,
   fromWireError,
   parseWireResult,
   parseWorkerInfo,
   resultsKey,
+  workerCacheKey,
   workerKey,
   workerQueue,
   type ClientMessage,
   type JobData,
   type WorkerInfo,
 } from './protocol.js';
-import { clusterConnection } from './redis-connection.js';
+import { clusterConnection, connectError } from './redis-connection.js';
 
 export interface ClusterEngineOptions {
   queueUri: string;
@@ -121,18 +123,14 @@ export class ClusterEngine implements Engine {
         retryStrategy: () => null,
         maxRetriesPerRequest: 1,
       });
-      probe.on('error', () => undefined);
+      // connect() fails with 'Connection is closed'; the 'error' event before it says why (WRONGPASS ...).
+      let why: unknown;
+      probe.on('error', (err) => (why ??= err));
       try {
         await probe.connect();
         await probe.ping();
       } catch (err) {
-        throw new GgError(
-          'GG_E_STORAGE_UNREACHABLE',
-          `cannot reach the cluster's Redis at ${e.connection.host}:${e.connection.port}: ${(err as Error).message}`,
-          {
-            hint: 'check --engine cluster=redis://[user:pass@]host:port (or --storage) and that the server is reachable',
-          },
-        );
+        throw connectError(e.connection, why ?? err);
       } finally {
         probe.disconnect();
       }
@@ -288,7 +286,7 @@ export class ClusterEngine implements Engine {
       }
       if (!this.settle(p)) return;
       this.failedOn.delete(p.name);
-      this.account(r);
+      this.account(r, p.inputs);
       p.resolve({ outputs: r.outputs, wallMs: r.wallMs, log: r.log, worker: r.worker, stats: r.stats });
       return;
     }
@@ -299,14 +297,15 @@ export class ClusterEngine implements Engine {
     p.reject(err);
   }
 
-  private account(r: ReturnType<typeof parseWireResult>): void {
+  private account(r: ReturnType<typeof parseWireResult>, inputs: Pending['inputs']): void {
     const s = r.stats;
     this.report.bytesFetched += s.bytesFetched;
     this.report.bytesUploaded += s.bytesUploaded;
     this.report.fetchMs += s.fetchMs;
     this.report.runMs += s.runMs;
     this.report.uploadMs += s.uploadMs;
-    this.placement.learn(r.worker, [...s.fetched, ...r.outputs.map((o) => o.name)]);
+    // After the run its cache holds every input (fetched now or already there) and the outputs.
+    this.placement.learn(r.worker, [...inputs.map((i) => i.name), ...s.fetched, ...r.outputs.map((o) => o.name)]);
   }
 
   private async readResults(): Promise<void> {
@@ -339,14 +338,30 @@ export class ClusterEngine implements Engine {
     }
     const replies = list.length > 0 ? ((await pipe.exec()) ?? []) : [];
     const seen = new Set<string>();
+    const joined: string[] = [];
     list.forEach(({ id, hb }, i) => {
       const fields = replies[i]?.[1] as Record<string, string> | undefined;
       const info = fields ? parseWorkerInfo(id, fields, hb) : undefined;
       if (info) {
+        if (!this.live.has(id)) joined.push(id);
         this.live.set(id, info);
         seen.add(id);
       }
     });
+    // A worker seen for the first time: what its cache held when it started (then: learnt from its results).
+    if (this.o.placement !== false && joined.length > 0) {
+      const p = this.cmd.pipeline();
+      for (const id of joined) p.srandmember(workerCacheKey(id), ADVERT_MAX_OBJECTS);
+      const held = (await p.exec()) ?? [];
+      joined.forEach((id, i) => {
+        const names = held[i]?.[1];
+        if (Array.isArray(names))
+          this.placement.learn(
+            id,
+            names.filter((n): n is string => typeof n === 'string' && isValidName(n)),
+          );
+      });
+    }
     for (const id of [...this.live.keys()]) {
       if (!seen.has(id)) {
         this.live.delete(id);
@@ -364,11 +379,14 @@ export class ClusterEngine implements Engine {
       return; // Redis away
     }
     for (const p of [...this.pending.values()]) {
-      if (p.placedOn !== undefined && !this.live.has(p.placedOn) && p.worker === undefined) {
-        // Nobody else takes from a worker's own queue: move the job to the shared one.
-        void this.queue(p.queue)
-          .remove(p.jobId)
-          .catch(() => 0);
+      if (p.placedOn !== undefined && !this.live.has(p.placedOn)) {
+        // Nobody else takes from a worker's own queue, nor checks it for stalled jobs: a job placed on a
+        // silent worker, waiting or already running there (killed, frozen), moves to the shared queue. If
+        // that worker wakes up and finishes it, its answer is ignored and its memo write loses to the first.
+        if (p.worker === undefined)
+          void this.queue(p.queue)
+            .remove(p.jobId)
+            .catch(() => 0);
         this.resubmit(p);
       }
     }

@@ -13,10 +13,12 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { GgError, isGgError } from '../../errors.js';
+import { nameSize } from '../../ir/name.js';
 import { createSandbox, type SandboxKind } from '../../sandbox/create-sandbox.js';
 import { LazySandbox } from '../../sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from '../../sandbox/sandbox.js';
 import { Semaphore } from '../../store/concurrency.js';
+import { MemoSigner } from '../../store/memo-signer.js';
 import { openRemoteStore } from '../../store/open-store.js';
 import type { RemoteStore } from '../../store/remote-store.js';
 import { WorkerCache } from '../../store/worker-cache.js';
@@ -28,15 +30,18 @@ import {
   PREFIX,
   SHARED_QUEUE,
   WORKERS_KEY,
+  ADVERT_MAX_OBJECTS,
+  ADVERT_MIN_BYTES,
   parseJobData,
   resultsKey,
   toWireError,
+  workerCacheKey,
   workerKey,
   workerQueue,
   type ClientMessage,
   type WireResult,
 } from './protocol.js';
-import { clusterConnection } from './redis-connection.js';
+import { clusterConnection, connectError } from './redis-connection.js';
 
 export interface ClusterWorkerOptions {
   /** Where objects and the memo live (redis://, s3://, ...). */
@@ -49,10 +54,15 @@ export interface ClusterWorkerOptions {
   sandbox: SandboxKind;
   limits?: Partial<SandboxLimits>;
   id?: string;
+  /** Key for signed memo entries (memo-signer.ts): what the worker records is signed with it. */
+  memoKey?: Buffer;
   /** How long a job's lease lasts without renewal (a frozen worker's jobs return to the queue after it). */
   lockDurationMs?: number;
   log?: (line: string) => void;
 }
+
+/** How long a starting worker waits for an unreachable store (a Redis restart) before giving up. */
+const START_PATIENCE_MS = 30_000;
 
 export class ClusterWorker {
   readonly id: string;
@@ -63,6 +73,7 @@ export class ClusterWorker {
   private store!: RemoteStore;
   private readonly cache: WorkerCache;
   private readonly sandbox: LazySandbox;
+  private readonly signer: MemoSigner;
   private readonly redis: Redis;
   private readonly sub: Redis;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -85,6 +96,7 @@ export class ClusterWorker {
         .slice(0, 40)}-${process.pid}`;
     this.log = o.log ?? ((l) => process.stderr.write(`${l}\n`));
     this.slots = new Semaphore(o.jobs);
+    this.signer = new MemoSigner(o.memoKey);
     this.cache = new WorkerCache(o.cacheDir, { maxBytes: o.cacheBytes });
     const kind = o.sandbox;
     this.sandbox = new LazySandbox(kind, () =>
@@ -115,9 +127,29 @@ export class ClusterWorker {
       throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
     const w = new ClusterWorker(o);
     try {
-      await w.openStore();
-      await w.redis.connect();
-      await w.sub.connect();
+      // A worker joining while Redis restarts waits for it (a while); a wrong password or URI fails at once.
+      for (const deadline = Date.now() + START_PATIENCE_MS; ;) {
+        try {
+          await w.openStore();
+          break;
+        } catch (e) {
+          if (!isGgError(e) || e.code !== 'GG_E_STORAGE_UNREACHABLE' || Date.now() > deadline) throw e;
+          w.log(`gg worker ${w.id}: ${e.message.split('\n')[0]}; trying again`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      let why: unknown;
+      const onError = (e: unknown): unknown => (why ??= e);
+      w.redis.once('error', onError);
+      try {
+        await w.redis.connect();
+        await w.redis.ping();
+        await w.sub.connect();
+      } catch (e) {
+        throw connectError(clusterConnection(w.queueUri), why ?? e);
+      } finally {
+        w.redis.off('error', onError);
+      }
       await w.begin();
     } catch (e) {
       await w.stop().catch(() => undefined);
@@ -135,6 +167,7 @@ export class ClusterWorker {
       sandbox: this.sandbox,
       source: store,
       publish: store,
+      signer: this.signer,
       ...(this.o.limits ? { limits: this.o.limits } : {}),
     });
   }
@@ -194,6 +227,7 @@ export class ClusterWorker {
     this.sub.on('message', (_ch: string, jobId: string) => {
       for (const w of this.workers) w.cancelJob(jobId, 'cancelled by its client');
     });
+    await this.advertise();
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.log(
@@ -214,6 +248,19 @@ export class ClusterWorker {
     }
   }
 
+  /** What the cache already holds (kept across restarts), for placement: the largest objects, capped. */
+  private async advertise(): Promise<void> {
+    const names = [...this.cache.names()]
+      .map((n) => ({ n, size: nameSize(n) }))
+      .filter((o) => o.size >= ADVERT_MIN_BYTES)
+      .sort((a, b) => b.size - a.size)
+      .slice(0, ADVERT_MAX_OBJECTS)
+      .map((o) => o.n);
+    const m = this.redis.multi().del(workerCacheKey(this.id));
+    for (let i = 0; i < names.length; i += 1000) m.sadd(workerCacheKey(this.id), ...names.slice(i, i + 1000));
+    await m.pexpire(workerCacheKey(this.id), DEAD_AFTER_MS * 6).exec();
+  }
+
   private async beat(): Promise<void> {
     try {
       await this.redis
@@ -230,6 +277,7 @@ export class ClusterWorker {
           startedAt: this.startedAt,
         })
         .pexpire(workerKey(this.id), DEAD_AFTER_MS * 6)
+        .pexpire(workerCacheKey(this.id), DEAD_AFTER_MS * 6)
         .zadd(WORKERS_KEY, Date.now(), this.id)
         .exec();
     } catch {
@@ -300,7 +348,7 @@ export class ClusterWorker {
     await Promise.all(this.workers.map((w) => w.close(force).catch(() => undefined)));
     try {
       if (this.redis.status === 'ready')
-        await this.redis.multi().del(workerKey(this.id)).zrem(WORKERS_KEY, this.id).exec();
+        await this.redis.multi().del(workerKey(this.id), workerCacheKey(this.id)).zrem(WORKERS_KEY, this.id).exec();
     } catch {
       // best effort: a silent worker drops out of `gg workers` by itself
     }

@@ -18,6 +18,13 @@ export const workerQueue = (id: string): string => `w-${id}`;
 /** Sorted set: worker id -> last heartbeat (ms since the epoch). */
 export const WORKERS_KEY = `${PREFIX}:workers`;
 export const workerKey = (id: string): string => `${PREFIX}:worker:${id}`;
+/**
+ * Set: the largest objects a worker's cache held when it started (a restarted worker's cache is advertised
+ * at once; after that, the client learns from results). Capped, and only objects worth placing for.
+ */
+export const workerCacheKey = (id: string): string => `${PREFIX}:worker:${id}:cache`;
+export const ADVERT_MAX_OBJECTS = 10_000;
+export const ADVERT_MIN_BYTES = 4096;
 /** A client's results: workers push started/finished/failed messages, the client pops them. */
 export const resultsKey = (client: string): string => `${PREFIX}:results:${client}`;
 /** Pub/sub: job ids to cancel wherever they run. */

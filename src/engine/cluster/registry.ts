@@ -1,8 +1,7 @@
 /** Reading the registry of workers (`gg workers`): who is alive, with what, doing how much. */
 import { Redis } from 'ioredis';
-import { GgError } from '../../errors.js';
 import { DEAD_AFTER_MS, WORKERS_KEY, parseWorkerInfo, workerKey, type WorkerInfo } from './protocol.js';
-import { clusterConnection } from './redis-connection.js';
+import { clusterConnection, connectError } from './redis-connection.js';
 
 export interface WorkerList {
   live: WorkerInfo[];
@@ -13,18 +12,13 @@ export interface WorkerList {
 export async function listWorkers(queueUri: string): Promise<WorkerList> {
   const conn = clusterConnection(queueUri);
   const redis = new Redis({ ...conn, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
+  let why: unknown;
+  redis.on('error', (e) => (why ??= e));
   try {
     try {
       await redis.connect();
     } catch (e) {
-      throw new GgError(
-        'GG_E_STORAGE_UNREACHABLE',
-        `cannot reach the cluster's Redis at ${conn.host}:${conn.port}: ${(e as Error).message}`,
-        {
-          hint: 'check the URI (redis://[user:pass@]host:port) and that the server is reachable',
-        },
-      );
+      throw connectError(conn, why ?? e);
     }
     const now = Date.now();
     const all = await redis.zrange(WORKERS_KEY, '0', '-1', 'WITHSCORES');
