@@ -2,9 +2,11 @@
 /** The `gg` command: argument parsing only; every command calls the library. */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { reportError } from './errors.js';
 import { GgError } from '../errors.js';
+
+const VERSION = '0.1.0';
 
 type Register = (program: Command) => void;
 
@@ -27,9 +29,10 @@ const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
 
 /** The program for these arguments: only the command named (none for --version), every command otherwise. */
 export async function buildProgram(argv: readonly string[] = process.argv): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('gg')
     .description('gg-ts: run jobs as hermetic, content-addressed thunks, in parallel, memoized')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
@@ -50,9 +53,15 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `gg --version` alone answers before commander loads (start-up: docs/BENCHMARKS.md).
+  if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
   try {
     await (await buildProgram(argv)).parseAsync(argv);
   } catch (e) {
+    const { CommanderError } = await import('commander');
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return;
       process.exitCode = reportError(
