@@ -144,9 +144,12 @@ export function forceTree(dir: string, sandbox = process.env['GG_TEST_SANDBOX'] 
   }
 }
 
-/** A project from ../shared/tools/get-source copied to a temp dir, or undefined when it cannot be fetched. */
+/**
+ * A project from ../shared/tools/get-source ($GET_SOURCE, as bench/corpus.sh, for a checkout elsewhere) copied
+ * to a temp dir, or undefined when it cannot be fetched.
+ */
 export function sourceCopy(name: string): string | undefined {
-  const get = path.resolve(REPO, '../shared/tools/get-source');
+  const get = process.env['GET_SOURCE'] || path.resolve(REPO, '../shared/tools/get-source');
   const r = spawnSync(get, [name], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) {
     // On a developer's offline machine the test is skipped; in CI a missing project is a failure, never a skip.

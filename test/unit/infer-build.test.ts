@@ -228,14 +228,20 @@ describe('gg infer', () => {
       return performance.now() - t0;
     };
     const perIteration = Math.max(1e-6, (timed(300_000) - timed(0)) / 300_000);
-    const n = Math.min(300_000_000, Math.ceil(12_000 / perIteration));
-    shOk(dir, `gg infer c++ ${flags} -DN=${n} -c slow.cc -o slow.o`);
-    const d = JSON.parse(shOk(dir, 'gg describe slow.o --json')) as { timeout?: number };
-    assert.equal(d.timeout, 7_500, "the thunk keeps gg's compile timeout, as its straggler hint");
-    const start = performance.now();
-    const s = forceJson(dir, 'slow.o');
-    const ms = performance.now() - start;
-    assert.equal(s.failed, 0);
+    // The machine's speed changes under load between calibration and force: a compile that came out shorter
+    // than the old limit is scaled up and built again (a new thunk), up to three times.
+    let n = Math.min(300_000_000, Math.ceil(12_000 / perIteration));
+    let ms = 0;
+    for (let attempt = 0; attempt < 3 && ms <= 7_500; attempt++) {
+      if (attempt > 0) n = Math.min(2_000_000_000, Math.ceil(n * (15_000 / Math.max(ms, 1_000))));
+      shOk(dir, `gg infer c++ ${flags} -DN=${n} -c slow.cc -o slow.o`);
+      const d = JSON.parse(shOk(dir, 'gg describe slow.o --json')) as { timeout?: number };
+      assert.equal(d.timeout, 7_500, "the thunk keeps gg's compile timeout, as its straggler hint");
+      const start = performance.now();
+      const s = forceJson(dir, 'slow.o');
+      ms = performance.now() - start;
+      assert.equal(s.failed, 0);
+    }
     assert.ok(
       ms > 7_500,
       `the compile took ${ms.toFixed(0)} ms: not longer than the old 7.5 s limit, so it proves nothing`,

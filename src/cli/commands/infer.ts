@@ -58,6 +58,7 @@ export function registerInfer(program: Command): void {
             verbose: o.verbose === true,
             ...(storageUri ? { storageUri } : {}),
             forcePlaceholders: forcer.force,
+            forceContext: forcer.context,
           });
         } finally {
           await forcer.close();
@@ -65,7 +66,7 @@ export function registerInfer(program: Command): void {
         if (o.summary) {
           const s = r.stats;
           process.stderr.write(
-            `gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${s.cutoff} compiles cut off early; ${s.placed} memoized links placed; ${(r.wallMs / 1000).toFixed(1)} s\n`,
+            `gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered; ${s.cutoff} compiles cut off early; ${s.placed} memoized links placed; ${s.runs} program runs answered by thunks; ${(r.wallMs / 1000).toFixed(1)} s\n`,
           );
           process.stderr.write(fallbackSummary(s.fallbacks));
         }
@@ -78,9 +79,14 @@ export function registerInfer(program: Command): void {
  * What `gg infer` forces placeholders with before a real tool reads them: a runtime on the build's sandbox and
  * store, opened on first use (most builds never need it) and closed by the caller.
  */
-function placeholderForcer(ro: RuntimeOptions): { force: ForcePlaceholders; close(): Promise<void> } {
+function placeholderForcer(ro: RuntimeOptions): {
+  force: ForcePlaceholders;
+  context: () => Promise<Runtime>;
+  close(): Promise<void>;
+} {
   let rt: Promise<Runtime> | undefined;
   return {
+    context: () => (rt ??= openRuntime(ro)),
     force: async (files) => {
       rt ??= openRuntime(ro);
       const report = await forceTargets(await rt, files, {

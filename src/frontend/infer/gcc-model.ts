@@ -18,7 +18,7 @@ import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import type { HeaderList } from './header-deps.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
-import { isLinkerScript, linkerScriptRefs, sharedLibraries, type Toolchain } from './toolchain.js';
+import { cachedSharedLibraries, isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
 /** Environment variables that change what gcc reads: with any set, the real tool runs. */
@@ -214,12 +214,15 @@ export class GccModel {
       const link = await this.link(req, cmd, tc, cwdRel, chains);
       const out = path.resolve(req.cwd, cmd.output ?? 'a.out');
       writePlaceholder(out, link.name, undefined);
-      fs.chmodSync(out, /\.(so|a|o)(\.|$)/.test(path.basename(out)) ? 0o644 : 0o755);
+      const program = !/\.(so|a|o)(\.|$)/.test(path.basename(out));
+      fs.chmodSync(out, program ? 0o755 : 0o644);
       // A link whose result is memoized already (a rebuild after make clean) leaves the program itself, so a
       // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
       // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
+      // Not when runs are thunks: the placeholder lets the server answer the run from the memo.
       const known = this.ctx.store.getReductionSync(link.name);
       if (
+        !(program && this.ctx.runsAsThunks === true) &&
         known !== undefined &&
         this.ctx.store.hasSync(known) &&
         (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES
@@ -454,8 +457,11 @@ export class GccModel {
       for (const l of refs.libs)
         for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
     } else if (/\.so(\.|$)/.test(path.basename(file))) {
-      for (const lib of await sharedLibraries([file], { ...process.env, PATH: this.ctx.realPath }))
-        out.push(this.ctx.declarer.declareAbsolute(lib));
+      const libs = await cachedSharedLibraries(path.join(this.ctx.store.cacheDir, 'infer'), [file], {
+        ...process.env,
+        PATH: this.ctx.realPath,
+      });
+      for (const lib of libs) out.push(this.ctx.declarer.declareAbsolute(lib));
     }
     this.libCache.set(file, out);
     return out;

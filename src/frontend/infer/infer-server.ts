@@ -11,7 +11,9 @@ import path from 'node:path';
 import { ArModel } from './ar-model.js';
 import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
+import type { ForceContext } from '../../force/force-command.js';
 import { GccModel } from './gcc-model.js';
+import { RunModel } from './run-model.js';
 import { findOnPath } from './model-dir.js';
 import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 
@@ -19,6 +21,7 @@ import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } f
 const WRAPPER_TOOLS = new Set(['c89', 'c99']);
 const COMPILERS = new Set(['gcc', 'g++', 'cc', 'c++', 'clang', 'clang++']);
 const BINUTILS = new Set(['as', 'ld', 'strip', 'objcopy']);
+const RUNNER = 'gg-force-and-run';
 
 export function parseRequest(buf: Buffer): ModelRequest {
   const parts = buf.toString('utf8').split('\0');
@@ -36,7 +39,7 @@ export function parseRequest(buf: Buffer): ModelRequest {
   return { tool, cwd, argv, env };
 }
 
-export function encodeExit(status: number, stdout = '', stderr = ''): Buffer {
+export function encodeExit(status: number, stdout: string | Buffer = '', stderr = ''): Buffer {
   const o = Buffer.from(stdout);
   const e = Buffer.from(stderr);
   return Buffer.concat([Buffer.from(`X ${status} ${o.length} ${e.length}\n`), o, e]);
@@ -53,6 +56,11 @@ export interface InferServerOptions {
   /** Forces the placeholders among a real tool's inputs before it runs. */
   forcePlaceholders: ForcePlaceholders;
   logFile?: string;
+  /**
+   * Set when placeholders the build runs reach the server (the compiled model client is `gg-force-and-run`):
+   * their runs become thunks (run-model.ts), forced on this context in this sandbox.
+   */
+  runs?: { sandbox: string; context: () => Promise<ForceContext> } | undefined;
 }
 
 export class InferServer {
@@ -60,12 +68,14 @@ export class InferServer {
   private readonly gcc: GccModel;
   private readonly ar: ArModel;
   private readonly binutils: BinutilsModel;
+  private readonly runs: RunModel | undefined;
   private readonly logLines: string[] = [];
 
   constructor(private readonly o: InferServerOptions) {
     this.gcc = new GccModel(o.ctx);
     this.ar = new ArModel(o.ctx);
     this.binutils = new BinutilsModel(o.ctx);
+    this.runs = o.runs === undefined ? undefined : new RunModel(o.ctx, o.runs.context, o.runs.sandbox);
   }
 
   listen(socketPath: string): Promise<void> {
@@ -114,13 +124,16 @@ export class InferServer {
     this.record(
       `real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`,
     );
-    const realPath = findOnPath(req.tool, this.o.ctx.realPath);
+    // A placeholder the build runs: forced into place (with its placeholder arguments), then run for real.
+    const runner = req.tool === RUNNER;
+    const realPath = runner ? req.argv[1] : findOnPath(req.tool, this.o.ctx.realPath);
     if (!realPath) return encodeExit(127, '', `gg infer: ${req.tool}: not found on the real PATH\n`);
     try {
       await this.forcePlaceholderInputs(req);
     } catch (e) {
       return encodeExit(1, '', `gg infer: could not force the inputs of ${req.tool}: ${(e as Error).message}\n`);
     }
+    if (runner) return Buffer.from('A\n');
     return Buffer.from(`${answer.keepModelPath || WRAPPER_TOOLS.has(req.tool) ? 'P' : 'R'} ${realPath}\n`);
   }
 
@@ -129,6 +142,11 @@ export class InferServer {
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
     if (BINUTILS.has(req.tool)) return this.binutils.run(req);
+    if (req.tool === RUNNER) {
+      if (!this.runs) return { kind: 'real', reason: 'a program run (not memoized by this caller of gg infer)' };
+      const r = await this.runs.run(req);
+      return { kind: 'exit', status: r.status, stdout: r.stdout };
+    }
     return {
       kind: 'real',
       reason: `${req.tool} is not modelled`,

@@ -12,6 +12,7 @@ import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
 import { HeaderDepsCache } from './header-deps.js';
+import type { ForceContext } from '../../force/force-command.js';
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { prepareModelDir } from './model-dir.js';
 import type { InferContext, InferStats } from './model.js';
@@ -29,6 +30,11 @@ export interface InferOptions {
   storageUri?: string;
   /** Forces placeholders a real tool reads; whoever wires gg infer opens it on the same sandbox and store. */
   forcePlaceholders: ForcePlaceholders;
+  /**
+   * What forced thunks run on (opened on first use): given, runs of programs the build linked become thunks
+   * when the compiled client serves as gg-force-and-run and the sandbox is bwrap (run-model.ts).
+   */
+  forceContext?: () => Promise<ForceContext>;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -71,9 +77,12 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     depsDiscovered: 0,
     cutoff: 0,
     placed: 0,
+    runs: 0,
     fallbacks: new Map(),
   };
   const declarer = new FileDeclarer(store, root);
+  /** Placeholders the build runs reach the server (the compiled client is gg-force-and-run). */
+  const runsServed = models.client === 'c' && o.forceContext !== undefined;
   const ctx: InferContext = {
     store,
     builder: new GraphBuilder(store),
@@ -83,6 +92,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     toolchains: new ToolchainCache(store, inferDir, realPath),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
+    runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
@@ -91,6 +101,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     ctx,
     forcePlaceholders: o.forcePlaceholders,
     logFile: path.join(inferDir, 'last-run.log'),
+    runs: runsServed ? { sandbox: o.sandbox, context: o.forceContext! } : undefined,
   });
   await server.listen(socketPath);
   if (models.client === 'node')

@@ -120,11 +120,16 @@ export function prepareModelDir(inferCacheDir: string, realPath: string): ModelD
     }
     models.set(tool, p);
   }
-  writeIfChanged(
-    path.join(dir, 'gg-force-and-run'),
-    `#!/bin/sh\nexec "${process.execPath}" "${forceAndRunScript()}" "$@"\n`,
-    0o755,
-  );
+  // A placeholder the build runs (`#!/usr/bin/env gg-force-and-run`) reaches the server through the client
+  // too, which can answer the run from a thunk (run-model.ts); the Node runner is its fallback.
+  const runner = `#!/bin/sh\nexec "${process.execPath}" "${forceAndRunScript()}" "$@"\n`;
+  writeIfChanged(path.join(dir, 'gg-force-and-run-node'), runner, 0o755);
+  const forceAndRun = path.join(dir, 'gg-force-and-run');
+  if (client) linkIfChanged(client, forceAndRun);
+  else {
+    fs.rmSync(forceAndRun, { force: true });
+    writeIfChanged(forceAndRun, runner, 0o755);
+  }
   return { dir, models, client: client ? 'c' : 'node' };
 }
 

@@ -16,7 +16,7 @@ export interface ModelRequest {
 }
 
 export type ModelAnswer =
-  | { kind: 'exit'; status: number; stdout?: string; stderr?: string }
+  | { kind: 'exit'; status: number; stdout?: string | Buffer; stderr?: string }
   /** Run the real tool for this command (a query, something not modelled); `reason` is logged. */
   | { kind: 'real'; reason: string; detail?: string; keepModelPath?: boolean };
 
@@ -30,6 +30,8 @@ export interface InferStats {
   cutoff: number;
   /** Links whose memoized result was put in place of a placeholder. */
   placed: number;
+  /** Runs of programs the build linked, answered from a thunk (run-model.ts). */
+  runs: number;
   /** Commands run for real, by reason. */
   fallbacks: Map<string, number>;
 }
@@ -44,6 +46,8 @@ export interface InferContext {
   toolchains: ToolchainCache;
   deps: HeaderDepsCache;
   stats: InferStats;
+  /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
+  runsAsThunks?: boolean;
   log(msg: string): void;
 }
 

@@ -88,6 +88,39 @@ export async function sharedLibraries(files: string[], env: NodeJS.ProcessEnv): 
   return [...libs];
 }
 
+/**
+ * sharedLibraries, cached in `inferCacheDir`/libs/ under the files' paths and stats: every gg infer links
+ * against the same system libraries and runs the same ar, so ldd runs once, not once per run.
+ */
+export async function cachedSharedLibraries(
+  inferCacheDir: string,
+  files: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<string[]> {
+  const stamp = files.map((f) => {
+    const st = fs.statSync(f);
+    return `${f}:${st.size}:${st.mtimeMs}:${st.ino}`;
+  });
+  const key = crypto.createHash('sha256').update(stamp.join('\0')).digest('hex').slice(0, 32);
+  const entry = path.join(inferCacheDir, 'libs', key);
+  try {
+    const known = JSON.parse(fs.readFileSync(entry, 'utf8')) as { stamp: string[]; libs: string[] };
+    if (known.stamp.join('\0') === stamp.join('\0') && known.libs.every(isFile)) return known.libs;
+  } catch {
+    // not cached (or unreadable): ask ldd
+  }
+  const libs = await sharedLibraries(files, env);
+  try {
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    const tmp = `${entry}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify({ stamp, libs }));
+    fs.renameSync(tmp, entry);
+  } catch {
+    // a cache
+  }
+  return libs;
+}
+
 /** The absolute paths and `-l` names a GNU ld script refers to. */
 export function linkerScriptRefs(text: string): { paths: string[]; libs: string[]; names: string[] } {
   const body = text.replace(/\/\*[\s\S]*?\*\//g, ' ');
@@ -334,7 +367,7 @@ export class ToolchainCache {
             // none
           }
         }
-        const libs = await sharedLibraries([program, ...plugins], this.hostEnv());
+        const libs = await cachedSharedLibraries(path.dirname(this.dir), [program, ...plugins], this.hostEnv());
         const files = [...new Set([program, ...plugins, ...libs])];
         return {
           program,
