@@ -24,9 +24,12 @@ export {
   forceRefs,
   forceTargets,
   showThunkLogs,
+  verifyTargets,
+  type ForceContext,
   type ForceReport,
   type ForceTargetsOptions,
   type TargetReport,
+  type VerifyReport,
 } from './force/force-command.js';
 export { nondeterminismError, verifyRefs, type OutputDifference, type VerifyOutcome } from './force/verify.js';
 export { defaultJobs, openLocalStore, openRuntime, type Runtime, type RuntimeOptions } from './runtime.js';

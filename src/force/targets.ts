@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { GgError } from '../errors.js';
 import { isValidName, isThunkContent, splitTag } from '../ir/name.js';
 import { readPlaceholder } from '../ir/placeholder.js';
+import { decodeThunk, type Thunk } from '../ir/thunk.js';
 import type { LocalStore } from '../store/local-store.js';
 import { openRegularFile } from '../ir/regular-file.js';
 import type { Store } from '../store/store.js';
@@ -67,4 +68,27 @@ export async function placeOutput(store: Store, file: string, value: string): Pr
   } finally {
     fs.rmSync(tmp, { force: true });
   }
+}
+
+export interface DescribedTarget {
+  /** The thunk's name (the reference without its tag). */
+  name: string;
+  thunk: Thunk;
+  /** What the memo says the reference reduced to, if it was forced (read when asked). */
+  reduction: () => string | undefined;
+}
+
+/** `gg describe`: the thunk a name or a placeholder file refers to, as the local store holds it. */
+export function describeTarget(spec: string, local: LocalStore): DescribedTarget {
+  let ref = spec;
+  if (!isValidName(splitTag(spec).name) || fs.existsSync(spec)) {
+    const fromFile = readPlaceholder(spec);
+    if (fromFile === undefined)
+      throw new GgError('GG_E_PLACEHOLDER_INVALID', `${spec} is not a placeholder`, {
+        hint: 'give a thunk name or a placeholder file',
+      });
+    ref = fromFile;
+  }
+  const name = splitTag(ref).name;
+  return { name, thunk: decodeThunk(local.getSync(name)), reduction: () => local.getReductionSync(ref) };
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writePlaceholder } from '../../src/ir/placeholder.js';
-import { GG_FORCE_AND_RUN } from '../helpers/c-project.js';
+import { GG_FORCE_AND_RUN, cProject, sh } from '../helpers/c-project.js';
 import { project, run } from '../helpers/cli.js';
 import { s3Env, startRedis, startS3, type RunningServer } from '../helpers/servers.js';
 import { ShellThunks } from '../helpers/shell-thunks.js';
@@ -116,5 +116,30 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
     assert.equal(f.status, 1);
     assert.match(f.stderr, /error\[GG_E_STORAGE_UNREACHABLE\]/);
     assert.match(fs.readFileSync(path.join(a.dir, 'result.txt'), 'utf8'), /gg-force-and-run/);
+  });
+
+  it('gg infer forces on the store --storage names: a placeholder a real tool reads, and one the build runs', () => {
+    const dir = cProject({
+      'a.c': 'int a(void) { return 7; }\n',
+      'gen.c': '#include <stdio.h>\nint main(void) { printf("int g(void) { return 5; }\\n"); return 0; }\n',
+      // objdump is a real tool reading a placeholder (gg infer forces it); ./gen runs one (gg-force-and-run)
+      Makefile: 'all:\n\tcc -c a.c\n\tobjdump -h a.o > sections.txt\n\tcc -o gen gen.c\n\t./gen > g.c\n',
+    });
+    const r = sh(dir, `gg infer --storage ${server.uri} make`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(fs.readFileSync(path.join(dir, 'g.c'), 'utf8'), /return 5/);
+    // Each force records its job with the store it ran on (the header, the trace's first line).
+    const jobsDir = path.join(dir, '.gg/jobs');
+    const headers = fs
+      .readdirSync(jobsDir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => {
+        const first = fs.readFileSync(path.join(jobsDir, f), 'utf8').split('\n')[0]!;
+        return JSON.parse(first) as { store: string; targets: { target: string }[] };
+      });
+    const forced = headers.flatMap((h) => h.targets.map((t) => path.basename(t.target))).sort();
+    assert.deepEqual(forced, ['a.o', 'gen']);
+    const port = new URL(server.uri).port;
+    for (const h of headers) assert.match(h.store, new RegExp(`^redis://127\\.0\\.0\\.1:${port}/`));
   });
 });

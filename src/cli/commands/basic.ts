@@ -1,11 +1,7 @@
 /** init, hash, collect, describe: thin wrappers over the store and IR. */
-import fs from 'node:fs';
 import type { Command } from 'commander';
-import { GgError } from '../../errors.js';
+import { describeTarget } from '../../force/targets.js';
 import { commandLine, describeHuman, describeJson } from '../../ir/describe.js';
-import { isValidName, splitTag } from '../../ir/name.js';
-import { readPlaceholder } from '../../ir/placeholder.js';
-import { decodeThunk } from '../../ir/thunk.js';
 import { initGgDir } from '../../store/gg-dir.js';
 import { hashFileUncached } from '../../store/hash-cache.js';
 import { assertRegularFile } from '../../ir/regular-file.js';
@@ -62,21 +58,10 @@ export function registerBasic(program: Command): void {
     .addHelpText('after', '\nExample:\n  gg describe src/lua --json')
     .action(
       action(async (target: string, opts: { json?: boolean; command?: boolean }) => {
-        const store = openLocalStore();
-        let ref = target;
-        if (!isValidName(splitTag(target).name) || fs.existsSync(target)) {
-          const fromFile = readPlaceholder(target);
-          if (fromFile === undefined)
-            throw new GgError('GG_E_PLACEHOLDER_INVALID', `${target} is not a placeholder`, {
-              hint: 'give a thunk name or a placeholder file',
-            });
-          ref = fromFile;
-        }
-        const name = splitTag(ref).name;
-        const t = decodeThunk(store.getSync(name));
+        const { name, thunk: t, reduction } = describeTarget(target, openLocalStore());
         if (opts.command) process.stdout.write(commandLine(t) + '\n');
         else if (opts.json) process.stdout.write(describeJson(t) + '\n');
-        else process.stdout.write(describeHuman(name, t, store.getReductionSync(ref)));
+        else process.stdout.write(describeHuman(name, t, reduction()));
       }),
     );
 }
