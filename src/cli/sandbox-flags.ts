@@ -1,7 +1,7 @@
 /** The execution flags shared by `gg force` and `gg verify` (jobs, sandbox, limits): declaring and parsing only. */
 import type { Command } from 'commander';
 import { GgError } from '../errors.js';
-import { defaultJobs } from '../runtime.js';
+import { defaultJobs, type RuntimeOptions } from '../runtime.js';
 import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js';
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
@@ -92,4 +92,13 @@ export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): Sandbo
   if (kind === 'none' && !o.json)
     process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
   return kind;
+}
+
+/** What every forcing command hands openRuntime from its shared flags: the sandbox, its limits, the store. */
+export function runtimeFromFlags(
+  o: LimitFlags & { sandbox: string; json?: boolean; storage?: string },
+): Pick<RuntimeOptions, 'sandbox' | 'limits' | 'storageUri'> {
+  const sandbox = sandboxFromFlags(o);
+  const storageUri = storageUriFromFlags(o);
+  return { sandbox, limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) };
 }

@@ -10,13 +10,7 @@ import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
 import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
-import {
-  limitsFromFlags,
-  sandboxFromFlags,
-  STORAGE_HELP,
-  storageUriFromFlags,
-  withExecutionOptions,
-} from '../sandbox-flags.js';
+import { runtimeFromFlags, STORAGE_HELP, withExecutionOptions } from '../sandbox-flags.js';
 
 interface Opts extends LambdaFlags {
   jobs: number;
@@ -76,17 +70,13 @@ export function registerForce(program: Command): void {
     .action(
       action(async (targets: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
-        const sandbox = sandboxFromFlags(o);
-        const storageUri = storageUriFromFlags(o);
         const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
         const lambda = lambdaFromFlags(o);
         const rt = await openRuntime({
           engine,
           placement: o.placement,
-          sandbox,
-          limits: limitsFromFlags(o),
+          ...runtimeFromFlags(o),
           keepFailed: o.keepFailed ?? false,
-          ...(storageUri ? { storageUri } : {}),
           ...(memoKey ? { memoKey } : {}),
           storageReadOnly: o.storageReadOnly === true,
           ...(lambda ? { lambda } : {}),

@@ -7,14 +7,7 @@ import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
-import {
-  limitsFromFlags,
-  sandboxFromFlags,
-  withExecutionOptions,
-  storageUriFromFlags,
-  STORAGE_HELP,
-  type RunFlags,
-} from '../sandbox-flags.js';
+import { runtimeFromFlags, STORAGE_HELP, type RunFlags, withExecutionOptions } from '../sandbox-flags.js';
 
 interface Opts extends RunFlags {
   output: string[];
@@ -64,13 +57,7 @@ export function registerMap(program: Command): void {
       action(async (operands: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
         const { command, inputs } = splitInputs(operands, o);
-        const storageUri = storageUriFromFlags(o);
-        const rt = await openRuntime({
-          engine,
-          sandbox: sandboxFromFlags(o),
-          limits: limitsFromFlags(o),
-          ...(storageUri ? { storageUri } : {}),
-        });
+        const rt = await openRuntime({ engine, ...runtimeFromFlags(o) });
         // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
         const { progress, interrupt } = startForceUi({ status: o.status, verbose: o.verbose });
         try {

@@ -8,15 +8,7 @@ import { junitXml } from '../../frontend/gtest/junit.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
-import {
-  limitsFromFlags,
-  parseCount,
-  sandboxFromFlags,
-  storageUriFromFlags,
-  STORAGE_HELP,
-  withExecutionOptions,
-  type RunFlags,
-} from '../sandbox-flags.js';
+import { parseCount, runtimeFromFlags, STORAGE_HELP, type RunFlags, withExecutionOptions } from '../sandbox-flags.js';
 import { argsAfterDashDash } from './operands.js';
 
 interface Opts extends RunFlags {
@@ -68,13 +60,7 @@ export function registerTest(program: Command): void {
           throw new GgError('GG_E_USAGE', '--shards and --per-test exclude each other');
         const engine = parseEngineSpec(o.engine);
         const { before: binaries, after: args } = argsAfterDashDash(cmd, operands);
-        const storageUri = storageUriFromFlags(o);
-        const rt = await openRuntime({
-          engine,
-          sandbox: sandboxFromFlags(o),
-          limits: limitsFromFlags(o),
-          ...(storageUri ? { storageUri } : {}),
-        });
+        const rt = await openRuntime({ engine, ...runtimeFromFlags(o) });
         // Ctrl-C cancels queued and running thunks, as in gg force; what finished stays recorded.
         const { progress, interrupt } = startForceUi({
           status: o.status,

@@ -4,13 +4,7 @@ import { verifyTargets } from '../../force/force-command.js';
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
 import { closeRuntime } from '../force-ui.js';
-import {
-  limitsFromFlags,
-  sandboxFromFlags,
-  STORAGE_HELP,
-  storageUriFromFlags,
-  withExecutionOptions,
-} from '../sandbox-flags.js';
+import { runtimeFromFlags, STORAGE_HELP, withExecutionOptions } from '../sandbox-flags.js';
 
 interface Opts {
   jobs: number;
@@ -40,9 +34,7 @@ export function registerVerify(program: Command): void {
     )
     .action(
       action(async (targets: string[], o: Opts) => {
-        const sandbox = sandboxFromFlags(o);
-        const storageUri = storageUriFromFlags(o);
-        const rt = await openRuntime({ sandbox, limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) });
+        const rt = await openRuntime(runtimeFromFlags(o));
         try {
           const outcome = await verifyTargets(rt, targets, { jobs: o.jobs });
           if (o.json) {
