@@ -3,6 +3,20 @@ import fs from 'node:fs';
 
 const PT_INTERP = 3;
 
+/** The first bytes of every ELF file. */
+export const ELF_MAGIC = '\x7fELF';
+
+/** The first `n` bytes of a file (fewer when it is shorter): enough to tell ELF programs and scripts apart. */
+export function fileHead(file: string, n: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(n);
+    return head.subarray(0, fs.readSync(fd, head, 0, n, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** PT_INTERP of an ELF file (either class, either byte order), or undefined for a static program. */
 export function elfInterpreter(file: string): string | undefined {
   const data = fs.readFileSync(file);

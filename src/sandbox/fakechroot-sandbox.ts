@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
-import { elfInterpreter } from '../ir/elf-interpreter.js';
+import { ELF_MAGIC, elfInterpreter, fileHead } from '../ir/elf-interpreter.js';
 import { envFromEnvars, placeFile } from './no-sandbox.js';
 import { Spawner } from './spawner.js';
 import type { Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
@@ -97,14 +97,8 @@ export class FakechrootSandbox implements Sandbox {
     const key = `${st.ino}:${blob}`; // a cache may evict and fetch the blob again: a new inode
     if (this.modeChecked.has(key)) return;
     if ((st.mode & 0o111) !== 0o111) {
-      const fd = fs.openSync(blob, 'r');
-      const head = Buffer.alloc(4);
-      try {
-        fs.readSync(fd, head, 0, 4, 0);
-      } finally {
-        fs.closeSync(fd);
-      }
-      if (head.toString('latin1') === '\x7fELF' || head.subarray(0, 2).toString('latin1') === '#!')
+      const head = fileHead(blob, 4);
+      if (head.toString('latin1') === ELF_MAGIC || head.subarray(0, 2).toString('latin1') === '#!')
         fs.chmodSync(blob, (st.mode & 0o777) | 0o555);
     }
     this.modeChecked.add(key);
@@ -223,14 +217,7 @@ function safeRelative(p: string): string {
 
 /** The ELF loader (PT_INTERP) of the program, or undefined for a static program or a script. */
 function programLoader(hostProgram: string, shown: string): string | undefined {
-  const fd = fs.openSync(hostProgram, 'r');
-  const head = Buffer.alloc(4);
-  try {
-    fs.readSync(fd, head, 0, 4, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (head.toString('latin1') !== '\x7fELF') {
+  if (fileHead(hostProgram, 4).toString('latin1') !== ELF_MAGIC) {
     throw new GgError('GG_E_THUNK_INVALID', `the fakechroot executor runs ELF programs only, and ${shown} is not one`, {
       hint: "make the thunk's function the interpreter (e.g. /bin/sh) with the script as an argument",
     });

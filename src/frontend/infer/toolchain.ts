@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
@@ -52,11 +53,7 @@ export interface SimpleTool {
 
 function isElf(file: string): boolean {
   try {
-    const fd = fs.openSync(file, 'r');
-    const b = Buffer.alloc(4);
-    fs.readSync(fd, b, 0, 4, 0);
-    fs.closeSync(fd);
-    return b.toString('latin1') === '\x7fELF';
+    return fileHead(file, 4).toString('latin1') === ELF_MAGIC;
   } catch {
     return false;
   }
