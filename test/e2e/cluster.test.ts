@@ -181,14 +181,16 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
     if (process.env['GG_KEEP_LOGS'] === undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  /** A project on the client with shell thunks (dash, sleep and cat in the jail). */
-  const shellProject = (): {
-    dir: string;
+  /** Shell thunks (dash, sleep and cat in the jail) written into the project at `dir`. */
+  const jailShell = (
+    dir: string,
+  ): {
+    g: GraphBuilder;
+    sh: string;
+    tools: InputSpec[];
     thunk: (script: string, thunks?: InputSpec[]) => string;
     close: () => void;
   } => {
-    const dir = tempDir('gg-i11-proj-');
-    spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
     const store = new LocalStore(path.join(dir, '.gg'));
     const g = new GraphBuilder(store);
     const sh = g.executableFile('/bin/dash');
@@ -203,7 +205,19 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
         thunks,
         env: { PATH: '/usr/bin:/bin' },
       }).name;
-    return { dir, thunk, close: () => store.hashCache.flush() };
+    return { g, sh: sh.name, tools, thunk, close: () => store.hashCache.flush() };
+  };
+
+  /** A new project on the client with shell thunks. */
+  const shellProject = (): {
+    dir: string;
+    thunk: (script: string, thunks?: InputSpec[]) => string;
+    close: () => void;
+  } => {
+    const dir = tempDir('gg-i11-proj-');
+    spawnSync(process.execPath, [GG, 'init'], { cwd: dir });
+    const { thunk, close } = jailShell(dir);
+    return { dir, thunk, close };
   };
 
   const forceOn = (dir: string, targets: string[], extra: string[] = []): ChildProcess =>
@@ -249,25 +263,13 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
       const dir = cProject(HELLO);
       shOk(dir, 'gg infer make -j2 >/dev/null');
       assert.ok(isPlaceholder(path.join(dir, 'hello')));
-      const store = new LocalStore(path.join(dir, '.gg'));
-      const g = new GraphBuilder(store);
-      const sh = g.executableFile('/bin/dash');
-      const tools = [...sh.inputs, ...['sleep', 'cat'].flatMap((t) => g.executableFile(`/usr/bin/${t}`).inputs)];
-      const thunk = (script: string, thunks: InputSpec[] = []): string =>
-        g.thunk({
-          function: sh.name,
-          executables: tools,
-          args: ['sh', '-c', script],
-          outputs: ['out'],
-          thunks,
-          env: { PATH: '/usr/bin:/bin' },
-        }).name;
+      const { g, sh, tools, thunk, close } = jailShell(dir);
       const LEAVES = Number(process.env['GG_CLUSTER_LEAVES'] ?? 200);
       const leaves = Array.from({ length: LEAVES }, (_, i) => thunk(`sleep 0.2; echo ${i} > out`));
       // Fan-in: runs only after every leaf, so a leaf lost to a fault would hang it.
       const parts = leaves.map((l, i) => ({ ref: l, filename: `p${String(i).padStart(4, '0')}` }));
       const fanIn = g.fanIn(parts, {
-        function: sh.name,
+        function: sh,
         executables: tools,
         args: ['sh', '-c', 'for f in p*; do read -r l < $f; echo "$l"; done > out'],
         outputs: ['out'],
@@ -277,7 +279,7 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
       const nondet = Array.from({ length: 6 }, (_, i) =>
         thunk(`sleep 1; echo ${i} $(cat /proc/sys/kernel/random/uuid) > out`),
       );
-      store.hashCache.flush();
+      close();
       const localCopy = path.join(tempDir('gg-i11-local-'), 'proj');
       shOk(dir, `cp -a . '${localCopy}'`);
 
@@ -360,7 +362,7 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
         'the worker whose uploads are refused finished nothing',
       );
       assert.match(workers.get('w4')!.log(), /NOPERM|infrastructure failures/);
-      store.hashCache.flush();
+      close();
     },
   );
   it(
