@@ -191,6 +191,7 @@ async function throughput(): Promise<void> {
     `  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`,
   );
   const e = cluster.engine;
+  console.log(`  ${e['jobs']} BullMQ jobs carried the ${COUNT} thunks (${fmt(COUNT / e['jobs']!, 1)} per job)`);
   console.log(
     `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
   );
@@ -280,7 +281,7 @@ async function placement(): Promise<void> {
   );
   console.log(`  without placement: ${mib(off.engine['bytesFetched']!)} MiB fetched, ${fmt(off.wall_ms / 1000)} s`);
   console.log(
-    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['jobs']} jobs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
+    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['runs']} runs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
   );
 }
 
