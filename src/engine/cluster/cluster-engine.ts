@@ -43,6 +43,8 @@ import { clusterConnection, connectError } from './redis-connection.js';
 
 /** Longest a run is held back to fill a job while every worker slot has work queued (send()). */
 const HOLD_MS = 20;
+/** A backlog of queued runs this deep (or the workers' slots, if fewer) makes jobs carry 2 thunks, twice it 3... */
+const BACKLOG_UNIT = 64;
 
 export interface ClusterEngineOptions {
   queueUri: string;
@@ -278,11 +280,12 @@ export class ClusterEngine implements Engine {
   }
 
   /**
-   * Sends what was submitted (and what was held back). How many thunks one job carries: 1 while there are
-   * free slots for the waiting runs (a chain, a build's critical path: nothing waits behind another run), up
-   * to MAX_BATCH when the backlog is that many times the workers' slots (every slot has that much queued
-   * anyway). Then a remainder too small for a full job is held back while every slot still has a run queued
-   * (nobody idles for it), until more come, the queues run low, or HOLD_MS pass.
+   * Sends what was submitted (and what was held back). How many thunks one job carries: 1 while the runs
+   * queued and not started are fewer than the workers' slots (a chain, a build's critical path: nothing
+   * waits behind another run); more, up to MAX_BATCH, as that backlog grows to several times the slots (every
+   * slot has that much queued anyway) or, on a large cluster, to several times BACKLOG_UNIT (the hand-over
+   * itself is behind: slots idle for want of dispatch, and fewer, fuller jobs are what it needs). A remainder
+   * too small for a full job is then held back, until more come, the backlog shrinks, or HOLD_MS pass.
    */
   private async send(): Promise<void> {
     this.sendScheduled = false;
@@ -293,11 +296,11 @@ export class ClusterEngine implements Engine {
     this.held = [];
     let slots = 0;
     for (const w of this.live.values()) slots += w.slots;
-    slots = Math.max(1, slots);
-    const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.waiting / slots)));
+    const unit = Math.max(1, Math.min(slots, BACKLOG_UNIT));
+    const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.waiting / unit)));
     const queued = this.waiting - fresh.length - shared.length + fresh.filter((r) => r.target === undefined).length;
     let n = shared.length;
-    if (size > 1 && queued >= slots && n % size !== 0) {
+    if (size > 1 && queued >= unit && n % size !== 0) {
       this.held = shared.slice(n - (n % size));
       n -= n % size;
       this.holdTimer = setTimeout(() => this.schedule(), HOLD_MS);
