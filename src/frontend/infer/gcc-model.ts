@@ -229,7 +229,7 @@ export class GccModel {
       ) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
-      }
+      } else this.ctx.outputs.add(out);
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };

@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
+import { placeOutput } from '../../force/targets.js';
+import { readPlaceholder } from '../../ir/placeholder.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -92,6 +94,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     toolchains: new ToolchainCache(store, inferDir, realPath),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
+    outputs: new Set(),
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
@@ -134,7 +137,31 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     store.hashCache.flush();
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
+  if (exitCode === 0) await placeKnownOutputs(ctx);
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/**
+ * After the build: the placeholders of links, archives and binutils steps whose result the memo holds (a
+ * rebuild after `make clean`) become that result, as `gg force` would make them, so a rebuild with nothing
+ * to run needs no `gg force` (and its start-up) at all. Objects stay placeholders (the links read them from
+ * the store), and so do hard-linked placeholders (`gg force` keeps such links together).
+ */
+async function placeKnownOutputs(ctx: InferContext): Promise<void> {
+  for (const file of ctx.outputs) {
+    let ref: string | undefined;
+    try {
+      if (fs.statSync(file).nlink !== 1) continue;
+      ref = readPlaceholder(file);
+    } catch {
+      continue; // removed or replaced by the build
+    }
+    if (ref === undefined) continue;
+    const known = ctx.store.getReductionSync(ref);
+    if (known === undefined || !ctx.store.hasSync(known)) continue;
+    await placeOutput(ctx.store, file, known);
+    ctx.stats.placed++;
+  }
 }
 
 /** The end-of-run account of commands that ran for real, most frequent reason first. */
