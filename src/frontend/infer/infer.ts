@@ -9,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
 import { placeOutput } from '../../force/targets.js';
+import { computeName, isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
+import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -142,6 +144,36 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
 }
 
 /**
+ * The value `ref` reduces to when the memo already holds it, else undefined; nothing runs. As the forcer:
+ * the reference's own entry, else (a thunk whose dependencies changed names but not results, e.g. a library
+ * that is a real file this time) the entry of the thunk rewritten with its dependencies' known values.
+ */
+function knownResult(store: LocalStore, ref: string, depth: number): string | undefined {
+  const { name, tag } = splitTag(ref);
+  if (!isThunkName(name)) return store.hasSync(name) ? name : undefined;
+  if (depth > 64) return undefined;
+  const memo = store.getReductionSync(ref);
+  if (memo !== undefined) return knownResult(store, memo, depth + 1);
+  let thunk;
+  try {
+    thunk = decodeThunk(store.getSync(name));
+  } catch {
+    return undefined;
+  }
+  const deps = thunkDependencies(thunk);
+  if (deps.length === 0) return undefined;
+  const resolved = new Map<string, string>();
+  for (const d of deps) {
+    const v = knownResult(store, d, depth + 1);
+    if (v === undefined) return undefined;
+    resolved.set(d, v);
+  }
+  const rewritten = computeName(encodeThunk(rewriteThunk(thunk, resolved)));
+  const value = store.getReductionSync(joinTag(rewritten, tag));
+  return value !== undefined && !isThunkName(splitTag(value).name) && store.hasSync(value) ? value : undefined;
+}
+
+/**
  * After the build: the placeholders of links, archives and binutils steps whose result the memo holds (a
  * rebuild after `make clean`) become that result, as `gg force` would make them, so a rebuild with nothing
  * to run needs no `gg force` (and its start-up) at all. Objects stay placeholders (the links read them from
@@ -157,8 +189,8 @@ async function placeKnownOutputs(ctx: InferContext): Promise<void> {
       continue; // removed or replaced by the build
     }
     if (ref === undefined) continue;
-    const known = ctx.store.getReductionSync(ref);
-    if (known === undefined || !ctx.store.hasSync(known)) continue;
+    const known = knownResult(ctx.store, ref, 0);
+    if (known === undefined) continue;
     await placeOutput(ctx.store, file, known);
     ctx.stats.placed++;
   }
