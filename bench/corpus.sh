@@ -7,6 +7,8 @@
 #   tests pass (on the gg build)?  gg cold and warm time as a ratio of the plain build.
 # "plain" and "gg cold" include the project's configure step (configure, cmake, meson), run under gg infer
 # for gg; "gg warm" is the project's clean target, then gg infer + gg force with the memo of the cold run.
+# Next to wall time, the CPU time (user + system) of each step's processes: other work on a shared machine
+# inflates it less than wall time, so its ratios say more there.
 # Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end); GG_KEEP_CORPUS=1
 # keeps the build trees too.
 # GG_BENCH_SANDBOX=none runs thunks unisolated (default bwrap). Work happens under $TMPDIR (default /var/tmp).
@@ -80,8 +82,8 @@ objects_equal() {
   echo "$eq/$n"
 }
 
-printf '| project | builds | same files | objects equal (strip -g) | warnings equal | quick tests | plain s | gg cold s (x plain) | gg warm s (x plain) | ran for real (not probes) |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| project | builds | same files | objects equal (strip -g) | warnings equal | quick tests | plain s | gg cold s (x plain) | gg warm s (x plain) | plain CPU s | gg cold CPU s (x) | gg warm CPU s (x) | ran for real (not probes) |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for p in "${projects[@]}"; do
   define "$p" || continue
   src=$($getsrc "$pkg" 2>>"$logs/$p.get") || { echo "| $p | source not available | | | | | | | | |"; continue; }
@@ -92,23 +94,23 @@ for p in "${projects[@]}"; do
   rm -rf "$P" "$G"; mkdir -p "$work/plain" "$work/tree"
   cp -a "$src" "$G"
   # plain
-  t0=$(now)
+  cpu c0 "$work/times"; t0=$(now)
   (cd "$G" && { [[ -z $conf ]] || bash -c "$conf"; } && bash -c "$build") > "$logs/$p.plain.log" 2>&1; plain_rc=$?
-  t1=$(now); plain=$(secs "$t0" "$t1")
+  t1=$(now); plain=$(secs "$t0" "$t1"); cpu c1 "$work/times"; plain_cpu=$(secs "$c0" "$c1")
   mv "$G" "$P"; cp -a "$src" "$G"
   # gg cold
-  t0=$(now)
+  cpu c0 "$work/times"; t0=$(now)
   (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer bash -c "$build") > "$logs/$p.gg-infer.log" 2>&1; infer_rc=$?
   force_tree "$G" "$sandbox" > "$logs/$p.gg-force.log" 2>&1; force_rc=$?
-  t1=$(now); cold=$(secs "$t0" "$t1")
+  t1=$(now); cold=$(secs "$t0" "$t1"); cpu c1 "$work/times"; cold_cpu=$(secs "$c0" "$c1")
   # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
   fellback=$(grep -oE '[0-9]+ commands? ran for real' "$logs/$p.gg-infer.log" | awk '{s+=$1} END{print s+0}')
   notprobe=$(grep -E '^ +[0-9]+  ' "$logs/$p.gg-infer.log" | grep -vE 'probe|query|\(-E\)|-M/-MM|no input files' | awk '{s+=$1} END{print s+0}')
   # gg warm: clean, infer again, force (all memoized)
   (cd "$G" && bash -c "$clean") > /dev/null 2>&1
-  t0=$(now)
+  cpu c0 "$work/times"; t0=$(now)
   (cd "$G" && gg infer bash -c "$build") > "$logs/$p.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$p.gg-warm.log" 2>&1; warm_rc=$?
-  t1=$(now); warm=$(secs "$t0" "$t1")
+  t1=$(now); warm=$(secs "$t0" "$t1"); cpu c1 "$work/times"; warm_cpu=$(secs "$c0" "$c1")
   # objects too (untimed): they are memo hits by now
   force_tree "$G" "$sandbox" all >> "$logs/$p.gg-warm.log" 2>&1
   builds=no; ((plain_rc == 0 && infer_rc == 0 && force_rc == 0 && warm_rc == 0)) && builds=yes
@@ -121,8 +123,9 @@ for p in "${projects[@]}"; do
   wd=$(diff "$logs/$p.plain.diags" "$logs/$p.gg.diags" | grep -c '^[<>]')
   warns="yes ($(wc -l < "$logs/$p.plain.diags"))"; ((wd == 0)) || warns="no ($wd lines differ)"
   tests=no; (cd "$G" && bash -c "$check") > "$logs/$p.check.log" 2>&1 && tests=yes
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s (%s) |\n' "$p" "$builds" "$same" "$objs" "$warns" "$tests" \
-    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" "$fellback" "$notprobe"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s | %s (%s) | %s (%s) | %s (%s) |\n' "$p" "$builds" "$same" "$objs" "$warns" "$tests" \
+    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" \
+    "$plain_cpu" "$cold_cpu" "$(ratio "$cold_cpu" "$plain_cpu")" "$warm_cpu" "$(ratio "$warm_cpu" "$plain_cpu")" "$fellback" "$notprobe"
   [[ ${GG_KEEP_CORPUS:-} == 1 ]] || rm -rf "$P" "$G"
 done
 echo "corpus: logs in $logs; $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), sandbox=$sandbox" >&2

@@ -17,6 +17,13 @@ gg_bin() {
 }
 
 now() { date +%s.%N; }
+# cpu VAR FILE: VAR = user + system seconds of this shell's finished children so far (bash's `times`, run in
+# this shell: in $(...) it would count a subshell's children); the difference around a step is the CPU it
+# took, which a machine loaded by other work inflates less than wall time. FILE is scratch.
+cpu() {
+  times > "$2"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { gsub(/s/, ""); split($1, u, "m"); split($2, y, "m"); printf "%.2f", u[1] * 60 + u[2] + y[1] * 60 + y[2] }' "$2")"
+}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 

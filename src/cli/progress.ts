@@ -1,7 +1,7 @@
 /**
  * Progress for `gg force`. On a terminal: a live block (a bar with done/total, rate and ETA; bytes moved and,
  * for engines that bill, cost; the slowest few thunks running now), redrawn 10 times a second. Piped: one line
- * per event. With --json or --json-events: nothing here (machines read stdout). Honours NO_COLOR.
+ * per thunk run, failed or stopped (starts and memo hits too with --verbose). With --json or --json-events: nothing here (machines read stdout). Honours NO_COLOR.
  */
 import type { ForceEvent } from '../force/force.js';
 import { shortName } from '../ir/name.js';
@@ -63,12 +63,12 @@ export class ProgressReporter {
       case 'cached':
         this.cached++;
         if (e.how === 'memo') this.cachedUndiscovered++;
-        this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`);
+        this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`, 'verbose');
         return;
       case 'started':
         this.running.set(e.name, { argv0: e.argv0, since: performance.now() });
         this.bytesIn += e.bytesIn;
-        this.event(`started  ${shortName(e.name)} ${e.argv0}${e.host === 'local' ? '' : ` on ${e.host}`}`);
+        this.event(`started  ${shortName(e.name)} ${e.argv0}${e.host === 'local' ? '' : ` on ${e.host}`}`, 'verbose');
         return;
       case 'finished':
         this.running.delete(e.name);
@@ -97,10 +97,15 @@ export class ProgressReporter {
     }
   };
 
-  /** A thunk's life as one line: always when piped, with --verbose on a terminal. */
-  private event(text: string): void {
+  /**
+   * A thunk's life as one line, with --verbose on a terminal. Piped, as make prints what it runs: what ran,
+   * failed or stopped; starts and memo hits only with --verbose (a memoized build of 2,000 thunks would
+   * otherwise print 2,000 lines, and writing them costs more than the memo lookups).
+   */
+  private event(text: string, level: 'always' | 'verbose' = 'always'): void {
     if (this.o.quiet) return;
-    if (!this.o.tty || this.o.verbose) this.line(`gg: [${this.done()}/${this.total()}] ${text}`);
+    if (this.o.verbose || (!this.o.tty && level === 'always'))
+      this.line(`gg: [${this.done()}/${this.total()}] ${text}`);
   }
 
   /** The bulk upload before forcing: a live line on a TTY, one line when it ends otherwise. */

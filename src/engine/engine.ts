@@ -35,6 +35,11 @@ export interface ExecutionResult {
   cpuMs?: number;
   /** What this run cost, for engines that bill (Lambda); shown live and kept in the job trace. */
   costUsd?: number;
+  /**
+   * The runner recorded the memo entries (T#tag for each output, and T) in the shared store itself, signed or
+   * not: the scheduler only notes them locally (Store.noteReductions) instead of writing them a second time.
+   */
+  recorded?: { signed: boolean };
 }
 
 export interface ExecuteOptions {

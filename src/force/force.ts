@@ -94,6 +94,8 @@ interface ThunkOutputs {
   /** tag -> name, in declaration order; the first entry is the main output. */
   byTag: Map<string, string>;
   main: string;
+  /** The engine recorded these outputs under the name it ran (ExecutionResult.recorded). */
+  recorded?: { signed: boolean };
 }
 
 /** The promise for `key`, started on first request: each ref and each thunk is worked on at most once per run. */
@@ -309,14 +311,22 @@ export class Forcer {
     return { byTag, main: found[0]! };
   }
 
-  /** Memo entries, under each of `names`: T#tag for every output, and bare T for the main one (gg's layout). */
+  /**
+   * Memo entries, under each of `names`: T#tag for every output, and bare T for the main one (gg's layout).
+   * `names[0]` is the name that ran: when the engine recorded its entries already, they are only noted.
+   */
   private async record(names: string[], thunk: Thunk, outputs: ThunkOutputs): Promise<void> {
     const store = this.o.store;
-    const entries: [string, string][] = [];
-    for (const name of names) {
-      for (const tag of thunk.outputs) entries.push([joinTag(name, tag), outputs.byTag.get(tag)!]);
-      entries.push([name, outputs.main]);
+    const entriesOf = (name: string): [string, string][] => [
+      ...thunk.outputs.map((tag): [string, string] => [joinTag(name, tag), outputs.byTag.get(tag)!]),
+      [name, outputs.main],
+    ];
+    if (outputs.recorded) {
+      await store.noteReductions?.(entriesOf(names[0]!), outputs.recorded.signed);
+      names = names.slice(1);
+      if (names.length === 0) return;
     }
+    const entries = names.flatMap(entriesOf);
     if (store.putReductions) await store.putReductions(entries);
     else for (const [ref, result] of entries) await store.putReduction(ref, result);
   }
@@ -352,7 +362,7 @@ export class Forcer {
             ...(r.costUsd === undefined ? {} : { costUsd: r.costUsd }),
           });
           const byTag = new Map(r.outputs.map((o) => [o.tag, o.name]));
-          return { byTag, main: r.outputs[0]!.name };
+          return { byTag, main: r.outputs[0]!.name, ...(r.recorded ? { recorded: r.recorded } : {}) };
         } catch (e) {
           const err = isGgError(e)
             ? e

@@ -25,7 +25,7 @@ import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } f
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
 import { treeUsage } from './tree.js';
-import type { LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
+import type { FileNamer, LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
 
 export interface BwrapSandboxOptions {
   /** Where staged roots are kept: must be on the store's file system (hard links), e.g. .gg/cache/roots. */
@@ -34,6 +34,8 @@ export interface BwrapSandboxOptions {
   cgroups?: boolean;
   /** bubblewrap executable (default: found on PATH). */
   bwrap?: string;
+  /** The store's hash cache: keeps blob names across the links that stage them (FileNamer.keepName). */
+  files?: FileNamer;
 }
 
 /** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args, 8 info. */
@@ -69,6 +71,7 @@ export class BwrapSandbox implements Sandbox {
     private readonly userns: JailUserNamespaces,
     private readonly cgroups: JailCgroups | undefined,
     cgroupProblem: string | undefined,
+    private readonly files: FileNamer | undefined,
   ) {
     this.limitsMechanism = cgroups ? `cgroup v${cgroups.version} (memory, pids)` : 'rlimits (RLIMIT_AS, RLIMIT_NPROC)';
     this.notice =
@@ -101,10 +104,11 @@ export class BwrapSandbox implements Sandbox {
     }
     const sandbox = new BwrapSandbox(
       bwrap,
-      new JailRoots(o.rootsDir, helper),
+      new JailRoots(o.rootsDir, helper, o.files),
       new JailUserNamespaces(bwrap),
       cgroups,
       problem,
+      o.files,
     );
     try {
       await sandbox.probe();
@@ -304,7 +308,8 @@ export class BwrapSandbox implements Sandbox {
     for (const f of relative) {
       const dest = path.join(req.workDir, f.filename);
       mkdirs(path.dirname(dest));
-      linkInput(f.hostPath, dest);
+      if (this.files?.keepName) this.files.keepName(f.hostPath, () => linkInput(f.hostPath, dest));
+      else linkInput(f.hostPath, dest);
     }
     mkdirs(path.join(req.workDir, req.cwd));
     for (const [name, target] of Object.entries(req.links)) {

@@ -23,5 +23,5 @@ export function parseSandboxKind(s: string): SandboxKind {
 export async function createSandbox(kind: SandboxKind, files: FileNamer, places: SandboxPlaces): Promise<Sandbox> {
   if (kind === 'none') return new NoSandbox(files);
   if (kind === 'fakechroot') return FakechrootSandbox.create();
-  return BwrapSandbox.create({ rootsDir: places.rootsDir });
+  return BwrapSandbox.create({ rootsDir: places.rootsDir, files });
 }

@@ -21,7 +21,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GgError } from '../errors.js';
-import type { StagedFile } from './sandbox.js';
+import type { FileNamer, StagedFile } from './sandbox.js';
 
 export const JAIL_WORK_DIR = '/gg/work';
 export const JAIL_OBJ_DIR = '/gg/obj';
@@ -59,6 +59,8 @@ export class JailRoots {
   constructor(
     readonly dir: string,
     private readonly helper: Buffer,
+    /** Keeps the blobs' cached names across the links that stage them (their ctime moves). */
+    private readonly namer?: FileNamer,
   ) {
     fs.mkdirSync(dir, { recursive: true });
     this.devTemplate = makeDevTemplate(dir);
@@ -127,7 +129,9 @@ export class JailRoots {
           }
           made.add(parent);
         }
-        linkOrCopy(e.hostPath, dest, e.filename);
+        const link = (): void => linkOrCopy(e.hostPath, dest, e.filename);
+        if (this.namer?.keepName) this.namer.keepName(e.hostPath, link);
+        else link();
       }
       try {
         fs.renameSync(tmp, root);

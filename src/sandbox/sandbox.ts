@@ -74,6 +74,11 @@ export interface SandboxResult {
  */
 export interface FileNamer {
   hashFile(file: string): string;
+  /**
+   * Runs `link` (a hard link of `file`, which moves only its ctime) and keeps the file's known name across it:
+   * without this, staging a blob into a jail root or a run directory makes its next use rehash it.
+   */
+  keepName?(file: string, link: () => void): void;
 }
 
 export interface Sandbox {

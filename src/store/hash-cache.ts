@@ -57,6 +57,28 @@ export class HashCache {
     return name;
   }
 
+  /**
+   * Runs `link` (gg's own hard link of `file`: a staged jail root, a run directory) and carries a cached name
+   * over to the file's new ctime, when nothing else about it changed. Staging a toolchain into each new jail
+   * root otherwise moves the ctime of a few hundred MB of blobs, and every thunk rehashed them all. The one
+   * edit this can miss is one within the same ctime tick as the link, by someone who can write the store.
+   */
+  keepName(file: string, link: () => void): void {
+    const before = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    const hit = before && this.load().get(statKey(before));
+    link();
+    if (!before || hit === undefined) return;
+    const after = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (
+      after &&
+      after.dev === before.dev &&
+      after.ino === before.ino &&
+      after.size === before.size &&
+      after.mtimeNs === before.mtimeNs
+    )
+      this.remember(statKey(after), hit);
+  }
+
   /** Record a file whose content we wrote ourselves and therefore know. */
   rememberFile(file: string, name: string, _opts: { blob?: boolean } = {}): void {
     this.remember(statKey(fs.statSync(file, { bigint: true })), name);

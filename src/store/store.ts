@@ -51,6 +51,12 @@ export interface Store {
    * not a memo value at all (garbage: the caller replaces it).
    */
   claimReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<(string | undefined)[]>;
+  /**
+   * Entries whoever ran the thunk already recorded in this store (a cluster worker, through claimReductions),
+   * so they are not written again. `signed`: they carry a memo signature (a store that signs records its own
+   * over unsigned ones). A store without this method needs nothing done.
+   */
+  noteReductions?(entries: readonly (readonly [ref: string, result: string])[], signed: boolean): Promise<void>;
 
   close(): Promise<void>;
 }

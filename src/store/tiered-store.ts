@@ -183,6 +183,16 @@ export class TieredStore implements Store {
     for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
   }
 
+  /**
+   * Recorded remotely by a worker already: re-recorded only to add the signature they lack. Not copied into
+   * the local memo now (a file per entry, the largest cost of a cluster client's thunk): getReductions copies
+   * a remote hit the first time it is asked for.
+   */
+  async noteReductions(entries: readonly (readonly [string, string])[], signed: boolean): Promise<void> {
+    if (this.readOnly || signed || !this.signer.signing) return;
+    for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.local.close(), this.remote.close()]);
   }

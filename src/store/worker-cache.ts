@@ -91,7 +91,9 @@ export class WorkerCache implements ObjectCache {
   verifiedBlobPath(name: string): string {
     try {
       const p = this.store.verifiedBlobPath(name);
-      this.touch(name);
+      // Adopted by another process sharing the directory: account for it.
+      if (this.lru.has(name)) this.touch(name);
+      else this.add(name, fs.statSync(p).size);
       return p;
     } catch (e) {
       const size = this.lru.get(name);

@@ -21,13 +21,13 @@ function capture(): { stream: NodeJS.WriteStream; text: () => string } {
 }
 
 /** Four thunks: one executed, one a memo hit, one an early cutoff, one failed; then the summary. */
-function drive(tty: boolean, noColor: string | undefined): string {
+function drive(tty: boolean, noColor: string | undefined, verbose = false): string {
   const saved = process.env['NO_COLOR'];
   if (noColor === undefined) delete process.env['NO_COLOR'];
   else process.env['NO_COLOR'] = noColor;
   try {
     const { stream, text } = capture();
-    const p = new ProgressReporter({ tty, quiet: false, verbose: false, stream });
+    const p = new ProgressReporter({ tty, quiet: false, verbose, stream });
     // A memo hit on a reference is never loaded, so never discovered; a cutoff's thunk is discovered first.
     for (const n of ['Ta', 'Tc', 'Td']) p.onEvent({ type: 'discovered', name: n, argv0: 'cc', deps: [] });
     p.onEvent({ type: 'started', name: 'Ta', argv0: 'cc', output: 'a.o', bytesIn: 10, ...where });
@@ -55,17 +55,14 @@ function drive(tty: boolean, noColor: string | undefined): string {
 }
 
 describe('progress output', () => {
-  it('piped: one plain line per event and a summary, no escape sequences (NO_COLOR or not)', () => {
+  it('piped: one plain line per thunk run or failed and a summary, no escape sequences (NO_COLOR or not)', () => {
     for (const noColor of [undefined, '1']) {
       const out = drive(false, noColor);
       assert.ok(!out.includes(ESC), JSON.stringify(out));
       const lines = out.trimEnd().split('\n');
+      // Starts and memo hits only with --verbose: a memoized build would print a line per thunk.
       assert.deepEqual(lines.slice(0, -1), [
-        'gg: [0/3] started  Ta cc',
         'gg: [1/3] finished Ta cc 3 ms',
-        'gg: [2/4] cached   Tb',
-        'gg: [3/4] cached   Tx (early cutoff)',
-        'gg: [3/4] started  Tc ld',
         'gg: [4/4] failed   Tc GG_E_THUNK_FAILED',
       ]);
       assert.match(
@@ -73,6 +70,18 @@ describe('progress output', () => {
         /^gg: \[4\/4\] executed 1, cached 2, failed 1 in \d+\.\d\d s, moved 10 B in \/ 5 B out$/,
       );
     }
+  });
+
+  it('piped with --verbose: every event, starts and memo hits included', () => {
+    const lines = drive(false, undefined, true).trimEnd().split('\n');
+    assert.deepEqual(lines.slice(0, -1), [
+      'gg: [0/3] started  Ta cc',
+      'gg: [1/3] finished Ta cc 3 ms',
+      'gg: [2/4] cached   Tb',
+      'gg: [3/4] cached   Tx (early cutoff)',
+      'gg: [3/4] started  Tc ld',
+      'gg: [4/4] failed   Tc GG_E_THUNK_FAILED',
+    ]);
   });
 
   it('on a terminal: a live block redrawn in place, no per-event lines, failures in red', () => {
@@ -113,7 +122,8 @@ describe('gg force progress, real CLI', () => {
     const r = run(dir, ['force', '--sandbox=none', ...names]);
     assert.equal(r.status, 1);
     assert.ok(!r.stderr.includes(ESC), r.stderr);
-    assert.match(r.stderr, /^gg: \[\d\/2\] started {2}T\S+ sh$/m);
+    assert.match(r.stderr, /^gg: \[\d\/2\] finished T\S+ sh \d+ ms$/m);
+    assert.doesNotMatch(r.stderr, /started/, 'starts only with --verbose');
     assert.match(r.stderr, /^gg: \[2\/2\] executed 1, cached 0, failed 1 in /m);
   });
 

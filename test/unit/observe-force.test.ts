@@ -143,17 +143,18 @@ describe('job traces and live status', () => {
     );
     assert.equal(recs.at(-1)!['executed'], 2);
 
-    // Piped: one line per event; the warm job is one memo hit.
+    // Piped: one line per thunk run (per event with --verbose); the warm job is one memo hit.
     writePlaceholder(path.join(dir, 'b2.txt'), b.name);
     const warm = run(dir, ['force', NOSB, 'b2.txt']);
     assert.equal(warm.status, 0, warm.stderr);
-    assert.match(warm.stderr, /^gg: \[1\/1\] cached +T/m);
+    assert.match(warm.stderr, /^gg: \[1\/1\] executed 0, cached 1, failed 0 in /m);
+    assert.doesNotMatch(warm.stderr, / cached +T/, 'memo hits are listed only with --verbose');
     const second = records(traces(dir).at(-1)!);
     assert.deepEqual(
       second.filter((x) => x.type === 'cached').map((x) => x['how']),
       ['memo'],
     );
-    const cold = run(dir, ['force', NOSB, '-j1', s.script('echo c > out').name]);
+    const cold = run(dir, ['force', NOSB, '--verbose', '-j1', s.script('echo c > out').name]);
     assert.match(cold.stderr, /^gg: \[0\/1\] started +T\S+ sh$/m);
     assert.match(cold.stderr, /^gg: \[1\/1\] finished +T\S+ sh \d+ ms$/m);
   });

@@ -211,6 +211,30 @@ describe('local store: reads are verified', () => {
     });
   }
 
+  it("gg's own hard link of a blob keeps its cached name (no rehash), and an edit after it is still caught", async () => {
+    const store = tempLocalStore();
+    const { name } = store.putSync(trusted);
+    const p = store.verifiedBlobPath(name);
+    await new Promise((r) => setTimeout(r, 20)); // so the link moves the kernel's ctime
+    const before = fs.statSync(p, { bigint: true });
+    const staged = path.join(store.ggDir, 'staged');
+    store.hashCache.keepName(p, () => fs.linkSync(p, staged));
+    const moved = fs.statSync(p, { bigint: true });
+    assert.notEqual(moved.ctimeNs, before.ctimeNs, 'premise: the link moved the ctime');
+    assert.equal(store.hashCache.peek(p), name, 'the name is known at the new ctime');
+    // A link the cache did not know the name before: nothing is carried over.
+    const other = path.join(store.ggDir, 'unknown');
+    fs.writeFileSync(other, 'x');
+    store.hashCache.keepName(other, () => fs.linkSync(other, `${other}.2`));
+    assert.equal(store.hashCache.peek(other), undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    tamper(p);
+    assert.throws(
+      () => store.verifiedBlobPath(name),
+      (e) => isGgError(e, 'GG_E_OBJECT_CORRUPT'),
+    );
+  });
+
   it('getSync rehashes every read: a blob damaged any way is corrupt, and removed', () => {
     const store = tempLocalStore();
     const { name } = store.putSync(Buffer.from('value\n'));

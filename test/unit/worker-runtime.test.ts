@@ -192,6 +192,70 @@ describe('WorkerRuntime over a Redis store', () => {
   });
 });
 
+describe('cluster engine and scheduler', () => {
+  let redis: RunningServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+
+  it("records each memo entry once (the worker's); a client holding the memo key signs what an unkeyed worker recorded", async () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const leaves = [1, 2, 3].map((i) => s.script(`echo leaf-${i}-$$ > out`).name);
+    s.close();
+    const remote = RedisStore.fromUri(redis.uri);
+    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
+      await remote.putFile(path.join(dir, '.gg/blobs', name), name);
+    const worker = await ClusterWorker.start({
+      storageUri: redis.uri,
+      jobs: 2,
+      cacheDir: tempDir(),
+      cacheBytes: 1 << 30,
+      sandbox: 'none',
+      id: 'unkeyed',
+      log: () => undefined,
+    });
+    const key = Buffer.alloc(32, 9);
+    try {
+      for (const memoKey of [undefined, key]) {
+        const store = await openStore(redis.uri, new LocalStore(path.join(dir, '.gg')), memoKey ? { memoKey } : {});
+        // Every memo write of the scheduler goes through putReduction(s): count them.
+        let writes = 0;
+        const counted = new Proxy(store, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            if ((prop === 'putReduction' || prop === 'putReductions') && typeof v === 'function')
+              return (...a: unknown[]) => (writes++, (v as (...x: unknown[]) => unknown).apply(target, a));
+            return typeof v === 'function' ? (v as () => unknown).bind(target) : v;
+          },
+        });
+        const engine = await ClusterEngine.open({ queueUri: redis.uri });
+        for (const t of leaves) await remote.deleteReduction(t);
+        try {
+          const out = await forceAll(leaves, { store: counted, engine, jobs: 4 });
+          assert.equal(out.errors.size, 0, [...out.errors.values()].map((e) => e.message).join('\n'));
+          assert.equal(out.executed, 3);
+          assert.equal(writes, 0, 'the scheduler did not write again what the worker recorded');
+          const raw = (await remote.getReductions(leaves)) as string[];
+          for (const [i, t] of leaves.entries()) {
+            if (memoKey) assert.equal(new MemoSigner(key).open(t, raw[i]), out.results.get(t), 'signed by the client');
+            else assert.equal(raw[i], out.results.get(t), "the worker's unsigned entry");
+          }
+        } finally {
+          await engine.close();
+          await store.close();
+        }
+      }
+    } finally {
+      await worker.stop();
+      await remote.close();
+    }
+  });
+});
+
 /** The real local engine, with the first run of each thunk held back like a frozen worker's. */
 function withStraggler(inner: Engine, holdMs: number, only?: string): Engine & { calls: number } {
   const seen = new Set<string>();

@@ -52,7 +52,10 @@ export function registerForce(program: Command): void {
     .option('--json-events', 'stream every scheduler event as one JSON line on stdout (the job trace format)')
     .option('--no-trace', 'do not record this job in .gg/jobs (gg trace, gg explain and gg gc use those records)')
     .option('-s, --no-status', 'no status line')
-    .option('-v, --verbose', 'a line per thunk started and finished')
+    .option(
+      '-v, --verbose',
+      'a line per thunk started, memoized and finished (piped: only runs and failures without it)',
+    )
     .option('--keep-failed', 'keep the working directory of failed thunks')
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
     .addHelpText(

@@ -90,6 +90,10 @@ export class ClusterEngine implements Engine {
   private readonly results: Redis;
   private readonly connection: ReturnType<typeof clusterConnection>;
   private seq = 0;
+  /** Jobs submitted in this turn of the event loop, added together by send(). */
+  private unsent: Pending[] = [];
+  /** BLMPOP (Redis >= 7) takes every waiting message at once; older servers get BLPOP, one at a time. */
+  private blmpop = true;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
@@ -192,10 +196,7 @@ export class ClusterEngine implements Engine {
         abort.addEventListener('abort', onAbort, { once: true });
         p.cleanup = () => abort.removeEventListener('abort', onAbort);
       }
-      void this.submit(
-        p,
-        this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)),
-      );
+      this.submit(p, this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)));
     });
   }
 
@@ -222,7 +223,7 @@ export class ClusterEngine implements Engine {
     return this.placement.choose(inputs, free);
   }
 
-  private async submit(p: Pending, worker: string | undefined): Promise<void> {
+  private submit(p: Pending, worker: string | undefined): void {
     p.jobId = `${this.clientId}-${++this.seq}`;
     p.queue = worker === undefined ? SHARED_QUEUE : workerQueue(worker);
     if (worker !== undefined) {
@@ -235,19 +236,37 @@ export class ClusterEngine implements Engine {
     p.lastHeard = Date.now();
     this.pending.set(p.jobId, p);
     this.report.jobs++;
-    const data: JobData = { v: 1, thunk: p.name, client: this.clientId };
-    try {
-      await this.queue(p.queue).add('thunk', data, {
-        jobId: p.jobId,
-        attempts: 1,
-        removeOnComplete: { age: 600 },
-        removeOnFail: { age: 600 },
-      });
-    } catch (e) {
-      // Redis away: the safety poll finds the job missing and submits it again.
-      p.lastHeard = 0;
-      void e;
+    // Jobs made ready together (a burst of leaves, the dependants of one result) go out in one addBulk per
+    // queue: one round trip and one socket write for all of them, instead of one each.
+    this.unsent.push(p);
+    if (this.unsent.length === 1) setImmediate(() => void this.send());
+  }
+
+  private async send(): Promise<void> {
+    const batch = this.unsent.filter((p) => this.pending.get(p.jobId) === p); // not cancelled meanwhile
+    this.unsent = [];
+    const byQueue = new Map<string, Pending[]>();
+    for (const p of batch) {
+      const list = byQueue.get(p.queue);
+      if (list) list.push(p);
+      else byQueue.set(p.queue, [p]);
     }
+    await Promise.all(
+      [...byQueue].map(async ([queue, ps]) => {
+        try {
+          await this.queue(queue).addBulk(
+            ps.map((p) => ({
+              name: 'thunk',
+              data: { v: 1, thunk: p.name, client: this.clientId } satisfies JobData,
+              opts: { jobId: p.jobId, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
+            })),
+          );
+        } catch {
+          // Redis away: the safety poll finds the jobs missing and submits them again.
+          for (const p of ps) p.lastHeard = 0;
+        }
+      }),
+    );
   }
 
   private settle(p: Pending): boolean {
@@ -287,7 +306,15 @@ export class ClusterEngine implements Engine {
       if (!this.settle(p)) return;
       this.failedOn.delete(p.name);
       this.account(r, p.inputs);
-      p.resolve({ outputs: r.outputs, wallMs: r.wallMs, log: r.log, worker: r.worker, stats: r.stats });
+      // The worker recorded the memo (claimReductions): the scheduler need not write it again.
+      p.resolve({
+        outputs: r.outputs,
+        wallMs: r.wallMs,
+        log: r.log,
+        worker: r.worker,
+        stats: r.stats,
+        recorded: { signed: r.signed },
+      });
       return;
     }
     if (!this.settle(p)) return;
@@ -312,19 +339,35 @@ export class ClusterEngine implements Engine {
     const key = resultsKey(this.clientId);
     while (!this.closed) {
       try {
-        const got = await this.results.blpop(key, 1);
-        if (!got) continue;
-        let msg: ClientMessage;
-        try {
-          msg = JSON.parse(got[1]) as ClientMessage;
-        } catch {
-          continue; // not ours to understand: ignored
+        const got = await this.popResults(key);
+        for (const raw of got) {
+          let msg: ClientMessage;
+          try {
+            msg = JSON.parse(raw) as ClientMessage;
+          } catch {
+            continue; // not ours to understand: ignored
+          }
+          if (typeof msg === 'object' && msg !== null && typeof msg.job === 'string') this.handle(msg);
         }
-        if (typeof msg === 'object' && msg !== null && typeof msg.job === 'string') this.handle(msg);
       } catch {
         if (!this.closed) await new Promise((r) => setTimeout(r, 200)); // Redis away: wait it out
       }
     }
+  }
+
+  /** The messages waiting on our list (at most 1 s of waiting for the first). */
+  private async popResults(key: string): Promise<string[]> {
+    if (this.blmpop) {
+      try {
+        const got = await this.results.blmpop(1, 1, key, 'LEFT', 'COUNT', 512);
+        return got ? got[1] : [];
+      } catch (e) {
+        if (!/unknown command/i.test((e as Error).message)) throw e;
+        this.blmpop = false;
+      }
+    }
+    const got = await this.results.blpop(key, 1);
+    return got ? [got[1]] : [];
   }
 
   private async refreshWorkers(): Promise<void> {
@@ -406,7 +449,7 @@ export class ClusterEngine implements Engine {
     this.report.resubmitted++;
     this.report.jobs--; // the same thunk, counted once
     delete p.worker;
-    void this.submit(p, undefined);
+    this.submit(p, undefined);
   }
 
   /** Ask BullMQ what became of a job we heard nothing about. */

@@ -86,6 +86,8 @@ export class ClusterWorker {
   /** Infrastructure failures in a row (store unreachable, uploads refused): past a few, stop taking work. */
   private infraStreak = 0;
   private pausedUntil = 0;
+  /** Messages waiting to go to each client (tell). */
+  private readonly outbox = new Map<string, { msgs: string[]; sent: Promise<void> }>();
 
   private constructor(private readonly o: ClusterWorkerOptions) {
     this.id =
@@ -204,10 +206,6 @@ export class ClusterWorker {
     };
     for (const q of [workerQueue(this.id), SHARED_QUEUE]) {
       const w = new Worker(q, (job, _token, signal) => this.process(job, signal), common);
-      w.on('completed', (job: Job, result: WireResult) => {
-        const client = clientOf(job);
-        if (client) void this.tell(client, { t: 'done', job: job.id ?? '', result });
-      });
       w.on('failed', (job: Job | undefined, err: Error) => {
         const client = job ? clientOf(job) : undefined;
         if (!job || !client) return;
@@ -235,16 +233,36 @@ export class ClusterWorker {
     );
   }
 
-  private async tell(client: string, msg: ClientMessage): Promise<void> {
+  /**
+   * Messages to a client made in one turn of the event loop (several thunks starting or finishing together)
+   * go out as one RPUSH: one round trip, and the client pops them all at once.
+   */
+  private tell(client: string, msg: ClientMessage): Promise<void> {
+    let out = this.outbox.get(client);
+    if (!out) {
+      const msgs: string[] = [];
+      const sent = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          this.outbox.delete(client);
+          resolve(this.deliver(client, msgs));
+        }),
+      );
+      this.outbox.set(client, (out = { msgs, sent }));
+    }
+    out.msgs.push(JSON.stringify(msg));
+    return out.sent;
+  }
+
+  private async deliver(client: string, msgs: string[]): Promise<void> {
     try {
       await this.redis
         .multi()
-        .rpush(resultsKey(client), JSON.stringify(msg))
+        .rpush(resultsKey(client), ...msgs)
         .pexpire(resultsKey(client), 3_600_000)
         .exec();
     } catch (e) {
       // The client's safety poll reads the job's state from BullMQ when a message is lost.
-      this.log(`gg worker ${this.id}: could not report ${msg.job}: ${(e as Error).message}`);
+      this.log(`gg worker ${this.id}: could not report to ${client}: ${(e as Error).message}`);
     }
   }
 
@@ -298,11 +316,22 @@ export class ClusterWorker {
     this.busy++;
     try {
       if (signal?.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${data.thunk} was cancelled before it started`);
-      await this.tell(data.client, { t: 'started', job: job.id ?? '', worker: this.id });
+      void this.tell(data.client, { t: 'started', job: job.id ?? '', worker: this.id });
       const r = await this.runtime.runNamed(data.thunk, signal);
       this.done++;
       this.infraStreak = 0;
-      return { outputs: r.outputs, wallMs: r.wallMs, log: r.log.slice(0, 64 * 1024), worker: this.id, stats: r.stats };
+      const result: WireResult = {
+        outputs: r.outputs,
+        wallMs: r.wallMs,
+        log: r.log.slice(0, 64 * 1024),
+        worker: this.id,
+        stats: r.stats,
+        signed: this.signer.signing,
+      };
+      // Told now, not once BullMQ has moved the job to completed (a round trip later): the memo is recorded
+      // already, and what we report is what it holds (the first result), so the client may take it at once.
+      void this.tell(data.client, { t: 'done', job: job.id ?? '', result });
+      return result;
     } catch (e) {
       this.failed++;
       const err = isGgError(e)

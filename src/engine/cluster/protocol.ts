@@ -81,6 +81,8 @@ export interface WireResult {
   log: string;
   worker: string;
   stats: ExecutionStats;
+  /** The memo entries the worker recorded carry its signature (it holds the memo key). */
+  signed: boolean;
 }
 
 /** Messages on a client's result list. */
@@ -151,6 +153,7 @@ export function parseWireResult(r: unknown, tags: readonly string[]): WireResult
     wallMs: num(o['wallMs']),
     log: typeof o['log'] === 'string' ? o['log'].slice(0, MAX_LOG) : '',
     worker: isSafeId(o['worker']) ? o['worker'] : 'unknown',
+    signed: o['signed'] === true,
     stats: {
       fetchMs: num(s['fetchMs']),
       runMs: num(s['runMs']),
