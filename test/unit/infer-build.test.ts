@@ -35,6 +35,11 @@ describe('gg infer', () => {
     const r = sh(dir, 'gg infer make -j2');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /headers: 3 cached, 0 discovered/);
+    // The archive and the program are known results: gg infer leaves them in place, objects stay placeholders.
+    assert.match(r.stderr, /2 memoized links placed/);
+    assert.ok(isElf(path.join(dir, 'hello')), 'hello is the program');
+    assert.ok(!isPlaceholder(path.join(dir, 'libgreet.a')), 'libgreet.a is the archive');
+    assert.ok(isPlaceholder(path.join(dir, 'main.o')), 'main.o stays a placeholder');
     const s = forceJson(dir, 'hello');
     assert.equal(s.executed, 0);
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');

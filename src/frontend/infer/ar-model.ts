@@ -60,6 +60,7 @@ export class ArModel {
     });
     this.ctx.stats.thunks++;
     writePlaceholder(abs, t.name);
+    this.ctx.outputs.add(abs);
     this.ctx.log(`ar: ${archive} <- ${members.length} member(s)`);
     return { kind: 'exit', status: 0 };
   }

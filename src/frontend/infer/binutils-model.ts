@@ -243,6 +243,7 @@ export class BinutilsModel {
     const out = path.resolve(req.cwd, p.output);
     const mode = fs.statSync(out, { throwIfNoEntry: false })?.mode;
     writePlaceholder(out, thunk.name);
+    this.ctx.outputs.add(out);
     if (mode !== undefined) fs.chmodSync(out, mode & 0o777);
     this.ctx.log(`${tool}: ${p.output} <- ${p.inputs.join(' ')}`);
     return { kind: 'exit', status: 0 };

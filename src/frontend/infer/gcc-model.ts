@@ -38,6 +38,8 @@ const GCC_ENV = [
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
 const ANSWER_VERSION = 2;
+/** Answers kept per command (see recordAnswer). */
+const ANSWERS_PER_KEY = 4;
 
 /** Largest memoized link result put in place at infer time (larger ones stay placeholders). */
 const PLACE_MAX_BYTES = 2 * 1024 * 1024;
@@ -229,7 +231,7 @@ export class GccModel {
       ) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
-      }
+      } else this.ctx.outputs.add(out);
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };
@@ -256,32 +258,46 @@ export class GccModel {
     return path.join(this.ctx.store.cacheDir, 'infer', 'answers', key.slice(0, 2), key);
   }
 
-  private replayAnswer(key: string, req: ModelRequest): boolean {
-    let answer: RecordedAnswer;
+  /** The answers recorded for a key, newest first (older files hold one answer, not a list). */
+  private recordedAnswers(key: string): RecordedAnswer[] {
     try {
-      answer = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as RecordedAnswer;
+      const parsed = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as RecordedAnswer | RecordedAnswer[];
+      return Array.isArray(parsed) ? parsed : [parsed];
     } catch {
-      return false;
+      return [];
     }
-    for (const [p, name] of answer.checks) {
-      try {
-        if (this.ctx.declarer.nameOf(p) !== name) return false;
-      } catch {
-        return false;
-      }
-    }
+  }
+
+  private replayAnswer(key: string, req: ModelRequest): boolean {
+    const answer = this.recordedAnswers(key).find((a) =>
+      a.checks.every(([p, name]) => {
+        try {
+          return this.ctx.declarer.nameOf(p) === name;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    if (answer === undefined) return false;
     applyAnswer(answer);
     this.ctx.stats.depsCached += answer.placeholders.length;
     this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
     return true;
   }
 
+  /**
+   * Keeps the last few answers of a key, as ccache's manifests do: one build may run the same command on
+   * different header contents (a compile before and after a generator rewrites a header it includes), and
+   * each must replay on a rebuild.
+   */
   private recordAnswer(key: string, answer: RecordedAnswer): void {
     const file = this.answerFile(key);
     try {
+      const same = JSON.stringify(answer.checks);
+      const kept = this.recordedAnswers(key).filter((a) => JSON.stringify(a.checks) !== same);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       const tmp = `${file}.tmp-${process.pid}`;
-      fs.writeFileSync(tmp, JSON.stringify(answer));
+      fs.writeFileSync(tmp, JSON.stringify([answer, ...kept].slice(0, ANSWERS_PER_KEY)));
       fs.renameSync(tmp, file);
     } catch {
       // a cache: losing an entry costs one slower infer

@@ -8,6 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
+import { placeOutput } from '../../force/targets.js';
+import { computeName, isThunkName, joinTag, splitTag } from '../../ir/name.js';
+import { readPlaceholder } from '../../ir/placeholder.js';
+import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -92,6 +96,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     toolchains: new ToolchainCache(store, inferDir, realPath),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
+    outputs: new Set(),
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
@@ -134,7 +139,61 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     store.hashCache.flush();
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
+  if (exitCode === 0) await placeKnownOutputs(ctx);
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/**
+ * The value `ref` reduces to when the memo already holds it, else undefined; nothing runs. As the forcer:
+ * the reference's own entry, else (a thunk whose dependencies changed names but not results, e.g. a library
+ * that is a real file this time) the entry of the thunk rewritten with its dependencies' known values.
+ */
+function knownResult(store: LocalStore, ref: string, depth: number): string | undefined {
+  const { name, tag } = splitTag(ref);
+  if (!isThunkName(name)) return store.hasSync(name) ? name : undefined;
+  if (depth > 64) return undefined;
+  const memo = store.getReductionSync(ref);
+  if (memo !== undefined) return knownResult(store, memo, depth + 1);
+  let thunk;
+  try {
+    thunk = decodeThunk(store.getSync(name));
+  } catch {
+    return undefined;
+  }
+  const deps = thunkDependencies(thunk);
+  if (deps.length === 0) return undefined;
+  const resolved = new Map<string, string>();
+  for (const d of deps) {
+    const v = knownResult(store, d, depth + 1);
+    if (v === undefined) return undefined;
+    resolved.set(d, v);
+  }
+  const rewritten = computeName(encodeThunk(rewriteThunk(thunk, resolved)));
+  const value = store.getReductionSync(joinTag(rewritten, tag));
+  return value !== undefined && !isThunkName(splitTag(value).name) && store.hasSync(value) ? value : undefined;
+}
+
+/**
+ * After the build: the placeholders of links, archives and binutils steps whose result the memo holds (a
+ * rebuild after `make clean`) become that result, as `gg force` would make them, so a rebuild with nothing
+ * to run needs no `gg force` (and its start-up) at all. Objects stay placeholders (the links read them from
+ * the store), and so do hard-linked placeholders (`gg force` keeps such links together).
+ */
+async function placeKnownOutputs(ctx: InferContext): Promise<void> {
+  for (const file of ctx.outputs) {
+    let ref: string | undefined;
+    try {
+      if (fs.statSync(file).nlink !== 1) continue;
+      ref = readPlaceholder(file);
+    } catch {
+      continue; // removed or replaced by the build
+    }
+    if (ref === undefined) continue;
+    const known = knownResult(ctx.store, ref, 0);
+    if (known === undefined) continue;
+    await placeOutput(ctx.store, file, known);
+    ctx.stats.placed++;
+  }
 }
 
 /** The end-of-run account of commands that ran for real, most frequent reason first. */

@@ -28,7 +28,7 @@ export interface InferStats {
   depsDiscovered: number;
   /** Compiles whose result was known at infer time (early cutoff: the compiler would see the same text). */
   cutoff: number;
-  /** Links whose memoized result was put in place of a placeholder. */
+  /** Links, archives and binutils outputs whose memoized result was put in place of a placeholder. */
   placed: number;
   /** Runs of programs the build linked, answered from a thunk (run-model.ts). */
   runs: number;
@@ -46,6 +46,11 @@ export interface InferContext {
   toolchains: ToolchainCache;
   deps: HeaderDepsCache;
   stats: InferStats;
+  /**
+   * Placeholders of links, archives and binutils steps: at the end of the build, each one still in place
+   * whose result the memo already holds is replaced by that result (placeKnownOutputs in infer.ts).
+   */
+  outputs: Set<string>;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
   log(msg: string): void;

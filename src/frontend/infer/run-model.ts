@@ -16,7 +16,7 @@ import path from 'node:path';
 import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
-import { executableClosure } from '../executable-closure.js';
+import { cachedClosure } from './toolchain.js';
 import { placeholderRef } from './file-declarer.js';
 import { real, type InferContext, type ModelRequest } from './model.js';
 
@@ -46,6 +46,10 @@ export interface RunAnswer {
 export class RunModel {
   /** Library closures of forced programs, by content name. */
   private readonly closures = new Map<string, ThunkInput[]>();
+  private sh: { name: string; inputs: ThunkInput[] } | undefined;
+  private get inferDir(): string {
+    return path.join(this.ctx.store.cacheDir, 'infer');
+  }
 
   constructor(
     private readonly ctx: InferContext,
@@ -91,7 +95,7 @@ export class RunModel {
 
     const rt = await this.context();
     const program = await this.forcedProgram(rt, link);
-    const sh = this.ctx.builder.executableFile('/bin/sh');
+    const sh = this.shell();
     const env = [
       ...Object.entries(req.env)
         .filter(([k]) => !DROPPED_ENV.test(k))
@@ -148,6 +152,17 @@ export class RunModel {
     return { status: 0, stdout: await rt.store.get(out) };
   }
 
+  /** /bin/sh and its closure, as GraphBuilder.executableFile gives them, from the closure cache. */
+  private shell(): { name: string; inputs: ThunkInput[] } {
+    if (this.sh) return this.sh;
+    const inputs = cachedClosure(this.inferDir, '/bin/sh').map((f) => ({
+      name: this.ctx.store.putFileSync(f.hostPath).name,
+      filename: f.filename,
+    }));
+    this.sh = { name: inputs[0]!.name, inputs };
+    return this.sh;
+  }
+
   /** The program's content name (its link forced, or its memo looked up) and its libraries. */
   private async forcedProgram(rt: ForceContext, link: string): Promise<{ name: string; libs: ThunkInput[] }> {
     let name = this.ctx.store.getReductionSync(link);
@@ -161,7 +176,7 @@ export class RunModel {
       const blob = this.ctx.store.blobPath(name);
       let files;
       try {
-        files = executableClosure(blob);
+        files = cachedClosure(this.inferDir, blob);
       } catch (e) {
         real('a program run whose libraries are not all on the host', (e as Error).message);
       }

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
+import { executableClosure, type ClosureFile } from '../executable-closure.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
@@ -116,6 +117,40 @@ export async function cachedSharedLibraries(
     // a cache
   }
   return libs;
+}
+
+/**
+ * executableClosure, cached in `inferCacheDir`/closures/ under the program's path and stat, and checked
+ * against the stat of every file it names: a rebuild that runs the same generators (or /bin/sh) again asks
+ * the loader (`ld.so --list`, a process per ELF file) nothing.
+ */
+export function cachedClosure(inferCacheDir: string, program: string): ClosureFile[] {
+  const stampOf = (f: string): string => {
+    const st = fs.statSync(f);
+    return `${st.size}:${st.mtimeMs}:${st.ino}:${st.dev}`;
+  };
+  const key = crypto
+    .createHash('sha256')
+    .update(`${program}\0${stampOf(program)}`)
+    .digest('hex')
+    .slice(0, 32);
+  const entry = path.join(inferCacheDir, 'closures', key);
+  try {
+    const known = JSON.parse(fs.readFileSync(entry, 'utf8')) as { files: ClosureFile[]; stamps: string[] };
+    if (known.files.every((f, i) => stampOf(f.hostPath) === known.stamps[i])) return known.files;
+  } catch {
+    // not cached, or a file it names changed or is gone: ask the loader
+  }
+  const files = executableClosure(program);
+  try {
+    fs.mkdirSync(path.dirname(entry), { recursive: true });
+    const tmp = `${entry}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, JSON.stringify({ files, stamps: files.map((f) => stampOf(f.hostPath)) }));
+    fs.renameSync(tmp, entry);
+  } catch {
+    // a cache
+  }
+  return files;
 }
 
 /** The absolute paths and `-l` names a GNU ld script refers to. */
