@@ -61,7 +61,12 @@ export function jailPlaces(cacheDir: string): JailPlaces {
     for (const d of ['roots', 'tmp']) fs.mkdirSync(path.join(home, d), { recursive: true, mode: 0o711 });
     if (!sameMount(cacheDir, home)) return fallback(`${home} cannot hold hard links to the store's files`);
     const owner = path.join(home, OWNER_FILE);
-    if (!fs.existsSync(owner)) fs.writeFileSync(owner, real, { mode: 0o600 });
+    if (!fs.existsSync(owner)) {
+      // Whole or not at all: a sweeper reading half a path would think this store gone.
+      const tmp = `${owner}.${process.pid}`;
+      fs.writeFileSync(tmp, real, { mode: 0o600 });
+      fs.renameSync(tmp, owner);
+    }
   } catch (e) {
     return fallback(`${top}: ${(e as Error).message}`);
   }
