@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { GraphBuilder, type InputSpec } from '../src/frontend/sdk.js';
 import { LocalStore } from '../src/store/local-store.js';
 
-const GG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+const GG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/gg.js'); // the bundle users run
 const arg = (flag: string, dflt: string): string => {
   const i = process.argv.indexOf(flag);
   return i >= 0 ? process.argv[i + 1]! : dflt;

@@ -21,7 +21,13 @@ mapfile -t names <"$proj/targets.txt"
 export PATH=$orig:$PATH # the original's gg-force runs its gg-execute from PATH
 unset GG_DIR
 
-ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>"$work/err" || { tail -3 "$work/err" >&2; exit 1; }; e=$(date +%s%N); echo $(((e - s) / 1000000)); }
+# "WALL_MS/CPU_MS" of one run (CPU = user + sys, children included): on a loaded machine the CPU column is the
+# steadier one, since waiting for a core inflates wall time.
+ms() {
+  local r TIMEFORMAT='%R %U %S'
+  r=$({ time "$@" >/dev/null 2>"$work/err"; } 2>&1) || { tail -3 "$work/err" >&2; exit 1; }
+  awk '{printf "%d/%d", $1 * 1000, ($2 + $3) * 1000}' <<<"$r"
+}
 placeholders() { # fresh placeholders in $proj/t, and (for cold) an empty memo
   rm -rf "$proj/t" && mkdir "$proj/t"
   for n in "${names[@]}"; do printf '#!/usr/bin/env gg-force-and-run\n%s\n' "$n" >"$proj/t/$n"; done
@@ -33,7 +39,7 @@ original() { # original cold|warm
 }
 ggts() { # ggts cold|warm
   placeholders "$1"
-  (cd "$proj" && ms node "$here/dist/src/cli/main.js" force --sandbox=none --jobs 2 t/*)
+  (cd "$proj" && ms node "$here/dist/bin/gg.js" force --sandbox=none --jobs 2 t/*)
 }
 declare -A t
 for ((i = 0; i < runs; i++)); do
@@ -43,10 +49,12 @@ for ((i = 0; i < runs; i++)); do
   t[ts-warm]+="$(ggts warm) "
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+column() { tr ' ' '\n' | grep . | cut -d/ -f"$1" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
 echo "$count trivial thunks, --jobs 2, no jail; median of $runs interleaved runs (ms); load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %12s %12s %8s\n' '' 'original gg' 'gg-ts' 'ratio'
+printf '%-6s %14s %14s %8s   %14s %14s %8s\n' '' 'original wall' 'gg-ts wall' 'ratio' 'original CPU' 'gg-ts CPU' 'ratio'
 for k in cold warm; do
-  o=$(echo "${t[orig-$k]}" | median)
-  s=$(echo "${t[ts-$k]}" | median)
-  printf '%-10s %12s %12s %8s\n' "$k" "$o" "$s" "$(awk -v a="$s" -v b="$o" 'BEGIN{printf "%.2fx", a/b}')"
+  ow=$(echo "${t[orig-$k]}" | column 1) sw=$(echo "${t[ts-$k]}" | column 1)
+  oc=$(echo "${t[orig-$k]}" | column 2) sc=$(echo "${t[ts-$k]}" | column 2)
+  printf '%-6s %14s %14s %8s   %14s %14s %8s\n' "$k" "$ow" "$sw" "$(ratio "$sw" "$ow")" "$oc" "$sc" "$(ratio "$sc" "$oc")"
 done

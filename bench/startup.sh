@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-21}"
 orig="${2:-}"
-gg="$here/dist/src/cli/main.js"
+gg="$here/dist/bin/gg.js"
 # "WALL_MS/CPU_MS" of one run (CPU = user + sys, children included): on a loaded machine the CPU column is the
 # steadier one, since waiting for a core inflates wall time.
 ms() {
@@ -47,7 +47,7 @@ if [[ -n "$orig" ]]; then cases+=(original-gg-force original-gg-force-1-memoized
 for ((i = 0; i < runs; i++)); do
   t[node]+="$(ms node -e 0) "
   t[gg-version]+="$(ms node "$gg" --version) "
-  t[gg-force-and-run]+="$(ms node "$here/dist/src/cli/force-and-run.js") "
+  t[gg-force-and-run]+="$(ms node "$here/dist/bin/gg-force-and-run.js") "
   placeholder
   t[gg-force-1-memoized]+="$(cd "$work" && ms node "$gg" force --sandbox=none p) "
   if [[ -n "$orig" ]]; then

@@ -10,16 +10,16 @@ import { forceTargets, showThunkLogs } from '../force/force-command.js';
 import { defaultJobs, openRuntime } from '../runtime.js';
 import { parseSandboxKind } from '../sandbox/create-sandbox.js';
 import { reportError } from './errors.js';
-import { storageUriFromFlags } from './sandbox-flags.js';
+import { storageFromFlags } from './sandbox-flags.js';
 
 async function main(argv: string[]): Promise<number> {
   const [file, ...args] = argv;
   if (!file) throw new GgError('GG_E_USAGE', 'usage: gg-force-and-run PLACEHOLDER [ARGS...]');
-  // Run by a build, not a user: the environment is its only configuration (gg infer sets both for the build).
-  const storageUri = storageUriFromFlags({});
+  // Run by a build, not a user: the environment is its only configuration (gg infer sets GG_SANDBOX and
+  // GG_STORAGE_URI for the build; GG_MEMO_KEY_FILE signs and checks the memo as it does for gg force).
   const rt = await openRuntime({
     sandbox: parseSandboxKind(process.env['GG_SANDBOX'] ?? 'bwrap'),
-    ...(storageUri ? { storageUri } : {}),
+    ...storageFromFlags({}),
   });
   try {
     const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(process.stderr) });

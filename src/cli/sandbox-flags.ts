@@ -1,4 +1,7 @@
-/** The execution flags shared by `gg force` and `gg verify` (jobs, sandbox, limits): declaring and parsing only. */
+/**
+ * The execution and storage flags shared by the commands that force (`force`, `verify`, `map`, `test`): jobs,
+ * sandbox, limits, the store; declaring and parsing only, so each means the same on every command.
+ */
 import type { Command } from 'commander';
 import { GgError } from '../errors.js';
 import { defaultJobs, type RuntimeOptions } from '../runtime.js';
@@ -6,15 +9,22 @@ import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
 import { MAX_TIMEOUT_MS } from '../ir/thunk.js';
+import { readMemoKey } from '../store/memo-signer.js';
 
-/** What withExecutionOptions declares, plus the engine, store and progress flags front-end commands share. */
-export interface RunFlags extends LimitFlags {
+/** What withExecutionOptions and withStorageOptions declare, plus the engine and progress flags front ends share. */
+export interface RunFlags extends LimitFlags, StorageFlags {
   jobs: number;
   engine: string;
   sandbox: string;
-  storage?: string;
   status: boolean;
   verbose?: boolean;
+}
+
+/** What withStorageOptions declares. */
+export interface StorageFlags {
+  storage?: string;
+  storageReadOnly?: boolean;
+  memoKeyFile?: string;
 }
 
 export interface LimitFlags {
@@ -80,6 +90,17 @@ export function withExecutionOptions(c: Command): Command {
 export const STORAGE_HELP =
   'shared store: redis://[user:pass@]host:port[/db], rediss://..., s3://bucket[/prefix]?region=..&endpoint=.., gs://bucket (default: $GG_STORAGE_URI, else the local .gg)';
 
+/** Declare --storage, --storage-read-only and --memo-key-file on a command that forces. */
+export function withStorageOptions(c: Command): Command {
+  return c
+    .option('--storage <uri>', STORAGE_HELP)
+    .option('--storage-read-only', 'never write to the shared store (a reader of a cache trusted writers fill)')
+    .option(
+      '--memo-key-file <file>',
+      'key for signed memo entries on the shared store: sign what is written, ignore unsigned entries (default: $GG_MEMO_KEY_FILE)',
+    );
+}
+
 /** --storage, else $GG_STORAGE_URI, else undefined (the local .gg): one rule for every command that forces. */
 export function storageUriFromFlags(o: { storage?: string }): string | undefined {
   const uri = o.storage ?? process.env['GG_STORAGE_URI'];
@@ -94,11 +115,21 @@ export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): Sandbo
   return kind;
 }
 
+/** The store's options from its flags (--memo-key-file, else $GG_MEMO_KEY_FILE): gg-force-and-run passes `{}`. */
+export function storageFromFlags(o: StorageFlags): Pick<RuntimeOptions, 'storageUri' | 'memoKey' | 'storageReadOnly'> {
+  const storageUri = storageUriFromFlags(o);
+  const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
+  return {
+    ...(storageUri ? { storageUri } : {}),
+    ...(memoKey ? { memoKey } : {}),
+    storageReadOnly: o.storageReadOnly === true,
+  };
+}
+
 /** What every forcing command hands openRuntime from its shared flags: the sandbox, its limits, the store. */
 export function runtimeFromFlags(
-  o: LimitFlags & { sandbox: string; json?: boolean; storage?: string },
-): Pick<RuntimeOptions, 'sandbox' | 'limits' | 'storageUri'> {
+  o: LimitFlags & StorageFlags & { sandbox: string; json?: boolean },
+): Pick<RuntimeOptions, 'sandbox' | 'limits' | 'storageUri' | 'memoKey' | 'storageReadOnly'> {
   const sandbox = sandboxFromFlags(o);
-  const storageUri = storageUriFromFlags(o);
-  return { sandbox, limits: limitsFromFlags(o), ...(storageUri ? { storageUri } : {}) };
+  return { sandbox, limits: limitsFromFlags(o), ...storageFromFlags(o) };
 }

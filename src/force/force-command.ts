@@ -113,7 +113,7 @@ export async function forceTargets(
     if (t.file) {
       const sibling = t.inode === undefined ? undefined : placedByInode.get(t.inode);
       if (sibling !== undefined) linkOutput(sibling, t.file);
-      else await placeOutput(rt.store, t.file, result);
+      else await placeOutput(rt.store, t.file, result, t.mode);
       if (t.inode !== undefined && sibling === undefined) placedByInode.set(t.inode, t.file);
     }
     reports.push({ target: t.spec, ref: t.ref, result });

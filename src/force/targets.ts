@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { GgError } from '../errors.js';
 import { isValidName, isThunkContent, splitTag } from '../ir/name.js';
-import { readPlaceholder } from '../ir/placeholder.js';
+import { readPlaceholder, readPlaceholderFile } from '../ir/placeholder.js';
 import { decodeThunk, type Thunk } from '../ir/thunk.js';
 import type { LocalStore } from '../store/local-store.js';
 import { openRegularFile } from '../ir/regular-file.js';
@@ -22,13 +22,16 @@ export interface Target {
   upToDate?: boolean;
   /** device:inode of the placeholder, so hard links between placeholders survive forcing. */
   inode?: string;
+  /** The placeholder's mode, which its output gets. */
+  mode?: number;
 }
 
 export function resolveTarget(spec: string, local: LocalStore): Target {
   if (isValidName(splitTag(spec).name) && !fs.existsSync(spec)) return { spec, ref: spec };
   let ref: string | undefined;
+  let st: fs.Stats;
   try {
-    ref = readPlaceholder(spec);
+    ({ ref, stat: st } = readPlaceholderFile(spec));
   } catch (e) {
     if (e instanceof GgError && e.code === 'GG_E_FILE_NOT_FOUND') {
       throw new GgError('GG_E_FILE_NOT_FOUND', `target '${spec}' is neither a file nor an object name`, {
@@ -37,10 +40,8 @@ export function resolveTarget(spec: string, local: LocalStore): Target {
     }
     throw e;
   }
-  if (ref !== undefined) {
-    const st = fs.statSync(spec);
-    return { spec, ref, file: spec, ...(st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}) };
-  }
+  if (ref !== undefined)
+    return { spec, ref, file: spec, mode: st.mode & 0o7777, ...(st.nlink > 1 ? { inode: `${st.dev}:${st.ino}` } : {}) };
   const head = Buffer.alloc(11);
   const { fd } = openRegularFile(spec);
   const n = fs.readSync(fd, head, 0, head.length, 0);
@@ -57,17 +58,12 @@ export function linkOutput(existing: string, file: string): void {
   fs.renameSync(tmp, file);
 }
 
-/** Put a forced output where its placeholder was: temp copy + rename, keeping the placeholder's mode. */
-export async function placeOutput(store: Store, file: string, value: string): Promise<void> {
-  const mode = fs.statSync(file).mode & 0o7777;
-  const tmp = `${file}.gg-out-${process.pid}`;
-  try {
-    await store.getToFile(value, tmp);
-    fs.chmodSync(tmp, mode);
-    fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
+/**
+ * Put a forced output where its placeholder was, with the placeholder's mode (`mode`, else read now): the
+ * store's getToFile writes a temp file beside it, gives it the mode and renames it over the placeholder.
+ */
+export async function placeOutput(store: Store, file: string, value: string, mode?: number): Promise<void> {
+  await store.getToFile(value, file, mode ?? fs.statSync(file).mode & 0o7777);
 }
 
 export interface DescribedTarget {

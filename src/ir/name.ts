@@ -112,6 +112,15 @@ export function isSafeTag(tag: string): boolean {
   return TAG_RE.test(tag) && tag !== '.' && tag !== '..';
 }
 
+/**
+ * What a memo entry may hold as a result, whichever store it comes from (a shared one is hostile input): a valid
+ * name, tagged only if it is a thunk's (`T...#tag`: a value has no outputs) and only with a safe tag.
+ */
+export function isMemoResult(result: string): boolean {
+  const { name, tag } = splitTag(result);
+  return isValidName(name) && (tag === undefined || (isThunkName(name) && isSafeTag(tag)));
+}
+
 /** First 12 characters: enough to tell thunks apart in a status line. */
 export function shortName(name: string): string {
   return name.slice(0, 12);

@@ -57,9 +57,15 @@ export function parsePlaceholder(data: Buffer): string | undefined {
 
 /** Read a file and return its placeholder reference, or undefined if it is an ordinary file. */
 export function readPlaceholder(file: string): string | undefined {
+  return readPlaceholderFile(file).ref;
+}
+
+/** readPlaceholder, plus the file's stat from the same open (its mode and links, without a second lookup). */
+export function readPlaceholderFile(file: string): { ref: string | undefined; stat: fs.Stats } {
   let fd: number;
+  let stat: fs.Stats;
   try {
-    fd = openRegularFile(file).fd;
+    ({ fd, stat } = openRegularFile(file));
   } catch (e) {
     if (isGgError(e, 'GG_E_FILE_NOT_FOUND'))
       throw new GgError('GG_E_FILE_NOT_FOUND', `no such file: ${file}`, {
@@ -70,7 +76,7 @@ export function readPlaceholder(file: string): string | undefined {
   try {
     const buf = Buffer.alloc(MAX_PLACEHOLDER_BYTES + 1);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return parsePlaceholder(buf.subarray(0, n));
+    return { ref: parsePlaceholder(buf.subarray(0, n)), stat };
   } finally {
     fs.closeSync(fd);
   }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { GgError, fromSystemError } from '../errors.js';
 
 /** Open `file` for reading, insisting on a regular file whose size is its content; the caller closes the fd. */
-export function openRegularFile(file: string): { fd: number; size: number } {
+export function openRegularFile(file: string): { fd: number; size: number; stat: fs.Stats } {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
@@ -30,7 +30,7 @@ export function openRegularFile(file: string): { fd: number; size: number } {
         hint: 'copy it to a regular file first (cat FILE > copy) and use the copy',
       });
     }
-    return { fd, size: st.size };
+    return { fd, size: st.size, stat: st };
   } catch (e) {
     fs.closeSync(fd);
     throw fromSystemError(e, `reading ${file}`);

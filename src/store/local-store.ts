@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { GgError, fromSystemError } from '../errors.js';
-import { computeName, isSafeTag, isThunkName, isValidName, NameHasher, splitTag } from '../ir/name.js';
+import { computeName, isMemoResult, NameHasher } from '../ir/name.js';
 import { HashCache, hashFileUncached } from './hash-cache.js';
 import { assertRegularFile } from '../ir/regular-file.js';
 import type { PutResult, Store } from './store.js';
@@ -141,11 +141,14 @@ export class LocalStore implements Store {
     return p;
   }
 
-  async getToFile(name: string, dest: string): Promise<void> {
+  async getToFile(name: string, dest: string, mode?: number): Promise<void> {
     const src = this.verifiedBlobPath(name);
-    const tmp = `${dest}.gg-tmp-${process.pid}-${tmpCounter++}`;
+    const tmp = `${dest}.gg-tmp-${process.pid}-${Date.now().toString(36)}-${(tmpCounter++).toString(36)}`;
     try {
-      fs.copyFileSync(src, tmp);
+      // A copy, never a link: the user may edit the output in place, and a blob must stay what its name says.
+      // COPYFILE_EXCL: the temp is created (O_EXCL), never truncated (see above) and never a planted link.
+      fs.copyFileSync(src, tmp, fs.constants.COPYFILE_EXCL);
+      if (mode !== undefined) fs.chmodSync(tmp, mode);
       fs.renameSync(tmp, dest);
     } catch (e) {
       fs.rmSync(tmp, { force: true });
@@ -258,10 +261,8 @@ export class LocalStore implements Store {
       return undefined;
     }
     const result = text.trim();
-    // A damaged memo entry is only a cache miss; a tag (`T...#tag`) is only ever a thunk's, and a file name.
-    const { name, tag } = splitTag(result);
-    if (!isValidName(name) || (tag !== undefined && !(isThunkName(name) && isSafeTag(tag)))) return undefined;
-    return result;
+    // A damaged memo entry is only a cache miss.
+    return isMemoResult(result) ? result : undefined;
   }
 
   async getReduction(ref: string): Promise<string | undefined> {

@@ -278,7 +278,7 @@ export class RedisStore implements RemoteStore {
     return data;
   }
 
-  async getToFile(name: string, dest: string): Promise<void> {
+  async getToFile(name: string, dest: string, mode?: number): Promise<void> {
     assertName(name);
     const size = nameSize(name);
     const tmp = `${dest}.gg-tmp-${process.pid}-${randomUUID()}`;
@@ -286,6 +286,7 @@ export class RedisStore implements RemoteStore {
       const data = await this.get(name);
       try {
         fs.writeFileSync(tmp, data);
+        if (mode !== undefined) fs.chmodSync(tmp, mode);
         fs.renameSync(tmp, dest);
       } catch (e) {
         fs.rmSync(tmp, { force: true });
@@ -316,6 +317,7 @@ export class RedisStore implements RemoteStore {
         await this.dropCorrupt(name);
         throw corruptObject(name, this.description, `its ${size} bytes hash to ${actual}`);
       }
+      if (mode !== undefined) fs.chmodSync(tmp, mode);
       fs.renameSync(tmp, dest);
     } catch (e) {
       fs.rmSync(tmp, { force: true });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GgError, fromSystemError } from '../errors.js';
-import { NameHasher, assertName, computeName, isValidName, splitTag } from '../ir/name.js';
+import { NameHasher, assertName, computeName, isMemoResult, splitTag } from '../ir/name.js';
 import { hashFileUncached } from './hash-cache.js';
 import type { PutResult, Store } from './store.js';
 
@@ -70,7 +70,7 @@ const SIGNATURE_RE = /^ ggsig1:[A-Za-z0-9_-]{43}$/;
 export function isMemoValue(value: string): boolean {
   const sp = value.indexOf(' ');
   const result = sp < 0 ? value : value.slice(0, sp);
-  return isValidName(splitTag(result).name) && (sp < 0 || SIGNATURE_RE.test(value.slice(sp)));
+  return isMemoResult(result) && (sp < 0 || SIGNATURE_RE.test(value.slice(sp)));
 }
 
 export function assertMemoValue(value: string): void {
@@ -152,6 +152,7 @@ export async function receiveVerified(
   where: string,
   onCorrupt: () => Promise<void>,
   expectedSize: number,
+  mode?: number,
 ): Promise<void> {
   const tmp = `${dest}.gg-tmp-${process.pid}-${(tmpCounter++).toString(36)}`;
   const hashing = new HashingPassThrough(expectedSize);
@@ -174,6 +175,7 @@ export async function receiveVerified(
     throw corruptObject(name, where, `its ${hashing.hasher.bytes} bytes hash to ${actual}`);
   }
   try {
+    if (mode !== undefined) fs.chmodSync(tmp, mode);
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });

@@ -343,10 +343,10 @@ export class S3Store implements RemoteStore {
     return data;
   }
 
-  async getToFile(name: string, dest: string): Promise<void> {
+  async getToFile(name: string, dest: string, mode?: number): Promise<void> {
     assertName(name);
     const body = await this.open(name);
-    await receiveVerified(name, dest, body, this.description, () => this.dropCorrupt(name), nameSize(name));
+    await receiveVerified(name, dest, body, this.description, () => this.dropCorrupt(name), nameSize(name), mode);
   }
 
   async put(data: Buffer): Promise<PutResult> {

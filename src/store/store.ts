@@ -22,8 +22,11 @@ export interface Store {
 
   /** Whole object in memory, verified. Throws GG_E_OBJECT_MISSING / GG_E_OBJECT_CORRUPT. */
   get(name: string): Promise<Buffer>;
-  /** Stream the object into `dest` (temp + verify + rename), never buffering it whole. */
-  getToFile(name: string, dest: string): Promise<void>;
+  /**
+   * Stream the object into `dest` (temp + verify + rename), never buffering it whole; with `mode`, the temp file
+   * gets that mode before the rename, so `dest` never shows another one (an output put where its placeholder was).
+   */
+  getToFile(name: string, dest: string, mode?: number): Promise<void>;
 
   /** Store bytes; the name is computed here. */
   put(data: Buffer): Promise<PutResult>;

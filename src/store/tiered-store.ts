@@ -84,14 +84,14 @@ export class TieredStore implements Store {
     }
   }
 
-  async getToFile(name: string, dest: string): Promise<void> {
+  async getToFile(name: string, dest: string, mode?: number): Promise<void> {
     await this.fetch(name);
     try {
-      await this.local.getToFile(name, dest);
+      await this.local.getToFile(name, dest, mode);
     } catch (e) {
       if (!isGgError(e, 'GG_E_OBJECT_CORRUPT')) throw e;
       await this.fetch(name);
-      await this.local.getToFile(name, dest);
+      await this.local.getToFile(name, dest, mode);
     }
   }
 

@@ -51,5 +51,25 @@ describe('the packed package', () => {
       assert.ok(names.includes(n), `${n} is exported: ${keys}`);
     const version = execFileSync(path.join(project, 'node_modules/.bin/gg'), ['--version'], { encoding: 'utf8' });
     assert.equal(version.trim(), '0.1.0');
+    // The installed bundles (dist/bin) do real work: `gg force` replaces one placeholder, and another, run as a
+    // program, is forced by gg-force-and-run and then runs (its output is a script).
+    const script = [
+      'gg init >/dev/null',
+      'gg create-thunk --executable-file /bin/sh -o out -C a.txt -- /bin/sh sh -c "echo forced > out" >/dev/null',
+      `gg create-thunk --executable-file /bin/sh -o out -C b -- /bin/sh sh -c "printf '#!/bin/sh\\necho ran \\$1\\n' > out" >/dev/null`,
+      'gg force --sandbox=none a.txt 2>/dev/null',
+      'cat a.txt',
+      './b x 2>/dev/null',
+    ].join(' && ');
+    const out2 = execFileSync('sh', ['-c', script], {
+      cwd: project,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        PATH: `${path.join(project, 'node_modules/.bin')}:${process.env['PATH']}`,
+        GG_SANDBOX: 'none',
+      },
+    });
+    assert.equal(out2, 'forced\nran x\n');
   });
 });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GG, REPO, tempDir } from './cli.js';
 
-export const GG_FORCE_AND_RUN = path.join(REPO, 'dist/src/cli/force-and-run.js');
+export const GG_FORCE_AND_RUN = path.join(REPO, 'dist/bin/gg-force-and-run.js');
 
 export function writeFiles(dir: string, files: Record<string, string>): void {
   for (const [name, text] of Object.entries(files)) {

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const GG = path.join(REPO, 'dist/src/cli/main.js');
+/** The bundled program users run (package.json `bin`; scripts/bundle.mjs makes it from dist/src). */
+export const GG = path.join(REPO, 'dist/bin/gg.js');
 /** gg's byte-level test vectors, copied from shared/vectors/gg-original (made with the original C++ tools). */
 export const VECTORS = path.join(REPO, 'test/fixtures/gg-original');
 

@@ -25,11 +25,11 @@ const DOCS = [
 function binDir(): string {
   const bin = tempDir('gg-doc-bin-');
   for (const [name, file] of [
-    ['gg', 'main.js'],
-    ['gg-force-and-run', 'force-and-run.js'],
+    ['gg', 'gg.js'],
+    ['gg-force-and-run', 'gg-force-and-run.js'],
   ] as const) {
     const p = path.join(bin, name);
-    fs.writeFileSync(p, `#!/bin/sh\nexec '${process.execPath}' '${path.join(REPO, 'dist/src/cli', file)}' "$@"\n`);
+    fs.writeFileSync(p, `#!/bin/sh\nexec '${process.execPath}' '${path.join(REPO, 'dist/bin', file)}' "$@"\n`);
     fs.chmodSync(p, 0o755);
   }
   return bin;

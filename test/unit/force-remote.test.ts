@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { writePlaceholder } from '../../src/ir/placeholder.js';
+import { REDUCTION_PREFIX } from '../../src/store/redis-store.js';
 import { GG_FORCE_AND_RUN, cProject, sh } from '../helpers/c-project.js';
 import { project, run } from '../helpers/cli.js';
 import { s3Env, startRedis, startS3, type RunningServer } from '../helpers/servers.js';
@@ -100,6 +103,79 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
     assert.equal(r2.status, 1, r2.stderr);
     const diff = (JSON.parse(r2.stdout) as { differences: { first: string }[] }).differences;
     assert.equal(diff[0]?.first, aResult?.split('#')[0]);
+  });
+
+  it('gg map and gg-force-and-run take the store options gg force takes: a memo key signs, read-only writes nothing', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
+    await client.connect();
+    try {
+      const memo = async (): Promise<Map<string, string>> => {
+        const keys = await client.keys(`${REDUCTION_PREFIX}*`);
+        const values = keys.length ? await client.mget(keys) : [];
+        return new Map(keys.map((k, i) => [k, values[i] ?? '']));
+      };
+      const earlier = await memo(); // the other tests' entries (unsigned) on this server
+      const dir = project();
+      const key = path.join(dir, 'memo.key');
+      fs.writeFileSync(key, crypto.randomBytes(32).toString('hex'));
+      const m = run(dir, [
+        'map',
+        '--storage',
+        server.uri,
+        '--memo-key-file',
+        key,
+        '--sandbox=none',
+        '-s',
+        '--',
+        'echo',
+        'x{}',
+        ':::',
+        'a',
+        'b',
+      ]);
+      assert.equal(m.status, 0, m.stderr);
+      assert.equal(m.stdout, 'xa\nxb\n');
+      const written = [...(await memo())].filter(([k]) => !earlier.has(k));
+      assert.ok(written.length > 0);
+      for (const [k, v] of written) assert.match(v, / ggsig1:/, `${k} is signed`);
+
+      const s = new ShellThunks(dir);
+      const t = s.script(`printf '#!/bin/sh\\necho ran $1\\n' > out`);
+      s.close();
+      writePlaceholder(path.join(dir, 'prog'), t.name);
+      const f = spawnSync(process.execPath, [GG_FORCE_AND_RUN, './prog', 'now'], {
+        cwd: dir,
+        env: { ...process.env, GG_DIR: '', GG_SANDBOX: 'none', GG_STORAGE_URI: server.uri, GG_MEMO_KEY_FILE: key },
+        encoding: 'utf8',
+      });
+      assert.equal(f.status, 0, f.stderr);
+      assert.equal(f.stdout, 'ran now\n');
+      assert.match(
+        (await client.get(REDUCTION_PREFIX + t.name)) ?? '',
+        / ggsig1:/,
+        'gg-force-and-run signs with GG_MEMO_KEY_FILE',
+      );
+
+      const before = await memo();
+      const ro = run(dir, [
+        'map',
+        '--storage',
+        server.uri,
+        '--storage-read-only',
+        '--sandbox=none',
+        '-s',
+        '--',
+        'echo',
+        'y{}',
+        ':::',
+        'c',
+      ]);
+      assert.equal(ro.status, 0, ro.stderr);
+      assert.equal(ro.stdout, 'yc\n');
+      assert.deepEqual(await memo(), before, '--storage-read-only wrote nothing to the shared memo');
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('gg verify and gg-force-and-run open the store GG_STORAGE_URI names (and fail before any work)', () => {

@@ -101,6 +101,21 @@ describe('RedisStore', () => {
     assert.equal(await raw.get(`reduction:${thunk}`), put.name);
   });
 
+  it('reads a hostile memo result as a miss and refuses to write one, as the local store does', async () => {
+    const v = computeName(randomObject(8));
+    const t = `T${v.slice(1)}`;
+    const ref = `T${computeName(randomObject(9)).slice(1)}`;
+    // A value has no outputs; a tag is a file name, so nothing that leaves the directory; an empty tag is no tag.
+    for (const bad of ['not a name', v.slice(0, 40), `${v}#out`, `${t}#../x`, `${t}#`, `${t}#a/b`]) {
+      await raw.set(`reduction:${ref}`, bad);
+      assert.equal(await store.getReduction(ref), undefined, `read ${JSON.stringify(bad)}`);
+      assert.deepEqual(await store.getReductions([ref]), [undefined], `batch-read ${JSON.stringify(bad)}`);
+      await assert.rejects(store.putReduction(ref, bad), rejectsWith('GG_E_NAME_INVALID'), `write ${bad}`);
+    }
+    await raw.set(`reduction:${ref}`, `${t}#out`);
+    assert.equal(await store.getReduction(ref), `${t}#out`, "a thunk's output reference is a result");
+  });
+
   it('streams files and streams both ways, verified', async () => {
     const file = randomFile(9 * MiB + 123); // above the single-shot size: streamed on a connection of its own
     const put = await store.putFile(file);

@@ -6,13 +6,12 @@ import { forceTargets, type ForceReport } from '../../force/force-command.js';
 import type { ForceEvent } from '../../force/force.js';
 import { eventRecord } from '../../force/job-trace.js';
 import { openRuntime } from '../../runtime.js';
-import { readMemoKey } from '../../store/memo-signer.js';
 import { action, reportError } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
 import { lambdaFromFlags, withLambdaOptions, type LambdaFlags } from '../lambda-flags.js';
-import { runtimeFromFlags, STORAGE_HELP, withExecutionOptions } from '../sandbox-flags.js';
+import { runtimeFromFlags, withExecutionOptions, withStorageOptions, type StorageFlags } from '../sandbox-flags.js';
 
-interface Opts extends LambdaFlags {
+interface Opts extends LambdaFlags, StorageFlags {
   jobs: number;
   sandbox: string;
   json?: boolean;
@@ -27,24 +26,23 @@ interface Opts extends LambdaFlags {
   memoryLimit?: number;
   outputLimit?: number;
   pidsLimit?: number;
-  storage?: string;
-  storageReadOnly?: boolean;
-  memoKeyFile?: string;
   speculation: boolean;
   placement: boolean;
 }
 
 export function registerForce(program: Command): void {
-  withLambdaOptions(
-    withExecutionOptions(
-      program
-        .command('force')
-        .description('force thunks to values; placeholders are replaced by their outputs')
-        .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
-    ).option(
-      '-e, --engine <engine>',
-      'local, cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis), or lambda=FUNCTION (AWS Lambda; needs --storage s3://...)',
-      'local',
+  withStorageOptions(
+    withLambdaOptions(
+      withExecutionOptions(
+        program
+          .command('force')
+          .description('force thunks to values; placeholders are replaced by their outputs')
+          .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
+      ).option(
+        '-e, --engine <engine>',
+        'local, cluster[=redis://host:port] (gg worker processes on any hosts; the queue defaults to the --storage Redis), or lambda=FUNCTION (AWS Lambda; needs --storage s3://...)',
+        'local',
+      ),
     ),
   )
     .option('--no-speculation', 'never duplicate stragglers (remote engines)')
@@ -59,13 +57,7 @@ export function registerForce(program: Command): void {
       'a line per thunk started, memoized and finished (piped: only runs and failures without it)',
     )
     .option('--keep-failed', 'keep the working directory of failed thunks')
-    .option('--storage <uri>', STORAGE_HELP)
     .option('--check', 'then run every thunk a second time (memo ignored) and fail if any output differs')
-    .option('--storage-read-only', 'never write to the shared store (a reader of a cache trusted writers fill)')
-    .option(
-      '--memo-key-file <file>',
-      'key for signed memo entries on the shared store: sign what is written, ignore unsigned entries (default: $GG_MEMO_KEY_FILE)',
-    )
     .addHelpText(
       'after',
       '\nExamples:\n  gg force --jobs 2 src/lua\n  gg force --json Tke2Dyl8WxILsHwIUq2UbAnKs9ifAewLDgeEK7vnfcgM00000179\n  gg force --engine lambda=gg-ts --storage s3://my-bucket/gg --jobs 1000 --max-cost 2.00 git',
@@ -73,15 +65,12 @@ export function registerForce(program: Command): void {
     .action(
       action(async (targets: string[], o: Opts) => {
         const engine = parseEngineSpec(o.engine);
-        const memoKey = readMemoKey(o.memoKeyFile ?? process.env['GG_MEMO_KEY_FILE']);
         const lambda = lambdaFromFlags(o);
         const rt = await openRuntime({
           engine,
           placement: o.placement,
           ...runtimeFromFlags(o),
           keepFailed: o.keepFailed ?? false,
-          ...(memoKey ? { memoKey } : {}),
-          storageReadOnly: o.storageReadOnly === true,
           ...(lambda ? { lambda } : {}),
           ...(o.fallbackEngine === 'local' ? { fallbackEngine: 'local' as const } : {}),
         });

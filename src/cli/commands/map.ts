@@ -7,7 +7,7 @@ import { runMap } from '../../frontend/map/map.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
-import { runtimeFromFlags, STORAGE_HELP, type RunFlags, withExecutionOptions } from '../sandbox-flags.js';
+import { runtimeFromFlags, type RunFlags, withExecutionOptions, withStorageOptions } from '../sandbox-flags.js';
 
 interface Opts extends RunFlags {
   output: string[];
@@ -19,14 +19,16 @@ interface Opts extends RunFlags {
 }
 
 export function registerMap(program: Command): void {
-  withExecutionOptions(
-    program
-      .command('map')
-      .description('run a command once per input, each run a memoized thunk in the jail (as GNU parallel / xargs)')
-      .argument(
-        '<command...>',
-        'CMD ARGS... with {} {.} {/} {//} {/.} {#}, then ::: INPUTS... or :::: FILE (default: inputs on stdin)',
-      ),
+  withStorageOptions(
+    withExecutionOptions(
+      program
+        .command('map')
+        .description('run a command once per input, each run a memoized thunk in the jail (as GNU parallel / xargs)')
+        .argument(
+          '<command...>',
+          'CMD ARGS... with {} {.} {/} {//} {/.} {#}, then ::: INPUTS... or :::: FILE (default: inputs on stdin)',
+        ),
+    ),
   )
     .option('-e, --engine <engine>', 'execution engine', 'local')
     .option(
@@ -45,7 +47,6 @@ export function registerMap(program: Command): void {
     .option('-0, --null', 'inputs are separated by NUL, not newline')
     .option('--results <dir>', "also write each input's stdout/stderr as GNU parallel --results does: DIR/1/INPUT/")
     .option('-k, --keep-order', 'accepted for parallel compatibility: output is always in input order')
-    .option('--storage <uri>', STORAGE_HELP)
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished')
     .passThroughOptions()

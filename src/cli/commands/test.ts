@@ -8,7 +8,13 @@ import { junitXml } from '../../frontend/gtest/junit.js';
 import { openRuntime } from '../../runtime.js';
 import { action, collect } from '../errors.js';
 import { closeRuntime, startForceUi } from '../force-ui.js';
-import { parseCount, runtimeFromFlags, STORAGE_HELP, type RunFlags, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  parseCount,
+  runtimeFromFlags,
+  type RunFlags,
+  withExecutionOptions,
+  withStorageOptions,
+} from '../sandbox-flags.js';
 import { argsAfterDashDash } from './operands.js';
 
 interface Opts extends RunFlags {
@@ -22,14 +28,16 @@ interface Opts extends RunFlags {
 
 export function registerTest(program: Command): void {
   const test = program.command('test').description('run a test suite as thunks: one runner per kind of suite');
-  withExecutionOptions(
-    test
-      .command('gtest')
-      .description('run Google Test binaries: cases listed, sharded into thunks, run in the jail, memoized')
-      .argument(
-        '<binaries...>',
-        'test binaries (a gg infer placeholder is built first); after --, arguments for every run',
-      ),
+  withStorageOptions(
+    withExecutionOptions(
+      test
+        .command('gtest')
+        .description('run Google Test binaries: cases listed, sharded into thunks, run in the jail, memoized')
+        .argument(
+          '<binaries...>',
+          'test binaries (a gg infer placeholder is built first); after --, arguments for every run',
+        ),
+    ),
   )
     .option('-e, --engine <engine>', 'execution engine', 'local')
     .option(
@@ -46,7 +54,6 @@ export function registerTest(program: Command): void {
       parseCount('--case-timeout'),
       DEFAULT_CASE_TIMEOUT_S,
     )
-    .option('--storage <uri>', STORAGE_HELP)
     .option('--json', 'print one JSON report on stdout instead of the runner-style text')
     .option('-s, --no-status', 'no status line')
     .option('-v, --verbose', 'a line per thunk started and finished, and every case with its status')

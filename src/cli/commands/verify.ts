@@ -4,30 +4,32 @@ import { verifyTargets } from '../../force/force-command.js';
 import { openRuntime } from '../../runtime.js';
 import { action, reportError } from '../errors.js';
 import { closeRuntime } from '../force-ui.js';
-import { runtimeFromFlags, STORAGE_HELP, withExecutionOptions } from '../sandbox-flags.js';
+import {
+  runtimeFromFlags,
+  withExecutionOptions,
+  withStorageOptions,
+  type LimitFlags,
+  type StorageFlags,
+} from '../sandbox-flags.js';
 
-interface Opts {
+interface Opts extends LimitFlags, StorageFlags {
   jobs: number;
   sandbox: string;
-  timeout: number;
   json?: boolean;
-  storage?: string;
-  memoryLimit?: number;
-  outputLimit?: number;
-  pidsLimit?: number;
 }
 
 export function registerVerify(program: Command): void {
-  withExecutionOptions(
-    program
-      .command('verify')
-      .description(
-        'check determinism: run every thunk of the targets twice in fresh jails and report outputs that differ',
-      )
-      .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
+  withStorageOptions(
+    withExecutionOptions(
+      program
+        .command('verify')
+        .description(
+          'check determinism: run every thunk of the targets twice in fresh jails and report outputs that differ',
+        )
+        .argument('<targets...>', 'placeholder files, thunk names or thunk files'),
+    ),
   )
     .option('--json', 'print one JSON summary on stdout')
-    .option('--storage <uri>', STORAGE_HELP)
     .addHelpText(
       'after',
       "\nThe first run of each thunk is the memo's result (forced now if missing); the second ignores the memo.\nExit status 1 with GG_E_NONDETERMINISTIC when any output differs.\n\nExample:\n  gg verify hello.o",

@@ -29,8 +29,10 @@ export function clientSourcePath(): string {
   });
 }
 
+/** The bundled program (scripts/bundle.mjs: it starts faster), else tsc's output when run from a bare `tsc`. */
 function forceAndRunScript(): string {
-  return path.join(REPO, 'dist/src/cli/force-and-run.js');
+  const bundled = path.join(REPO, 'dist/bin/gg-force-and-run.js');
+  return fs.existsSync(bundled) ? bundled : path.join(REPO, 'dist/src/cli/force-and-run.js');
 }
 
 function nodeClientScript(): string {

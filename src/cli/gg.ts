@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** The `gg` program (what the bundle dist/bin/gg.js is made from: scripts/bundle.mjs). */
+import { main } from './main.js';
+
+await main(process.argv);
