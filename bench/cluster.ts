@@ -1,10 +1,11 @@
 /**
  * The cluster engine against the local engine, side by side in one run (Redis and workers on 127.0.0.1):
  *  1. 10,000 independent trivial thunks: local engine -j2 vs 2 workers x 2 slots (thunks/s);
- *  2. a chain of 300 dependent trivial thunks: per-thunk dispatch overhead in ms (cluster - local);
+ *  2. a chain of 300 dependent trivial thunks: per-thunk dispatch overhead in ms (cluster - local, medians of
+ *     --repeat alternating runs);
  *  3. bytes moved with and without placement: chains of thunks over large inputs, on 4 workers;
  *  4. time lost to one frozen worker (SIGSTOP) with and without straggler duplicates.
- * Usage: node dist/bench/cluster.js [--count N] [--chain N] [--sandbox none|bwrap] [--only 1,2,3,4]
+ * Usage: node dist/bench/cluster.js [--count N] [--chain N] [--repeat N] [--sandbox none|bwrap] [--only 1,2,3,4]
  * Work happens under $TMPDIR (use /var/tmp on the development VM).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ const arg = (flag: string, dflt: string): string => {
 };
 const COUNT = Number(arg('--count', '10000'));
 const CHAIN = Number(arg('--chain', '300'));
+const REPEAT = Number(arg('--repeat', '3'));
 const SANDBOX = arg('--sandbox', 'none');
 const ONLY = new Set(arg('--only', '1,2,3,4').split(','));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -191,6 +193,7 @@ async function throughput(): Promise<void> {
     `  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`,
   );
   const e = cluster.engine;
+  console.log(`  ${e['jobs']} BullMQ jobs carried the ${COUNT} thunks (${fmt(COUNT / e['jobs']!, 1)} per job)`);
   console.log(
     `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
   );
@@ -210,30 +213,46 @@ async function throughput(): Promise<void> {
 }
 
 async function chain(): Promise<void> {
+  // Timings on a shared machine wander: local and cluster alternate, REPEAT times each (a new chain every
+  // time, so nothing is memoized), and the medians are compared. One cluster serves every cluster run.
   const p = project();
-  let prev = p.thunk('echo 0 > out');
-  for (let i = 1; i < CHAIN; i++)
-    prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
-  const local = await force(p, [prev], ['--engine', 'local', '-j', '2']);
-  fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
-  fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const local: number[] = [];
+  const cluster: number[] = [];
+  const onWorkers: { fetch: number; run: number; upload: number }[] = [];
   const c = await Cluster.start(2, 2);
-  let cluster: Summary;
   try {
-    cluster = await force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]);
+    for (let r = 0; r < REPEAT; r++) {
+      let prev = p.thunk(`echo ${r}000000 > out`);
+      for (let i = 1; i < CHAIN; i++)
+        prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
+      local.push((await force(p, [prev], ['--engine', 'local', '-j', '2'])).wall_ms / CHAIN);
+      fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+      fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+      const s = await force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]);
+      cluster.push(s.wall_ms / CHAIN);
+      const e = s.engine;
+      onWorkers.push({ fetch: e['fetchMs']! / CHAIN, run: e['runMs']! / CHAIN, upload: e['uploadMs']! / CHAIN });
+    }
   } finally {
     await c.stop();
   }
-  console.log(`\n2. chain of ${CHAIN} dependent trivial thunks (one at a time: latency, not throughput)`);
-  console.log(`  local engine:   ${fmt(local.wall_ms / 1000)} s (${fmt(local.wall_ms / CHAIN)} ms/thunk)`);
-  console.log(`  cluster engine: ${fmt(cluster.wall_ms / 1000)} s (${fmt(cluster.wall_ms / CHAIN)} ms/thunk)`);
-  console.log(`  difference per thunk: ${fmt((cluster.wall_ms - local.wall_ms) / CHAIN)} ms`);
-  // The workers report their own time per thunk (fetch, run, upload + memo); the rest of the chain's wall
-  // time is dispatch: the coordinator, Redis, BullMQ's hand-over and the result message.
-  const e = cluster.engine;
-  const onWorkers = e['fetchMs']! + e['runMs']! + e['uploadMs']!;
+  const l = median(local);
+  const k = median(cluster);
+  const w = onWorkers[cluster.indexOf(k)]!;
+  const list = (xs: number[]): string => xs.map((x) => fmt(x)).join(', ');
   console.log(
-    `  on the workers ${fmt(onWorkers / CHAIN)} ms/thunk (fetch ${fmt(e['fetchMs']! / CHAIN)}, run ${fmt(e['runMs']! / CHAIN)}, upload+memo ${fmt(e['uploadMs']! / CHAIN)}); dispatch overhead ${fmt((cluster.wall_ms - onWorkers) / CHAIN)} ms/thunk`,
+    `\n2. chain of ${CHAIN} dependent trivial thunks (one at a time: latency, not throughput), ${REPEAT} runs each`,
+  );
+  console.log(`  local engine:   ${fmt(l)} ms/thunk (median; runs: ${list(local)})`);
+  console.log(`  cluster engine: ${fmt(k)} ms/thunk (median; runs: ${list(cluster)})`);
+  // What each dependent step costs more through the cluster than on the local engine: the coordinator's hand-off
+  // to BullMQ, the worker's wake-up, its fetch of the thunk, upload and memo, the result message.
+  console.log(`  dispatch overhead (cluster - local, per thunk): ${fmt(k - l)} ms`);
+  // The median cluster run's own account: the workers' time per thunk; the rest of the wall is outside them
+  // (the coordinator's scheduler, which the local engine runs too, and the hand-offs through Redis).
+  console.log(
+    `  that run on the workers ${fmt(w.fetch + w.run + w.upload)} ms/thunk (fetch ${fmt(w.fetch)}, run ${fmt(w.run)}, upload+memo ${fmt(w.upload)}); outside the workers ${fmt(k - w.fetch - w.run - w.upload)} ms/thunk`,
   );
   fs.rmSync(p.dir, { recursive: true, force: true });
 }
@@ -280,7 +299,7 @@ async function placement(): Promise<void> {
   );
   console.log(`  without placement: ${mib(off.engine['bytesFetched']!)} MiB fetched, ${fmt(off.wall_ms / 1000)} s`);
   console.log(
-    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['jobs']} jobs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
+    `  with placement:    ${mib(on.engine['bytesFetched']!)} MiB fetched (${on.engine['placed']} of ${on.engine['runs']} runs placed), ${fmt(on.wall_ms / 1000)} s; ${fmt(off.engine['bytesFetched']! / Math.max(1, on.engine['bytesFetched']!))}x less`,
   );
 }
 

@@ -408,6 +408,9 @@ describe('cluster engine across network namespaces', { skip: missing }, () => {
         '{"v":2,"thunk":"x","client":"x"}',
         '{"v":1,"thunk":"x","client":"x","cmd":"rm -rf /"}',
         '{"v":1,"client":"$(reboot)"}',
+        '{"v":2,"thunks":["../../../etc/passwd"],"client":"x"}',
+        '{"v":2,"thunks":[],"client":"x"}',
+        '{"v":2,"thunks":' + JSON.stringify(Array(9).fill('T' + 'A'.repeat(43))) + ',"client":"x"}',
       ];
       const script = `import { Queue } from 'bullmq';
 const q = new Queue('thunks', { connection: { host: '${lab.host('redis').addr}', port: 6379, password: '${ADMIN_PW}' }, prefix: 'gg' });
@@ -421,7 +424,7 @@ await q.close();`;
         [...workers.values()]
           .map((w) => w.log())
           .join('\n')
-          .match(/job hostile-\d: rejected a malformed job/g)?.length ?? 0;
+          .match(/job hostile-\d+: rejected a malformed job/g)?.length ?? 0;
       for (let i = 0; i < 50 && logged() < hostile.length; i++) await sleep(100);
       assert.equal(logged(), hostile.length, 'every hostile job is logged');
 

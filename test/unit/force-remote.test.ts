@@ -118,21 +118,22 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
       const dir = project();
       const key = path.join(dir, 'memo.key');
       fs.writeFileSync(key, crypto.randomBytes(32).toString('hex'));
-      const m = run(dir, [
-        'map',
-        '--storage',
-        server.uri,
-        '--memo-key-file',
-        key,
-        '--sandbox=none',
-        '-s',
-        '--',
-        'echo',
-        'x{}',
-        ':::',
-        'a',
-        'b',
-      ]);
+      /** `gg map` on the shared store with these store flags: `echo PREFIX{}` for each input. */
+      const map = (flags: string[], prefix: string, ...inputs: string[]) =>
+        run(dir, [
+          'map',
+          '--storage',
+          server.uri,
+          ...flags,
+          '--sandbox=none',
+          '-s',
+          '--',
+          'echo',
+          `${prefix}{}`,
+          ':::',
+          ...inputs,
+        ]);
+      const m = map(['--memo-key-file', key], 'x', 'a', 'b');
       assert.equal(m.status, 0, m.stderr);
       assert.equal(m.stdout, 'xa\nxb\n');
       const written = [...(await memo())].filter(([k]) => !earlier.has(k));
@@ -157,19 +158,7 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
       );
 
       const before = await memo();
-      const ro = run(dir, [
-        'map',
-        '--storage',
-        server.uri,
-        '--storage-read-only',
-        '--sandbox=none',
-        '-s',
-        '--',
-        'echo',
-        'y{}',
-        ':::',
-        'c',
-      ]);
+      const ro = map(['--storage-read-only'], 'y', 'c');
       assert.equal(ro.status, 0, ro.stderr);
       assert.equal(ro.stdout, 'yc\n');
       assert.deepEqual(await memo(), before, '--storage-read-only wrote nothing to the shared memo');

@@ -1,11 +1,11 @@
 /** gg lambda package | deploy | doctor: argv -> the library calls in src/engine/lambda. */
-import fs from 'node:fs';
 import type { Command } from 'commander';
 import { lambdaDoctor, deployFunction } from '../../engine/lambda/admin.js';
 import { LAMBDA_DEFAULTS } from '../../engine/lambda/defaults.js';
-import { buildPackage, HANDLER, RUNTIME } from '../../engine/lambda/package.js';
+import { buildPackage, HANDLER, RUNTIME, writePackage } from '../../engine/lambda/package.js';
 import { GgError } from '../../errors.js';
 import { action, parseIntOption } from '../errors.js';
+import { storageUriFromFlags } from '../sandbox-flags.js';
 
 interface EndpointOpts {
   function: string;
@@ -29,10 +29,7 @@ export function registerLambda(program: Command): void {
     .addHelpText('after', '\nExample:\n  gg lambda package -o gg-function.zip')
     .action(
       action((o: { output: string }) => {
-        const r = buildPackage();
-        const tmp = `${o.output}.tmp-${process.pid}`;
-        fs.writeFileSync(tmp, r.zip);
-        fs.renameSync(tmp, o.output);
+        const r = writePackage(o.output);
         process.stdout.write(
           `${o.output}: ${r.files} files, ${(r.zip.length / 1024).toFixed(0)} KiB (${(r.unzippedBytes / 1024).toFixed(0)} KiB unzipped)\n`,
         );
@@ -89,7 +86,7 @@ export function registerLambda(program: Command): void {
     )
     .action(
       action(async (o: EndpointOpts & { storage?: string; json?: boolean }) => {
-        const storageUri = o.storage ?? process.env['GG_STORAGE_URI'];
+        const storageUri = storageUriFromFlags(o);
         const checks = await lambdaDoctor({
           functionName: o.function,
           ...endpoint(o),

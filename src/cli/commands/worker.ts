@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { GgError } from '../../errors.js';
 import { readMemoKey } from '../../store/memo-signer.js';
 import { action, parseIntOption } from '../errors.js';
-import { limitsFromFlags, parseByteSize, sandboxFromFlags } from '../sandbox-flags.js';
+import { limitsFromFlags, parseByteSize, sandboxFromFlags, storageUriFromFlags } from '../sandbox-flags.js';
 
 interface WorkerOpts {
   storage?: string;
@@ -23,7 +23,7 @@ interface WorkerOpts {
 }
 
 function storageOf(o: { storage?: string }): string {
-  const uri = o.storage ?? process.env['GG_STORAGE_URI'];
+  const uri = storageUriFromFlags(o);
   if (!uri)
     throw new GgError('GG_E_USAGE', 'a worker needs the shared store', {
       hint: 'gg worker --storage redis://host:port (or set GG_STORAGE_URI)',

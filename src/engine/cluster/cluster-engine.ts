@@ -26,7 +26,9 @@ import {
   SHARED_QUEUE,
   WORKERS_KEY,
   ADVERT_MAX_OBJECTS,
+  MAX_BATCH,
   fromWireError,
+  isMessage,
   parseWireResult,
   parseWorkerInfo,
   resultsKey,
@@ -39,6 +41,11 @@ import {
 } from './protocol.js';
 import { clusterConnection, connectError } from './redis-connection.js';
 
+/** Longest a run is held back to fill a job while every worker slot has work queued (send()). */
+const HOLD_MS = 20;
+/** A backlog of queued runs this deep (or the workers' slots, if fewer) makes jobs carry 2 thunks, twice it 3... */
+const BACKLOG_UNIT = 64;
+
 export interface ClusterEngineOptions {
   queueUri: string;
   /** Data-aware placement on (default) or off (every job on the shared queue: for measuring). */
@@ -48,7 +55,11 @@ export interface ClusterEngineOptions {
 }
 
 export interface ClusterReport {
+  /** BullMQ jobs sent; each carries one or more thunks (`runs`). */
   jobs: number;
+  /** Thunk runs sent (a re-submitted run counts once). */
+  runs: number;
+  /** Runs placed on a worker's own queue (it holds their inputs). */
   placed: number;
   resubmitted: number;
   cancelled: number;
@@ -60,19 +71,35 @@ export interface ClusterReport {
   uploadMs: number;
 }
 
-interface Pending {
-  jobId: string;
+/** One run of a thunk: a slot of a BullMQ job (`batch`, at `index`) until it settles or is given up. */
+interface Run {
   name: string;
   tags: readonly string[];
   inputs: { name: string; size: number }[];
-  queue: string;
-  placedOn?: string;
+  /** The worker whose own queue it goes to (placement, a duplicate's other worker); else the shared queue. */
+  target?: string;
+  batch?: Batch;
+  index: number;
+  /** The worker running it (it said 'started'). */
   worker?: string;
-  lastHeard: number;
   onStarted?: (worker: string | undefined) => void;
   resolve: (r: ExecutionResult) => void;
   reject: (e: Error) => void;
   cleanup: () => void;
+  settled?: boolean;
+}
+
+/** A BullMQ job: the runs sent together to one queue. */
+interface Batch {
+  id: string;
+  queue: string;
+  placedOn?: string;
+  /** The worker that took the job, and when we heard of it. */
+  worker?: string;
+  tookAt: number;
+  lastHeard: number;
+  runs: (Run | undefined)[];
+  open: number;
 }
 
 export class ClusterEngine implements Engine {
@@ -80,7 +107,7 @@ export class ClusterEngine implements Engine {
   readonly speculative = true;
   readonly clientId = `c${crypto.randomBytes(6).toString('hex')}`;
   private readonly queues = new Map<string, Queue>();
-  private readonly pending = new Map<string, Pending>();
+  private readonly batches = new Map<string, Batch>();
   private readonly live = new Map<string, WorkerInfo>();
   private readonly inflight = new Map<string, number>();
   private readonly placement = new Placement();
@@ -90,8 +117,14 @@ export class ClusterEngine implements Engine {
   private readonly results: Redis;
   private readonly connection: ReturnType<typeof clusterConnection>;
   private seq = 0;
-  /** Jobs submitted in this turn of the event loop, added together by send(). */
-  private unsent: Pending[] = [];
+  /** Runs submitted in this turn of the event loop, sent together by send(). */
+  private unsent: Run[] = [];
+  private sendScheduled = false;
+  /** Runs for the shared queue held back to fill a job (send()), and the timer that sends them anyway. */
+  private held: Run[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** Runs sent and not yet started anywhere: the backlog that sets how many thunks a job carries. */
+  private waiting = 0;
   /** BLMPOP (Redis >= 7) takes every waiting message at once; older servers get BLPOP, one at a time. */
   private blmpop = true;
   private closed = false;
@@ -100,6 +133,7 @@ export class ClusterEngine implements Engine {
   private lastPoll = 0;
   readonly report: ClusterReport = {
     jobs: 0,
+    runs: 0,
     placed: 0,
     resubmitted: 0,
     cancelled: 0,
@@ -175,13 +209,11 @@ export class ClusterEngine implements Engine {
     const inputs = [...thunk.values, ...thunk.executables].map((i) => ({ name: i.name, size: nameSize(i.name) }));
     return new Promise<ExecutionResult>((resolve, reject) => {
       const abort = opts.abort;
-      const p: Pending = {
-        jobId: '',
+      const run: Run = {
         name,
         tags: thunk.outputs,
         inputs,
-        queue: SHARED_QUEUE,
-        lastHeard: Date.now(),
+        index: 0,
         ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
         resolve,
         reject,
@@ -192,22 +224,23 @@ export class ClusterEngine implements Engine {
           reject(new GgError('GG_E_CANCELLED', `thunk ${name} was cancelled before it was queued`));
           return;
         }
-        const onAbort = (): void => this.cancel(p);
+        const onAbort = (): void => this.cancel(run);
         abort.addEventListener('abort', onAbort, { once: true });
-        p.cleanup = () => abort.removeEventListener('abort', onAbort);
+        run.cleanup = () => abort.removeEventListener('abort', onAbort);
       }
-      this.submit(p, this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)));
+      this.submit(run, this.chooseWorker(inputs, opts.avoidWorker ?? this.runningOn(name) ?? this.failedOn.get(name)));
     });
   }
 
   /** Another of our runs of this thunk is on a worker: a duplicate must go elsewhere. */
   private runningOn(name: string): string | undefined {
-    for (const p of this.pending.values()) if (p.name === name) return p.worker ?? p.placedOn;
+    for (const b of this.batches.values())
+      for (const r of b.runs) if (r?.name === name) return r.worker ?? b.placedOn ?? b.worker;
     return undefined;
   }
 
   /** A worker that holds most of the input bytes and has a free slot (by our count); else the shared queue. */
-  private chooseWorker(inputs: Pending['inputs'], avoid: string | undefined): string | undefined {
+  private chooseWorker(inputs: Run['inputs'], avoid: string | undefined): string | undefined {
     if (avoid !== undefined) {
       // A straggler's duplicate, or a retry after an infrastructure failure: the least busy other worker
       // (the shared queue could hand it straight back to the one to avoid), else the shared queue.
@@ -223,108 +256,209 @@ export class ClusterEngine implements Engine {
     return this.placement.choose(inputs, free);
   }
 
-  private submit(p: Pending, worker: string | undefined): void {
-    p.jobId = `${this.clientId}-${++this.seq}`;
-    p.queue = worker === undefined ? SHARED_QUEUE : workerQueue(worker);
+  private submit(run: Run, worker: string | undefined): void {
     if (worker !== undefined) {
-      p.placedOn = worker;
+      run.target = worker;
       this.inflight.set(worker, (this.inflight.get(worker) ?? 0) + 1);
       this.report.placed++;
     } else {
-      delete p.placedOn;
+      delete run.target;
     }
-    p.lastHeard = Date.now();
-    this.pending.set(p.jobId, p);
-    this.report.jobs++;
-    // Jobs made ready together (a burst of leaves, the dependants of one result) go out in one addBulk per
-    // queue: one round trip and one socket write for all of them, instead of one each.
-    this.unsent.push(p);
-    if (this.unsent.length === 1) setImmediate(() => void this.send());
+    delete run.batch;
+    this.report.runs++;
+    this.waiting++;
+    // Runs made ready together (a burst of leaves, the dependants of one result) go out together: one
+    // addBulk per queue, and several thunks per job when the backlog is deep (send()).
+    this.unsent.push(run);
+    this.schedule();
   }
 
+  private schedule(): void {
+    if (this.sendScheduled) return;
+    this.sendScheduled = true;
+    setImmediate(() => void this.send());
+  }
+
+  /**
+   * Sends what was submitted (and what was held back). How many thunks one job carries: 1 while the runs
+   * queued and not started are fewer than the workers' slots (a chain, a build's critical path: nothing
+   * waits behind another run); more, up to MAX_BATCH, as that backlog grows to several times the slots (every
+   * slot has that much queued anyway) or, on a large cluster, to several times BACKLOG_UNIT (the hand-over
+   * itself is behind: slots idle for want of dispatch, and fewer, fuller jobs are what it needs). A remainder
+   * too small for a full job is then held back, until more come, the backlog shrinks, or HOLD_MS pass.
+   */
   private async send(): Promise<void> {
-    const batch = this.unsent.filter((p) => this.pending.get(p.jobId) === p); // not cancelled meanwhile
+    this.sendScheduled = false;
+    clearTimeout(this.holdTimer);
+    const fresh = this.unsent.filter((r) => !r.settled);
     this.unsent = [];
-    const byQueue = new Map<string, Pending[]>();
-    for (const p of batch) {
-      const list = byQueue.get(p.queue);
-      if (list) list.push(p);
-      else byQueue.set(p.queue, [p]);
+    const shared = [...this.held.filter((r) => !r.settled), ...fresh.filter((r) => r.target === undefined)];
+    this.held = [];
+    let slots = 0;
+    for (const w of this.live.values()) slots += w.slots;
+    const unit = Math.max(1, Math.min(slots, BACKLOG_UNIT));
+    const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.waiting / unit)));
+    const queued = this.waiting - fresh.length - shared.length + fresh.filter((r) => r.target === undefined).length;
+    let n = shared.length;
+    if (size > 1 && queued >= unit && n % size !== 0) {
+      this.held = shared.slice(n - (n % size));
+      n -= n % size;
+      this.holdTimer = setTimeout(() => this.schedule(), HOLD_MS);
     }
-    await Promise.all(
-      [...byQueue].map(async ([queue, ps]) => {
-        try {
-          await this.queue(queue).addBulk(
-            ps.map((p) => ({
-              name: 'thunk',
-              data: { v: 1, thunk: p.name, client: this.clientId } satisfies JobData,
-              opts: { jobId: p.jobId, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
-            })),
-          );
-        } catch {
-          // Redis away: the safety poll finds the jobs missing and submits them again.
-          for (const p of ps) p.lastHeard = 0;
-        }
-      }),
-    );
+    const sends: Promise<void>[] = [];
+    const chunks: Run[][] = [];
+    for (let i = 0; i < n; i += size) chunks.push(shared.slice(i, Math.min(n, i + size)));
+    if (chunks.length > 0)
+      sends.push(
+        this.addJobs(
+          SHARED_QUEUE,
+          chunks.map((c) => this.batch(SHARED_QUEUE, c)),
+        ),
+      );
+    // Placed runs go one per job: they were placed because a slot of that worker is free.
+    const placed = new Map<string, Run[]>();
+    for (const r of fresh) if (r.target !== undefined) placed.set(r.target, [...(placed.get(r.target) ?? []), r]);
+    for (const [worker, list] of placed) {
+      const queue = workerQueue(worker);
+      sends.push(
+        this.addJobs(
+          queue,
+          list.map((r) => this.batch(queue, [r])),
+        ),
+      );
+    }
+    await Promise.all(sends);
   }
 
-  private settle(p: Pending): boolean {
-    if (this.pending.get(p.jobId) !== p) return false;
-    this.pending.delete(p.jobId);
-    p.cleanup();
-    if (p.placedOn !== undefined) this.inflight.set(p.placedOn, Math.max(0, (this.inflight.get(p.placedOn) ?? 1) - 1));
+  private batch(queue: string, runs: Run[]): Batch {
+    const b: Batch = {
+      id: `${this.clientId}-${++this.seq}`,
+      queue,
+      ...(runs[0]!.target !== undefined ? { placedOn: runs[0]!.target } : {}),
+      tookAt: 0,
+      lastHeard: Date.now(),
+      runs,
+      open: runs.length,
+    };
+    runs.forEach((r, k) => {
+      r.batch = b;
+      r.index = k;
+    });
+    this.batches.set(b.id, b);
+    this.report.jobs++;
+    return b;
+  }
+
+  private async addJobs(queue: string, batches: Batch[]): Promise<void> {
+    try {
+      await this.queue(queue).addBulk(
+        batches.map((b) => ({
+          name: 'thunks',
+          data: { v: 2, thunks: b.runs.map((r) => r!.name), client: this.clientId } satisfies JobData,
+          opts: { jobId: b.id, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
+        })),
+      );
+    } catch {
+      // Redis away: the safety poll finds the jobs missing and submits them again.
+      for (const b of batches) b.lastHeard = 0;
+    }
+  }
+
+  /** Take a run out of its job (settled, cancelled, given up): false if it was not there any more. */
+  private settle(run: Run): boolean {
+    if (run.settled) return false;
+    run.settled = true;
+    run.cleanup();
+    this.detach(run);
     return true;
   }
 
-  private cancel(p: Pending): void {
-    if (!this.settle(p)) return;
+  private detach(run: Run): void {
+    const b = run.batch;
+    if (run.worker === undefined) this.waiting = Math.max(0, this.waiting - 1);
+    if (run.target !== undefined) this.inflight.set(run.target, Math.max(0, (this.inflight.get(run.target) ?? 1) - 1));
+    if (!b || b.runs[run.index] !== run) return;
+    b.runs[run.index] = undefined;
+    if (--b.open === 0) this.batches.delete(b.id);
+  }
+
+  private cancel(run: Run): void {
+    const b = run.batch;
+    const taken = b?.worker !== undefined;
+    if (!this.settle(run)) return;
     this.report.cancelled++;
-    p.reject(new GgError('GG_E_CANCELLED', `thunk ${p.name} was cancelled`));
-    const q = this.queue(p.queue);
-    void q.remove(p.jobId).catch(() => 0);
-    void this.cmd.publish(CANCEL_CHANNEL, p.jobId).catch(() => 0);
+    run.reject(new GgError('GG_E_CANCELLED', `thunk ${run.name} was cancelled`));
+    if (!b) return; // not sent yet: send() skips it
+    // A job nobody took, with nothing left to run, is removed; a running thunk is stopped where it runs.
+    if (b.open === 0 && !taken)
+      void this.queue(b.queue)
+        .remove(b.id)
+        .catch(() => 0);
+    void this.cmd.publish(CANCEL_CHANNEL, `${b.id}/${run.index}`).catch(() => 0);
   }
 
   private handle(msg: ClientMessage): void {
-    const p = this.pending.get(msg.job);
-    if (!p) return; // a result for a job we gave up on (cancelled, re-submitted): the first answer stood
-    p.lastHeard = Date.now();
+    const b = this.batches.get(msg.job);
+    if (!b) return; // a result for a job we gave up on (cancelled, re-submitted): the first answer stood
+    b.lastHeard = Date.now();
+    if (msg.t === 'took') {
+      b.worker = msg.worker;
+      b.tookAt = Date.now();
+      return;
+    }
+    if (msg.i === undefined) {
+      if (msg.t !== 'failed') return;
+      // The job itself failed (a lease lost too often, a payload the worker refused): every run still in it.
+      for (const r of [...b.runs]) if (r) this.fail(r, msg.error);
+      return;
+    }
+    const run = b.runs[msg.i];
+    if (!run) return;
     if (msg.t === 'started') {
-      p.worker = msg.worker;
-      p.onStarted?.(msg.worker);
-      return;
-    }
-    if (msg.t === 'done') {
-      let r;
-      try {
-        r = parseWireResult(msg.result, p.tags);
-      } catch (e) {
-        if (this.settle(p)) p.reject(e as Error);
-        return;
+      if (run.worker === undefined) this.waiting = Math.max(0, this.waiting - 1);
+      run.worker = msg.worker;
+      if (this.held.length > 0) this.schedule(); // the queues ran a little lower: maybe time to send
+      if (b.worker === undefined) {
+        b.worker = msg.worker;
+        b.tookAt = Date.now();
       }
-      if (!this.settle(p)) return;
-      this.failedOn.delete(p.name);
-      this.account(r, p.inputs);
-      // The worker recorded the memo (claimReductions): the scheduler need not write it again.
-      p.resolve({
-        outputs: r.outputs,
-        wallMs: r.wallMs,
-        log: r.log,
-        worker: r.worker,
-        stats: r.stats,
-        recorded: { signed: r.signed },
-      });
+      run.onStarted?.(msg.worker);
       return;
     }
-    if (!this.settle(p)) return;
-    const err = fromWireError(msg.error, `worker ${p.worker ?? p.placedOn ?? 'unknown'}`);
-    const where = p.worker ?? p.placedOn;
-    if (err.retryable && where !== undefined) this.failedOn.set(p.name, where);
-    p.reject(err);
+    if (msg.t === 'failed') {
+      this.fail(run, msg.error);
+      return;
+    }
+    let r;
+    try {
+      r = parseWireResult(msg.result, run.tags);
+    } catch (e) {
+      if (this.settle(run)) run.reject(e as Error);
+      return;
+    }
+    if (!this.settle(run)) return;
+    this.failedOn.delete(run.name);
+    this.account(r, run.inputs);
+    // The worker recorded the memo (claimReductions): the scheduler need not write it again.
+    run.resolve({
+      outputs: r.outputs,
+      wallMs: r.wallMs,
+      log: r.log,
+      worker: r.worker,
+      stats: r.stats,
+      recorded: { signed: r.signed },
+    });
   }
 
-  private account(r: ReturnType<typeof parseWireResult>, inputs: Pending['inputs']): void {
+  private fail(run: Run, error: unknown): void {
+    const where = run.worker ?? run.batch?.worker ?? run.target;
+    if (!this.settle(run)) return;
+    const err = fromWireError(error, `worker ${where ?? 'unknown'}`);
+    if (err.retryable && where !== undefined) this.failedOn.set(run.name, where);
+    run.reject(err);
+  }
+
+  private account(r: ReturnType<typeof parseWireResult>, inputs: Run['inputs']): void {
     const s = r.stats;
     this.report.bytesFetched += s.bytesFetched;
     this.report.bytesUploaded += s.bytesUploaded;
@@ -347,7 +481,7 @@ export class ClusterEngine implements Engine {
           } catch {
             continue; // not ours to understand: ignored
           }
-          if (typeof msg === 'object' && msg !== null && typeof msg.job === 'string') this.handle(msg);
+          if (isMessage(msg)) this.handle(msg);
         }
       } catch {
         if (!this.closed) await new Promise((r) => setTimeout(r, 200)); // Redis away: wait it out
@@ -413,7 +547,7 @@ export class ClusterEngine implements Engine {
     }
   }
 
-  /** Once a heartbeat: who is alive; jobs placed on silent workers move; jobs not heard of are polled. */
+  /** Once a heartbeat: who is alive; jobs held by silent workers move; jobs not heard of are polled. */
   private async watch(): Promise<void> {
     if (this.closed) return;
     try {
@@ -421,58 +555,78 @@ export class ClusterEngine implements Engine {
     } catch {
       return; // Redis away
     }
-    for (const p of [...this.pending.values()]) {
-      if (p.placedOn !== undefined && !this.live.has(p.placedOn)) {
-        // Nobody else takes from a worker's own queue, nor checks it for stalled jobs: a job placed on a
-        // silent worker, waiting or already running there (killed, frozen), moves to the shared queue. If
-        // that worker wakes up and finishes it, its answer is ignored and its memo write loses to the first.
-        if (p.worker === undefined)
-          void this.queue(p.queue)
-            .remove(p.jobId)
-            .catch(() => 0);
-        this.resubmit(p);
-      }
-    }
     const now = Date.now();
+    for (const b of [...this.batches.values()]) {
+      // A job placed on a silent worker (waiting or running: nobody else takes from its queue or checks it
+      // for stalled jobs), or taken by a worker that went silent since (killed, frozen, cut off: its thunks
+      // still waiting for a slot there would wait for BullMQ's lease to run out): its runs go to the shared
+      // queue again. If that worker wakes up and finishes them, its answers are ignored and its memo writes
+      // lose to the first.
+      const placedGone = b.placedOn !== undefined && !this.live.has(b.placedOn);
+      const takerGone = b.worker !== undefined && !this.live.has(b.worker) && now - b.tookAt > DEAD_AFTER_MS;
+      if (!placedGone && !takerGone) continue;
+      if (b.worker === undefined)
+        void this.queue(b.queue)
+          .remove(b.id)
+          .catch(() => 0);
+      this.resubmit(b);
+    }
     const pollAfter = this.o.pollAfterMs ?? 5000;
     if (now - this.lastPoll < pollAfter) return;
     this.lastPoll = now;
-    const quiet = [...this.pending.values()].filter((p) => now - p.lastHeard > pollAfter);
-    await Promise.all(quiet.map((p) => this.poll(p).catch(() => undefined)));
+    const quiet = [...this.batches.values()].filter((b) => now - b.lastHeard > pollAfter);
+    await Promise.all(quiet.map((b) => this.poll(b).catch(() => undefined)));
   }
 
-  /** Submit again under a new job id (the old one is given up: an answer to it is ignored). */
-  private resubmit(p: Pending): void {
-    if (this.pending.get(p.jobId) !== p) return;
-    this.pending.delete(p.jobId);
-    if (p.placedOn !== undefined) this.inflight.set(p.placedOn, Math.max(0, (this.inflight.get(p.placedOn) ?? 1) - 1));
-    this.report.resubmitted++;
-    this.report.jobs--; // the same thunk, counted once
-    delete p.worker;
-    this.submit(p, undefined);
+  /** Send a job's open runs again, in a new job (the old one is given up: an answer to it is ignored). */
+  private resubmit(b: Batch): void {
+    if (this.batches.get(b.id) !== b) return;
+    this.batches.delete(b.id);
+    for (const run of b.runs) {
+      if (!run) continue;
+      this.detach(run);
+      this.report.resubmitted++;
+      this.report.runs--; // the same run, counted once
+      delete run.worker;
+      this.submit(run, undefined);
+    }
   }
 
   /** Ask BullMQ what became of a job we heard nothing about. */
-  private async poll(p: Pending): Promise<void> {
-    const q = this.queue(p.queue);
-    const state = await q.getJobState(p.jobId);
-    if (this.pending.get(p.jobId) !== p) return;
+  private async poll(b: Batch): Promise<void> {
+    const q = this.queue(b.queue);
+    const state = await q.getJobState(b.id);
+    if (this.batches.get(b.id) !== b) return;
     if (state === 'completed') {
-      const job = (await q.getJob(p.jobId)) as Job | undefined;
-      if (job) this.handle({ t: 'done', job: p.jobId, result: job.returnvalue as never });
+      const job = (await q.getJob(b.id)) as Job | undefined;
+      const outcomes: unknown = job?.returnvalue;
+      b.runs.forEach((_, i) => {
+        const o = Array.isArray(outcomes) ? (outcomes[i] as Record<string, unknown> | undefined) : undefined;
+        if (o && typeof o === 'object' && 'result' in o)
+          this.handle({ t: 'done', job: b.id, i, result: o['result'] as never });
+        else
+          this.handle({
+            t: 'failed',
+            job: b.id,
+            i,
+            error: (o && typeof o === 'object' && 'error' in o
+              ? o['error']
+              : { code: 'GG_E_INFRA', message: 'the job finished without a result for it', retryable: true }) as never,
+          });
+      });
     } else if (state === 'failed') {
-      const job = (await q.getJob(p.jobId)) as Job | undefined;
+      const job = (await q.getJob(b.id)) as Job | undefined;
       let error: unknown = { code: 'GG_E_INFRA', message: job?.failedReason ?? 'failed', retryable: true };
       try {
         error = JSON.parse(job?.failedReason ?? '') as unknown;
       } catch {
         // BullMQ's own reason (stalled too often): infrastructure
       }
-      this.handle({ t: 'failed', job: p.jobId, error: error as never });
+      this.handle({ t: 'failed', job: b.id, error: error as never });
     } else if (state === 'unknown') {
-      this.resubmit(p); // lost (a Redis restart without persistence): submit it again
+      this.resubmit(b); // lost (a Redis restart without persistence): submit it again
     } else {
-      p.lastHeard = Date.now(); // waiting or running: BullMQ has it
+      b.lastHeard = Date.now(); // waiting or running: BullMQ has it
     }
   }
 
@@ -480,7 +634,9 @@ export class ClusterEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    for (const p of [...this.pending.values()]) this.cancel(p);
+    clearTimeout(this.holdTimer);
+    for (const r of [...this.unsent, ...this.held]) this.cancel(r);
+    for (const b of [...this.batches.values()]) for (const r of b.runs) if (r) this.cancel(r);
     // Let the removals and cancel messages go out before the connections close.
     await new Promise((r) => setTimeout(r, 50));
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));

@@ -38,6 +38,7 @@ import {
   workerKey,
   workerQueue,
   type ClientMessage,
+  type JobOutcome,
   type WireResult,
 } from './protocol.js';
 import { clusterConnection, connectError } from './redis-connection.js';
@@ -85,6 +86,8 @@ export class ClusterWorker {
   /** Infrastructure failures in a row (store unreachable, uploads refused): past a few, stop taking work. */
   private infraStreak = 0;
   private pausedUntil = 0;
+  /** Thunks taken and not settled, by 'JOB/INDEX': a cancel message stops one. */
+  private readonly running = new Map<string, AbortController>();
   /** Messages waiting to go to each client (tell). */
   private readonly outbox = new Map<string, { msgs: string[]; sent: Promise<void> }>();
 
@@ -219,8 +222,11 @@ export class ClusterWorker {
       this.workers.push(w);
     }
     await this.sub.subscribe(CANCEL_CHANNEL);
-    this.sub.on('message', (_ch: string, jobId: string) => {
-      for (const w of this.workers) w.cancelJob(jobId, 'cancelled by its client');
+    // 'JOB/I': one thunk of a job (a straggler's loser, Ctrl-C); 'JOB': the whole job.
+    this.sub.on('message', (_ch: string, what: string) => {
+      const run = this.running.get(what);
+      if (run) run.abort(new GgError('GG_E_CANCELLED', 'cancelled by its client'));
+      else if (!what.includes('/')) for (const w of this.workers) w.cancelJob(what, 'cancelled by its client');
     });
     await this.advertise();
     await this.beat();
@@ -300,7 +306,8 @@ export class ClusterWorker {
     }
   }
 
-  private async process(job: Job, signal?: AbortSignal): Promise<WireResult> {
+  /** A job: up to MAX_BATCH thunks, each run when a slot is free and reported as soon as it settles. */
+  private async process(job: Job, signal?: AbortSignal): Promise<JobOutcome[]> {
     let data;
     try {
       data = parseJobData(job.data);
@@ -309,38 +316,58 @@ export class ClusterWorker {
       this.log(`gg worker ${this.id}: job ${String(job.id).slice(0, 80)}: ${(e as Error).message}`);
       throw new UnrecoverableError(JSON.stringify(toWireError(e)));
     }
-    await this.slots.acquire();
-    this.busy++;
+    const id = job.id ?? '';
+    // The client learns who holds the job: if we go silent, it sends the thunks still waiting here elsewhere.
+    void this.tell(data.client, { t: 'took', job: id, worker: this.id });
+    // The outcomes are the job's return value too, for a client that missed the messages (its safety poll).
+    return Promise.all(data.thunks.map((thunk, i) => this.runOne(data.client, id, i, thunk, signal)));
+  }
+
+  private async runOne(client: string, job: string, i: number, thunk: string, jobSignal?: AbortSignal) {
+    const ctl = new AbortController();
+    const key = `${job}/${i}`;
+    const onJobAbort = (): void => ctl.abort(jobSignal?.reason);
+    jobSignal?.addEventListener('abort', onJobAbort, { once: true });
+    this.running.set(key, ctl);
     try {
-      if (signal?.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${data.thunk} was cancelled before it started`);
-      void this.tell(data.client, { t: 'started', job: job.id ?? '', worker: this.id });
-      const r = await this.runtime.runNamed(data.thunk, signal);
-      this.done++;
-      this.infraStreak = 0;
-      const result: WireResult = {
-        outputs: r.outputs,
-        wallMs: r.wallMs,
-        log: r.log.slice(0, 64 * 1024),
-        worker: this.id,
-        stats: r.stats,
-        signed: this.signer.signing,
-      };
-      // Told now, not once BullMQ has moved the job to completed (a round trip later): the memo is recorded
-      // already, and what we report is what it holds (the first result), so the client may take it at once.
-      void this.tell(data.client, { t: 'done', job: job.id ?? '', result });
-      return result;
+      await this.slots.acquire();
+      this.busy++;
+      try {
+        if (ctl.signal.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${thunk} was cancelled before it started`);
+        void this.tell(client, { t: 'started', job, i, worker: this.id });
+        const r = await this.runtime.runNamed(thunk, ctl.signal);
+        this.done++;
+        this.infraStreak = 0;
+        const result: WireResult = {
+          outputs: r.outputs,
+          wallMs: r.wallMs,
+          log: r.log.slice(0, 64 * 1024),
+          worker: this.id,
+          stats: r.stats,
+          signed: this.signer.signing,
+        };
+        // Told now, not once BullMQ has moved the job to completed: the memo is recorded already, and what
+        // we report is what it holds (the first result), so the client may take it at once.
+        void this.tell(client, { t: 'done', job, i, result });
+        return { result } satisfies JobOutcome;
+      } finally {
+        this.busy--;
+        this.slots.release();
+      }
     } catch (e) {
       this.failed++;
       const err = isGgError(e)
         ? e
-        : new GgError('GG_E_INFRA', `running ${data.thunk}: ${(e as Error).message}`, { retryable: true });
+        : new GgError('GG_E_INFRA', `running ${thunk}: ${(e as Error).message}`, { retryable: true });
       if (err.code === 'GG_E_STORAGE_UNREACHABLE') void this.reopenStore();
       if (err.retryable && ++this.infraStreak >= 3) void this.backOff(err);
-      // BullMQ never retries: the client decides (a program's own failure is final, infrastructure is retried).
-      throw new UnrecoverableError(JSON.stringify(toWireError(err)));
+      // Never retried here: the client decides (a program's own failure is final, infrastructure is retried).
+      const error = toWireError(err);
+      void this.tell(client, { t: 'failed', job, i, error });
+      return { error } satisfies JobOutcome;
     } finally {
-      this.busy--;
-      this.slots.release();
+      this.running.delete(key);
+      jobSignal?.removeEventListener('abort', onJobAbort);
     }
   }
 

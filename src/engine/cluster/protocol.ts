@@ -37,10 +37,13 @@ export const DEAD_AFTER_MS = 5000;
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_LOG = 64 * 1024;
 
+/** The most thunks one job carries (the client sends fewer unless the backlog is deep). */
+export const MAX_BATCH = 8;
+
 export interface JobData {
-  v: 1;
-  /** The thunk to run (no thunk inputs left); fetched from the store by the worker. */
-  thunk: string;
+  v: 2;
+  /** The thunks to run (no thunk inputs left), each fetched from the store by the worker. */
+  thunks: string[];
   /** Where to report: resultsKey(client). */
   client: string;
 }
@@ -53,13 +56,17 @@ export function isSafeId(s: unknown): s is string {
 export function parseJobData(data: unknown): JobData {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw hostile('the payload is not an object');
   const keys = Object.keys(data).sort().join(',');
-  if (keys !== 'client,thunk,v') throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
+  if (keys !== 'client,thunks,v') throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
   const d = data as Record<string, unknown>;
-  if (d['v'] !== 1) throw hostile('unknown payload version');
-  if (typeof d['thunk'] !== 'string' || !isValidName(d['thunk']) || !isThunkName(d['thunk']))
-    throw hostile('the thunk is not a thunk name');
+  if (d['v'] !== 2) throw hostile('unknown payload version');
+  const thunks = d['thunks'];
+  if (!Array.isArray(thunks) || thunks.length < 1 || thunks.length > MAX_BATCH)
+    throw hostile(`the thunks are not a list of 1 to ${MAX_BATCH}`);
+  for (const t of thunks)
+    if (typeof t !== 'string' || !isValidName(t) || !isThunkName(t)) throw hostile('a thunk is not a thunk name');
+  if (new Set(thunks).size !== thunks.length) throw hostile('a thunk is listed twice');
   if (!isSafeId(d['client'])) throw hostile('the client id is malformed');
-  return { v: 1, thunk: d['thunk'], client: d['client'] };
+  return { v: 2, thunks: thunks as string[], client: d['client'] };
 }
 
 function hostile(why: string): GgError {
@@ -85,11 +92,39 @@ export interface WireResult {
   signed: boolean;
 }
 
-/** Messages on a client's result list. */
+/**
+ * Messages on a client's result list, about a job or (with `i`) the job's i-th thunk. 'took': a worker took
+ * the job (its thunks may still wait for a slot there); a 'failed' without `i` fails every thunk of the job.
+ */
 export type ClientMessage =
-  | { t: 'started'; job: string; worker: string }
-  | { t: 'done'; job: string; result: WireResult }
-  | { t: 'failed'; job: string; error: WireError };
+  | { t: 'took'; job: string; worker: string }
+  | { t: 'started'; job: string; i: number; worker: string }
+  | { t: 'done'; job: string; i: number; result: WireResult }
+  | { t: 'failed'; job: string; i?: number; error: WireError };
+
+/** The shape of a message (its payload is checked where it is used: parseWireResult, fromWireError). */
+export function isMessage(m: unknown): m is ClientMessage {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as Record<string, unknown>;
+  if (typeof o['job'] !== 'string') return false;
+  if (o['i'] !== undefined && !(Number.isInteger(o['i']) && (o['i'] as number) >= 0 && (o['i'] as number) < MAX_BATCH))
+    return false;
+  switch (o['t']) {
+    case 'took':
+      return isSafeId(o['worker']);
+    case 'started':
+      return o['i'] !== undefined && isSafeId(o['worker']);
+    case 'done':
+      return o['i'] !== undefined;
+    case 'failed':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** What a job returns (its value in BullMQ, read by the client's safety poll): one outcome per thunk. */
+export type JobOutcome = { result: WireResult } | { error: WireError };
 
 export function toWireError(e: unknown): WireError {
   if (isGgError(e))

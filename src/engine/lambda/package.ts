@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GgError } from '../../errors.js';
+import { GgError, fromSystemError } from '../../errors.js';
 import { findFakechrootLibrary } from '../../sandbox/fakechroot-sandbox.js';
 import { writeZip, type ZipEntry } from './zip.js';
 
@@ -72,6 +72,20 @@ function packageClosure(root: string, names: readonly string[]): Map<string, str
   };
   for (const n of names) visit(n, root);
   return found;
+}
+
+/** `gg lambda package`: the zip written to `file` (temp + rename: never half a zip under that name). */
+export function writePackage(file: string, o: PackageOptions = {}): PackageReport {
+  const r = buildPackage(o);
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, r.zip);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fromSystemError(e, `writing ${file}`);
+  }
+  return r;
 }
 
 export function buildPackage(o: PackageOptions = {}): PackageReport {
