@@ -6,7 +6,9 @@
 #   without the build-id note, a hash that covers the debug info)?  warnings equal?  the project's own quick
 #   tests pass (on the gg build)?  gg cold and warm time as a ratio of the plain build.
 # "plain" and "gg cold" include the project's configure step (configure, cmake, meson), run under gg infer
-# for gg; "gg warm" is the project's clean target, then gg infer + gg force with the memo of the cold run.
+# for gg; "gg warm" is the project's clean target, then the build again under gg infer with the memo of the
+# cold run (what a user's rebuild after `make clean` does). Any placeholder a step leaves (not objects) is
+# then forced with `gg force`, in the time.
 # Next to wall time, the CPU time (user + system) of each step's processes: other work on a shared machine
 # inflates it less than wall time, so its ratios say more there.
 # Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end); GG_KEEP_CORPUS=1
@@ -17,6 +19,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/bench/lib.sh"
 sandbox=${GG_BENCH_SANDBOX:-bwrap}
+# GG_CORPUS_FORCE=0: the build's `gg infer` only writes thunks, and `gg force` builds (two steps, two Node
+# start-ups); by default `gg infer --force` builds in the same process (compiles forced while the build runs).
+force=--force
+[[ ${GG_CORPUS_FORCE:-1} == 1 ]] || force=""
 getsrc=${GET_SOURCE:-$here/../shared/tools/get-source}
 ALL=(lua git zlib zstd duktape cjson fmtlib fribidi bc jansson)
 projects=("$@")
@@ -100,7 +106,7 @@ for p in "${projects[@]}"; do
   mv "$G" "$P"; cp -a "$src" "$G"
   # gg cold
   cpu c0 "$work/times"; t0=$(now)
-  (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer bash -c "$build") > "$logs/$p.gg-infer.log" 2>&1; infer_rc=$?
+  (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer $force bash -c "$build") > "$logs/$p.gg-infer.log" 2>&1; infer_rc=$?
   force_tree "$G" "$sandbox" > "$logs/$p.gg-force.log" 2>&1; force_rc=$?
   t1=$(now); cold=$(secs "$t0" "$t1"); cpu c1 "$work/times"; cold_cpu=$(secs "$c0" "$c1")
   # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
@@ -109,7 +115,7 @@ for p in "${projects[@]}"; do
   # gg warm: clean, infer again, force (all memoized)
   (cd "$G" && bash -c "$clean") > /dev/null 2>&1
   cpu c0 "$work/times"; t0=$(now)
-  (cd "$G" && gg infer bash -c "$build") > "$logs/$p.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$p.gg-warm.log" 2>&1; warm_rc=$?
+  (cd "$G" && gg infer $force bash -c "$build") > "$logs/$p.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$p.gg-warm.log" 2>&1; warm_rc=$?
   t1=$(now); warm=$(secs "$t0" "$t1"); cpu c1 "$work/times"; warm_cpu=$(secs "$c0" "$c1")
   # objects too (untimed): they are memo hits by now
   force_tree "$G" "$sandbox" all >> "$logs/$p.gg-warm.log" 2>&1

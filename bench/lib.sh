@@ -10,8 +10,11 @@ gg_bin() {
   cp -r "$here/src" "$dir/snap/src" # non-TypeScript sources read at run time (the model client, the jail helper)
   cp "$here/package.json" "$dir/snap/"
   ln -s "$here/node_modules" "$dir/snap/node_modules"
-  printf '#!/bin/sh\nexec node "%s/snap/dist/src/cli/main.js" "$@"\n' "$dir" > "$dir/bin/gg"
-  printf '#!/bin/sh\nexec node "%s/snap/dist/src/cli/force-and-run.js" "$@"\n' "$dir" > "$dir/bin/gg-force-and-run"
+  # The package's programs (the bundles in dist/bin, as an install runs them), else tsc's output.
+  local gg=dist/src/cli/main.js run=dist/src/cli/force-and-run.js
+  [[ -f $here/dist/bin/gg.js ]] && gg=dist/bin/gg.js run=dist/bin/gg-force-and-run.js
+  printf '#!/bin/sh\nexec node "%s/snap/%s" "$@"\n' "$dir" "$gg" > "$dir/bin/gg"
+  printf '#!/bin/sh\nexec node "%s/snap/%s" "$@"\n' "$dir" "$run" > "$dir/bin/gg-force-and-run"
   chmod +x "$dir/bin/gg" "$dir/bin/gg-force-and-run"
   export PATH=$dir/bin:$PATH
 }

@@ -45,6 +45,23 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
+  it('gg infer --force builds in its own process: compiles forced during the build, warnings shown once, outputs in place', () => {
+    const warns = { ...HELLO, 'shout.c': HELLO['shout.c']!.replace('int i = 0;', 'int i = 0, unused;') };
+    const dir = cProject(warns);
+    const r = sh(dir, 'gg infer --force make -j2');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.match(/warning: unused variable .unused./g)?.length, 1, r.stderr);
+    assert.ok(isElf(path.join(dir, 'hello')), 'hello is the program');
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+    assert.equal(forceJson(dir, 'main.o greet.o shout.o').executed, 0, 'the compiles ran during gg infer');
+    shOk(dir, 'rm -f *.o *.a *.d hello');
+    const again = sh(dir, 'gg infer --force make -j2');
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /2 memoized links placed/);
+    assert.doesNotMatch(again.stderr, /warning:/, 'a memoized compile is silent');
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
   it('early cutoff: an edit the compiler cannot see runs nothing; a comment edit recompiles one source and stops at its unchanged object', () => {
     const guarded = (text: string): string => `${HELLO['greet.c']}#ifdef NEVER_DEFINED\n${text}\n#endif\n`;
     const dir = cProject({ ...HELLO, 'greet.c': guarded('old text') });

@@ -16,6 +16,7 @@ interface Opts {
   sandbox?: string;
   summary: boolean;
   storage?: string;
+  force?: boolean;
 }
 
 export function registerInfer(program: Command): void {
@@ -36,11 +37,15 @@ export function registerInfer(program: Command): void {
       'sandbox for placeholders forced during the build (bwrap or none; default $GG_SANDBOX or bwrap)',
     )
     .option('--storage <uri>', STORAGE_HELP)
+    .option(
+      '--force',
+      'also build: force compiles while the build runs, and at its end every program and library it left (as gg force would), in this process',
+    )
     .option('--no-summary', 'no summary line at the end')
     .passThroughOptions()
     .addHelpText(
       'after',
-      '\nExamples:\n  gg infer make -j2\n  gg infer cmake -G Ninja .. && gg infer ninja\n  gg force --jobs 2 hello',
+      '\nExamples:\n  gg infer make -j2\n  gg infer --force make -j2\n  gg infer cmake -G Ninja .. && gg infer ninja\n  gg force --jobs 2 hello',
     )
     .action(
       action(async (command: string[], o: Opts) => {
@@ -59,6 +64,7 @@ export function registerInfer(program: Command): void {
             ...(storageUri ? { storageUri } : {}),
             forcePlaceholders: forcer.force,
             forceContext: forcer.context,
+            forceOutputs: o.force === true,
           });
         } finally {
           await forcer.close();

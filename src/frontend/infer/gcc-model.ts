@@ -237,6 +237,7 @@ export class GccModel {
       return { kind: 'exit', status: 0 };
     }
     applyAnswer(answer);
+    for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
     if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
     return { kind: 'exit', status: 0 };
   }
@@ -280,6 +281,7 @@ export class GccModel {
     );
     if (answer === undefined) return false;
     applyAnswer(answer);
+    for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
     this.ctx.stats.depsCached += answer.placeholders.length;
     this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
     return true;

@@ -16,7 +16,7 @@ import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
 import { HeaderDepsCache } from './header-deps.js';
-import type { ForceContext } from '../../force/force-command.js';
+import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { prepareModelDir } from './model-dir.js';
 import type { InferContext, InferStats } from './model.js';
@@ -39,6 +39,12 @@ export interface InferOptions {
    * when the compiled client serves as gg-force-and-run and the sandbox is bwrap (run-model.ts).
    */
   forceContext?: () => Promise<ForceContext>;
+  /**
+   * `gg infer --force`: compiles are forced (one at a time, on forceContext) while the build goes on, and
+   * when it ends every placeholder its links, archives and binutils steps left is forced into place, as
+   * `gg force` would, in this process.
+   */
+  forceOutputs?: boolean;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -100,6 +106,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
+  const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext) : undefined;
+  if (early) ctx.compiled = (ref) => early.add(ref);
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
@@ -139,7 +147,18 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     store.hashCache.flush();
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
+  await early?.stop();
   if (exitCode === 0) await placeKnownOutputs(ctx);
+  if (exitCode === 0 && o.forceOutputs) {
+    const left = [...ctx.outputs].filter((f) => {
+      try {
+        return readPlaceholder(f) !== undefined;
+      } catch {
+        return false;
+      }
+    });
+    if (left.length > 0) await o.forcePlaceholders(left);
+  }
   return { exitCode, stats, wallMs: performance.now() - start };
 }
 
@@ -193,6 +212,48 @@ async function placeKnownOutputs(ctx: InferContext): Promise<void> {
     if (known === undefined) continue;
     await placeOutput(ctx.store, file, known);
     ctx.stats.placed++;
+  }
+}
+
+/**
+ * Forces compile placeholders in the background while the build runs, one at a time (the build keeps its
+ * own jobs), so that their work overlaps what the build and gg infer do meanwhile. Failures are left for
+ * the final force, which reports them. Warnings are shown once, as they come.
+ */
+class EarlyForcer {
+  private readonly queue: string[] = [];
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: LocalStore,
+    private readonly context: () => Promise<ForceContext>,
+  ) {}
+
+  add(ref: string): void {
+    if (this.stopped || this.store.getReductionSync(ref) !== undefined) return;
+    this.queue.push(ref);
+    this.running ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      const rt = await this.context();
+      while (!this.stopped && this.queue.length > 0) {
+        const ref = this.queue.shift()!;
+        await forceRefs(rt, [ref], { jobs: 1, trace: false, onEvent: showThunkLogs(process.stderr) }).catch(() => {});
+      }
+    } catch {
+      // no runtime: the final force reports why
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  /** Stops taking work and waits for the compile in flight (the final force would otherwise run it twice). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
   }
 }
 

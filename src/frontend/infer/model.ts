@@ -51,6 +51,8 @@ export interface InferContext {
    * whose result the memo already holds is replaced by that result (placeKnownOutputs in infer.ts).
    */
   outputs: Set<string>;
+  /** Told of every compile placeholder written (`gg infer --force` forces them while the build goes on). */
+  compiled?: (ref: string) => void;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
   log(msg: string): void;
