@@ -3,13 +3,16 @@
 # (`sh -c 'echo N > out'`, no jail: the original has none), --jobs 2, cold (memo cleared) and memoized,
 # interleaved, median of RUNS. The thunks are written once by gg-ts's SDK into a .gg both read (the IR and the
 # store layout are gg's). Both force placeholder files, which each replaces with the output.
-# Usage: bench/original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]
+# Usage: bench/original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS] [BASE_CHECKOUT]
 #   ORIGINAL_BUILD_DIR: the original's source tree after `make` (how: docs/BENCHMARKS.md); its binaries are
 #   taken from src/frontend there. Run `npm run build` first.
+#   BASE_CHECKOUT: another built gg-ts checkout (e.g. `git worktree add B COMMIT`, then build there), whose
+#   memoized force runs in the same rounds: a before/after of a change, beside the original.
 set -euo pipefail
 orig=$(cd "${1:?usage: original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]}" && pwd)/src/frontend
 count=${2:-500}
 runs=${3:-5}
+base=${4:+$(cd "$4" && pwd)}
 here=$(cd "$(dirname "$0")/.." && pwd)
 for b in gg-force gg-execute; do [[ -x $orig/$b ]] || { echo "no $orig/$b: build the original first" >&2; exit 2; }; done
 export TMPDIR=${TMPDIR:-/var/tmp}
@@ -37,9 +40,12 @@ original() { # original cold|warm
   placeholders "$1"
   (cd "$proj" && ms gg-force --jobs 2 t/*)
 }
-ggts() { # ggts cold|warm
+ggts() { # ggts cold|warm [CHECKOUT]
+  local dir=${2:-$here} gg
+  gg=$dir/dist/bin/gg.js
+  [[ -f $gg ]] || gg=$dir/dist/src/cli/main.js # a checkout from before the bundle
   placeholders "$1"
-  (cd "$proj" && ms node "$here/dist/bin/gg.js" force --sandbox=none --jobs 2 t/*)
+  (cd "$proj" && ms node "$gg" force --sandbox=none --jobs 2 t/*)
 }
 declare -A t
 for ((i = 0; i < runs; i++)); do
@@ -47,6 +53,7 @@ for ((i = 0; i < runs; i++)); do
   t[orig-warm]+="$(original warm) "
   t[ts-cold]+="$(ggts cold) "
   t[ts-warm]+="$(ggts warm) "
+  if [[ -n $base ]]; then t[base-warm]+="$(ggts warm "$base") "; fi
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 column() { tr ' ' '\n' | grep . | cut -d/ -f"$1" | median; }
@@ -58,3 +65,8 @@ for k in cold warm; do
   oc=$(echo "${t[orig-$k]}" | column 2) sc=$(echo "${t[ts-$k]}" | column 2)
   printf '%-6s %14s %14s %8s   %14s %14s %8s\n' "$k" "$ow" "$sw" "$(ratio "$sw" "$ow")" "$oc" "$sc" "$(ratio "$sc" "$oc")"
 done
+if [[ -n $base ]]; then
+  k=warm ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
+  bw=$(echo "${t[base-warm]}" | column 1) bc=$(echo "${t[base-warm]}" | column 2)
+  printf '%-6s %14s %14s %8s   %14s %14s %8s   (gg-ts column: %s)\n' "$k" "$ow" "$bw" "$(ratio "$bw" "$ow")" "$oc" "$bc" "$(ratio "$bc" "$oc")" "$base"
+fi

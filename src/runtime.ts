@@ -3,14 +3,13 @@
  * that holds objects and the memo (local, or a remote one behind a local cache), and the engine.
  */
 import os from 'node:os';
-import path from 'node:path';
 import { GgError } from './errors.js';
 import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
 import type { EngineSpec } from './engine/engine-spec.js';
 import type { LambdaConfig } from './engine/lambda/defaults.js';
-import { createSandbox, type SandboxKind } from './sandbox/create-sandbox.js';
-import { LazySandbox } from './sandbox/lazy-sandbox.js';
+import { lazySandbox, type SandboxKind } from './sandbox/create-sandbox.js';
+import { type LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
 import { findGgDir } from './store/gg-dir.js';
 import { LocalStore } from './store/local-store.js';
@@ -63,9 +62,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
   });
   const remote = store instanceof TieredStore ? store : undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = new LazySandbox(kind, () =>
-    createSandbox(kind, local.hashCache, { rootsDir: path.join(local.cacheDir, 'roots') }),
-  );
+  const sandbox = lazySandbox(kind, local.hashCache, local.cacheDir);
   // Engines opened for this run (the engine, and a local fallback behind a Lambda engine) close with it.
   const opened: Engine[] = [];
   let engine: Engine;

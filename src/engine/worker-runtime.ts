@@ -40,6 +40,7 @@ export interface WorkerRuntimeOptions {
 }
 
 const LOG_TAIL_BYTES = 2048;
+let runDirCounter = 0;
 /** No memo key: entries are written as they are, and a recorded signature is stripped unchecked. */
 const UNSIGNED = new MemoSigner(undefined);
 
@@ -55,6 +56,8 @@ export class WorkerRuntime {
   private readonly idle: RunSlot[] = [];
   /** Downloads in flight, shared by concurrent runs needing the same object. */
   private readonly fetching = new Map<string, Promise<number>>();
+  /** Run directories a killed gg left in the sandbox's scratch directory are removed once, on first use. */
+  private sweptScratch = false;
 
   constructor(private readonly o: WorkerRuntimeOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
@@ -291,7 +294,18 @@ export class WorkerRuntime {
   private takeSlot(): RunSlot {
     const idle = this.idle.pop();
     if (idle) return idle;
-    const workDir = this.o.cache.tempPath('run');
+    // A jail wants its run directories outside the store (their host path is visible to the thunk).
+    const scratch = this.o.sandbox.scratchDir;
+    let workDir: string;
+    if (scratch === undefined) {
+      workDir = this.o.cache.tempPath('run');
+    } else {
+      if (!this.sweptScratch) {
+        sweepStaleTemp(scratch);
+        this.sweptScratch = true;
+      }
+      workDir = path.join(scratch, `run-${process.pid}-${(runDirCounter++).toString(36)}`);
+    }
     fs.mkdirSync(workDir);
     return { workDir, logFile: `${workDir}.log` };
   }

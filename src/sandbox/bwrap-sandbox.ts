@@ -28,7 +28,7 @@ import { treeUsage } from './tree.js';
 import type { FileNamer, LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
 
 export interface BwrapSandboxOptions {
-  /** Where staged roots are kept: must be on the store's file system (hard links), e.g. .gg/cache/roots. */
+  /** Where staged roots are kept: must be on the store's file system (hard links); see jail-home.ts. */
   rootsDir: string;
   /** Use cgroups for the memory and process limits when writable (default); false forces the rlimit fallback. */
   cgroups?: boolean;
@@ -36,6 +36,10 @@ export interface BwrapSandboxOptions {
   bwrap?: string;
   /** The store's hash cache: keeps blob names across the links that stage them (FileNamer.keepName). */
   files?: FileNamer;
+  /** Where run directories go (outside the store: jail-home.ts); default: the cache's temp directory. */
+  scratchDir?: string;
+  /** Something about where the jail's directories are that the user should know (jail-home.ts). */
+  notice?: string;
 }
 
 /** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args, 8 info. */
@@ -64,6 +68,7 @@ export class BwrapSandbox implements Sandbox {
   /** How the memory and process limits are enforced; a fallback is worth telling the user about. */
   readonly limitsMechanism: string;
   readonly notice: string | undefined;
+  readonly scratchDir: string | undefined;
 
   private constructor(
     private readonly bwrap: string,
@@ -72,12 +77,18 @@ export class BwrapSandbox implements Sandbox {
     private readonly cgroups: JailCgroups | undefined,
     cgroupProblem: string | undefined,
     private readonly files: FileNamer | undefined,
+    placesNotice: string | undefined,
+    scratchDir: string | undefined,
   ) {
+    this.scratchDir = scratchDir;
     this.limitsMechanism = cgroups ? `cgroup v${cgroups.version} (memory, pids)` : 'rlimits (RLIMIT_AS, RLIMIT_NPROC)';
-    this.notice =
+    const notices = [
       cgroupProblem === undefined
         ? undefined
-        : `memory and process limits use rlimits, not cgroups (${cgroupProblem}): a thunk breaking them fails as the program's own error, and memory counts address space`;
+        : `memory and process limits use rlimits, not cgroups (${cgroupProblem}): a thunk breaking them fails as the program's own error, and memory counts address space`,
+      placesNotice,
+    ].filter((n) => n !== undefined);
+    this.notice = notices.length > 0 ? notices.join('; ') : undefined;
   }
 
   /** Check once that bubblewrap can really run a jail here; GG_E_SANDBOX_UNAVAILABLE (with a hint) if not. */
@@ -109,6 +120,8 @@ export class BwrapSandbox implements Sandbox {
       cgroups,
       problem,
       o.files,
+      o.notice,
+      o.scratchDir,
     );
     try {
       await sandbox.probe();

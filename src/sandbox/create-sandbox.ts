@@ -2,14 +2,20 @@
 import { GgError } from '../errors.js';
 import { BwrapSandbox } from './bwrap-sandbox.js';
 import { FakechrootSandbox } from './fakechroot-sandbox.js';
+import { jailPlaces } from './jail-home.js';
+import { LazySandbox } from './lazy-sandbox.js';
 import { NoSandbox } from './no-sandbox.js';
 import type { FileNamer, Sandbox } from './sandbox.js';
 
 export type SandboxKind = 'bwrap' | 'none' | 'fakechroot';
 
 export interface SandboxPlaces {
-  /** Staged jail roots; on the store's file system (they are hard links to blobs), e.g. .gg/cache/roots. */
+  /** Staged jail roots; on the store's file system (they are hard links to blobs): see jail-home.ts. */
   rootsDir: string;
+  /** Run directories (outside the store: jail-home.ts); default: the cache's temp directory. */
+  scratchDir?: string | undefined;
+  /** Why the jail's directories had to stay under the store, if they did (shown as the sandbox's notice). */
+  notice?: string;
 }
 
 export function parseSandboxKind(s: string): SandboxKind {
@@ -23,5 +29,25 @@ export function parseSandboxKind(s: string): SandboxKind {
 export async function createSandbox(kind: SandboxKind, files: FileNamer, places: SandboxPlaces): Promise<Sandbox> {
   if (kind === 'none') return new NoSandbox(files);
   if (kind === 'fakechroot') return FakechrootSandbox.create();
-  return BwrapSandbox.create({ rootsDir: places.rootsDir, files });
+  return BwrapSandbox.create({
+    rootsDir: places.rootsDir,
+    files,
+    ...(places.scratchDir ? { scratchDir: places.scratchDir } : {}),
+    ...(places.notice ? { notice: places.notice } : {}),
+  });
+}
+
+/**
+ * The sandbox of an engine whose objects live in `cacheDir`, set up when the first thunk runs. A jail's
+ * directories go where a thunk cannot learn the store's host path from them (jail-home.ts); they are
+ * chosen (and made) only then too.
+ */
+export function lazySandbox(kind: SandboxKind, files: FileNamer, cacheDir: string): LazySandbox {
+  let places: ReturnType<typeof jailPlaces> | undefined;
+  const placesOnce = (): ReturnType<typeof jailPlaces> => (places ??= jailPlaces(cacheDir));
+  return new LazySandbox(
+    kind,
+    () => createSandbox(kind, files, placesOnce()),
+    kind === 'bwrap' ? () => placesOnce().scratchDir : undefined,
+  );
 }

@@ -11,7 +11,13 @@ export class LazySandbox implements Sandbox {
   constructor(
     readonly kind: string,
     private readonly open: () => Promise<Sandbox>,
+    private readonly scratch?: () => string | undefined,
   ) {}
+
+  /** Asked before the first run (the run directory is made first): chosen without setting the sandbox up. */
+  get scratchDir(): string | undefined {
+    return this.scratch?.();
+  }
 
   get notice(): string | undefined {
     return this.ready?.notice;

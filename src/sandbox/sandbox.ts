@@ -86,6 +86,11 @@ export interface Sandbox {
   readonly kind: string;
   /** Something the user should know about how this sandbox isolates (e.g. a weaker fallback), said once per run. */
   readonly notice?: string | undefined;
+  /**
+   * Where run directories go (on the cache's file system), when the sandbox wants them somewhere of its own:
+   * the jail's are outside the store, so their host path tells a thunk nothing (jail-home.ts).
+   */
+  readonly scratchDir?: string | undefined;
   run(req: SandboxRequest): Promise<SandboxResult>;
   /** Release what the sandbox holds across runs (namespaces, cgroups). */
   close?(): Promise<void>;

@@ -7,6 +7,7 @@ import { forceAll } from '../../src/force/force.js';
 import { GraphBuilder, type ExecutableFile, type InputSpec, type WrittenThunk } from '../../src/frontend/sdk.js';
 import type { ThunkInput } from '../../src/ir/thunk.js';
 import { openRuntime, type Runtime } from '../../src/runtime.js';
+import { jailPlaces } from '../../src/sandbox/jail-home.js';
 import type { SandboxLimits } from '../../src/sandbox/sandbox.js';
 import { initGgDir } from '../../src/store/gg-dir.js';
 import { LocalStore } from '../../src/store/local-store.js';
@@ -78,13 +79,21 @@ export class JailProject {
     return fs.readFileSync(this.store.blobPath(value), 'utf8');
   }
 
-  /** Run directories left in .gg/tmp that are not idle (reusable ones are empty). */
+  /** The jail's run directories (outside the store: jail-home.ts). */
+  scratchDir(): string {
+    const dir = jailPlaces(this.store.cacheDir).scratchDir;
+    if (dir === undefined) throw new Error(`this test needs the jail's directories outside the store here`);
+    return dir;
+  }
+
+  /** Run directories left in .gg/tmp or the jail's scratch directory that are not idle (reusable ones are empty). */
   leftovers(): string[] {
-    const tmp = path.join(this.ggDir, 'tmp');
-    return fs.readdirSync(tmp).filter((n) => {
-      const p = path.join(tmp, n);
-      return !(fs.statSync(p).isDirectory() && fs.readdirSync(p).length === 0) && !n.endsWith('.log');
-    });
+    return [path.join(this.ggDir, 'tmp'), this.scratchDir()].flatMap((tmp) =>
+      fs.readdirSync(tmp).filter((n) => {
+        const p = path.join(tmp, n);
+        return !(fs.statSync(p).isDirectory() && fs.readdirSync(p).length === 0) && !n.endsWith('.log');
+      }),
+    );
   }
 
   remove(): void {

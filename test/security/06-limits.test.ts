@@ -57,18 +57,30 @@ describe('security 6: output limits count every entry; deep trees; stale run dir
 
   it('run directories a killed gg left behind are swept when the next one starts', async () => {
     const dead = spawnSync('true').pid; // a pid that no longer runs
-    const tmp = path.join(jail.p.ggDir, 'tmp');
-    const stale = path.join(tmp, `run-${dead}-abc-1`);
-    fs.mkdirSync(path.join(stale, 'a/b'), { recursive: true });
-    fs.writeFileSync(path.join(stale, 'a/b/partial'), 'x'.repeat(1000));
-    fs.writeFileSync(`${stale}.log`, 'log');
-    const mine = path.join(tmp, `run-${process.pid}-abc-2`); // a live gg's: kept
-    fs.mkdirSync(mine);
+    // In the store's temp directory (unsandboxed runs, downloads) and in the jail's own (jail-home.ts).
+    const plant = (tmp: string): { stale: string; mine: string } => {
+      const stale = path.join(tmp, `run-${dead}-abc-1`);
+      fs.mkdirSync(path.join(stale, 'a/b'), { recursive: true });
+      fs.writeFileSync(path.join(stale, 'a/b/partial'), 'x'.repeat(1000));
+      fs.writeFileSync(`${stale}.log`, 'log');
+      const mine = path.join(tmp, `run-${process.pid}-abc-2`); // a live gg's: kept
+      fs.mkdirSync(mine);
+      return { stale, mine };
+    };
+    const planted = [plant(path.join(jail.p.ggDir, 'tmp')), plant(jail.p.scratchDir())];
     const rt2 = await openRuntime({ ggDir: jail.p.ggDir, sandbox: 'bwrap' });
-    await rt2.close();
-    assert.equal(fs.existsSync(stale), false);
-    assert.equal(fs.existsSync(`${stale}.log`), false);
-    assert.equal(fs.existsSync(mine), true);
-    fs.rmdirSync(mine);
+    try {
+      // The jail's directory is looked at when the first thunk runs there.
+      const r = await force(rt2, jail.p.script('echo fresh > out').name);
+      assert.equal(r.error, undefined, r.error?.message);
+    } finally {
+      await rt2.close();
+    }
+    for (const { stale, mine } of planted) {
+      assert.equal(fs.existsSync(stale), false, stale);
+      assert.equal(fs.existsSync(`${stale}.log`), false);
+      assert.equal(fs.existsSync(mine), true);
+      fs.rmdirSync(mine);
+    }
   });
 });

@@ -1,8 +1,9 @@
 /**
- * Finding 10: /proc/self/mountinfo in the jail names the host paths of the staged root and the run directory
- * (a bind mount's line shows its source's path within its file system). Not fixed by default (docs/SECURITY.md
- * says why); the documented remedy is a `.gg` on a file system of its own. This checks that remedy: with the
- * store on its own tmpfs, what a thunk reads there names no host path at all.
+ * Finding 10: /proc/self/mountinfo in the jail named the host paths of the staged root and the run directory
+ * (a bind mount's line shows its source's path within its file system). Fixed by where those directories
+ * live (src/sandbox/jail-home.ts): at the root of the store's file system, `/.gg-jail/<id>/...`, so what a
+ * thunk reads there names neither the project nor the store. Checked by default, with `.gg` on a file system
+ * of its own, and the safe fallback when `.gg-jail` could be someone else's.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -42,13 +43,16 @@ describe('security 10: what /proc/self/mountinfo tells a thunk', () => {
     fs.rmSync(path.dirname(project), { recursive: true, force: true });
   });
 
-  it('by default it names the project path (the known, documented leak)', async () => {
+  it('by default it names neither the project nor the store: only /.gg-jail/<id>/...', async () => {
     const p = new JailProject();
     const rt = await p.runtime();
     try {
       const seen = await mountinfoSeen(p, rt);
-      // Pinned so a change that removes the leak (or moves it) is noticed and docs/SECURITY.md updated.
-      assert.ok(seen.includes(p.ggDir), `expected the host path ${p.ggDir} in:\n${seen}`);
+      for (const hostPath of [p.dir, p.ggDir, path.basename(p.dir)])
+        assert.ok(!seen.includes(hostPath), `${hostPath} is visible in the jail:\n${seen}`);
+      assert.match(seen, / \/\.gg-jail\/[0-9a-f]{24}\/roots\/[0-9a-f]+ \/ /, 'the root');
+      assert.match(seen, / \/\.gg-jail\/[0-9a-f]{24}\/tmp\/run-\d+-[0-9a-z]+ \/gg\/work /, 'the run directory');
+      assert.ok(!rt.notices().some((n) => n.includes('jail directories')), 'no fallback notice');
     } finally {
       await rt.close();
       p.remove();
@@ -65,8 +69,8 @@ describe('security 10: what /proc/self/mountinfo tells a thunk', () => {
       for (const hostPath of [project, 'secret-project-name', 'gg-own-fs-']) {
         assert.ok(!seen.includes(hostPath), `${hostPath} is visible in the jail:\n${seen}`);
       }
-      // What is left are paths inside the store's own file system: /cache/roots/<hash>, /tmp/run-...
-      assert.match(seen, / \/cache\/roots\/[0-9a-f]+ \/ /);
+      // What is left are paths inside the store's own file system: /.gg-jail/<id>/roots/<hash>, .../tmp/run-...
+      assert.match(seen, / \/\.gg-jail\/[0-9a-f]{24}\/roots\/[0-9a-f]+ \/ /);
     } finally {
       await rt.close(); // the project and its mounted .gg go in after()
     }

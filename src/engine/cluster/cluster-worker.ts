@@ -9,14 +9,13 @@
  * rejected and logged; the worker carries on.
  */
 import os from 'node:os';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { GgError, isGgError } from '../../errors.js';
 import { nameSize } from '../../ir/name.js';
 import { decodeThunk } from '../../ir/thunk.js';
-import { createSandbox, type SandboxKind } from '../../sandbox/create-sandbox.js';
-import { LazySandbox } from '../../sandbox/lazy-sandbox.js';
+import { lazySandbox, type SandboxKind } from '../../sandbox/create-sandbox.js';
+import { type LazySandbox } from '../../sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from '../../sandbox/sandbox.js';
 import { Semaphore } from '../../store/concurrency.js';
 import { MemoSigner } from '../../store/memo-signer.js';
@@ -107,9 +106,7 @@ export class ClusterWorker {
     this.signer = new MemoSigner(o.memoKey);
     this.cache = new WorkerCache(o.cacheDir, { maxBytes: o.cacheBytes });
     const kind = o.sandbox;
-    this.sandbox = new LazySandbox(kind, () =>
-      createSandbox(kind, this.cache.hashCache, { rootsDir: path.join(this.cache.store.cacheDir, 'roots') }),
-    );
+    this.sandbox = lazySandbox(kind, this.cache.hashCache, this.cache.store.cacheDir);
     const conn = clusterConnection(this.queueUri);
     this.redis = new Redis({ ...conn, lazyConnect: true });
     this.sub = new Redis({ ...conn, lazyConnect: true });
