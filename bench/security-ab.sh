@@ -17,6 +17,10 @@ export TMPDIR=${TMPDIR:-/var/tmp}
 work=$(mktemp -d "$TMPDIR/gg-ab-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 results=$work/results.tsv
+# Each build runs as its package's bin: what `gg` is for a user of that build (a bundle, when it has one).
+bin_of() { node -p "require('$1/package.json').bin['$2']"; }
+declare -A gg_js=([base]="$base/$(bin_of "$base" gg)" [new]="$new/$(bin_of "$new" gg)")
+run_js=$new/$(bin_of "$new" gg-force-and-run)
 
 # The workloads are written once by the NEW build (the IR is the same for both), then copied per build.
 node "$new/dist/bench/force.js" --write "$work/tmpl" --count 2000 --chain 200 >/dev/null
@@ -26,8 +30,8 @@ cp -r "$lua_src" "$work/tmpl/lua"
   cd "$work/tmpl/lua"
   PATH=$work/bin-new:$PATH
   mkdir -p "$work/bin-new"
-  printf '#!/bin/sh\nexec node "%s/dist/src/cli/main.js" "$@"\n' "$new" > "$work/bin-new/gg"
-  printf '#!/bin/sh\nexec node "%s/dist/src/cli/force-and-run.js" "$@"\n' "$new" > "$work/bin-new/gg-force-and-run"
+  printf '#!/bin/sh\nexec node "%s" "$@"\n' "${gg_js[new]}" > "$work/bin-new/gg"
+  printf '#!/bin/sh\nexec node "%s" "$@"\n' "$run_js" > "$work/bin-new/gg-force-and-run"
   chmod +x "$work/bin-new/gg" "$work/bin-new/gg-force-and-run"
   gg init >/dev/null
   gg infer make -j2 posix >/dev/null
@@ -38,7 +42,7 @@ for b in base new; do cp -a "$work/tmpl" "$work/$b"; done
 timed() { # timed LABEL BUILD CWD ARGS...: one row of results: label build wall cpu
   local label=$1 build=$2 cwd=$3 t
   shift 3
-  if ! (cd "$cwd" && /usr/bin/time -f '%e %U %S' node "${!build}/dist/src/cli/main.js" "$@" >/dev/null 2>"$work/err"); then
+  if ! (cd "$cwd" && /usr/bin/time -f '%e %U %S' node "${gg_js[$build]}" "$@" >/dev/null 2>"$work/err"); then
     tail -5 "$work/err" >&2
     exit 1
   fi

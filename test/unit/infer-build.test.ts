@@ -62,6 +62,19 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
+  it('a compiler launcher (ccache cc, as Meson puts it) is modelled as the compile: ccache itself never runs', () => {
+    const dir = cProject({ ...HELLO, Makefile: HELLO['Makefile']!.replaceAll('\tcc ', '\tccache cc ') });
+    const cache = path.join(dir, 'ccache-dir');
+    const r = sh(dir, 'gg infer make -j2', { CCACHE_DIR: cache });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /5 thunks from 5 modelled commands/);
+    assert.match(r.stderr, /0 commands ran for real/);
+    assert.ok(isPlaceholder(path.join(dir, 'main.o')));
+    assert.equal(fs.existsSync(cache), false, 'ccache did not run');
+    forceJson(dir, 'hello');
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
   it('early cutoff: an edit the compiler cannot see runs nothing; a comment edit recompiles one source and stops at its unchanged object', () => {
     const guarded = (text: string): string => `${HELLO['greet.c']}#ifdef NEVER_DEFINED\n${text}\n#endif\n`;
     const dir = cProject({ ...HELLO, 'greet.c': guarded('old text') });

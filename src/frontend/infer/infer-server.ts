@@ -139,6 +139,10 @@ export class InferServer {
 
   private async dispatch(req: ModelRequest): Promise<ModelAnswer> {
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
+    // A compiler launcher (`ccache cc ...`, as Meson and CMake's *_COMPILER_LAUNCHER put it): the compile is
+    // the compiler's, modelled as such; anything else (ccache's own options, a compiler by path) runs ccache.
+    if (req.tool === 'ccache' && req.argv[1] !== undefined && COMPILERS.has(req.argv[1]))
+      return this.gcc.run({ ...req, tool: req.argv[1], argv: req.argv.slice(1) });
     if (req.tool === 'ar') return this.ar.run(req);
     if (req.tool === 'ranlib') return this.ar.ranlib(req);
     if (BINUTILS.has(req.tool)) return this.binutils.run(req);

@@ -20,6 +20,8 @@ const REPO = fs.existsSync(path.resolve(HERE, '../../../../package.json'))
 export const COMPILER_MODELS = ['gcc', 'g++', 'cc', 'c++', 'c89', 'c99', 'clang', 'clang++'];
 /** Not modelled as thunks: they run for real, after the placeholders they read are forced. */
 export const OTHER_MODELS = ['ar', 'ranlib', 'ld', 'strip', 'as', 'nm', 'objdump', 'objcopy', 'readelf', 'size'];
+/** Compiler launchers: `ccache cc ...` is modelled as the compile it launches (when ccache is installed). */
+export const LAUNCHER_MODELS = ['ccache'];
 
 export function clientSourcePath(): string {
   for (const p of [path.join(HERE, 'client.c'), path.join(REPO, 'src/frontend/infer/client.c')])
@@ -112,7 +114,11 @@ export function prepareModelDir(inferCacheDir: string, realPath: string): ModelD
   fs.mkdirSync(dir, { recursive: true });
   const client = process.env['GG_INFER_NODE_CLIENT'] === '1' ? undefined : buildClient(inferCacheDir, realPath);
   const models = new Map<string, string>();
-  const tools = [...COMPILER_MODELS.filter((t) => !t.startsWith('clang') || findOnPath(t, realPath)), ...OTHER_MODELS];
+  const tools = [
+    ...COMPILER_MODELS.filter((t) => !t.startsWith('clang') || findOnPath(t, realPath)),
+    ...OTHER_MODELS,
+    ...LAUNCHER_MODELS.filter((t) => findOnPath(t, realPath)),
+  ];
   for (const tool of tools) {
     const p = path.join(dir, tool);
     if (client) linkIfChanged(client, p);
