@@ -24,7 +24,7 @@ const arg = (flag: string, dflt: string): string => {
 };
 const COUNT = Number(arg('--count', '10000'));
 const CHAIN = Number(arg('--chain', '300'));
-const REPEAT = Number(arg('--repeat', '3'));
+const REPEAT = Number(arg('--repeat', '5'));
 const SANDBOX = arg('--sandbox', 'none');
 const ONLY = new Set(arg('--only', '1,2,3,4').split(','));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -160,55 +160,70 @@ class Cluster {
 
 const fmt = (n: number, d = 2): string => n.toFixed(d);
 
+interface ClusterRun {
+  label: string;
+  s: Summary;
+  redis: { cpuS: number; commands: number };
+  workerSelf: number;
+}
+
+/** One cluster force of `names` on a fresh Redis and 2 fresh workers x 2 slots, with Redis's and the workers' CPU. */
+async function clusterRun(p: Project, names: string[], jobs: number, label: string): Promise<ClusterRun> {
+  const c = await Cluster.start(2, 2);
+  try {
+    const before = redisCounters(c.redis.port);
+    const w0 = c.workers.map((w) => procCpu(w.pid!));
+    const s = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', String(jobs)]);
+    const after = redisCounters(c.redis.port);
+    let workerSelf = 0;
+    c.workers.forEach((w, i) => (workerSelf += procCpu(w.pid!).self - w0[i]!.self));
+    return {
+      label,
+      s,
+      redis: { cpuS: after.cpuS - before.cpuS, commands: after.commands - before.commands },
+      workerSelf,
+    };
+  } finally {
+    await c.stop();
+  }
+}
+
 async function throughput(): Promise<void> {
   const p = project();
   const names = Array.from({ length: COUNT }, (_, i) => p.thunk(`echo ${i} > out`));
   const local = await force(p, names, ['--engine', 'local', '-j', '2']);
-  fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
-  fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
-  const c = await Cluster.start(2, 2);
-  let cluster: Summary;
-  let redis: { cpuS: number; commands: number };
-  let workerSelf = 0;
-  try {
-    const before = redisCounters(c.redis.port);
-    const w0 = c.workers.map((w) => procCpu(w.pid!));
-    cluster = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', '64']);
-    const after = redisCounters(c.redis.port);
-    redis = { cpuS: after.cpuS - before.cpuS, commands: after.commands - before.commands };
-    c.workers.forEach((w, i) => {
-      const now = procCpu(w.pid!);
-      workerSelf += now.self - w0[i]!.self;
-    });
-  } finally {
-    await c.stop();
+  // -j 64 keeps a deep backlog (jobs carry several thunks); -j 4 = the workers' slots (one thunk per job).
+  const runs: ClusterRun[] = [];
+  for (const [jobs, label] of [
+    [64, 'cluster, 2 workers x 2 slots, -j 64'],
+    [4, 'cluster, same, -j 4 (1 thunk per job)'],
+  ] as const) {
+    fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+    fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+    runs.push(await clusterRun(p, names, jobs, label));
   }
   const rate = (s: Summary): number => s.executed / (s.wall_ms / 1000);
-  console.log(`\n1. ${COUNT} independent trivial thunks, sandbox=${SANDBOX}, ${os.cpus().length} cores`);
-  console.log(`  ${'engine'.padEnd(36)}${'wall s'.padStart(8)}${'thunks/s'.padStart(10)}  ratio`);
-  console.log(
-    `  ${'local, -j2'.padEnd(36)}${fmt(local.wall_ms / 1000).padStart(8)}${fmt(rate(local), 0).padStart(10)}  1.00`,
-  );
-  console.log(
-    `  ${'cluster, 2 workers x 2 slots'.padEnd(36)}${fmt(cluster.wall_ms / 1000).padStart(8)}${fmt(rate(cluster), 0).padStart(10)}  ${fmt(cluster.wall_ms / local.wall_ms)}x local`,
-  );
-  const e = cluster.engine;
-  console.log(`  ${e['jobs']} BullMQ jobs carried the ${COUNT} thunks (${fmt(COUNT / e['jobs']!, 1)} per job)`);
-  console.log(
-    `  on the workers, per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
-  );
-  // What each job costs the parts that do not grow with the number of workers: these bound the throughput
-  // of one coordinator and one Redis, whatever the workers (the simulation, bench/sim.ts, is calibrated here).
   const ms = (s: number): string => fmt((s * 1000) / COUNT, 3);
+  console.log(`\n1. ${COUNT} independent trivial thunks, sandbox=${SANDBOX}, ${os.cpus().length} cores`);
+  console.log(`  ${'engine'.padEnd(40)}${'wall s'.padStart(8)}${'thunks/s'.padStart(10)}  ratio  CPU ms/thunk`);
   console.log(
-    `  CPU per job: coordinator (gg force) ${ms(cluster.cpu_s ?? NaN)} ms; Redis ${ms(redis.cpuS)} ms (${fmt(redis.commands / COUNT, 1)} commands/job);`,
+    `  ${'local, -j2'.padEnd(40)}${fmt(local.wall_ms / 1000).padStart(8)}${fmt(rate(local), 0).padStart(10)}  1.00   ${ms(local.cpu_s ?? NaN)} (all of it: scheduler, spawn, the thunk)`,
   );
-  console.log(
-    `               worker process ${ms(workerSelf)} ms (the thunk's own process not counted); local engine, all of it ${ms(local.cpu_s ?? NaN)} ms`,
-  );
-  console.log(
-    `  => one coordinator saturates at ~${fmt(COUNT / (cluster.cpu_s ?? NaN), 0)} jobs/s, one Redis at ~${fmt(COUNT / redis.cpuS, 0)} jobs/s (1 core each, CPU-bound)`,
-  );
+  for (const r of runs)
+    console.log(
+      `  ${r.label.padEnd(40)}${fmt(r.s.wall_ms / 1000).padStart(8)}${fmt(rate(r.s), 0).padStart(10)}  ${fmt(r.s.wall_ms / local.wall_ms)}   coordinator ${ms(r.s.cpu_s ?? NaN)}, Redis ${ms(r.redis.cpuS)}, worker processes ${ms(r.workerSelf)}`,
+    );
+  // What each thunk costs the parts that do not grow with the number of workers: these bound the throughput
+  // of one coordinator and one Redis, whatever the workers (the simulation, bench/sim.ts, is calibrated here).
+  for (const r of runs) {
+    const e = r.s.engine;
+    console.log(
+      `  ${r.label}: ${e['jobs']} BullMQ jobs (${fmt(COUNT / e['jobs']!, 1)} thunks per job), ${fmt(r.redis.commands / COUNT, 1)} Redis commands per thunk; on the workers per thunk: fetch ${fmt(e['fetchMs']! / COUNT)} ms, run ${fmt(e['runMs']! / COUNT)} ms, upload+memo ${fmt(e['uploadMs']! / COUNT)} ms`,
+    );
+    console.log(
+      `    => one coordinator saturates at ~${fmt(COUNT / (r.s.cpu_s ?? NaN), 0)} thunks/s, one Redis at ~${fmt(COUNT / r.redis.cpuS, 0)} thunks/s (1 core each, CPU-bound)`,
+    );
+  }
   fs.rmSync(p.dir, { recursive: true, force: true });
 }
 
@@ -248,7 +263,12 @@ async function chain(): Promise<void> {
   console.log(`  cluster engine: ${fmt(k)} ms/thunk (median; runs: ${list(cluster)})`);
   // What each dependent step costs more through the cluster than on the local engine: the coordinator's hand-off
   // to BullMQ, the worker's wake-up, its fetch of the thunk, upload and memo, the result message.
-  console.log(`  dispatch overhead (cluster - local, per thunk): ${fmt(k - l)} ms`);
+  // Each pair ran back to back, so the machine's load changed least within a pair: the median of the pairs'
+  // differences is the figure (the difference of the medians is printed beside it).
+  const diffs = cluster.map((x, i) => x - local[i]!);
+  console.log(
+    `  dispatch overhead (cluster - local, per thunk): ${fmt(median(diffs))} ms (median of the pairs: ${list(diffs)}; difference of the medians ${fmt(k - l)} ms)`,
+  );
   // The median cluster run's own account: the workers' time per thunk; the rest of the wall is outside them
   // (the coordinator's scheduler, which the local engine runs too, and the hand-offs through Redis).
   console.log(

@@ -13,7 +13,8 @@ import { ClusterWorker } from '../../src/engine/cluster/cluster-worker.js';
 import { decodeThunk } from '../../src/ir/thunk.js';
 import type { Engine, ExecuteOptions } from '../../src/engine/engine.js';
 import { forceAll } from '../../src/force/force.js';
-import { joinTag } from '../../src/ir/name.js';
+import { computeName, joinTag } from '../../src/ir/name.js';
+import { parseJobData, thunkBytes } from '../../src/engine/cluster/protocol.js';
 import type { Thunk } from '../../src/ir/thunk.js';
 import { NoSandbox } from '../../src/sandbox/no-sandbox.js';
 import { LocalStore } from '../../src/store/local-store.js';
@@ -253,6 +254,34 @@ describe('cluster engine and scheduler', () => {
       await worker.stop();
       await remote.close();
     }
+  });
+});
+
+describe('cluster job payloads', () => {
+  it('takes inline thunk bytes only when they are the named thunk; refuses malformed batches', () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const a = s.script('echo a > out');
+    const b = s.script('echo b > out');
+    s.close();
+    const bytes = (t: { name: string }): string =>
+      fs.readFileSync(new LocalStore(path.join(dir, '.gg')).blobPath(t.name)).toString('base64');
+    const job = parseJobData({ v: 2, thunks: [a.name, b.name], client: 'c1', data: [bytes(a), null] });
+    assert.equal(computeName(thunkBytes(job, 0)!), a.name);
+    assert.equal(thunkBytes(job, 1), undefined, 'null: fetched from the store');
+    // b's bytes under a's name: refused, for that thunk.
+    const swapped = parseJobData({ v: 2, thunks: [a.name], client: 'c1', data: [bytes(b)] });
+    assert.throws(() => thunkBytes(swapped, 0), /GG_E_JOB_INVALID|not that thunk/);
+    for (const bad of [
+      { v: 2, thunks: [a.name, a.name], client: 'c1' },
+      { v: 2, thunks: [], client: 'c1' },
+      { v: 2, thunks: Array(9).fill(a.name), client: 'c1' },
+      { v: 2, thunks: [a.name], client: 'c1', data: [] },
+      { v: 2, thunks: [a.name], client: 'c1', data: ['not base64!'] },
+      { v: 2, thunks: [a.name], client: 'c1', data: ['A'.repeat(8000)] },
+      { v: 1, thunk: a.name, client: 'c1' },
+    ])
+      assert.throws(() => parseJobData(bad), /rejected a malformed job/, JSON.stringify(bad).slice(0, 80));
   });
 });
 

@@ -14,8 +14,8 @@ import crypto from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Queue, type Job } from 'bullmq';
 import { GgError } from '../../errors.js';
-import { isValidName, nameSize } from '../../ir/name.js';
-import type { Thunk } from '../../ir/thunk.js';
+import { computeName, isValidName, nameSize } from '../../ir/name.js';
+import { encodeThunk, type Thunk } from '../../ir/thunk.js';
 import type { Engine, ExecuteOptions, ExecutionResult } from '../engine.js';
 import { Placement } from '../placement.js';
 import {
@@ -26,6 +26,7 @@ import {
   SHARED_QUEUE,
   WORKERS_KEY,
   ADVERT_MAX_OBJECTS,
+  INLINE_THUNK_BYTES,
   MAX_BATCH,
   fromWireError,
   isMessage,
@@ -43,8 +44,6 @@ import { clusterConnection, connectError } from './redis-connection.js';
 
 /** Longest a run is held back to fill a job while every worker slot has work queued (send()). */
 const HOLD_MS = 20;
-/** A backlog of queued runs this deep (or the workers' slots, if fewer) makes jobs carry 2 thunks, twice it 3... */
-const BACKLOG_UNIT = 64;
 
 export interface ClusterEngineOptions {
   queueUri: string;
@@ -76,6 +75,8 @@ interface Run {
   name: string;
   tags: readonly string[];
   inputs: { name: string; size: number }[];
+  /** The thunk's bytes (base64) to send in the job, when small (INLINE_THUNK_BYTES); else null. */
+  inline: string | null;
   /** The worker whose own queue it goes to (placement, a duplicate's other worker); else the shared queue. */
   target?: string;
   batch?: Batch;
@@ -100,6 +101,12 @@ interface Batch {
   lastHeard: number;
   runs: (Run | undefined)[];
   open: number;
+}
+
+/** A small thunk's bytes for the job itself, if they encode back to its name (the worker checks them too). */
+function inlineBytes(name: string, thunk: Thunk): string | null {
+  const bytes = encodeThunk(thunk);
+  return bytes.length <= INLINE_THUNK_BYTES && computeName(bytes) === name ? bytes.toString('base64') : null;
 }
 
 export class ClusterEngine implements Engine {
@@ -213,6 +220,7 @@ export class ClusterEngine implements Engine {
         name,
         tags: thunk.outputs,
         inputs,
+        inline: inlineBytes(name, thunk),
         index: 0,
         ...(opts.onStarted ? { onStarted: opts.onStarted } : {}),
         resolve,
@@ -281,11 +289,12 @@ export class ClusterEngine implements Engine {
 
   /**
    * Sends what was submitted (and what was held back). How many thunks one job carries: 1 while the runs
-   * queued and not started are fewer than the workers' slots (a chain, a build's critical path: nothing
-   * waits behind another run); more, up to MAX_BATCH, as that backlog grows to several times the slots (every
-   * slot has that much queued anyway) or, on a large cluster, to several times BACKLOG_UNIT (the hand-over
-   * itself is behind: slots idle for want of dispatch, and fewer, fuller jobs are what it needs). A remainder
-   * too small for a full job is then held back, until more come, the backlog shrinks, or HOLD_MS pass.
+   * waiting to start are fewer than twice the workers' slots (a chain, a build's critical path, a large
+   * cluster: nothing waits behind another run, every slot gets its own); up to MAX_BATCH as that backlog grows
+   * to MAX_BATCH times the slots (every slot has that much queued anyway, and a job costs Redis and the worker
+   * ~10 commands whatever it carries). Batching on the backlog alone (not the slots) would leave slots idle: a
+   * 1-slot worker runs a job's thunks one after another. A remainder too small for a full job is then held back
+   * while every slot has a run queued, until more come, the backlog shrinks, or HOLD_MS pass.
    */
   private async send(): Promise<void> {
     this.sendScheduled = false;
@@ -296,7 +305,7 @@ export class ClusterEngine implements Engine {
     this.held = [];
     let slots = 0;
     for (const w of this.live.values()) slots += w.slots;
-    const unit = Math.max(1, Math.min(slots, BACKLOG_UNIT));
+    const unit = Math.max(1, slots);
     const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.waiting / unit)));
     const queued = this.waiting - fresh.length - shared.length + fresh.filter((r) => r.target === undefined).length;
     let n = shared.length;
@@ -354,7 +363,12 @@ export class ClusterEngine implements Engine {
       await this.queue(queue).addBulk(
         batches.map((b) => ({
           name: 'thunks',
-          data: { v: 2, thunks: b.runs.map((r) => r!.name), client: this.clientId } satisfies JobData,
+          data: {
+            v: 2,
+            thunks: b.runs.map((r) => r!.name),
+            client: this.clientId,
+            ...(b.runs.some((r) => r!.inline !== null) ? { data: b.runs.map((r) => r!.inline) } : {}),
+          } satisfies JobData,
           opts: { jobId: b.id, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
         })),
       );

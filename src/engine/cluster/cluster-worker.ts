@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { GgError, isGgError } from '../../errors.js';
 import { nameSize } from '../../ir/name.js';
+import { decodeThunk } from '../../ir/thunk.js';
 import { lazySandbox, type SandboxKind } from '../../sandbox/create-sandbox.js';
 import { type LazySandbox } from '../../sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from '../../sandbox/sandbox.js';
@@ -33,11 +34,13 @@ import {
   ADVERT_MIN_BYTES,
   parseJobData,
   resultsKey,
+  thunkBytes,
   toWireError,
   workerCacheKey,
   workerKey,
   workerQueue,
   type ClientMessage,
+  type JobData,
   type JobOutcome,
   type WireResult,
 } from './protocol.js';
@@ -320,10 +323,12 @@ export class ClusterWorker {
     // The client learns who holds the job: if we go silent, it sends the thunks still waiting here elsewhere.
     void this.tell(data.client, { t: 'took', job: id, worker: this.id });
     // The outcomes are the job's return value too, for a client that missed the messages (its safety poll).
-    return Promise.all(data.thunks.map((thunk, i) => this.runOne(data.client, id, i, thunk, signal)));
+    return Promise.all(data.thunks.map((_, i) => this.runOne(data, id, i, signal)));
   }
 
-  private async runOne(client: string, job: string, i: number, thunk: string, jobSignal?: AbortSignal) {
+  private async runOne(data: JobData, job: string, i: number, jobSignal?: AbortSignal): Promise<JobOutcome> {
+    const { client } = data;
+    const thunk = data.thunks[i]!;
     const ctl = new AbortController();
     const key = `${job}/${i}`;
     const onJobAbort = (): void => ctl.abort(jobSignal?.reason);
@@ -335,7 +340,10 @@ export class ClusterWorker {
       try {
         if (ctl.signal.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${thunk} was cancelled before it started`);
         void this.tell(client, { t: 'started', job, i, worker: this.id });
-        const r = await this.runtime.runNamed(thunk, ctl.signal);
+        const inline = thunkBytes(data, i); // a mismatch is hostile: GG_E_JOB_INVALID, this thunk only
+        const r = inline
+          ? await this.runtime.run(thunk, decodeThunk(inline), ctl.signal)
+          : await this.runtime.runNamed(thunk, ctl.signal);
         this.done++;
         this.infraStreak = 0;
         const result: WireResult = {

@@ -6,7 +6,7 @@
  * Everything read from Redis is hostile input: payloads and results are validated field by field.
  */
 import { GgError, isGgError, type GgErrorCode } from '../../errors.js';
-import { isThunkName, isValidName, isSafeTag } from '../../ir/name.js';
+import { computeName, isThunkName, isValidName, isSafeTag } from '../../ir/name.js';
 import type { ExecutedOutput, ExecutionStats } from '../engine.js';
 
 /** BullMQ key prefix: every key of the cluster starts with it. */
@@ -40,12 +40,17 @@ const MAX_LOG = 64 * 1024;
 /** The most thunks one job carries (the client sends fewer unless the backlog is deep). */
 export const MAX_BATCH = 8;
 
+/** A thunk this small travels in the job itself (base64), saving the worker a round trip to the store. */
+export const INLINE_THUNK_BYTES = 4096;
+
 export interface JobData {
   v: 2;
-  /** The thunks to run (no thunk inputs left), each fetched from the store by the worker. */
+  /** The thunks to run (no thunk inputs left). */
   thunks: string[];
   /** Where to report: resultsKey(client). */
   client: string;
+  /** Per thunk, its bytes (base64) when small, else null: the worker fetches it from the store. */
+  data?: (string | null)[];
 }
 
 export function isSafeId(s: unknown): s is string {
@@ -56,7 +61,8 @@ export function isSafeId(s: unknown): s is string {
 export function parseJobData(data: unknown): JobData {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw hostile('the payload is not an object');
   const keys = Object.keys(data).sort().join(',');
-  if (keys !== 'client,thunks,v') throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
+  if (keys !== 'client,thunks,v' && keys !== 'client,data,thunks,v')
+    throw hostile(`unexpected fields (${keys.slice(0, 80)})`);
   const d = data as Record<string, unknown>;
   if (d['v'] !== 2) throw hostile('unknown payload version');
   const thunks = d['thunks'];
@@ -66,7 +72,29 @@ export function parseJobData(data: unknown): JobData {
     if (typeof t !== 'string' || !isValidName(t) || !isThunkName(t)) throw hostile('a thunk is not a thunk name');
   if (new Set(thunks).size !== thunks.length) throw hostile('a thunk is listed twice');
   if (!isSafeId(d['client'])) throw hostile('the client id is malformed');
-  return { v: 2, thunks: thunks as string[], client: d['client'] };
+  const inline = d['data'];
+  if (inline === undefined) return { v: 2, thunks: thunks as string[], client: d['client'] };
+  // Checked against the thunk's name where it is decoded (thunkBytes): here, only the shape.
+  if (
+    !Array.isArray(inline) ||
+    inline.length !== thunks.length ||
+    !inline.every(
+      (x) => x === null || (typeof x === 'string' && x.length <= (INLINE_THUNK_BYTES * 4) / 3 + 4 && BASE64.test(x)),
+    )
+  )
+    throw hostile('the inline thunks are malformed');
+  return { v: 2, thunks: thunks as string[], client: d['client'], data: inline as (string | null)[] };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** The bytes of the job's i-th thunk, if it came inline and they are what its name says; else undefined. */
+export function thunkBytes(job: JobData, i: number): Buffer | undefined {
+  const b64 = job.data?.[i];
+  if (typeof b64 !== 'string') return undefined;
+  const bytes = Buffer.from(b64, 'base64');
+  if (computeName(bytes) !== job.thunks[i]) throw hostile(`the inline bytes of ${job.thunks[i]} are not that thunk`);
+  return bytes;
 }
 
 function hostile(why: string): GgError {
