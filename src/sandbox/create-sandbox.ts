@@ -2,21 +2,12 @@
 import { GgError } from '../errors.js';
 import { BwrapSandbox } from './bwrap-sandbox.js';
 import { FakechrootSandbox } from './fakechroot-sandbox.js';
-import { jailPlaces } from './jail-home.js';
+import { jailPlaces, type JailPlaces } from './jail-home.js';
 import { LazySandbox } from './lazy-sandbox.js';
 import { NoSandbox } from './no-sandbox.js';
 import type { FileNamer, Sandbox } from './sandbox.js';
 
 export type SandboxKind = 'bwrap' | 'none' | 'fakechroot';
-
-export interface SandboxPlaces {
-  /** Staged jail roots; on the store's file system (they are hard links to blobs): see jail-home.ts. */
-  rootsDir: string;
-  /** Run directories (outside the store: jail-home.ts); default: the cache's temp directory. */
-  scratchDir?: string | undefined;
-  /** Why the jail's directories had to stay under the store, if they did (shown as the sandbox's notice). */
-  notice?: string;
-}
 
 export function parseSandboxKind(s: string): SandboxKind {
   if (s === 'bwrap' || s === 'none' || s === 'fakechroot') return s;
@@ -26,7 +17,7 @@ export function parseSandboxKind(s: string): SandboxKind {
 }
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */
-export async function createSandbox(kind: SandboxKind, files: FileNamer, places: SandboxPlaces): Promise<Sandbox> {
+export async function createSandbox(kind: SandboxKind, files: FileNamer, places: JailPlaces): Promise<Sandbox> {
   if (kind === 'none') return new NoSandbox(files);
   if (kind === 'fakechroot') return FakechrootSandbox.create();
   return BwrapSandbox.create({
@@ -43,8 +34,8 @@ export async function createSandbox(kind: SandboxKind, files: FileNamer, places:
  * chosen (and made) only then too.
  */
 export function lazySandbox(kind: SandboxKind, files: FileNamer, cacheDir: string): LazySandbox {
-  let places: ReturnType<typeof jailPlaces> | undefined;
-  const placesOnce = (): ReturnType<typeof jailPlaces> => (places ??= jailPlaces(cacheDir));
+  let places: JailPlaces | undefined;
+  const placesOnce = (): JailPlaces => (places ??= jailPlaces(cacheDir));
   return new LazySandbox(
     kind,
     () => createSandbox(kind, files, placesOnce()),

@@ -19,11 +19,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { removeTree } from './tree.js';
 
+/** Where a sandbox keeps what it binds into jails. */
 export interface JailPlaces {
-  /** Staged jail roots (JailRoots). */
+  /** Staged jail roots (JailRoots); on the store's file system (they are hard links to blobs). */
   rootsDir: string;
   /** Run directories; undefined = the cache's own temp directory. */
-  scratchDir: string | undefined;
+  scratchDir?: string | undefined;
   /** Set when the store's own directories had to be used: what the thunk can then see, and why. */
   notice?: string;
 }
