@@ -21,10 +21,17 @@ import { LocalStore } from '../../src/store/local-store.js';
 import { MemoSigner } from '../../src/store/memo-signer.js';
 import { openStore } from '../../src/store/open-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import type { Store } from '../../src/store/store.js';
 import { WorkerCache } from '../../src/store/worker-cache.js';
 import { project, tempDir } from '../helpers/cli.js';
 import { startRedis, type RunningServer } from '../helpers/servers.js';
 import { ShellThunks } from '../helpers/shell-thunks.js';
+
+/** Every blob of the project's local store into `store` (what a client uploads before workers run). */
+async function uploadBlobs(dir: string, store: Store): Promise<void> {
+  for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
+    await store.putFile(path.join(dir, '.gg/blobs', name), name);
+}
 
 describe('WorkerCache', () => {
   it('evicts least-recently-used objects past its size, never pinned ones, and keeps its contents across restarts', () => {
@@ -76,8 +83,7 @@ describe('WorkerRuntime over a Redis store', () => {
     s.close();
     const store = RedisStore.fromUri(redis.uri);
     await store.check();
-    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
-      await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    await uploadBlobs(dir, store);
 
     const runOn = async (cacheDir: string) => {
       const cache = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
@@ -111,8 +117,7 @@ describe('WorkerRuntime over a Redis store', () => {
     s.close();
     const store = RedisStore.fromUri(redis.uri);
     await store.check();
-    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
-      await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    await uploadBlobs(dir, store);
     // The worker's cache holds the big input (and the shell) from an earlier life.
     const cacheDir = tempDir();
     const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
@@ -153,8 +158,7 @@ describe('WorkerRuntime over a Redis store', () => {
     s.close();
     const store = RedisStore.fromUri(redis.uri);
     await store.check();
-    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
-      await store.putFile(path.join(dir, '.gg/blobs', name), name);
+    await uploadBlobs(dir, store);
     // Someone without the key recorded an answer first: not a result for keyed readers.
     await store.putReduction(t.name, input);
     await store.putReduction(joinTag(t.name, 'out'), input);
@@ -208,8 +212,7 @@ describe('cluster engine and scheduler', () => {
     const leaves = [1, 2, 3].map((i) => s.script(`echo leaf-${i}-$$ > out`).name);
     s.close();
     const remote = RedisStore.fromUri(redis.uri);
-    for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
-      await remote.putFile(path.join(dir, '.gg/blobs', name), name);
+    await uploadBlobs(dir, remote);
     const worker = await ClusterWorker.start({
       storageUri: redis.uri,
       jobs: 2,
