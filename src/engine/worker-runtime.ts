@@ -40,6 +40,8 @@ export interface WorkerRuntimeOptions {
 }
 
 const LOG_TAIL_BYTES = 2048;
+/** Outputs up to this many bytes in all travel with the memo claim (publish). */
+const CLAIM_WITH_BYTES = 256 * 1024;
 let runDirCounter = 0;
 /** No memo key: entries are written as they are, and a recorded signature is stripped unchecked. */
 const UNSIGNED = new MemoSigner(undefined);
@@ -177,9 +179,18 @@ export class WorkerRuntime {
     stats: ExecutionStats,
   ): Promise<ExecutedOutput[]> {
     const store = this.o.publish!;
+    // Small outputs go up with the memo claim (one round trip, stored before the entries); the rest first.
+    const small: Buffer[] = [];
+    let smallBytes = 0;
     for (const o of new Set(outputs.map((x) => x.name))) {
+      const size = nameSize(o);
+      if (store.claimReductions && smallBytes + size <= CLAIM_WITH_BYTES) {
+        small.push(fs.readFileSync(this.o.cache.blobPath(o)));
+        smallBytes += size;
+        continue;
+      }
       const r = await store.putFile(this.o.cache.blobPath(o), o);
-      if (r.written) stats.bytesUploaded += nameSize(o);
+      if (r.written) stats.bytesUploaded += size;
     }
     const signer = this.o.signer ?? UNSIGNED;
     const entries: [string, string][] = outputs.map((o) => [joinTag(name, o.tag), o.name]);
@@ -193,7 +204,8 @@ export class WorkerRuntime {
     }
     // Two runs of one thunk (a speculative duplicate, a frozen worker that woke up): the first recorded
     // result is the result; a later run reports it instead of its own, so nobody sees two answers.
-    const recorded = await store.claimReductions(sealed);
+    const recorded = await store.claimReductions(sealed, small);
+    stats.bytesUploaded += smallBytes; // sent with the claim (the store may have held some already)
     const winners = recorded.map((v, i) => (v === undefined ? undefined : signer.open(entries[i]![0], v)));
     if (winners.some((w) => w === undefined)) {
       // Entries the key does not vouch for (written without it, or forged) are no result: ours replace them.

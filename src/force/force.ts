@@ -120,6 +120,9 @@ export class Forcer {
   /** Free slot numbers: which of the `jobs` lanes a run holds (the trace draws one row per lane). */
   private readonly freeSlots: number[];
   private interrupted = false;
+  /** Memo writes under way (recordSoon), and the first that failed. */
+  private readonly recording = new Set<Promise<void>>();
+  private recordError: GgError | undefined;
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -283,20 +286,46 @@ export class Forcer {
       const bytes = encodeThunk(runThunk);
       runName = computeName(bytes);
       if (runName !== name) {
-        // Early cutoff: the rewritten thunk may already be known even though the original is not.
-        const known = await this.memoOutputs(runName, runThunk);
+        // Early cutoff: the rewritten thunk may already be known even though the original is not. Its bytes
+        // are stored meanwhile (one round trip for both on a remote store; wasted only on a cutoff).
+        const [known] = await Promise.all([this.memoOutputs(runName, runThunk), store.put(bytes)]);
         if (known) {
           this.cached++;
           this.emit({ type: 'cached', ref: runName, how: 'cutoff', orig: name });
-          await this.record([name], runThunk, known);
+          this.recordSoon([name], runThunk, known);
           return known;
         }
-        await store.put(bytes);
       }
     }
     const outputs = await this.execute(runName, runThunk, runName === name ? undefined : name);
-    await this.record(runName === name ? [name] : [runName, name], runThunk, outputs);
+    this.recordSoon(runName === name ? [name] : [runName, name], runThunk, outputs);
     return outputs;
+  }
+
+  /**
+   * The memo entries are written while the dependants go on: they only serve later runs (this run knows the
+   * outputs), and on a remote store the writes were a few round trips on every dependent step. forceAll waits
+   * for them all before it returns.
+   */
+  private recordSoon(names: string[], thunk: Thunk, outputs: ThunkOutputs): void {
+    const p = this.record(names, thunk, outputs).then(
+      () => {
+        this.recording.delete(p);
+      },
+      (e: unknown) => {
+        this.recording.delete(p);
+        this.recordError ??= isGgError(e)
+          ? e
+          : new GgError('GG_E_INTERNAL', `recording ${names[0]}: ${(e as Error).message}`, { cause: e });
+      },
+    );
+    this.recording.add(p);
+  }
+
+  /** Wait for the memo writes still under way; the first that failed is thrown (the store is broken). */
+  async recorded(): Promise<void> {
+    while (this.recording.size > 0) await Promise.all([...this.recording]);
+    if (this.recordError) throw this.recordError;
   }
 
   private async memoOutputs(name: string, thunk: Thunk): Promise<ThunkOutputs | undefined> {
@@ -406,6 +435,7 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const settled = await Promise.allSettled(targets.map((t) => forcer.force(t)));
   o.signal?.removeEventListener('abort', onAbort);
+  await forcer.recorded();
   const results = new Map<string, string>();
   const errors = new Map<string, GgError>();
   settled.forEach((s, i) => {

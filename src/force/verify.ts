@@ -63,6 +63,7 @@ export async function verifyRefs(refs: readonly string[], o: VerifyOptions): Pro
     const deps = thunkDependencies(thunk);
     // First run (or the memo's record of it) of this thunk and of everything it depends on.
     await forcer.force(name);
+    await forcer.recorded(); // its memo entries are read below
     const resolved = new Map<string, string>();
     for (const d of deps) resolved.set(d, await forcer.force(d));
     const asRun: Thunk = deps.length > 0 ? rewriteThunk(thunk, resolved) : thunk;

@@ -41,13 +41,21 @@ export { parseRedisUri, redactUri };
 
 export const REDUCTION_PREFIX = 'reduction:';
 /** All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded. */
+/**
+ * KEYS: n memo keys, then object names; ARGV: n, the n memo values, then the objects. The objects (a thunk's
+ * small outputs) are stored first, in the same step: an error stops the script before any memo entry is written.
+ */
 const CLAIM_REDUCTIONS = `
-if redis.call('EXISTS', unpack(KEYS)) == 0 then
-  for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i]) end
-  return ARGV
+local n = tonumber(ARGV[1])
+for i = n + 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'NX') end
+local memo, vals = {}, {}
+for i = 1, n do memo[i] = KEYS[i]; vals[i] = ARGV[i + 1] end
+if redis.call('EXISTS', unpack(memo)) == 0 then
+  for i = 1, n do redis.call('SET', memo[i], vals[i]) end
+  return vals
 end
-for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'NX') end
-return redis.call('MGET', unpack(KEYS))`;
+for i = 1, n do redis.call('SET', memo[i], vals[i], 'NX') end
+return redis.call('MGET', unpack(memo))`;
 /** The name of the empty object: what the configuration check writes. */
 const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
@@ -498,21 +506,41 @@ export class RedisStore implements RemoteStore {
     await this.run(`recording the result of ${ref}`, () => this.client.set(REDUCTION_PREFIX + ref, result));
   }
 
+  /** A thunk's entries in one command (MSET). */
+  async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
+    for (const [ref, result] of entries) {
+      assertRef(ref);
+      assertMemoValue(result);
+    }
+    if (entries.length === 0) return;
+    await this.run(`recording the result of ${entries[0]![0]}`, () =>
+      this.client.mset(...entries.flatMap(([ref, result]) => [REDUCTION_PREFIX + ref, result])),
+    );
+  }
+
   async deleteReduction(ref: string): Promise<void> {
     assertRef(ref);
     await this.run(`dropping the memo entry of ${ref}`, () => this.client.del(REDUCTION_PREFIX + ref));
   }
 
-  async claimReductions(entries: readonly (readonly [string, string])[]): Promise<(string | undefined)[]> {
+  async claimReductions(
+    entries: readonly (readonly [string, string])[],
+    objects: readonly Buffer[] = [],
+  ): Promise<(string | undefined)[]> {
     for (const [ref, result] of entries) {
       assertRef(ref);
       assertMemoValue(result);
     }
     if (entries.length === 0) return [];
-    const keys = entries.map(([ref]) => REDUCTION_PREFIX + ref);
+    const names = objects.map((data) => {
+      const name = computeName(data);
+      this.checkSize(name, data.length);
+      return name;
+    });
+    const keys = [...entries.map(([ref]) => REDUCTION_PREFIX + ref), ...names];
     const values = entries.map(([, result]) => result);
     const got = await this.run(`recording the result of ${entries[0]![0]}`, () =>
-      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, ...values),
+      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, entries.length, ...values, ...objects),
     );
     // Recorded values as stored, signature included (memo-signer.ts): the caller checks and strips it.
     return (got as (string | null)[]).map((v, i) => (v === null ? values[i]! : parseReduction(v)));

@@ -48,9 +48,13 @@ export interface Store {
    * writer wins. Stores that several workers write at once implement it, so two runs of one thunk (a
    * speculative duplicate, a frozen worker that woke up) never leave two answers. Values are stored and
    * returned as they are (a memo signature included: memo-signer.ts); undefined for a recorded value that is
-   * not a memo value at all (garbage: the caller replaces it).
+   * not a memo value at all (garbage: the caller replaces it). `objects` (small results, named by their bytes)
+   * are stored first in the same step: one round trip for a thunk's upload and memo.
    */
-  claimReductions?(entries: readonly (readonly [ref: string, result: string])[]): Promise<(string | undefined)[]>;
+  claimReductions?(
+    entries: readonly (readonly [ref: string, result: string])[],
+    objects?: readonly Buffer[],
+  ): Promise<(string | undefined)[]>;
   /**
    * Entries whoever ran the thunk already recorded in this store (a cluster worker, through claimReductions),
    * so they are not written again. `signed`: they carry a memo signature (a store that signs records its own

@@ -180,7 +180,13 @@ export class TieredStore implements Store {
       this.local.hasSync(o),
     );
     if (objects.length > 0) await uploadMissing(objects, this.local, this.remote);
-    for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
+    await this.putRemote(entries);
+  }
+
+  private async putRemote(entries: readonly (readonly [string, string])[]): Promise<void> {
+    const sealed = entries.map(([ref, result]): [string, string] => [ref, this.signer.seal(ref, result)]);
+    if (this.remote.putReductions) await this.remote.putReductions(sealed);
+    else for (const [ref, value] of sealed) await this.remote.putReduction(ref, value);
   }
 
   /**
@@ -190,7 +196,7 @@ export class TieredStore implements Store {
    */
   async noteReductions(entries: readonly (readonly [string, string])[], signed: boolean): Promise<void> {
     if (this.readOnly || signed || !this.signer.signing) return;
-    for (const [ref, result] of entries) await this.remote.putReduction(ref, this.signer.seal(ref, result));
+    await this.putRemote(entries);
   }
 
   async close(): Promise<void> {

@@ -75,3 +75,22 @@ it('reports a full disk as GG_E_DISK_FULL and leaves no partial object', (t) => 
     spawnSync('umount', [mnt]);
   }
 });
+
+it("writes the memo while dependants run, and a memo write that fails is still forceAll's error", async () => {
+  const dir = project();
+  const s = new ShellThunks(dir);
+  const a = s.script('echo a > out');
+  const b = s.script('cat in > out; echo b >> out', { thunks: [{ name: a.name, filename: 'in' }] });
+  s.close();
+  const rt = await openRuntime({ ggDir: path.join(dir, '.gg'), sandbox: 'none' });
+  // The real local store, whose memo writes fail the way a full disk makes them fail.
+  const store = Object.create(rt.store) as typeof rt.store;
+  store.putReductions = () => Promise.reject(new GgError('GG_E_DISK_FULL', 'no space left writing the memo'));
+  await assert.rejects(forceAll([b.name], { store, engine: rt.engine, jobs: 1 }), /GG_E_DISK_FULL|no space left/);
+  // Nothing was recorded, so a second force runs both again and records them.
+  const r = await forceAll([b.name], { store: rt.store, engine: rt.engine, jobs: 1 });
+  assert.equal(r.errors.size, 0);
+  assert.equal(r.executed, 2);
+  assert.ok((await rt.store.getReduction(b.name)) !== undefined);
+  await rt.close();
+});

@@ -101,6 +101,28 @@ describe('RedisStore', () => {
     assert.equal(await raw.get(`reduction:${thunk}`), put.name);
   });
 
+  it("writes a thunk's entries at once, and claims them with its small outputs stored first: the first claim wins", async () => {
+    const t = `T${computeName(randomObject(11)).slice(1)}`;
+    const out = randomObject(300);
+    const outName = computeName(out);
+    await store.putReductions([
+      [`${t}#a`, outName],
+      [t, outName],
+    ]);
+    assert.deepEqual(await store.getReductions([`${t}#a`, t]), [outName, outName]);
+    await assert.rejects(store.putReductions([[t, 'not a name']]), rejectsWith('GG_E_NAME_INVALID'));
+
+    // A claim carrying the output: object and entries recorded in one step.
+    const u = `T${computeName(randomObject(12)).slice(1)}`;
+    assert.deepEqual(await store.claimReductions([[`${u}#out`, outName]], [out]), [outName]);
+    assert.deepEqual(await store.get(outName), out);
+    // A second run with another result gets the first one back; its own output is stored (content-addressed).
+    const other = randomObject(301);
+    assert.deepEqual(await store.claimReductions([[`${u}#out`, computeName(other)]], [other]), [outName]);
+    assert.equal(await store.has(computeName(other)), true);
+    assert.equal(await store.getReduction(`${u}#out`), outName);
+  });
+
   it('reads a hostile memo result as a miss and refuses to write one, as the local store does', async () => {
     const v = computeName(randomObject(8));
     const t = `T${v.slice(1)}`;

@@ -92,7 +92,7 @@ export class ClusterWorker {
   /** Thunks taken and not settled, by 'JOB/INDEX': a cancel message stops one. */
   private readonly running = new Map<string, AbortController>();
   /** Messages waiting to go to each client (tell). */
-  private readonly outbox = new Map<string, { msgs: string[]; sent: Promise<void> }>();
+  private readonly outbox = new Map<string, { msgs: ClientMessage[]; sent: Promise<void>; flush: () => void }>();
 
   private constructor(private readonly o: ClusterWorkerOptions) {
     this.id =
@@ -240,30 +240,39 @@ export class ClusterWorker {
   }
 
   /**
-   * Messages to a client made in one turn of the event loop (several thunks starting or finishing together)
-   * go out as one RPUSH: one round trip, and the client pops them all at once.
+   * Messages to a client: 'took' and 'started' wait for the end of this turn of the event loop (several thunks
+   * starting together go out as one RPUSH, and the client pops them at once); a thunk's outcome goes out at
+   * once, with whatever waits before it, since the client's next step waits for it (and it then reaches Redis
+   * before BullMQ's completion of the job). A 'took' followed by its job's first 'started' in the same
+   * message batch is left out: 'started' says the same.
    */
   private tell(client: string, msg: ClientMessage): Promise<void> {
     let out = this.outbox.get(client);
     if (!out) {
-      const msgs: string[] = [];
-      const sent = new Promise<void>((resolve) =>
-        setImmediate(() => {
+      const msgs: ClientMessage[] = [];
+      let flush!: () => void;
+      const sent = new Promise<void>((resolve) => {
+        flush = () => {
+          if (this.outbox.get(client) !== out) return;
           this.outbox.delete(client);
           resolve(this.deliver(client, msgs));
-        }),
-      );
-      this.outbox.set(client, (out = { msgs, sent }));
+        };
+      });
+      setImmediate(flush);
+      this.outbox.set(client, (out = { msgs, sent, flush }));
     }
-    out.msgs.push(JSON.stringify(msg));
+    const took = msg.t === 'started' ? out.msgs.findIndex((m) => m.t === 'took' && m.job === msg.job) : -1;
+    if (took >= 0) out.msgs.splice(took, 1);
+    out.msgs.push(msg);
+    if (msg.t === 'done' || msg.t === 'failed') out.flush();
     return out.sent;
   }
 
-  private async deliver(client: string, msgs: string[]): Promise<void> {
+  private async deliver(client: string, msgs: ClientMessage[]): Promise<void> {
     try {
       await this.redis
-        .multi()
-        .rpush(resultsKey(client), ...msgs)
+        .pipeline()
+        .rpush(resultsKey(client), ...msgs.map((m) => JSON.stringify(m)))
         .pexpire(resultsKey(client), 3_600_000)
         .exec();
     } catch (e) {
