@@ -20,11 +20,32 @@ function statKey(st: fs.BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/** The live cache of each log file in this process (see HashCache.forLog). */
+const shared = new Map<string, WeakRef<HashCache>>();
+const collected = new FinalizationRegistry<string>((file) => {
+  if (shared.get(file)?.deref() === undefined) shared.delete(file);
+});
+
 export class HashCache {
   private entries: Map<string, string> | undefined;
   private pending: string[] = [];
 
   constructor(private readonly logFile: string | undefined) {}
+
+  /**
+   * The one cache of `logFile` in this process. Two stores opened on one .gg (gg infer's, and the runtime its
+   * --force builds with) must share it: a name one learns (a blob it wrote, a link it made) the other would
+   * miss until the log is flushed, and rehash; a blob linked into a new jail root within the last second
+   * (its ctime recent, so not cached) then stayed unknown, and a 100 MB compiler was rehashed per thunk.
+   */
+  static forLog(logFile: string): HashCache {
+    const live = shared.get(logFile)?.deref();
+    if (live) return live;
+    const made = new HashCache(logFile);
+    shared.set(logFile, new WeakRef(made));
+    collected.register(made, logFile);
+    return made;
+  }
 
   private load(): Map<string, string> {
     if (this.entries) return this.entries;
@@ -52,9 +73,22 @@ export class HashCache {
     const hit = entries.get(key);
     if (hit !== undefined) return hit;
     const name = hashFileUncached(file, Number(st.size));
-    const now = BigInt(Date.now()) * 1_000_000n;
-    if (now - st.ctimeNs > RECENT_NS && now - st.mtimeNs > RECENT_NS) this.remember(key, name);
+    this.learn(st, name);
     return name;
+  }
+
+  /**
+   * Remember `name` for a file seen in state `st` by a reader that got its whole content while the state
+   * stayed `st` (stat before and after, all equal), unless the state is too recent to tell a later edit apart.
+   */
+  learn(st: fs.BigIntStats, name: string): void {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    if (now - st.ctimeNs > RECENT_NS && now - st.mtimeNs > RECENT_NS) this.remember(statKey(st), name);
+  }
+
+  /** Whether two stats of one file name the same state (the hash cache's key). */
+  static sameState(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+    return statKey(a) === statKey(b);
   }
 
   /**

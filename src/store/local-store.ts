@@ -56,7 +56,7 @@ export class LocalStore implements Store {
     this.cacheDir = path.join(ggDir, 'cache');
     for (const d of [this.blobsDir, this.reductionsDir, this.tmpDir, this.cacheDir])
       fs.mkdirSync(d, { recursive: true });
-    this.hashCache = new HashCache(path.join(this.cacheDir, 'hash-cache.log'));
+    this.hashCache = HashCache.forLog(path.join(this.cacheDir, 'hash-cache.log'));
   }
 
   /** A fresh path in .gg/tmp (same file system as the blobs, so a rename moves it into place). */
@@ -213,8 +213,9 @@ export class LocalStore implements Store {
         hint: 'the file changed while it was being stored; run the command again',
       });
     }
+    // The copy's name is the file's, if the file did not change while it was copied: no second hash.
     const after = fs.statSync(file, { bigint: true });
-    if (before.mtimeNs === after.mtimeNs && before.size === after.size) this.hashCache.hashFile(file);
+    if (HashCache.sameState(before, after)) this.hashCache.learn(after, name);
     return this.adoptFile(tmp, name);
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { forceTargets, showThunkLogs } from '../../force/force-command.js';
 import { fallbackSummary, runInfer } from '../../frontend/infer/infer.js';
 import type { ForcePlaceholders } from '../../frontend/infer/infer-server.js';
-import { openRuntime, type Runtime, type RuntimeOptions } from '../../runtime.js';
+import { defaultJobs, openRuntime, type Runtime, type RuntimeOptions } from '../../runtime.js';
 import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { findGgDir } from '../../store/gg-dir.js';
 import { action } from '../errors.js';
@@ -52,7 +52,8 @@ export function registerInfer(program: Command): void {
         const ggDir = findGgDir();
         const storageUri = storageUriFromFlags(o);
         const sandbox = parseSandboxKind(o.sandbox ?? process.env['GG_SANDBOX'] ?? 'bwrap');
-        const forcer = placeholderForcer({ ggDir, sandbox, ...(storageUri ? { storageUri } : {}) });
+        const jobs = inferForceJobs();
+        const forcer = placeholderForcer({ ggDir, sandbox, ...(storageUri ? { storageUri } : {}) }, jobs);
         let r;
         try {
           r = await runInfer({
@@ -65,6 +66,7 @@ export function registerInfer(program: Command): void {
             forcePlaceholders: forcer.force,
             forceContext: forcer.context,
             forceOutputs: o.force === true,
+            forceJobs: jobs,
           });
         } finally {
           await forcer.close();
@@ -81,11 +83,20 @@ export function registerInfer(program: Command): void {
     );
 }
 
+/** Thunks gg infer runs at once (compiles under --force, placeholders a real tool reads): the machine's CPUs. */
+function inferForceJobs(): number {
+  const set = Number(process.env['GG_INFER_FORCE_JOBS']);
+  return Number.isInteger(set) && set > 0 ? set : defaultJobs();
+}
+
 /**
  * What `gg infer` forces placeholders with before a real tool reads them: a runtime on the build's sandbox and
  * store, opened on first use (most builds never need it) and closed by the caller.
  */
-function placeholderForcer(ro: RuntimeOptions): {
+function placeholderForcer(
+  ro: RuntimeOptions,
+  jobs: number,
+): {
   force: ForcePlaceholders;
   context: () => Promise<Runtime>;
   close(): Promise<void>;
@@ -96,7 +107,7 @@ function placeholderForcer(ro: RuntimeOptions): {
     force: async (files) => {
       rt ??= openRuntime(ro);
       const report = await forceTargets(await rt, files, {
-        jobs: Math.max(1, Number(process.env['GG_INFER_FORCE_JOBS'] ?? 2)),
+        jobs,
         onEvent: showThunkLogs(process.stderr),
       });
       const failed = report.targets.filter((t) => t.error);

@@ -40,11 +40,13 @@ export interface InferOptions {
    */
   forceContext?: () => Promise<ForceContext>;
   /**
-   * `gg infer --force`: compiles are forced (one at a time, on forceContext) while the build goes on, and
+   * `gg infer --force`: compiles are forced (forceJobs at a time, on forceContext) while the build goes on, and
    * when it ends every placeholder its links, archives and binutils steps left is forced into place, as
    * `gg force` would, in this process.
    */
   forceOutputs?: boolean;
+  /** How many compiles `forceOutputs` runs at once while the build goes on (default 1). */
+  forceJobs?: number;
   verbose?: boolean;
   cwd?: string;
   /** Where messages go (stderr by default). */
@@ -106,7 +108,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
-  const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext) : undefined;
+  const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext, o.forceJobs ?? 1) : undefined;
   if (early) ctx.compiled = (ref) => early.add(ref);
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
   const socketPath = path.join(sockDir, 'sock');
@@ -216,24 +218,29 @@ async function placeKnownOutputs(ctx: InferContext): Promise<void> {
 }
 
 /**
- * Forces compile placeholders in the background while the build runs, one at a time (the build keeps its
- * own jobs), so that their work overlaps what the build and gg infer do meanwhile. Failures are left for
- * the final force, which reports them. Warnings are shown once, as they come.
+ * Forces compile placeholders in the background while the build runs, `jobs` at a time, so that their work
+ * overlaps what the build and gg infer do meanwhile. The build's own jobs mostly wait on the model server
+ * (a discovery preprocess is a few percent of a compile): one compile at a time left a core idle until the
+ * build ended. Failures are left for the final force, which reports them. Warnings are shown once, as they come.
  */
 class EarlyForcer {
   private readonly queue: string[] = [];
-  private running: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   private stopped = false;
 
   constructor(
     private readonly store: LocalStore,
     private readonly context: () => Promise<ForceContext>,
+    private readonly jobs: number,
   ) {}
 
   add(ref: string): void {
     if (this.stopped || this.store.getReductionSync(ref) !== undefined) return;
     this.queue.push(ref);
-    this.running ??= this.drain();
+    if (this.running.size < this.jobs) {
+      const lane: Promise<void> = this.drain().finally(() => this.running.delete(lane));
+      this.running.add(lane);
+    }
   }
 
   private async drain(): Promise<void> {
@@ -245,15 +252,13 @@ class EarlyForcer {
       }
     } catch {
       // no runtime: the final force reports why
-    } finally {
-      this.running = undefined;
     }
   }
 
-  /** Stops taking work and waits for the compile in flight (the final force would otherwise run it twice). */
+  /** Stops taking work and waits for the compiles in flight (the final force would otherwise run them twice). */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.running;
+    await Promise.all([...this.running]);
   }
 }
 
