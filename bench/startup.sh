@@ -42,8 +42,9 @@ placeholder
 [[ "$(cat "$work/p")" == 1 ]] || { echo "startup.sh: the thunk did not force" >&2; exit 1; }
 
 declare -A t
+# gg-force-1-no-code-cache: the bundle compiled afresh (GG_CODE_CACHE=0), what V8's code cache saves;
 # gg-force-1-unbundled: the same code from tsc's output (dist/src), what the bundle (dist/bin) saves.
-cases=(node gg-version gg-force-and-run gg-force-1-memoized gg-force-1-unbundled)
+cases=(node gg-version gg-force-and-run gg-force-1-memoized gg-force-1-no-code-cache gg-force-1-unbundled)
 if [[ -n "$orig" ]]; then cases+=(original-gg-force original-gg-force-1-memoized); fi
 for ((i = 0; i < runs; i++)); do
   t[node]+="$(ms node -e 0) "
@@ -51,6 +52,8 @@ for ((i = 0; i < runs; i++)); do
   t[gg-force-and-run]+="$(ms node "$here/dist/bin/gg-force-and-run.js") "
   placeholder
   t[gg-force-1-memoized]+="$(cd "$work" && ms node "$gg" force --sandbox=none p) "
+  placeholder
+  t[gg-force-1-no-code-cache]+="$(cd "$work" && GG_CODE_CACHE=0 ms node "$gg" force --sandbox=none p) "
   placeholder
   t[gg-force-1-unbundled]+="$(cd "$work" && ms node "$here/dist/src/cli/main.js" force --sandbox=none p) "
   if [[ -n "$orig" ]]; then

@@ -2,4 +2,4 @@
 /** The `gg` program (what the bundle dist/bin/gg.js is made from: scripts/bundle.mjs). */
 import { main } from './main.js';
 
-await main(process.argv);
+void main(process.argv);

@@ -83,4 +83,4 @@ function isEntryPoint(): boolean {
 }
 
 // Run as `gg`, never on import: `import { main } from '.../cli/main.js'` only defines it.
-if (isEntryPoint()) await main(process.argv);
+if (isEntryPoint()) void main(process.argv);

@@ -34,6 +34,13 @@ function machine(): { dir: string; target: string; input: string } {
   return { dir, target: top.name, input };
 }
 
+/** Every memo entry on the shared Redis store: key -> value. */
+async function memoEntries(client: Redis): Promise<Map<string, string>> {
+  const keys = await client.keys(`${REDUCTION_PREFIX}*`);
+  const values = keys.length ? await client.mget(keys) : [];
+  return new Map(keys.map((k, i) => [k, values[i] ?? '']));
+}
+
 function blobs(dir: string): string[] {
   return fs.readdirSync(path.join(dir, '.gg/blobs'));
 }
@@ -109,11 +116,7 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
     const client = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
     await client.connect();
     try {
-      const memo = async (): Promise<Map<string, string>> => {
-        const keys = await client.keys(`${REDUCTION_PREFIX}*`);
-        const values = keys.length ? await client.mget(keys) : [];
-        return new Map(keys.map((k, i) => [k, values[i] ?? '']));
-      };
+      const memo = () => memoEntries(client);
       const earlier = await memo(); // the other tests' entries (unsigned) on this server
       const dir = project();
       const key = path.join(dir, 'memo.key');
@@ -162,6 +165,38 @@ describe('--storage / GG_STORAGE_URI is honoured by every command that forces', 
       assert.equal(ro.status, 0, ro.stderr);
       assert.equal(ro.stdout, 'yc\n');
       assert.deepEqual(await memo(), before, '--storage-read-only wrote nothing to the shared memo');
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('gg test gtest takes them too: --memo-key-file signs its entries, --storage-read-only writes none', async () => {
+    const client = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
+    await client.connect();
+    try {
+      const dir = project();
+      const key = path.join(dir, 'memo.key');
+      fs.writeFileSync(key, crypto.randomBytes(32).toString('hex'));
+      /** A stand-in Google Test binary with one passing case; TAG makes each binary (and its thunks) new. */
+      const standIn = (tag: string): string => {
+        const file = path.join(dir, `${tag}_test`);
+        const list = `printf 'Suite.\\n  ${tag}\\n'; exit 0`;
+        const body = `case $1 in --gtest_list_tests) ${list};; esac\necho "[ RUN      ] Suite.${tag}"\necho "[       OK ] Suite.${tag} (1 ms)"\n`;
+        fs.writeFileSync(file, `#!/bin/sh\n${body}`, { mode: 0o755 });
+        return file;
+      };
+      const gtest = (flags: string[], tag: string) => {
+        const r = run(dir, ['test', 'gtest', '--storage', server.uri, ...flags, '--sandbox=none', standIn(tag)]);
+        assert.equal(r.status, 0, r.stderr);
+      };
+      const earlier = await memoEntries(client);
+      gtest(['--memo-key-file', key], 'signed');
+      const written = [...(await memoEntries(client))].filter(([k]) => !earlier.has(k));
+      assert.ok(written.length > 0, 'gg test gtest recorded its runs in the shared memo');
+      for (const [k, v] of written) assert.match(v, / ggsig1:/, `${k} is signed`);
+      const before = await memoEntries(client);
+      gtest(['--storage-read-only'], 'readonly');
+      assert.deepEqual(await memoEntries(client), before, '--storage-read-only wrote nothing to the shared memo');
     } finally {
       client.disconnect();
     }
