@@ -196,9 +196,13 @@ export async function forceRefs(
   if (trace) o.onTraceOpen?.(trace);
   try {
     await waitWhileGc(rt.local.ggDir, o.onGcWait, o.signal);
+    const unreduced = new Set<string>();
     if (rt.remote) {
       // gg's model: everything the graph needs goes up in one bulk step, so any worker can force any thunk.
-      await rt.remote.ensureRemote(await objectsToUpload(refs, rt.store), o.onUpload ? { onProgress: o.onUpload } : {});
+      await rt.remote.ensureRemote(
+        await objectsToUpload(refs, rt.store, unreduced),
+        o.onUpload ? { onProgress: o.onUpload } : {},
+      );
     }
     const onEvent =
       trace && o.onEvent
@@ -215,6 +219,7 @@ export async function forceRefs(
       ...(onEvent ? { onEvent } : {}),
       ...(o.speculation !== undefined ? { speculation: o.speculation } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      unreduced,
     });
     const interrupted = o.signal?.aborted === true;
     const status: JobStatus = interrupted ? 'interrupted' : outcome.errors.size > 0 ? 'failed' : 'ok';

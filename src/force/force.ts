@@ -75,6 +75,12 @@ export interface ForceOptions {
   speculation?: SpeculationOptions | false;
   /** Aborting (Ctrl-C) cancels queued and running thunks; results already recorded stay. */
   signal?: AbortSignal;
+  /**
+   * Refs the caller has just found missing from the memo (the upload plan): not looked up again, which on a
+   * remote store saves a round trip per level of the graph. (One reduced meanwhile by someone else is run
+   * again; a cluster worker's claim then reports the first result.)
+   */
+  unreduced?: ReadonlySet<string>;
 }
 
 export interface ForceOutcome {
@@ -231,7 +237,7 @@ export class Forcer {
     const { name, tag } = splitTag(ref);
     if (!isThunkName(name)) return name;
     const store = this.o.store;
-    const memo = await store.getReduction(ref);
+    const memo = this.o.unreduced?.has(ref) ? undefined : await store.getReduction(ref);
     if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
       this.cached++;
       this.emit({ type: 'cached', ref, how: 'memo' });

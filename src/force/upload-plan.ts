@@ -6,7 +6,12 @@ import { isThunkName, splitTag } from '../ir/name.js';
 import { decodeThunk } from '../ir/thunk.js';
 import type { Store } from '../store/store.js';
 
-export async function objectsToUpload(refs: readonly string[], store: Store): Promise<string[]> {
+export async function objectsToUpload(
+  refs: readonly string[],
+  store: Store,
+  /** Filled with the refs found unreduced (forceAll need not look them up again: ForceOptions.unreduced). */
+  unreduced?: Set<string>,
+): Promise<string[]> {
   const objects = new Set<string>();
   const seen = new Set<string>();
   let level = [...new Set(refs)];
@@ -31,6 +36,7 @@ export async function objectsToUpload(refs: readonly string[], store: Store): Pr
         next.push(known);
         continue;
       }
+      unreduced?.add(thunkRefs[i]!);
       const name = splitTag(thunkRefs[i]!).name;
       const t = decodeThunk(await store.get(name));
       objects.add(name);

@@ -39,6 +39,15 @@ export function sealBlob(file: string): void {
   }
 }
 
+/** Files up to this size are read into memory when stored (putFileSync), larger ones copied by the kernel. */
+const READ_FIRST_BYTES = 1024 * 1024;
+
+function changedWhileStored(file: string, expected: string, actual: string): GgError {
+  return new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${expected} (it hashes to ${actual})`, {
+    hint: 'the file changed while it was being stored; run the command again',
+  });
+}
+
 export class LocalStore implements Store {
   readonly description: string;
   readonly blobsDir: string;
@@ -176,7 +185,10 @@ export class LocalStore implements Store {
   }
 
   putSync(data: Buffer): PutResult {
-    const name = computeName(data);
+    return this.putNamedSync(data, computeName(data));
+  }
+
+  private putNamedSync(data: Buffer, name: string): PutResult {
     if (fs.existsSync(this.blobPath(name))) return { name, written: false };
     const tmp = this.tempPath();
     try {
@@ -198,6 +210,21 @@ export class LocalStore implements Store {
     const cached = knownName ?? this.hashCache.peek(file);
     if (cached !== undefined && fs.existsSync(this.blobPath(cached))) return { name: cached, written: false };
     const before = fs.statSync(file, { bigint: true });
+    if (before.size <= READ_FIRST_BYTES) {
+      // A small file is read once and named: when the store holds that content already (a library the build
+      // relinks against, just placed, so too recent for the hash cache), nothing is copied or created.
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (e) {
+        throw fromSystemError(e, `storing ${file}`);
+      }
+      const name = computeName(data);
+      if (knownName !== undefined && name !== knownName) throw changedWhileStored(file, knownName, name);
+      const after = fs.statSync(file, { bigint: true });
+      if (HashCache.sameState(before, after)) this.hashCache.learn(after, name);
+      return this.putNamedSync(data, name);
+    }
     const tmp = this.tempPath();
     let name: string;
     try {
@@ -209,9 +236,7 @@ export class LocalStore implements Store {
     }
     if (knownName !== undefined && name !== knownName) {
       fs.rmSync(tmp, { force: true });
-      throw new GgError('GG_E_OBJECT_CORRUPT', `${file} does not match ${knownName} (it hashes to ${name})`, {
-        hint: 'the file changed while it was being stored; run the command again',
-      });
+      throw changedWhileStored(file, knownName, name);
     }
     // The copy's name is the file's, if the file did not change while it was copied: no second hash.
     const after = fs.statSync(file, { bigint: true });

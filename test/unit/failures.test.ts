@@ -94,3 +94,24 @@ it("writes the memo while dependants run, and a memo write that fails is still f
   assert.ok((await rt.store.getReduction(b.name)) !== undefined);
   await rt.close();
 });
+
+it('does not look up again a ref the caller found unreduced (the upload plan), and still forces it', async () => {
+  const dir = project();
+  const s = new ShellThunks(dir);
+  const a = s.script('echo a > out');
+  const b = s.script('cat in > out; echo b >> out', { thunks: [{ name: a.name, filename: 'in' }] });
+  s.close();
+  const rt = await openRuntime({ ggDir: path.join(dir, '.gg'), sandbox: 'none' });
+  const asked: string[] = [];
+  const store = Object.create(rt.store) as typeof rt.store;
+  store.getReduction = (ref: string) => {
+    asked.push(ref);
+    return rt.store.getReduction(ref);
+  };
+  const r = await forceAll([b.name], { store, engine: rt.engine, jobs: 1, unreduced: new Set([b.name]) });
+  assert.equal(r.errors.size, 0);
+  assert.equal(r.executed, 2);
+  assert.deepEqual(asked, [a.name]);
+  assert.ok((await rt.store.getReduction(b.name)) !== undefined);
+  await rt.close();
+});

@@ -121,6 +121,25 @@ console.log('finished');`,
   });
 });
 
+describe('local store: storing files', () => {
+  it('a just-written file whose content the store holds is named without a copy (nothing made in .gg/tmp)', async () => {
+    // A library the build links 20 programs against, placed a moment ago: too recent for the hash cache.
+    const store = tempLocalStore();
+    const data = randomObject(50_000);
+    const { name } = store.putSync(data);
+    await new Promise((r) => setTimeout(r, 20)); // so a change to .gg/tmp would move its mtime
+    const tmpBefore = fs.statSync(store.tmpDir, { bigint: true }).mtimeNs;
+    const file = path.join(store.ggDir, '..', 'libjust-placed.so');
+    fs.writeFileSync(file, data);
+    assert.deepEqual(store.putFileSync(file), { name, written: false });
+    assert.equal(fs.statSync(store.tmpDir, { bigint: true }).mtimeNs, tmpBefore, 'no temp file was made');
+    fs.appendFileSync(file, 'x');
+    const other = store.putFileSync(file);
+    assert.equal(other.written, true);
+    assert.deepEqual(store.getSync(other.name), fs.readFileSync(file));
+  });
+});
+
 describe('local store: memo entries', () => {
   const T = (s: string): string => computeName(Buffer.from(`##GGTHUNK##${s}`));
   const V = (s: string): string => computeName(Buffer.from(s));

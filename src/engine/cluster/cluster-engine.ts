@@ -30,6 +30,7 @@ import {
   MAX_BATCH,
   fromWireError,
   isMessage,
+  isSafeId,
   parseWireResult,
   parseWorkerInfo,
   resultsKey,
@@ -639,6 +640,13 @@ export class ClusterEngine implements Engine {
       this.handle({ t: 'failed', job: b.id, error: error as never });
     } else if (state === 'unknown') {
       this.resubmit(b); // lost (a Redis restart without persistence): submit it again
+    } else if (state === 'active' && b.worker === undefined) {
+      // Taken, and its taker's word not heard (a worker holds 'took' back for 20 ms, and may have been frozen
+      // or killed meanwhile): BullMQ knows who took it. A taker gone silent loses it, as in watch().
+      const by = ((await q.getJob(b.id)) as Job | undefined)?.processedBy;
+      if (this.batches.get(b.id) !== b) return;
+      if (isSafeId(by) && !this.live.has(by)) this.resubmit(b);
+      else b.lastHeard = Date.now();
     } else {
       b.lastHeard = Date.now(); // waiting or running: BullMQ has it
     }

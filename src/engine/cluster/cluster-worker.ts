@@ -64,6 +64,9 @@ export interface ClusterWorkerOptions {
   log?: (line: string) => void;
 }
 
+/** How long 'took' and 'started' messages wait to travel with others (tell). */
+const NOTE_DELAY_MS = 20;
+
 /** How long a starting worker waits for an unreachable store (a Redis restart) before giving up. */
 const START_PATIENCE_MS = 30_000;
 
@@ -240,11 +243,12 @@ export class ClusterWorker {
   }
 
   /**
-   * Messages to a client: 'took' and 'started' wait for the end of this turn of the event loop (several thunks
-   * starting together go out as one RPUSH, and the client pops them at once); a thunk's outcome goes out at
-   * once, with whatever waits before it, since the client's next step waits for it (and it then reaches Redis
-   * before BullMQ's completion of the job). A 'took' followed by its job's first 'started' in the same
-   * message batch is left out: 'started' says the same.
+   * Messages to a client. A thunk's outcome goes out at once, since the client's next step waits for it (and
+   * so it reaches Redis before BullMQ's completion of the job), with whatever waits before it. 'took' and
+   * 'started' wait up to NOTE_DELAY_MS for company: a short thunk's 'started' then travels with its 'done', and
+   * thunks starting together share one RPUSH; each message the client pops separately costs it a wake-up and a
+   * BLMPOP. (The client times stragglers from 'started': 500 ms at the least, so 20 ms late does not matter.)
+   * A 'took' followed by its job's first 'started' in one batch is left out: 'started' says the same.
    */
   private tell(client: string, msg: ClientMessage): Promise<void> {
     let out = this.outbox.get(client);
@@ -255,10 +259,11 @@ export class ClusterWorker {
         flush = () => {
           if (this.outbox.get(client) !== out) return;
           this.outbox.delete(client);
+          clearTimeout(timer);
           resolve(this.deliver(client, msgs));
         };
       });
-      setImmediate(flush);
+      const timer = setTimeout(() => flush(), NOTE_DELAY_MS);
       this.outbox.set(client, (out = { msgs, sent, flush }));
     }
     const took = msg.t === 'started' ? out.msgs.findIndex((m) => m.t === 'took' && m.job === msg.job) : -1;
