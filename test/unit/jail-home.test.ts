@@ -62,7 +62,7 @@ describe('jail home', () => {
     });
   }
 
-  it("removes the home of a store that is gone (its hard links hold deleted blobs' space), keeps the others'", () => {
+  it("removes the home of a store that is gone (its hard links hold deleted blobs' space), keeps the others'", async () => {
     const top = path.join(mnt, '.gg-jail');
     fs.mkdirSync(top, { mode: 0o711 });
     const orphan = path.join(top, 'a'.repeat(24));
@@ -74,9 +74,20 @@ describe('jail home', () => {
     fs.writeFileSync(path.join(alive, 'store'), mnt); // its store exists
     const making = path.join(top, 'c'.repeat(24)); // no owner yet: being made right now
     fs.mkdirSync(making);
-    jailPlaces(cacheDir);
-    assert.equal(fs.existsSync(orphan), false);
+    const leftTrash = path.join(top, '.trash-0123456789abcdef'); // a background rm killed before it finished
+    fs.mkdirSync(path.join(leftTrash, 'roots'), { recursive: true });
+    const ours = path.dirname(jailPlaces(cacheDir).rootsDir);
+    assert.equal(fs.existsSync(orphan), false, 'moved out of the way at once');
     assert.equal(fs.existsSync(alive), true);
     assert.equal(fs.existsSync(making), true);
+    // Deleted in the background (a detached rm): soon nothing but the live homes is left.
+    const left = (): string[] =>
+      fs
+        .readdirSync(top)
+        .map((n) => path.join(top, n))
+        .filter((d) => ![alive, making, ours].includes(d));
+    for (const deadline = Date.now() + 10_000; left().length > 0 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(left(), [], 'the orphan and the old trash are gone');
   });
 });

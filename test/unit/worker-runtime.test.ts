@@ -150,6 +150,45 @@ describe('WorkerRuntime over a Redis store', () => {
     }
   });
 
+  it('with a deep backlog, places jobs of several thunks on the worker holding their inputs, up to its share', async () => {
+    const dir = project();
+    const s = new ShellThunks(dir);
+    const big = s.g.value(Buffer.alloc(200 * 1024, 'y'));
+    const ts = Array.from({ length: 12 }, (_, i) =>
+      s.script(`wc -c < in > out; echo ${i} >> out`, { values: [{ name: big, filename: 'in' }] }),
+    );
+    s.close();
+    const store = RedisStore.fromUri(redis.uri);
+    await store.check();
+    await uploadBlobs(dir, store);
+    const cacheDir = tempDir();
+    const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
+    for (const name of [big, s.sh]) {
+      const tmp = earlier.tempPath();
+      fs.copyFileSync(path.join(dir, '.gg/blobs', name), tmp);
+      earlier.adoptFile(tmp, name);
+    }
+    await earlier.close();
+    const common = { storageUri: redis.uri, jobs: 1, cacheBytes: 1 << 30, sandbox: 'none' as const, log: () => {} };
+    const holder = await ClusterWorker.start({ ...common, cacheDir, id: 'holder' });
+    const other = await ClusterWorker.start({ ...common, cacheDir: tempDir(), id: 'other' });
+    const engine = await ClusterEngine.open({ queueUri: redis.uri });
+    try {
+      // 12 runs on 2 slots: jobs of 6. One run is placed at once (the holder's slot is free); 5 more fill the
+      // holder's share (1 slot x 6) in one job on its queue; the other 6 go to the shared queue.
+      const bytes = await Promise.all(ts.map((t) => store.get(t.name)));
+      const rs = await Promise.all(ts.map((t, i) => engine.execute(t.name, decodeThunk(bytes[i]!))));
+      assert.equal(engine.report.placed, 6);
+      assert.equal(engine.report.jobs, 3);
+      assert.ok(rs.filter((r) => r.worker === 'holder').length >= 6);
+      for (const r of rs.filter((x) => x.worker === 'holder')) assert.ok(!r.stats!.fetched.includes(big));
+    } finally {
+      await engine.close();
+      await Promise.all([holder.stop(), other.stop()]);
+      await store.close();
+    }
+  });
+
   it('signs memo entries with the memo key: a keyed reader takes them, a forged unsigned entry is replaced', async () => {
     const dir = project();
     const s = new ShellThunks(dir);

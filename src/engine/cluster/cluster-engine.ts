@@ -315,29 +315,48 @@ export class ClusterEngine implements Engine {
       n -= n % size;
       this.holdTimer = setTimeout(() => this.schedule(), HOLD_MS);
     }
-    const sends: Promise<void>[] = [];
-    const chunks: Run[][] = [];
-    for (let i = 0; i < n; i += size) chunks.push(shared.slice(i, Math.min(n, i + size)));
-    if (chunks.length > 0)
-      sends.push(
-        this.addJobs(
-          SHARED_QUEUE,
-          chunks.map((c) => this.batch(SHARED_QUEUE, c)),
-        ),
-      );
-    // Placed runs go one per job: they were placed because a slot of that worker is free.
-    const placed = new Map<string, Run[]>();
-    for (const r of fresh) if (r.target !== undefined) placed.set(r.target, [...(placed.get(r.target) ?? []), r]);
-    for (const [worker, list] of placed) {
-      const queue = workerQueue(worker);
-      sends.push(
-        this.addJobs(
-          queue,
-          list.map((r) => this.batch(queue, [r])),
-        ),
-      );
+    // Runs placed when submitted go one per job: they were placed because a slot of that worker is free.
+    const placedNow = fresh.filter((r) => r.target !== undefined);
+    const { byWorker, rest } = this.placeBacklog(shared.slice(0, n), size);
+    const jobs = new Map<string, Batch[]>();
+    const add = (queue: string, runs: Run[], per: number): void => {
+      if (runs.length === 0) return;
+      let list = jobs.get(queue);
+      if (!list) jobs.set(queue, (list = []));
+      for (let i = 0; i < runs.length; i += per) list.push(this.batch(queue, runs.slice(i, i + per)));
+    };
+    add(SHARED_QUEUE, rest, size);
+    for (const [worker, runs] of byWorker) add(workerQueue(worker), runs, size);
+    for (const r of placedNow) add(workerQueue(r.target!), [r], 1);
+    await Promise.all([...jobs].map(([queue, batches]) => this.addJobs(queue, batches)));
+  }
+
+  /**
+   * Placement with a deep backlog (jobs of `size` thunks, every slot with work queued): a run whose input bytes
+   * a worker mostly holds goes to that worker's own queue, in jobs with others placed there, while that queue
+   * holds less than its share of the backlog (its slots x `size` runs); the rest go to the shared queue.
+   */
+  private placeBacklog(runs: Run[], size: number): { byWorker: Map<string, Run[]>; rest: Run[] } {
+    const byWorker = new Map<string, Run[]>();
+    if (size <= 1 || this.o.placement === false) return { byWorker, rest: runs };
+    const room = (w: string): number => (this.live.get(w)?.slots ?? 0) * size - (this.inflight.get(w) ?? 0);
+    const open = [...this.live.keys()].filter((w) => room(w) > 0);
+    const rest: Run[] = [];
+    for (const r of runs) {
+      const w = open.length > 0 ? this.placement.choose(r.inputs, open) : undefined;
+      if (w === undefined) {
+        rest.push(r);
+        continue;
+      }
+      r.target = w;
+      this.inflight.set(w, (this.inflight.get(w) ?? 0) + 1);
+      this.report.placed++;
+      let list = byWorker.get(w);
+      if (!list) byWorker.set(w, (list = []));
+      list.push(r);
+      if (room(w) <= 0) open.splice(open.indexOf(w), 1);
     }
-    await Promise.all(sends);
+    return { byWorker, rest };
   }
 
   private batch(queue: string, runs: Run[]): Batch {
