@@ -65,6 +65,10 @@ for k in cold warm; do
   oc=$(echo "${t[orig-$k]}" | column 2) sc=$(echo "${t[ts-$k]}" | column 2)
   printf '%-6s %14s %14s %8s   %14s %14s %8s\n' "$k" "$ow" "$sw" "$(ratio "$sw" "$ow")" "$oc" "$sc" "$(ratio "$sc" "$oc")"
 done
+if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
+  echo "note: NODE_EXTRA_CA_CERTS is set: Node 20 parses that file at every start (nodejs/node#40524), in every"
+  echo "      gg-ts run above; bench/startup.sh shows what it costs; rerun with 'env -u NODE_EXTRA_CA_CERTS' to compare."
+fi
 if [[ -n $base ]]; then
   k=warm ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
   bw=$(echo "${t[base-warm]}" | column 1) bc=$(echo "${t[base-warm]}" | column 2)

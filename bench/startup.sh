@@ -45,6 +45,10 @@ declare -A t
 # gg-force-1-no-code-cache: the bundle compiled afresh (GG_CODE_CACHE=0), what V8's code cache saves;
 # gg-force-1-unbundled: the same code from tsc's output (dist/src), what the bundle (dist/bin) saves.
 cases=(node gg-version gg-force-and-run gg-force-1-memoized gg-force-1-no-code-cache gg-force-1-unbundled)
+# Node 20 parses NODE_EXTRA_CA_CERTS's whole file at every start (nodejs/node#40524): when it is set, the same
+# cases without it show what that costs each process.
+extra_ca=${NODE_EXTRA_CA_CERTS:-}
+if [[ -n "$extra_ca" ]]; then cases+=(node-without-extra-ca-certs gg-force-1-without-extra-ca-certs); fi
 if [[ -n "$orig" ]]; then cases+=(original-gg-force original-gg-force-1-memoized); fi
 for ((i = 0; i < runs; i++)); do
   t[node]+="$(ms node -e 0) "
@@ -56,6 +60,11 @@ for ((i = 0; i < runs; i++)); do
   t[gg-force-1-no-code-cache]+="$(cd "$work" && GG_CODE_CACHE=0 ms node "$gg" force --sandbox=none p) "
   placeholder
   t[gg-force-1-unbundled]+="$(cd "$work" && ms node "$here/dist/src/cli/main.js" force --sandbox=none p) "
+  if [[ -n "$extra_ca" ]]; then
+    t[node-without-extra-ca-certs]+="$(unset NODE_EXTRA_CA_CERTS && ms node -e 0) "
+    placeholder
+    t[gg-force-1-without-extra-ca-certs]+="$(cd "$work" && unset NODE_EXTRA_CA_CERTS && ms node "$gg" force --sandbox=none p) "
+  fi
   if [[ -n "$orig" ]]; then
     t[original-gg-force]+="$(ms "$orig/gg-force") " # its usage message: start-up and exit
     placeholder
@@ -63,5 +72,5 @@ for ((i = 0; i < runs; i++)); do
   fi
 done
 [[ "$(cat "$work/p")" == 1 ]] || { echo "startup.sh: the last memoized force did not place the output" >&2; exit 1; }
-printf '%-30s %8s %8s   (medians of %d runs)\n' case 'wall ms' 'CPU ms' "$runs"
-for c in "${cases[@]}"; do printf '%-30s %8s %8s\n' "$c" "$(echo "${t[$c]}" | column 1)" "$(echo "${t[$c]}" | column 2)"; done
+printf '%-34s %8s %8s   (medians of %d runs)\n' case 'wall ms' 'CPU ms' "$runs"
+for c in "${cases[@]}"; do printf '%-34s %8s %8s\n' "$c" "$(echo "${t[$c]}" | column 1)" "$(echo "${t[$c]}" | column 2)"; done

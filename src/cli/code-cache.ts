@@ -23,10 +23,14 @@ export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | und
   return base && path.isAbsolute(base) ? path.join(base, 'gg-ts', 'code') : undefined;
 }
 
-/** The cache file of one bundle (its hash), one kind of run (e.g. the command) and this exact Node. */
-export function codeCacheFile(dir: string, bundleHash: string, kind: string): string {
+/**
+ * The cache file of one kind of run (e.g. the command) of one bundle, named by its build hash and by its file's
+ * mtime (a bundle edited by hand keeps the hash its loader was built with), for this exact Node.
+ */
+export function codeCacheFile(dir: string, kind: string, bundleHash: string, bundleMtimeMs: number): string {
   const k = /^[a-z][a-z0-9-]{0,39}$/.test(kind) ? kind : '_';
-  return path.join(dir, `${bundleHash}-${k}-${process.version}-${process.arch}.bin`);
+  const stamp = Math.trunc(bundleMtimeMs).toString(36);
+  return path.join(dir, `${k}-${bundleHash}-${stamp}-${process.version}-${process.arch}.bin`);
 }
 
 /** Owned by this user and writable by no one else: what may hold code we run. */
@@ -57,6 +61,7 @@ function readTrusted(file: string): Buffer | 'missing' | 'untrusted' {
   }
 }
 
+/** Write `file` (temp, rename), and remove the caches of the same kind of run left by other bundles or Nodes. */
 function writeAtomic(file: string, data: Buffer): void {
   const dir = path.dirname(file);
   try {
@@ -68,7 +73,13 @@ function writeAtomic(file: string, data: Buffer): void {
       fs.renameSync(tmp, file);
     } catch {
       fs.rmSync(tmp, { force: true });
+      return;
     }
+    const kind = /^([a-z_][a-z0-9-]*)-[0-9a-f]{16}-/.exec(path.basename(file))?.[1];
+    if (kind === undefined) return;
+    for (const other of fs.readdirSync(dir))
+      if (other !== path.basename(file) && other.endsWith('.bin') && other.startsWith(`${kind}-`))
+        if (/^-[0-9a-f]{16}-/.test(other.slice(kind.length))) fs.rmSync(path.join(dir, other), { force: true });
   } catch {
     // No cache directory (read-only home, no space): the next run compiles again.
   }
@@ -97,6 +108,6 @@ export function runWithCodeCache(file: string, cacheFile: string | undefined): C
 /** What a program's loader (dist/bin/gg.js, made by scripts/bundle.mjs) calls; GG_CODE_CACHE=0 turns it off. */
 export function launch(file: string, bundleHash: string, kind: string): void {
   const dir = process.env['GG_CODE_CACHE'] === '0' ? undefined : codeCacheDir();
-  const use = runWithCodeCache(file, dir && codeCacheFile(dir, bundleHash, kind));
+  const use = runWithCodeCache(file, dir && codeCacheFile(dir, kind, bundleHash, fs.statSync(file).mtimeMs));
   if (process.env['GG_CODE_CACHE'] === 'report') process.stderr.write(`gg: code cache ${use}\n`);
 }

@@ -77,15 +77,31 @@ describe('code cache', () => {
     assert.deepEqual(fs.readdirSync(path.dirname(cache)), [], 'nothing written into a shared directory');
   });
 
-  it('keys a cache by the bundle, the kind of run and this exact Node', () => {
-    const a = codeCacheFile('/c', 'aaaa', 'force');
-    assert.notEqual(a, codeCacheFile('/c', 'bbbb', 'force'));
-    assert.notEqual(a, codeCacheFile('/c', 'aaaa', 'init'));
+  it('keys a cache by the kind of run, the bundle (hash and mtime) and this exact Node', () => {
+    const a = codeCacheFile('/c', 'force', 'aaaaaaaaaaaaaaaa', 1000);
+    assert.notEqual(a, codeCacheFile('/c', 'force', 'bbbbbbbbbbbbbbbb', 1000));
+    assert.notEqual(a, codeCacheFile('/c', 'force', 'aaaaaaaaaaaaaaaa', 2000), 'a bundle edited by hand');
+    assert.notEqual(a, codeCacheFile('/c', 'init', 'aaaaaaaaaaaaaaaa', 1000));
     assert.ok(a.includes(process.version) && a.includes(process.arch));
-    assert.equal(codeCacheFile('/c', 'aaaa', '../x'), codeCacheFile('/c', 'aaaa', '--version'), 'odd kinds: one');
+    const odd = codeCacheFile('/c', '../x', 'aaaaaaaaaaaaaaaa', 1000);
+    assert.equal(odd, codeCacheFile('/c', '--version', 'aaaaaaaaaaaaaaaa', 1000), 'odd kinds: one file');
+    assert.equal(path.dirname(odd), '/c');
     assert.equal(codeCacheDir({ XDG_CACHE_HOME: '/x' }), '/x/gg-ts/code');
     assert.equal(codeCacheDir({ HOME: '/h' }), '/h/.cache/gg-ts/code');
     assert.equal(codeCacheDir({ XDG_CACHE_HOME: 'rel', HOME: '' }), undefined);
+  });
+
+  it("a new cache replaces the same command's caches of other bundles, and no other command's", () => {
+    const dir = tempDir();
+    const file = script(dir);
+    const cacheDir = path.join(dir, 'cache');
+    const older = codeCacheFile(cacheDir, 'force', '1111111111111111', 1);
+    const other = codeCacheFile(cacheDir, 'force-x', '1111111111111111', 1);
+    runCached(file, older);
+    runCached(file, other);
+    const now = codeCacheFile(cacheDir, 'force', '2222222222222222', 2);
+    assert.deepEqual(runCached(file, now), [EXPECTED, 'missing']);
+    assert.deepEqual(fs.readdirSync(cacheDir).sort(), [path.basename(now), path.basename(other)].sort());
   });
 
   it('the gg program uses it per command, and runs right from a garbage one', () => {
@@ -98,7 +114,7 @@ describe('code cache', () => {
     assert.match(r.stderr, /code cache missing/);
     const codeDir = path.join(home, 'gg-ts', 'code');
     const [made] = fs.readdirSync(codeDir);
-    assert.ok(made?.includes('-init-'), made);
+    assert.ok(made?.startsWith('init-'), made);
     r = gg('hash', path.join(REPO, 'package.json'));
     assert.match(r.stderr, /code cache missing/, 'another command: its own cache');
     const hash = r.stdout;
