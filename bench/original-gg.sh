@@ -29,7 +29,7 @@ unset GG_DIR
 ms() {
   local r TIMEFORMAT='%R %U %S'
   r=$({ time "$@" >/dev/null 2>"$work/err"; } 2>&1) || { tail -3 "$work/err" >&2; exit 1; }
-  awk '{printf "%d/%d", $1 * 1000, ($2 + $3) * 1000}' <<<"$r"
+  awk '{printf "%d/%d/%d/%d", $1 * 1000, ($2 + $3) * 1000, $2 * 1000, $3 * 1000}' <<<"$r"
 }
 placeholders() { # fresh placeholders in $proj/t, and (for cold) an empty memo
   rm -rf "$proj/t" && mkdir "$proj/t"
@@ -65,6 +65,11 @@ for k in cold warm; do
   oc=$(echo "${t[orig-$k]}" | column 2) sc=$(echo "${t[ts-$k]}" | column 2)
   printf '%-6s %14s %14s %8s   %14s %14s %8s\n' "$k" "$ow" "$sw" "$(ratio "$sw" "$ow")" "$oc" "$sc" "$(ratio "$sc" "$oc")"
 done
+# CPU split into user and system time: at load, the system column (the kernel creating and renaming the 500
+# outputs, for both) swings with the disk; user time is the steady one.
+printf '%-6s %14s %14s %14s %14s\n' '' 'original user' 'gg-ts user' 'original sys' 'gg-ts sys'
+printf '%-6s %14s %14s %14s %14s\n' warm "$(echo "${t[orig-warm]}" | column 3)" "$(echo "${t[ts-warm]}" | column 3)" \
+  "$(echo "${t[orig-warm]}" | column 4)" "$(echo "${t[ts-warm]}" | column 4)"
 if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
   echo "note: NODE_EXTRA_CA_CERTS is set: Node 20 parses that file at every start (nodejs/node#40524), in every"
   echo "      gg-ts run above; bench/startup.sh shows what it costs; rerun with 'env -u NODE_EXTRA_CA_CERTS' to compare."

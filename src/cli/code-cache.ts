@@ -15,6 +15,9 @@ import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
+/** A cache of another bundle or Node, for the same command, is removed once it is this old. */
+const STALE_MS = 24 * 3600 * 1000;
+
 export type CacheUse = 'accepted' | 'rejected' | 'missing' | 'untrusted' | 'off';
 
 /** Where the caches live: $XDG_CACHE_HOME/gg-ts/code, else ~/.cache/gg-ts/code; none if neither is known. */
@@ -61,7 +64,10 @@ function readTrusted(file: string): Buffer | 'missing' | 'untrusted' {
   }
 }
 
-/** Write `file` (temp, rename), and remove the caches of the same kind of run left by other bundles or Nodes. */
+/**
+ * Write `file` (temp, rename), and remove the caches of the same kind of run that other bundles or Nodes wrote
+ * over a day ago (a rebuilt checkout does not pile them up; two installs in use at once do not evict each other).
+ */
 function writeAtomic(file: string, data: Buffer): void {
   const dir = path.dirname(file);
   try {
@@ -79,7 +85,10 @@ function writeAtomic(file: string, data: Buffer): void {
     if (kind === undefined) return;
     for (const other of fs.readdirSync(dir))
       if (other !== path.basename(file) && other.endsWith('.bin') && other.startsWith(`${kind}-`))
-        if (/^-[0-9a-f]{16}-/.test(other.slice(kind.length))) fs.rmSync(path.join(dir, other), { force: true });
+        if (/^-[0-9a-f]{16}-/.test(other.slice(kind.length))) {
+          const st = fs.lstatSync(path.join(dir, other), { throwIfNoEntry: false });
+          if (st && Date.now() - st.mtimeMs > STALE_MS) fs.rmSync(path.join(dir, other), { force: true });
+        }
   } catch {
     // No cache directory (read-only home, no space): the next run compiles again.
   }

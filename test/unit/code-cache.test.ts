@@ -91,17 +91,20 @@ describe('code cache', () => {
     assert.equal(codeCacheDir({ XDG_CACHE_HOME: 'rel', HOME: '' }), undefined);
   });
 
-  it("a new cache replaces the same command's caches of other bundles, and no other command's", () => {
+  it("a new cache removes the same command's day-old caches of other bundles, and nothing else", () => {
     const dir = tempDir();
     const file = script(dir);
     const cacheDir = path.join(dir, 'cache');
-    const older = codeCacheFile(cacheDir, 'force', '1111111111111111', 1);
+    const old = codeCacheFile(cacheDir, 'force', '1111111111111111', 1);
+    const recent = codeCacheFile(cacheDir, 'force', '3333333333333333', 3);
     const other = codeCacheFile(cacheDir, 'force-x', '1111111111111111', 1);
-    runCached(file, older);
-    runCached(file, other);
+    for (const f of [old, recent, other]) runCached(file, f);
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    for (const f of [old, other]) fs.utimesSync(f, twoDaysAgo, twoDaysAgo);
     const now = codeCacheFile(cacheDir, 'force', '2222222222222222', 2);
     assert.deepEqual(runCached(file, now), [EXPECTED, 'missing']);
-    assert.deepEqual(fs.readdirSync(cacheDir).sort(), [path.basename(now), path.basename(other)].sort());
+    const left = [now, recent, other].map((f) => path.basename(f)).sort();
+    assert.deepEqual(fs.readdirSync(cacheDir).sort(), left);
   });
 
   it('the gg program uses it per command, and runs right from a garbage one', () => {
