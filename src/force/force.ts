@@ -314,17 +314,22 @@ export class Forcer {
    * for them all before it returns.
    */
   private recordSoon(names: string[], thunk: Thunk, outputs: ThunkOutputs): void {
-    const p = this.record(names, thunk, outputs).then(
-      () => {
-        this.recording.delete(p);
-      },
-      (e: unknown) => {
-        this.recording.delete(p);
-        this.recordError ??= isGgError(e)
-          ? e
-          : new GgError('GG_E_INTERNAL', `recording ${names[0]}: ${(e as Error).message}`, { cause: e });
-      },
-    );
+    // Started on the next turn: their synchronous part (a local memo file per entry, slow to create on ext4)
+    // would otherwise run in the microtasks ahead of the dependants' continuations and delay their dispatch.
+    const next = new Promise<void>((resolve) => setImmediate(resolve));
+    const p = next
+      .then(() => this.record(names, thunk, outputs))
+      .then(
+        () => {
+          this.recording.delete(p);
+        },
+        (e: unknown) => {
+          this.recording.delete(p);
+          this.recordError ??= isGgError(e)
+            ? e
+            : new GgError('GG_E_INTERNAL', `recording ${names[0]}: ${(e as Error).message}`, { cause: e });
+        },
+      );
     this.recording.add(p);
   }
 
