@@ -12,6 +12,16 @@ import { openRuntime } from '../../src/runtime.js';
 import { project, run, tempDir } from '../helpers/cli.js';
 import { ShellThunks } from '../helpers/shell-thunks.js';
 
+/** b reads a's output: a two-thunk chain on a fresh project's local runtime, no jail. */
+async function twoStepChain() {
+  const dir = project();
+  const s = new ShellThunks(dir);
+  const a = s.script('echo a > out');
+  const b = s.script('cat in > out; echo b >> out', { thunks: [{ name: a.name, filename: 'in' }] });
+  s.close();
+  return { a, b, rt: await openRuntime({ ggDir: path.join(dir, '.gg'), sandbox: 'none' }) };
+}
+
 /** The real local engine, with the first `n` calls failing the way a machine out of processes does. */
 function flaky(engine: Engine, n: number, retryable: boolean): Engine & { calls: number } {
   const e = {
@@ -77,12 +87,7 @@ it('reports a full disk as GG_E_DISK_FULL and leaves no partial object', (t) => 
 });
 
 it("writes the memo while dependants run, and a memo write that fails is still forceAll's error", async () => {
-  const dir = project();
-  const s = new ShellThunks(dir);
-  const a = s.script('echo a > out');
-  const b = s.script('cat in > out; echo b >> out', { thunks: [{ name: a.name, filename: 'in' }] });
-  s.close();
-  const rt = await openRuntime({ ggDir: path.join(dir, '.gg'), sandbox: 'none' });
+  const { b, rt } = await twoStepChain();
   // The real local store, whose memo writes fail the way a full disk makes them fail.
   const store = Object.create(rt.store) as typeof rt.store;
   store.putReductions = () => Promise.reject(new GgError('GG_E_DISK_FULL', 'no space left writing the memo'));
@@ -96,12 +101,7 @@ it("writes the memo while dependants run, and a memo write that fails is still f
 });
 
 it('does not look up again a ref the caller found unreduced (the upload plan), and still forces it', async () => {
-  const dir = project();
-  const s = new ShellThunks(dir);
-  const a = s.script('echo a > out');
-  const b = s.script('cat in > out; echo b >> out', { thunks: [{ name: a.name, filename: 'in' }] });
-  s.close();
-  const rt = await openRuntime({ ggDir: path.join(dir, '.gg'), sandbox: 'none' });
+  const { a, b, rt } = await twoStepChain();
   const asked: string[] = [];
   const store = Object.create(rt.store) as typeof rt.store;
   store.getReduction = (ref: string) => {

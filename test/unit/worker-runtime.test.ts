@@ -33,6 +33,19 @@ async function uploadBlobs(dir: string, store: Store): Promise<void> {
     await store.putFile(path.join(dir, '.gg/blobs', name), name);
 }
 
+/** A worker cache directory that already holds these blobs of the project (from an "earlier life"). */
+async function cacheHolding(dir: string, names: string[]): Promise<string> {
+  const cacheDir = tempDir();
+  const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
+  for (const name of names) {
+    const tmp = earlier.tempPath();
+    fs.copyFileSync(path.join(dir, '.gg/blobs', name), tmp);
+    earlier.adoptFile(tmp, name);
+  }
+  await earlier.close();
+  return cacheDir;
+}
+
 describe('WorkerCache', () => {
   it('evicts least-recently-used objects past its size, never pinned ones, and keeps its contents across restarts', () => {
     const dir = tempDir();
@@ -119,14 +132,7 @@ describe('WorkerRuntime over a Redis store', () => {
     await store.check();
     await uploadBlobs(dir, store);
     // The worker's cache holds the big input (and the shell) from an earlier life.
-    const cacheDir = tempDir();
-    const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
-    for (const name of [big, s.sh]) {
-      const tmp = earlier.tempPath();
-      fs.copyFileSync(path.join(dir, '.gg/blobs', name), tmp);
-      earlier.adoptFile(tmp, name);
-    }
-    await earlier.close();
+    const cacheDir = await cacheHolding(dir, [big, s.sh]);
     const worker = await ClusterWorker.start({
       storageUri: redis.uri,
       jobs: 1,
@@ -161,14 +167,7 @@ describe('WorkerRuntime over a Redis store', () => {
     const store = RedisStore.fromUri(redis.uri);
     await store.check();
     await uploadBlobs(dir, store);
-    const cacheDir = tempDir();
-    const earlier = new WorkerCache(cacheDir, { maxBytes: 1 << 30 });
-    for (const name of [big, s.sh]) {
-      const tmp = earlier.tempPath();
-      fs.copyFileSync(path.join(dir, '.gg/blobs', name), tmp);
-      earlier.adoptFile(tmp, name);
-    }
-    await earlier.close();
+    const cacheDir = await cacheHolding(dir, [big, s.sh]);
     const common = { storageUri: redis.uri, jobs: 1, cacheBytes: 1 << 30, sandbox: 'none' as const, log: () => {} };
     const holder = await ClusterWorker.start({ ...common, cacheDir, id: 'holder' });
     const other = await ClusterWorker.start({ ...common, cacheDir: tempDir(), id: 'other' });
