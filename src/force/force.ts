@@ -13,7 +13,7 @@ import { GgError, isGgError } from '../errors.js';
 import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/name.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
 import type { Engine, ExecutionResult } from '../engine/engine.js';
-import type { Store } from '../store/store.js';
+import { putAllReductions, type Store } from '../store/store.js';
 import { Semaphore } from './semaphore.js';
 import {
   executeSpeculatively,
@@ -367,8 +367,7 @@ export class Forcer {
       if (names.length === 0) return;
     }
     const entries = names.flatMap(entriesOf);
-    if (store.putReductions) await store.putReductions(entries);
-    else for (const [ref, result] of entries) await store.putReduction(ref, result);
+    await putAllReductions(store, entries);
   }
 
   private async execute(name: string, thunk: Thunk, orig: string | undefined): Promise<ThunkOutputs> {

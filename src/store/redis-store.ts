@@ -26,6 +26,7 @@ import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
 import type { PutResult } from './store.js';
 import {
+  assertEntries,
   assertRef,
   corruptObject,
   missingObject,
@@ -40,8 +41,8 @@ import {
 export { parseRedisUri, redactUri };
 
 export const REDUCTION_PREFIX = 'reduction:';
-/** All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded. */
 /**
+ * All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded.
  * KEYS: n memo keys, then object names; ARGV: n, the n memo values, then the objects. The objects (a thunk's
  * small outputs) are stored first, in the same step: an error stops the script before any memo entry is written.
  */
@@ -508,10 +509,7 @@ export class RedisStore implements RemoteStore {
 
   /** A thunk's entries in one command (MSET). */
   async putReductions(entries: readonly (readonly [string, string])[]): Promise<void> {
-    for (const [ref, result] of entries) {
-      assertRef(ref);
-      assertMemoValue(result);
-    }
+    assertEntries(entries);
     if (entries.length === 0) return;
     await this.run(`recording the result of ${entries[0]![0]}`, () =>
       this.client.mset(...entries.flatMap(([ref, result]) => [REDUCTION_PREFIX + ref, result])),
@@ -527,10 +525,7 @@ export class RedisStore implements RemoteStore {
     entries: readonly (readonly [string, string])[],
     objects: readonly Buffer[] = [],
   ): Promise<(string | undefined)[]> {
-    for (const [ref, result] of entries) {
-      assertRef(ref);
-      assertMemoValue(result);
-    }
+    assertEntries(entries);
     if (entries.length === 0) return [];
     const names = objects.map((data) => {
       const name = computeName(data);

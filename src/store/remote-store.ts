@@ -81,6 +81,14 @@ export function assertRef(ref: string): void {
   assertName(splitTag(ref).name, 'thunk reference');
 }
 
+/** Every entry a valid reference and memo value (before anything is written). */
+export function assertEntries(entries: readonly (readonly [ref: string, value: string])[]): void {
+  for (const [ref, value] of entries) {
+    assertRef(ref);
+    assertMemoValue(value);
+  }
+}
+
 /**
  * Hashes (and counts) everything that flows through it. With `expectedName`, it fails at the end of the data when
  * the bytes do not hash to that name, so a consumer (an upload) never completes with the wrong content; with

@@ -64,3 +64,12 @@ export interface Store {
 
   close(): Promise<void>;
 }
+
+/** A thunk's memo entries in one step where the store can (putReductions), else one at a time, in order. */
+export async function putAllReductions(
+  store: Store,
+  entries: readonly (readonly [ref: string, result: string])[],
+): Promise<void> {
+  if (store.putReductions) await store.putReductions(entries);
+  else for (const [ref, result] of entries) await store.putReduction(ref, result);
+}

@@ -11,7 +11,7 @@ import { isGgError } from '../errors.js';
 import { assertName, nameSize, splitTag } from '../ir/name.js';
 import type { LocalStore } from './local-store.js';
 import { MemoSigner } from './memo-signer.js';
-import type { PutResult, Store } from './store.js';
+import { putAllReductions, type PutResult, type Store } from './store.js';
 import { uploadMissing, type UploadOptions, type UploadReport } from './upload.js';
 
 /** Objects up to this size are fetched into memory in one request; larger ones stream to a file. */
@@ -185,8 +185,7 @@ export class TieredStore implements Store {
 
   private async putRemote(entries: readonly (readonly [string, string])[]): Promise<void> {
     const sealed = entries.map(([ref, result]): [string, string] => [ref, this.signer.seal(ref, result)]);
-    if (this.remote.putReductions) await this.remote.putReductions(sealed);
-    else for (const [ref, value] of sealed) await this.remote.putReduction(ref, value);
+    await putAllReductions(this.remote, sealed);
   }
 
   /**

@@ -302,21 +302,22 @@ export class ClusterEngine implements Engine {
     clearTimeout(this.holdTimer);
     const fresh = this.unsent.filter((r) => !r.settled);
     this.unsent = [];
+    // Runs placed when submitted go one per job: they were placed because a slot of that worker is free.
+    const placedNow = fresh.filter((r) => r.target !== undefined);
     const shared = [...this.held.filter((r) => !r.settled), ...fresh.filter((r) => r.target === undefined)];
     this.held = [];
     let slots = 0;
     for (const w of this.live.values()) slots += w.slots;
     const unit = Math.max(1, slots);
     const size = Math.max(1, Math.min(MAX_BATCH, Math.floor(this.waiting / unit)));
-    const queued = this.waiting - fresh.length - shared.length + fresh.filter((r) => r.target === undefined).length;
+    // Runs sent earlier and still waiting to start (the queues' depth without this send's).
+    const queued = this.waiting - shared.length - placedNow.length;
     let n = shared.length;
     if (size > 1 && queued >= unit && n % size !== 0) {
       this.held = shared.slice(n - (n % size));
       n -= n % size;
       this.holdTimer = setTimeout(() => this.schedule(), HOLD_MS);
     }
-    // Runs placed when submitted go one per job: they were placed because a slot of that worker is free.
-    const placedNow = fresh.filter((r) => r.target !== undefined);
     const { byWorker, rest } = this.placeBacklog(shared.slice(0, n), size);
     const jobs = new Map<string, Batch[]>();
     const add = (queue: string, runs: Run[], per: number): void => {
