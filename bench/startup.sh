@@ -42,28 +42,31 @@ placeholder
 [[ "$(cat "$work/p")" == 1 ]] || { echo "startup.sh: the thunk did not force" >&2; exit 1; }
 
 declare -A t
+# The gg cases run the programs as a user does (package.json's bin: their #! launcher, scripts/bundle.mjs).
 # gg-force-1-no-code-cache: the bundle compiled afresh (GG_CODE_CACHE=0), what V8's code cache saves;
-# gg-force-1-unbundled: the same code from tsc's output (dist/src), what the bundle (dist/bin) saves.
+# gg-force-1-unbundled: the same code from tsc's output (dist/src) run by `node FILE` with NODE_EXTRA_CA_CERTS
+# unset (as the launcher starts Node), what the bundle (dist/bin) saves.
 cases=(node gg-version gg-force-and-run gg-force-1-memoized gg-force-1-no-code-cache gg-force-1-unbundled)
-# Node 20 parses NODE_EXTRA_CA_CERTS's whole file at every start (nodejs/node#40524): when it is set, the same
-# cases without it show what that costs each process.
+# Node 20 parses NODE_EXTRA_CA_CERTS's whole file at every start (nodejs/node#40524): when it is set, `node -e 0`
+# without it, and the bundle run by `node FILE` (Node parses the file; the launcher moves it aside), show what
+# that costs each process.
 extra_ca=${NODE_EXTRA_CA_CERTS:-}
-if [[ -n "$extra_ca" ]]; then cases+=(node-without-extra-ca-certs gg-force-1-without-extra-ca-certs); fi
+if [[ -n "$extra_ca" ]]; then cases+=(node-without-extra-ca-certs gg-force-1-node-file-with-extra-ca-certs); fi
 if [[ -n "$orig" ]]; then cases+=(original-gg-force original-gg-force-1-memoized); fi
 for ((i = 0; i < runs; i++)); do
   t[node]+="$(ms node -e 0) "
-  t[gg-version]+="$(ms node "$gg" --version) "
-  t[gg-force-and-run]+="$(ms node "$here/dist/bin/gg-force-and-run.js") "
+  t[gg-version]+="$(ms "$gg" --version) "
+  t[gg-force-and-run]+="$(ms "$here/dist/bin/gg-force-and-run.js") "
   placeholder
-  t[gg-force-1-memoized]+="$(cd "$work" && ms node "$gg" force --sandbox=none p) "
+  t[gg-force-1-memoized]+="$(cd "$work" && ms "$gg" force --sandbox=none p) "
   placeholder
-  t[gg-force-1-no-code-cache]+="$(cd "$work" && GG_CODE_CACHE=0 ms node "$gg" force --sandbox=none p) "
+  t[gg-force-1-no-code-cache]+="$(cd "$work" && GG_CODE_CACHE=0 ms "$gg" force --sandbox=none p) "
   placeholder
-  t[gg-force-1-unbundled]+="$(cd "$work" && ms node "$here/dist/src/cli/main.js" force --sandbox=none p) "
+  t[gg-force-1-unbundled]+="$(cd "$work" && unset NODE_EXTRA_CA_CERTS && ms node "$here/dist/src/cli/main.js" force --sandbox=none p) "
   if [[ -n "$extra_ca" ]]; then
     t[node-without-extra-ca-certs]+="$(unset NODE_EXTRA_CA_CERTS && ms node -e 0) "
     placeholder
-    t[gg-force-1-without-extra-ca-certs]+="$(cd "$work" && unset NODE_EXTRA_CA_CERTS && ms node "$gg" force --sandbox=none p) "
+    t[gg-force-1-node-file-with-extra-ca-certs]+="$(cd "$work" && ms node "$gg" force --sandbox=none p) "
   fi
   if [[ -n "$orig" ]]; then
     t[original-gg-force]+="$(ms "$orig/gg-force") " # its usage message: start-up and exit

@@ -49,6 +49,20 @@ const requireDeps = {
   },
 };
 
+/**
+ * The first two lines of each loader: a shell script that starts Node on the same file (a JavaScript expression
+ * and a comment to Node). Why not `#!/usr/bin/env node`: Node 20 parses the file NODE_EXTRA_CA_CERTS names at
+ * every start, ~50 ms of CPU with the system bundle there, more than a whole memoized `gg force`; so Node is
+ * started with the variable moved aside, and the program puts it back for its children and trusts the file on
+ * its first TLS connection (src/store/tls-trust.ts). Left alone when NODE_OPTIONS picks another CA store
+ * (--use-openssl-ca). No process besides sh; `node` is found on PATH, as `env node` found it.
+ */
+const LAUNCHER = [
+  '#!/bin/sh',
+  `":" //; case " \${NODE_OPTIONS-} " in *-ca*) ;; *) [ -z "\${NODE_EXTRA_CA_CERTS-}" ] || { export GG_TS_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; } ;; esac; exec node -- "$0" "$@"`,
+  '',
+].join('\n');
+
 await fs.rm(outdir, { recursive: true, force: true });
 await fs.mkdir(outdir, { recursive: true });
 // .js under dist/bin is CommonJS (the package is ESM): a CommonJS entry starts faster than an ES module.
@@ -74,10 +88,10 @@ for (const [name, entry] of Object.entries(programs)) {
   const hash = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);
   // The code cache is kept per command (what `gg force` compiles is not what `gg init` does).
   const kind = name === 'gg' ? `process.argv[2] ?? ''` : JSON.stringify('run');
+  const loader = path.join(outdir, `${name}.js`);
   await build({
     stdin: {
       contents: [
-        `#!/usr/bin/env node`,
         `import { launch } from ${JSON.stringify(path.join(src, 'cli/code-cache.js'))};`,
         `launch(require('node:path').join(__dirname, ${JSON.stringify(`${name}.main.js`)}), '${hash}', ${kind});`,
       ].join('\n'),
@@ -88,8 +102,10 @@ for (const [name, entry] of Object.entries(programs)) {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    outfile: path.join(outdir, `${name}.js`),
+    outfile: loader,
+    plugins: [ownUrl],
     logLevel: 'warning',
   });
-  await fs.chmod(path.join(outdir, `${name}.js`), 0o755);
+  await fs.writeFile(loader, LAUNCHER + (await fs.readFile(loader, 'utf8')), { mode: 0o755 });
+  await fs.chmod(loader, 0o755);
 }

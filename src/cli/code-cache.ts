@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
+import { adoptExtraCaCerts } from '../store/tls-trust.js';
 
 /** A cache of another bundle or Node, for the same command, is removed once it is this old. */
 const STALE_MS = 24 * 3600 * 1000;
@@ -116,6 +117,7 @@ export function runWithCodeCache(file: string, cacheFile: string | undefined): C
 
 /** What a program's loader (dist/bin/gg.js, made by scripts/bundle.mjs) calls; GG_CODE_CACHE=0 turns it off. */
 export function launch(file: string, bundleHash: string, kind: string): void {
+  adoptExtraCaCerts(); // the launcher moved NODE_EXTRA_CA_CERTS aside: back for children (src/store/tls-trust.ts)
   const dir = process.env['GG_CODE_CACHE'] === '0' ? undefined : codeCacheDir();
   const use = runWithCodeCache(file, dir && codeCacheFile(dir, kind, bundleHash, fs.statSync(file).mtimeMs));
   if (process.env['GG_CODE_CACHE'] === 'report') process.stderr.write(`gg: code cache ${use}\n`);

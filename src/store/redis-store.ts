@@ -22,6 +22,7 @@ import { NameHasher, assertName, computeName, nameSize } from '../ir/name.js';
 import { chunked, mapConcurrent } from './concurrency.js';
 import { classifyRedisError, readOnlyReplica } from './redis-errors.js';
 import { parseRedisUri, redactUri, type RedisAddress } from './redis-uri.js';
+import { trustExtraCaCerts } from './tls-trust.js';
 import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
 import type { Claim, ClaimNotice, PutResult } from './store.js';
@@ -144,7 +145,10 @@ export class RedisStore implements RemoteStore {
       retryStrategy: (times: number) => (!this.everReady || times > 10 ? null : Math.min(100 * times, 1000)),
     };
     // SNI takes host names only (an IP address is checked against the certificate's IP entries without it).
-    if (options.tls) redisOptions.tls = net.isIP(options.host) ? {} : { servername: options.host };
+    if (options.tls) {
+      trustExtraCaCerts();
+      redisOptions.tls = net.isIP(options.host) ? {} : { servername: options.host };
+    }
     this.client = new Redis(redisOptions);
     // Without a listener an 'error' event would crash the process; the last one explains a failed connect.
     this.client.on('error', (e: Error) => {

@@ -11,6 +11,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { trustExtraCaCerts } from './tls-trust.js';
 
 export interface RawRedisTarget {
   host: string;
@@ -65,6 +66,7 @@ export class RedisStreamConnection {
       // Plain TCP reads into one reused buffer (no allocation per read: a 300 MiB download leaves no garbage);
       // TLS sockets do not support that and deliver fresh buffers instead.
       const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      if (t.tls) trustExtraCaCerts();
       const s = t.tls
         ? tls.connect({ host: t.host, port: t.port, ...(net.isIP(t.host) ? {} : { servername: t.host }) })
         : net.connect({

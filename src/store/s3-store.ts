@@ -34,6 +34,7 @@ import { multipartUpload, type MultipartSource } from './s3-multipart.js';
 import { classifyS3Error, errorFacts, isConfigurationError, isNotFound, listBucketDenied } from './s3-errors.js';
 import { parseS3Uri, type S3Location, GCS_ENDPOINT } from './s3-uri.js';
 import type { PutResult } from './store.js';
+import { trustExtraCaCerts } from './tls-trust.js';
 import {
   HashingPassThrough,
   assertRef,
@@ -125,6 +126,7 @@ export class S3Store implements RemoteStore {
       ...(options.endpoint ? { endpoint: options.endpoint, forcePathStyle: true } : {}),
       ...options.clientConfig,
     };
+    trustExtraCaCerts(); // NODE_EXTRA_CA_CERTS, for this client and the SDK's credential clients
     this.client = new S3Client(this.config);
   }
 

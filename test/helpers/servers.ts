@@ -104,6 +104,8 @@ function waitForOutput(
 
 export interface RedisServerOptions {
   password?: string;
+  /** Serve TLS only (redis-server --tls-port; the uri is rediss://): the server's certificate and key files. */
+  tls?: { cert: string; key: string };
 }
 
 export async function startRedis(opts: RedisServerOptions = {}): Promise<RunningServer> {
@@ -112,8 +114,10 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const args = [
-      '--port',
-      String(port),
+      ...(opts.tls
+        ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key]
+        : ['--port', String(port)]),
+      ...(opts.tls ? ['--tls-auth-clients', 'no'] : []),
       '--bind',
       '127.0.0.1',
       '--save',
@@ -151,7 +155,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
     child.stderr?.resume();
     const auth = opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : '';
     return {
-      uri: `redis://${auth}127.0.0.1:${port}/0`,
+      uri: `${opts.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}/0`,
       host: '127.0.0.1',
       port,
       stop: () => stopChild(child),

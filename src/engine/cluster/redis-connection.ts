@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { GgError } from '../../errors.js';
 import { parseRedisUri } from '../../store/redis-store.js';
+import { trustExtraCaCerts } from '../../store/tls-trust.js';
 
 export interface ClusterConnection {
   host: string;
@@ -20,6 +21,7 @@ export interface ClusterConnection {
 /** Reconnect forever, backing off to 2 s: a Redis restart or a cut link is waited out, not fatal. */
 export function clusterConnection(uri: string): ClusterConnection {
   const r = parseRedisUri(uri);
+  if (r.tls) trustExtraCaCerts(); // NODE_EXTRA_CA_CERTS for BullMQ's connections
   return {
     host: r.host,
     port: r.port,

@@ -8,6 +8,7 @@ import { openRemoteStore } from '../../store/open-store.js';
 import { HANDLER, RUNTIME } from './package.js';
 import { PROTOCOL_VERSION, type ProbeResponse } from './protocol.js';
 import { configError, type LambdaEndpoint } from './sdk-client.js';
+import { trustExtraCaCerts } from '../../store/tls-trust.js';
 
 export interface DeployOptions extends LambdaEndpoint {
   functionName: string;
@@ -29,6 +30,7 @@ async function client(o: LambdaEndpoint) {
   // gg supports Node 20; the SDK's nag about Node 22 is not the user's concern (as in s3-store.ts).
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk = await import('@aws-sdk/client-lambda');
+  trustExtraCaCerts();
   return {
     sdk,
     c: new sdk.LambdaClient({

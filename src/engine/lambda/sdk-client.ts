@@ -5,6 +5,7 @@
  */
 import { GgError } from '../../errors.js';
 import type { InvokeClient, InvokeOutcome } from './lambda-engine.js';
+import { trustExtraCaCerts } from '../../store/tls-trust.js';
 
 export interface LambdaEndpoint {
   region?: string;
@@ -43,6 +44,7 @@ export function configError(e: unknown, functionName: string): GgError | undefin
 export async function sdkInvokeClient(o: LambdaEndpoint = {}): Promise<InvokeClient> {
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
+  trustExtraCaCerts();
   const client = new LambdaClient({
     maxAttempts: 1,
     ...(o.region ? { region: o.region } : {}),
