@@ -6,6 +6,9 @@
  *  3. bytes moved with and without placement: chains of thunks over large inputs, on 4 workers;
  *  4. time lost to one frozen worker (SIGSTOP) with and without straggler duplicates.
  * Usage: node dist/bench/cluster.js [--count N] [--chain N] [--repeat N] [--sandbox none|bwrap] [--only 1,2,3,4]
+ *                                  [--base DIR]
+ * --base DIR: another built checkout (a worktree of main): parts 1 and 2 also run its client and workers, in
+ * the same rounds, for a before/after under the same load.
  * Work happens under $TMPDIR (use /var/tmp on the development VM).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -27,6 +30,9 @@ const CHAIN = Number(arg('--chain', '300'));
 const REPEAT = Number(arg('--repeat', '5'));
 const SANDBOX = arg('--sandbox', 'none');
 const ONLY = new Set(arg('--only', '1,2,3,4').split(','));
+const BASE_DIR = arg('--base', '');
+const BASE_GG = BASE_DIR ? path.resolve(BASE_DIR, 'dist/src/cli/main.js') : '';
+if (BASE_GG && !fs.existsSync(BASE_GG)) throw new Error(`--base: ${BASE_GG} is missing (build that checkout first)`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Summary {
@@ -64,7 +70,7 @@ function project(): Project {
   return { dir, g, store, thunk };
 }
 
-async function force(p: Project, targets: string[], args: string[]): Promise<Summary> {
+async function force(p: Project, targets: string[], args: string[], gg = GG): Promise<Summary> {
   p.store.hashCache.flush();
   const list = path.join(p.dir, 'targets.txt');
   fs.writeFileSync(list, targets.join('\n'));
@@ -72,7 +78,7 @@ async function force(p: Project, targets: string[], args: string[]): Promise<Sum
     'bash',
     [
       '-c',
-      `TIMEFORMAT='cpu %3U %3S'; time node ${process.env['GG_BENCH_FORCE_NODE_FLAGS'] ?? ''} ${GG} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`,
+      `TIMEFORMAT='cpu %3U %3S'; time node ${process.env['GG_BENCH_FORCE_NODE_FLAGS'] ?? ''} ${gg} force --sandbox=${SANDBOX} --json ${args.join(' ')} $(cat ${list})`,
     ],
     { cwd: p.dir, encoding: 'utf8', maxBuffer: 1 << 30 },
   );
@@ -106,14 +112,14 @@ class Cluster {
     readonly root: string,
   ) {}
 
-  static async start(n: number, jobs: number, extra: string[] = []): Promise<Cluster> {
+  static async start(n: number, jobs: number, extra: string[] = [], gg = GG): Promise<Cluster> {
     const redis = await startRedis();
     const c = new Cluster(redis, fs.mkdtempSync(path.join(os.tmpdir(), 'gg-bench-workers-')));
     for (let i = 0; i < n; i++) {
       const w = spawn(
         process.execPath,
         [
-          GG,
+          gg,
           'worker',
           '--storage',
           redis.uri,
@@ -168,12 +174,12 @@ interface ClusterRun {
 }
 
 /** One cluster force of `names` on a fresh Redis and 2 fresh workers x 2 slots, with Redis's and the workers' CPU. */
-async function clusterRun(p: Project, names: string[], jobs: number, label: string): Promise<ClusterRun> {
-  const c = await Cluster.start(2, 2);
+async function clusterRun(p: Project, names: string[], jobs: number, label: string, gg = GG): Promise<ClusterRun> {
+  const c = await Cluster.start(2, 2, [], gg);
   try {
     const before = redisCounters(c.redis.port);
     const w0 = c.workers.map((w) => procCpu(w.pid!));
-    const s = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', String(jobs)]);
+    const s = await force(p, names, ['--engine', 'cluster', '--storage', c.redis.uri, '-j', String(jobs)], gg);
     const after = redisCounters(c.redis.port);
     let workerSelf = 0;
     c.workers.forEach((w, i) => (workerSelf += procCpu(w.pid!).self - w0[i]!.self));
@@ -198,9 +204,11 @@ async function throughput(): Promise<void> {
     [64, 'cluster, 2 workers x 2 slots, -j 64'],
     [4, 'cluster, same, -j 4 (1 thunk per job)'],
   ] as const) {
-    fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
-    fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
-    runs.push(await clusterRun(p, names, jobs, label));
+    for (const gg of BASE_GG ? [GG, BASE_GG] : [GG]) {
+      fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+      fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+      runs.push(await clusterRun(p, names, jobs, gg === GG ? label : `BASE ${label}`, gg));
+    }
   }
   const rate = (s: Summary): number => s.executed / (s.wall_ms / 1000);
   const ms = (s: number): string => fmt((s * 1000) / COUNT, 3);
@@ -234,23 +242,35 @@ async function chain(): Promise<void> {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const local: number[] = [];
   const cluster: number[] = [];
+  const base: number[] = [];
   const onWorkers: { fetch: number; run: number; upload: number }[] = [];
   const c = await Cluster.start(2, 2);
+  const cb = BASE_GG ? await Cluster.start(2, 2, [], BASE_GG) : undefined;
   try {
     for (let r = 0; r < REPEAT; r++) {
       let prev = p.thunk(`echo ${r}000000 > out`);
       for (let i = 1; i < CHAIN; i++)
         prev = p.thunk('read x < in; echo $((x+1)) > out', { thunks: [{ name: prev, filename: 'in' }] });
+      const fresh = (): void => {
+        fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
+        fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+      };
       local.push((await force(p, [prev], ['--engine', 'local', '-j', '2'])).wall_ms / CHAIN);
-      fs.rmSync(path.join(p.dir, '.gg/reductions'), { recursive: true });
-      fs.mkdirSync(path.join(p.dir, '.gg/reductions'));
+      fresh();
       const s = await force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]);
       cluster.push(s.wall_ms / CHAIN);
       const e = s.engine;
       onWorkers.push({ fetch: e['fetchMs']! / CHAIN, run: e['runMs']! / CHAIN, upload: e['uploadMs']! / CHAIN });
+      if (cb) {
+        fresh();
+        base.push(
+          (await force(p, [prev], ['--engine', 'cluster', '--storage', cb.redis.uri], BASE_GG)).wall_ms / CHAIN,
+        );
+      }
     }
   } finally {
     await c.stop();
+    await cb?.stop();
   }
   const l = median(local);
   const k = median(cluster);
@@ -269,6 +289,14 @@ async function chain(): Promise<void> {
   console.log(
     `  dispatch overhead (cluster - local, per thunk): ${fmt(median(diffs))} ms (median of the pairs: ${list(diffs)}; difference of the medians ${fmt(k - l)} ms)`,
   );
+  if (base.length > 0) {
+    const bd = base.map((x, i) => x - local[i]!);
+    const gain = base.map((x, i) => x - cluster[i]!);
+    console.log(`  BASE cluster engine (${BASE_DIR}): ${fmt(median(base))} ms/thunk (median; runs: ${list(base)})`);
+    console.log(
+      `  BASE dispatch overhead: ${fmt(median(bd))} ms (pairs: ${list(bd)}); base - this, per round: ${list(gain)} (median ${fmt(median(gain))} ms)`,
+    );
+  }
   // The median cluster run's own account: the workers' time per thunk; the rest of the wall is outside them
   // (the coordinator's scheduler, which the local engine runs too, and the hand-offs through Redis).
   console.log(

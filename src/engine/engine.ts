@@ -58,6 +58,13 @@ export interface Engine {
    * On one machine a duplicate only competes with the original for the same cores.
    */
   readonly speculative?: boolean;
+  /**
+   * Thunks up to this many bytes (encoded) travel inside the engine's job: it never reads them from the store.
+   * The scheduler may then dispatch a thunk whose dependency just ran while it stores the thunk and asks the
+   * memo for an early cutoff, instead of after (withdrawing the run on a cutoff): on a remote engine those are
+   * round trips on every dependent step.
+   */
+  readonly carriesThunkBytes?: number;
   /** Run `thunk` (named `name`; no thunk inputs left). Rejects with a GgError on any failure. */
   execute(name: string, thunk: Thunk, opts?: ExecuteOptions): Promise<ExecutionResult>;
   /** Counters for `gg force --json`'s `engine` block (jobs, bytes moved, cost, ...), if the engine keeps any. */

@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS, type Sandbox, type SandboxLimits, type StagedFile } fro
 import { MemoSigner } from '../store/memo-signer.js';
 import type { ObjectCache } from '../store/object-cache.js';
 import { removeTree } from '../sandbox/tree.js';
-import type { Store } from '../store/store.js';
+import type { ClaimNotice, Store } from '../store/store.js';
 import type { ExecutedOutput, ExecutionResult, ExecutionStats } from './engine.js';
 
 export interface WorkerRuntimeOptions {
@@ -46,7 +46,14 @@ let runDirCounter = 0;
 /** No memo key: entries are written as they are, and a recorded signature is stripped unchecked. */
 const UNSIGNED = new MemoSigner(undefined);
 
-export type RuntimeResult = ExecutionResult & { stats: ExecutionStats };
+/** `notified`: the claim of its memo entries also sent the caller's notice (run's `notice`). */
+export type RuntimeResult = ExecutionResult & { stats: ExecutionStats; notified?: boolean };
+
+/**
+ * The notice to send with the memo claim if this run's result is the one recorded (ClaimNotice), built from
+ * the result as it stands just before the claim (stats.uploadMs and bytesUploaded so far).
+ */
+export type NoticeFor = (r: RuntimeResult) => ClaimNotice;
 
 interface RunSlot {
   workDir: string;
@@ -72,19 +79,19 @@ export class WorkerRuntime {
   }
 
   /** Load thunk `name` from the source store (verified, validated) and run it. */
-  async runNamed(name: string, abort?: AbortSignal): Promise<RuntimeResult> {
+  async runNamed(name: string, abort?: AbortSignal, notice?: NoticeFor): Promise<RuntimeResult> {
     if (!this.o.source) throw new GgError('GG_E_INTERNAL', 'runNamed needs a source store');
     const t0 = performance.now();
     const bytes = await this.o.source.get(name);
     const thunk = decodeThunk(bytes);
     const loadMs = performance.now() - t0;
-    const r = await this.run(name, thunk, abort);
+    const r = await this.run(name, thunk, abort, notice);
     r.stats.fetchMs += loadMs;
     r.stats.bytesFetched += bytes.length;
     return r;
   }
 
-  async run(name: string, thunk: Thunk, abort?: AbortSignal): Promise<RuntimeResult> {
+  async run(name: string, thunk: Thunk, abort?: AbortSignal, notice?: NoticeFor): Promise<RuntimeResult> {
     if (thunk.thunks.length > 0) throw new GgError('GG_E_INTERNAL', `thunk ${name} still has unforced dependencies`);
     const cache = this.o.cache;
     const inputs = [...thunk.values, ...thunk.executables];
@@ -126,9 +133,14 @@ export class WorkerRuntime {
 
       if (this.o.publish) {
         const tUp = performance.now();
-        const published = await this.publish(name, thunk, outputs, stats);
+        const cpu = cpuMs === undefined ? {} : { cpuMs };
+        const noticeNow =
+          notice &&
+          ((): ClaimNotice =>
+            notice({ outputs, wallMs, log, stats: { ...stats, uploadMs: performance.now() - tUp }, ...cpu }));
+        const { outputs: published, notified } = await this.publish(name, thunk, outputs, stats, noticeNow);
         stats.uploadMs = performance.now() - tUp;
-        return { outputs: published, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
+        return { outputs: published, wallMs, log, stats, ...cpu, ...(notified ? { notified } : {}) };
       }
       return { outputs, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
     } finally {
@@ -177,7 +189,8 @@ export class WorkerRuntime {
     thunk: Thunk,
     outputs: ExecutedOutput[],
     stats: ExecutionStats,
-  ): Promise<ExecutedOutput[]> {
+    notice?: () => ClaimNotice,
+  ): Promise<{ outputs: ExecutedOutput[]; notified: boolean }> {
     const store = this.o.publish!;
     // Small outputs go up with the memo claim (one round trip, stored before the entries); the rest first.
     const small: Buffer[] = [];
@@ -200,12 +213,13 @@ export class WorkerRuntime {
       await (store.putReductions
         ? store.putReductions(sealed)
         : Promise.all(sealed.map(([r, v]) => store.putReduction(r, v))));
-      return outputs;
+      return { outputs, notified: false };
     }
     // Two runs of one thunk (a speculative duplicate, a frozen worker that woke up): the first recorded
     // result is the result; a later run reports it instead of its own, so nobody sees two answers.
-    const recorded = await store.claimReductions(sealed, small);
-    stats.bytesUploaded += smallBytes; // sent with the claim (the store may have held some already)
+    const claim = await store.claimReductions(sealed, small, notice?.());
+    const recorded = claim.recorded;
+    stats.bytesUploaded += claim.bytesWritten;
     const winners = recorded.map((v, i) => (v === undefined ? undefined : signer.open(entries[i]![0], v)));
     if (winners.some((w) => w === undefined)) {
       // Entries the key does not vouch for (written without it, or forged) are no result: ours replace them.
@@ -215,7 +229,7 @@ export class WorkerRuntime {
         : Promise.all(replace.map(([r, v]) => store.putReduction(r, v))));
       entries.forEach(([, v], i) => (winners[i] ??= v));
     }
-    return thunk.outputs.map((tag, i) => ({ tag, name: winners[i]! }));
+    return { outputs: thunk.outputs.map((tag, i) => ({ tag, name: winners[i]! })), notified: claim.notified };
   }
 
   private async execute(

@@ -104,6 +104,9 @@ interface ThunkOutputs {
   recorded?: { signed: boolean };
 }
 
+/** What an early dispatch withdrawn for an early cutoff rejects with (never seen outside the Forcer). */
+const WITHDRAWN = new GgError('GG_E_CANCELLED', 'withdrawn: an early cutoff answered');
+
 /** The promise for `key`, started on first request: each ref and each thunk is worked on at most once per run. */
 function once<T>(started: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
   let p = started.get(key);
@@ -129,6 +132,8 @@ export class Forcer {
   /** Memo writes under way (recordSoon), and the first that failed. */
   private readonly recording = new Set<Promise<void>>();
   private recordError: GgError | undefined;
+  /** Thunks this force ran (their outputs are new): a dependant of one is dispatched early (runThunk). */
+  private readonly ran = new Set<string>();
   executed = 0;
   cached = 0;
   readonly failures: { name: string; error: GgError }[] = [];
@@ -160,12 +165,28 @@ export class Forcer {
     this.abort.abort(this.stopped);
   }
 
-  private run(name: string, thunk: Thunk, argv0: string): Promise<ExecutionResult> {
+  /** One run on the engine; `withdraw` (an early dispatch's) stops it like a Ctrl-C does. */
+  private run(name: string, thunk: Thunk, argv0: string, withdraw?: AbortSignal): Promise<ExecutionResult> {
     const engine = this.o.engine;
-    if (!this.stragglers) return engine.execute(name, thunk, { abort: this.abort.signal });
+    let signal = this.abort.signal;
+    let release = (): void => undefined;
+    if (withdraw) {
+      const both = new AbortController();
+      const stop = (): void => both.abort(this.abort.signal.aborted ? this.abort.signal.reason : withdraw.reason);
+      this.abort.signal.addEventListener('abort', stop, { once: true });
+      withdraw.addEventListener('abort', stop, { once: true });
+      release = () => {
+        this.abort.signal.removeEventListener('abort', stop);
+        withdraw.removeEventListener('abort', stop);
+      };
+      signal = both.signal;
+    }
     const onDuplicate = (straggler: string | undefined): void =>
       this.emit({ type: 'speculated', name, argv0, ...(straggler ? { straggler } : {}) });
-    return executeSpeculatively(engine, name, thunk, this.abort.signal, this.stragglers, this.speculation, onDuplicate);
+    const p = this.stragglers
+      ? executeSpeculatively(engine, name, thunk, signal, this.stragglers, this.speculation, onDuplicate)
+      : engine.execute(name, thunk, { abort: signal });
+    return withdraw ? p.finally(release) : p;
   }
 
   /**
@@ -294,17 +315,50 @@ export class Forcer {
       if (runName !== name) {
         // Early cutoff: the rewritten thunk may already be known even though the original is not. Its bytes
         // are stored meanwhile (one round trip for both on a remote store; wasted only on a cutoff).
-        const [known] = await Promise.all([this.memoOutputs(runName, runThunk), store.put(bytes)]);
+        const lookup = this.memoOutputs(runName, runThunk);
+        const put = store.put(bytes);
+        // A dependency that ran in this force made a new value, so the rewritten thunk is most likely new too:
+        // an engine that carries the thunk in its job gets it now, beside the lookup and the put, and the run is
+        // withdrawn on a cutoff (a worker that already runs it is stopped; its memo claim would lose to the
+        // entries there). After memo hits (a warm build) the lookup goes first: a memoized graph queues nothing.
+        const early =
+          deps.some((d) => this.ran.has(splitTag(d).name)) && bytes.length <= (this.o.engine.carriesThunkBytes ?? -1)
+            ? new AbortController()
+            : undefined;
+        const running = early
+          ? this.execute(runName, runThunk, name, {
+              withdraw: early.signal,
+              go: lookup.then(
+                (k) => k === undefined,
+                () => false,
+              ),
+            })
+          : undefined;
+        running?.catch(() => undefined); // awaited below unless withdrawn
+        let known: ThunkOutputs | undefined;
+        try {
+          [known] = await Promise.all([lookup, put]);
+        } catch (e) {
+          early?.abort();
+          throw e;
+        }
         if (known) {
+          early?.abort();
           this.cached++;
           this.emit({ type: 'cached', ref: runName, how: 'cutoff', orig: name });
           this.recordSoon([name], runThunk, known);
           return known;
         }
+        if (running) return this.ranNow(name, [runName, name], runThunk, await running);
       }
     }
     const outputs = await this.execute(runName, runThunk, runName === name ? undefined : name);
-    this.recordSoon(runName === name ? [name] : [runName, name], runThunk, outputs);
+    return this.ranNow(name, runName === name ? [name] : [runName, name], runThunk, outputs);
+  }
+
+  private ranNow(name: string, names: string[], thunk: Thunk, outputs: ThunkOutputs): ThunkOutputs {
+    this.ran.add(name);
+    this.recordSoon(names, thunk, outputs);
     return outputs;
   }
 
@@ -370,10 +424,20 @@ export class Forcer {
     await putAllReductions(store, entries);
   }
 
-  private async execute(name: string, thunk: Thunk, orig: string | undefined): Promise<ThunkOutputs> {
+  /**
+   * Run a thunk on the engine, retrying infrastructure failures. `early`: dispatched before the memo lookup
+   * for its early cutoff has answered; `go` says whether it stands (then it is reported as queued and started)
+   * or was withdrawn (it rejects with WITHDRAWN, and nothing is reported).
+   */
+  private async execute(
+    name: string,
+    thunk: Thunk,
+    orig: string | undefined,
+    early?: { withdraw: AbortSignal; go: Promise<boolean> },
+  ): Promise<ThunkOutputs> {
     const argv0 = thunk.function.args[0] ?? '';
     const o = orig === undefined ? {} : { orig };
-    this.emit({ type: 'queued', name, ...o, argv0 });
+    if (!early) this.emit({ type: 'queued', name, ...o, argv0 });
     await this.slots.acquire();
     const slot = this.freeSlots.pop() ?? 0;
     const where: Placement = { engine: this.o.engine.name, host: LOCAL_HOST, slot };
@@ -382,9 +446,16 @@ export class Forcer {
       // Names carry their sizes: bytes in and out are known without touching the objects.
       const bytesIn = [...thunk.values, ...thunk.executables].reduce((n, i) => n + nameSize(i.name), 0);
       for (let attempt = 1; ; attempt++) {
+        if (early?.withdraw.aborted) throw WITHDRAWN; // the cutoff answered while it waited for a slot
+        const dispatched = early && attempt === 1 ? this.run(name, thunk, argv0, early.withdraw) : undefined;
+        if (dispatched) {
+          dispatched.catch(() => undefined); // awaited below unless withdrawn
+          if (!(await early!.go)) throw WITHDRAWN;
+          this.emit({ type: 'queued', name, ...o, argv0 });
+        }
         this.emit({ type: 'started', name, ...o, argv0, output: thunk.outputs[0] ?? '', bytesIn, ...where });
         try {
-          const r = await this.run(name, thunk, argv0);
+          const r = await (dispatched ?? this.run(name, thunk, argv0));
           this.executed++;
           this.stragglers?.record(thunk, r.wallMs);
           this.emit({

@@ -25,7 +25,7 @@ import { parseRedisUri, redactUri, type RedisAddress } from './redis-uri.js';
 import { trustExtraCaCerts } from './tls-trust.js';
 import { TickBatcher } from './tick-batcher.js';
 import { RedisReplyError, RedisStreamConnection, encodeCommand, type BulkConsumer } from './redis-stream-connection.js';
-import type { PutResult } from './store.js';
+import type { Claim, ClaimNotice, PutResult } from './store.js';
 import {
   assertEntries,
   assertRef,
@@ -43,21 +43,36 @@ export { parseRedisUri, redactUri };
 
 export const REDUCTION_PREFIX = 'reduction:';
 /**
- * All of a thunk's entries, or (if any is there already) only the missing ones; returns what is recorded.
- * KEYS: n memo keys, then object names; ARGV: n, the n memo values, then the objects. The objects (a thunk's
- * small outputs) are stored first, in the same step: an error stops the script before any memo entry is written.
+ * All of a thunk's entries, or (if any is there already) only the missing ones; returns the bytes of objects it
+ * stored, whether it pushed the notice, then what is recorded. KEYS: n memo keys, k object names, then the
+ * notice's list if there is one; ARGV: n, k, the n memo values, the k objects, then the notice's ttl, written
+ * base and messages. The objects (a thunk's small outputs) are stored first, in the same step: an error stops
+ * the script before any memo entry is written. The notice goes out only when every entry is the caller's.
  */
 const CLAIM_REDUCTIONS = `
-local n = tonumber(ARGV[1])
-for i = n + 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'NX') end
+local n, k = tonumber(ARGV[1]), tonumber(ARGV[2])
+local written = 0
+for i = 1, k do
+  if redis.call('SET', KEYS[n + i], ARGV[2 + n + i], 'NX') then written = written + #ARGV[2 + n + i] end
+end
 local memo, vals = {}, {}
-for i = 1, n do memo[i] = KEYS[i]; vals[i] = ARGV[i + 1] end
+for i = 1, n do memo[i] = KEYS[i]; vals[i] = ARGV[2 + i] end
 if redis.call('EXISTS', unpack(memo)) == 0 then
   for i = 1, n do redis.call('SET', memo[i], vals[i]) end
-  return vals
+  local notified = 0
+  if #KEYS > n + k then
+    local list, a = KEYS[n + k + 1], 2 + n + k
+    local count = tostring(tonumber(ARGV[a + 2]) + written)
+    for j = a + 3, #ARGV do
+      redis.call('RPUSH', list, (string.gsub(ARGV[j], '"@written@"', count, 1)))
+    end
+    redis.call('PEXPIRE', list, ARGV[a + 1])
+    notified = 1
+  end
+  return {written, notified, unpack(vals)}
 end
 for i = 1, n do redis.call('SET', memo[i], vals[i], 'NX') end
-return redis.call('MGET', unpack(memo))`;
+return {written, 0, unpack(redis.call('MGET', unpack(memo)))}`;
 /** The name of the empty object: what the configuration check writes. */
 const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
@@ -528,9 +543,10 @@ export class RedisStore implements RemoteStore {
   async claimReductions(
     entries: readonly (readonly [string, string])[],
     objects: readonly Buffer[] = [],
-  ): Promise<(string | undefined)[]> {
+    notice?: ClaimNotice,
+  ): Promise<Claim> {
     assertEntries(entries);
-    if (entries.length === 0) return [];
+    if (entries.length === 0) return { recorded: [], bytesWritten: 0, notified: false };
     const names = objects.map((data) => {
       const name = computeName(data);
       this.checkSize(name, data.length);
@@ -538,11 +554,20 @@ export class RedisStore implements RemoteStore {
     });
     const keys = [...entries.map(([ref]) => REDUCTION_PREFIX + ref), ...names];
     const values = entries.map(([, result]) => result);
-    const got = await this.run(`recording the result of ${entries[0]![0]}`, () =>
-      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, entries.length, ...values, ...objects),
-    );
+    const args: (string | number | Buffer)[] = [entries.length, objects.length, ...values, ...objects];
+    if (notice) {
+      keys.push(notice.list);
+      args.push(notice.ttlMs, notice.writtenBase, ...notice.messages);
+    }
+    const got = (await this.run(`recording the result of ${entries[0]![0]}`, () =>
+      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, ...args),
+    )) as [number, number, ...(string | null)[]];
     // Recorded values as stored, signature included (memo-signer.ts): the caller checks and strips it.
-    return (got as (string | null)[]).map((v, i) => (v === null ? values[i]! : parseReduction(v)));
+    return {
+      recorded: got.slice(2).map((v, i) => (v === null ? values[i]! : parseReduction(v as string))),
+      bytesWritten: Number(got[0]),
+      notified: got[1] === 1,
+    };
   }
 
   async close(): Promise<void> {

@@ -54,7 +54,8 @@ export interface Store {
   claimReductions?(
     entries: readonly (readonly [ref: string, result: string])[],
     objects?: readonly Buffer[],
-  ): Promise<(string | undefined)[]>;
+    notice?: ClaimNotice,
+  ): Promise<Claim>;
   /**
    * Entries whoever ran the thunk already recorded in this store (a cluster worker, through claimReductions),
    * so they are not written again. `signed`: they carry a memo signature (a store that signs records its own
@@ -64,6 +65,29 @@ export interface Store {
 
   close(): Promise<void>;
 }
+
+/** What claimReductions recorded. */
+export interface Claim {
+  /** The recorded values, in order (see claimReductions). */
+  recorded: (string | undefined)[];
+  /** Bytes of `objects` this claim stored (the others were there already). */
+  bytesWritten: number;
+  /** The notice went out: every entry was this claim's own. */
+  notified: boolean;
+}
+
+/**
+ * Messages appended to a list in the claim's own step when every entry recorded is the claimant's (its result is
+ * the result): a cluster worker's outcome reaches its client one round trip sooner. Only stores that are Redis.
+ * In each message, NOTICE_WRITTEN (the quotes included) becomes `writtenBase` + the claim's bytesWritten.
+ */
+export interface ClaimNotice {
+  list: string;
+  messages: string[];
+  ttlMs: number;
+  writtenBase: number;
+}
+export const NOTICE_WRITTEN = '"@written@"';
 
 /** A thunk's memo entries in one step where the store can (putReductions), else one at a time, in order. */
 export async function putAllReductions(

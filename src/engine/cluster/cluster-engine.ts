@@ -113,6 +113,8 @@ function inlineBytes(name: string, thunk: Thunk): string | null {
 export class ClusterEngine implements Engine {
   readonly name = 'cluster';
   readonly speculative = true;
+  /** Small thunks travel in the job (Run.inline): the scheduler may dispatch them before it stores them. */
+  readonly carriesThunkBytes = INLINE_THUNK_BYTES;
   readonly clientId = `c${crypto.randomBytes(6).toString('hex')}`;
   private readonly queues = new Map<string, Queue>();
   private readonly batches = new Map<string, Batch>();
@@ -279,6 +281,12 @@ export class ClusterEngine implements Engine {
     // Runs made ready together (a burst of leaves, the dependants of one result) go out together: one
     // addBulk per queue, and several thunks per job when the backlog is deep (send()).
     this.unsent.push(run);
+    // The only run anywhere waiting to start (a chain's next step): nothing to batch it with, so it goes now
+    // rather than a turn of the event loop later.
+    if (this.waiting === 1 && this.unsent.length === 1 && this.held.length === 0 && !this.sendScheduled) {
+      void this.send();
+      return;
+    }
     this.schedule();
   }
 
@@ -380,19 +388,20 @@ export class ClusterEngine implements Engine {
   }
 
   private async addJobs(queue: string, batches: Batch[]): Promise<void> {
+    const jobs = batches.map((b) => ({
+      name: 'thunks',
+      data: {
+        v: 2,
+        thunks: b.runs.map((r) => r!.name),
+        client: this.clientId,
+        ...(b.runs.some((r) => r!.inline !== null) ? { data: b.runs.map((r) => r!.inline) } : {}),
+      } satisfies JobData,
+      opts: { jobId: b.id, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
+    }));
     try {
-      await this.queue(queue).addBulk(
-        batches.map((b) => ({
-          name: 'thunks',
-          data: {
-            v: 2,
-            thunks: b.runs.map((r) => r!.name),
-            client: this.clientId,
-            ...(b.runs.some((r) => r!.inline !== null) ? { data: b.runs.map((r) => r!.inline) } : {}),
-          } satisfies JobData,
-          opts: { jobId: b.id, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
-        })),
-      );
+      // One job (a chain's next step) goes by add: no pipeline around its one script call.
+      if (jobs.length === 1) await this.queue(queue).add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+      else await this.queue(queue).addBulk(jobs);
     } catch {
       // Redis away: the safety poll finds the jobs missing and submits them again.
       for (const b of batches) b.lastHeard = 0;

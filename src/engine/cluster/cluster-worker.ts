@@ -22,7 +22,8 @@ import { MemoSigner } from '../../store/memo-signer.js';
 import { openRemoteStore } from '../../store/open-store.js';
 import type { RemoteStore } from '../../store/remote-store.js';
 import { WorkerCache } from '../../store/worker-cache.js';
-import { WorkerRuntime } from '../worker-runtime.js';
+import { NOTICE_WRITTEN, type ClaimNotice } from '../../store/store.js';
+import { WorkerRuntime, type NoticeFor, type RuntimeResult } from '../worker-runtime.js';
 import {
   CANCEL_CHANNEL,
   DEAD_AFTER_MS,
@@ -64,6 +65,9 @@ export interface ClusterWorkerOptions {
   log?: (line: string) => void;
 }
 
+/** A client's result list outlives it by this much (a client gone for good leaves nothing behind). */
+const RESULTS_TTL_MS = 3_600_000;
+
 /** How long 'took' and 'started' messages wait to travel with others (tell). */
 const NOTE_DELAY_MS = 20;
 
@@ -95,7 +99,12 @@ export class ClusterWorker {
   /** Thunks taken and not settled, by 'JOB/INDEX': a cancel message stops one. */
   private readonly running = new Map<string, AbortController>();
   /** Messages waiting to go to each client (tell). */
-  private readonly outbox = new Map<string, { msgs: ClientMessage[]; sent: Promise<void>; flush: () => void }>();
+  private readonly outbox = new Map<
+    string,
+    { msgs: ClientMessage[]; sent: Promise<void>; flush: () => void; drop: () => ClientMessage[] }
+  >();
+  /** The store is the queue's Redis server: a thunk's outcome can go out with its memo claim (claimNotice). */
+  private sameRedis = false;
 
   private constructor(private readonly o: ClusterWorkerOptions) {
     this.id =
@@ -170,6 +179,8 @@ export class ClusterWorker {
     const store = await openRemoteStore(this.o.storageUri);
     await store.check();
     this.store = store;
+    // One server for both (the queue defaults to the store): the memo claim can carry the outcome message.
+    this.sameRedis = store.kind === 'redis' && (this.o.queueUri === undefined || this.o.queueUri === this.o.storageUri);
     this.runtime = new WorkerRuntime({
       cache: this.cache,
       sandbox: this.sandbox,
@@ -255,16 +266,25 @@ export class ClusterWorker {
     if (!out) {
       const msgs: ClientMessage[] = [];
       let flush!: () => void;
+      let drop!: () => ClientMessage[];
       const sent = new Promise<void>((resolve) => {
-        flush = () => {
-          if (this.outbox.get(client) !== out) return;
+        const close = (): boolean => {
+          if (this.outbox.get(client) !== out) return false;
           this.outbox.delete(client);
           clearTimeout(timer);
-          resolve(this.deliver(client, msgs));
+          return true;
+        };
+        flush = () => {
+          if (close()) resolve(this.deliver(client, msgs));
+        };
+        drop = () => {
+          if (!close()) return [];
+          resolve();
+          return msgs;
         };
       });
       const timer = setTimeout(() => flush(), NOTE_DELAY_MS);
-      this.outbox.set(client, (out = { msgs, sent, flush }));
+      this.outbox.set(client, (out = { msgs, sent, flush, drop }));
     }
     const took = msg.t === 'started' ? out.msgs.findIndex((m) => m.t === 'took' && m.job === msg.job) : -1;
     if (took >= 0) out.msgs.splice(took, 1);
@@ -273,12 +293,47 @@ export class ClusterWorker {
     return out.sent;
   }
 
+  /**
+   * A thunk's outcome as its memo claim's notice (same Redis only): the claim pushes it, with what waits in
+   * the outbox for that client, when the result is the one recorded. Saves the RPUSH after the claim.
+   */
+  private doneNotice(client: string, job: string, i: number, r: RuntimeResult, waiting: ClientMessage[]): ClaimNotice {
+    const result = this.wireResult(r);
+    const done = JSON.stringify({
+      t: 'done',
+      job,
+      i,
+      result: { ...result, stats: { ...result.stats, bytesUploaded: 0 } },
+    } satisfies ClientMessage);
+    return {
+      list: resultsKey(client),
+      ttlMs: RESULTS_TTL_MS,
+      writtenBase: r.stats.bytesUploaded,
+      // Quotes inside strings (the log) are escaped: only the key itself matches.
+      messages: [
+        ...waiting.map((m) => JSON.stringify(m)),
+        done.replace('"bytesUploaded":0', `"bytesUploaded":${NOTICE_WRITTEN}`),
+      ],
+    };
+  }
+
+  private wireResult(r: RuntimeResult): WireResult {
+    return {
+      outputs: r.outputs,
+      wallMs: r.wallMs,
+      log: r.log.slice(0, 64 * 1024),
+      worker: this.id,
+      stats: r.stats,
+      signed: this.signer.signing,
+    };
+  }
+
   private async deliver(client: string, msgs: ClientMessage[]): Promise<void> {
     try {
       await this.redis
         .pipeline()
         .rpush(resultsKey(client), ...msgs.map((m) => JSON.stringify(m)))
-        .pexpire(resultsKey(client), 3_600_000)
+        .pexpire(resultsKey(client), RESULTS_TTL_MS)
         .exec();
     } catch (e) {
       // The client's safety poll reads the job's state from BullMQ when a message is lost.
@@ -355,22 +410,25 @@ export class ClusterWorker {
         if (ctl.signal.aborted) throw new GgError('GG_E_CANCELLED', `thunk ${thunk} was cancelled before it started`);
         void this.tell(client, { t: 'started', job, i, worker: this.id });
         const inline = thunkBytes(data, i); // a mismatch is hostile: GG_E_JOB_INVALID, this thunk only
-        const r = inline
-          ? await this.runtime.run(thunk, decodeThunk(inline), ctl.signal)
-          : await this.runtime.runNamed(thunk, ctl.signal);
+        // Messages the claim took from the outbox: told again unless the claim sent them.
+        let taken: ClientMessage[] = [];
+        const notice: NoticeFor | undefined = this.sameRedis
+          ? (partial) => this.doneNotice(client, job, i, partial, (taken = this.outbox.get(client)?.drop() ?? []))
+          : undefined;
+        let r: RuntimeResult | undefined;
+        try {
+          r = inline
+            ? await this.runtime.run(thunk, decodeThunk(inline), ctl.signal, notice)
+            : await this.runtime.runNamed(thunk, ctl.signal, notice);
+        } finally {
+          if (!r?.notified) for (const m of taken) void this.tell(client, m);
+        }
         this.done++;
         this.infraStreak = 0;
-        const result: WireResult = {
-          outputs: r.outputs,
-          wallMs: r.wallMs,
-          log: r.log.slice(0, 64 * 1024),
-          worker: this.id,
-          stats: r.stats,
-          signed: this.signer.signing,
-        };
+        const result = this.wireResult(r);
         // Told now, not once BullMQ has moved the job to completed: the memo is recorded already, and what
         // we report is what it holds (the first result), so the client may take it at once.
-        void this.tell(client, { t: 'done', job, i, result });
+        if (!r.notified) void this.tell(client, { t: 'done', job, i, result });
         return { result } satisfies JobOutcome;
       } finally {
         this.busy--;
