@@ -4,10 +4,10 @@
  */
 import os from 'node:os';
 import { GgError } from './errors.js';
-import type { Engine, ExecuteOptions, ExecutionResult } from './engine/engine.js';
+import type { Engine } from './engine/engine.js';
+import { LazyEngine } from './engine/lazy-engine.js';
 import type { EngineSpec } from './engine/engine-spec.js';
 import type { LambdaConfig } from './engine/lambda/defaults.js';
-import type { Thunk } from './ir/thunk.js';
 import type { SandboxKind } from './sandbox/sandbox-kind.js';
 import type { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
@@ -61,7 +61,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     readOnly: o.storageReadOnly ?? false,
   });
   const remote = store instanceof TieredStore ? store : undefined;
-  // The sandbox, made with the local engine when its first thunk runs (see LazyLocalEngine).
+  // The sandbox, made with the local engine when its first thunk runs (see LazyEngine).
   let sandbox: LazySandbox | undefined;
   const kind = o.sandbox ?? 'bwrap';
   const openSandbox = async (): Promise<LazySandbox> => {
@@ -108,7 +108,8 @@ async function openEngine(
 ): Promise<Engine> {
   const spec = o.engine ?? { kind: 'local' };
   const newLocal = (): Engine => {
-    const e = new LazyLocalEngine(async () => {
+    // Loaded when its first thunk runs (a memoized force runs none): engine/lazy-engine.ts.
+    const e = new LazyEngine('local', async () => {
       const { LocalEngine } = await import('./engine/local-engine.js');
       return new LocalEngine(local, await sandbox(), {
         ...(o.limits ? { limits: o.limits } : {}),
@@ -154,27 +155,6 @@ async function openEngine(
     return cluster;
   }
   return newLocal();
-}
-
-/**
- * The local engine, loaded (with its worker runtime and sandbox) when the first thunk runs: a memoized force runs
- * none, and those modules (child_process among them) were a few ms of every warm start.
- */
-class LazyLocalEngine implements Engine {
-  readonly name = 'local';
-  private inner: Promise<Engine> | undefined;
-
-  constructor(private readonly open: () => Promise<Engine>) {}
-
-  async execute(name: string, thunk: Thunk, opts?: ExecuteOptions): Promise<ExecutionResult> {
-    this.inner ??= this.open();
-    return (await this.inner).execute(name, thunk, opts);
-  }
-
-  async close(): Promise<void> {
-    const e = await this.inner?.catch(() => undefined);
-    await e?.close();
-  }
 }
 
 export function defaultJobs(): number {
