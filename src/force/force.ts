@@ -329,16 +329,16 @@ export class Forcer {
               go: new Promise<boolean>((resolve) => (answer = resolve)),
             })
           : undefined;
+        running?.catch(() => undefined); // awaited below unless withdrawn
         if (early) await new Promise((resolve) => setImmediate(resolve));
         // Early cutoff: the rewritten thunk may already be known even though the original is not. Its bytes
         // are stored meanwhile (one round trip for both on a remote store; wasted only on a cutoff).
         const lookup = this.memoOutputs(runName, runThunk);
         const put = store.put(bytes);
-        lookup.then(
+        void lookup.then(
           (k) => answer(k === undefined),
           () => answer(false),
         );
-        running?.catch(() => undefined); // awaited below unless withdrawn
         let known: ThunkOutputs | undefined;
         try {
           [known] = await Promise.all([lookup, put]);
