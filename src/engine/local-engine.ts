@@ -4,7 +4,14 @@
  * never copied). The scheduler records the memo; nothing is uploaded from here.
  */
 import type { Thunk } from '../ir/thunk.js';
-import type { Sandbox, SandboxLimits } from '../sandbox/sandbox.js';
+import {
+  DEFAULT_LIMITS,
+  type Sandbox,
+  type SandboxLimits,
+  type SandboxRequest,
+  type SandboxResult,
+  type SandboxView,
+} from '../sandbox/sandbox.js';
 import type { ObjectCache } from '../store/object-cache.js';
 import type { Engine, ExecuteOptions, ExecutionResult } from './engine.js';
 import { WorkerRuntime } from './worker-runtime.js';
@@ -17,15 +24,26 @@ export interface LocalEngineOptions {
   keepFailed?: boolean;
 }
 
+/** A run with a wider view than a thunk's (SandboxRequest.view), under the engine's limits. */
+export type ViewRequest = Omit<SandboxRequest, 'limits' | 'view'> & { view: SandboxView };
+
+export interface ViewRunner {
+  readonly scratchDir: string | undefined;
+  run(req: ViewRequest): Promise<SandboxResult>;
+}
+
 export class LocalEngine implements Engine {
   readonly name = 'local';
   private readonly runtime: WorkerRuntime;
+
+  private readonly limits: SandboxLimits;
 
   constructor(
     cache: ObjectCache,
     readonly sandbox: Sandbox,
     options: LocalEngineOptions = {},
   ) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.runtime = new WorkerRuntime({
       cache,
       sandbox,
@@ -33,6 +51,19 @@ export class LocalEngine implements Engine {
       ...(options.fetch ? { fetch: options.fetch } : {}),
       keepFailed: options.keepFailed ?? false,
     });
+  }
+
+  /**
+   * The jail for runs with a wider view than a thunk's (`gg infer --force` runs compiles once this way to
+   * learn what they read: gcc-depend.ts); only the bubblewrap sandbox has one.
+   */
+  get viewRunner(): ViewRunner | undefined {
+    if (this.sandbox.kind !== 'bwrap') return undefined;
+    const sandbox = this.sandbox;
+    return {
+      scratchDir: sandbox.scratchDir,
+      run: (req) => sandbox.run({ ...req, limits: this.limits }),
+    };
   }
 
   execute(name: string, thunk: Thunk, opts: ExecuteOptions = {}): Promise<ExecutionResult> {

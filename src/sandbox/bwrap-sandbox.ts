@@ -186,11 +186,19 @@ export class BwrapSandbox implements Sandbox {
         if (req.objects.has(n) || req.objects.has(stripTag(n))) wanted.add(stripTag(n));
     // A per-run /gg/obj hides the root's: it then holds the function too.
     if (!placed && wanted.size > 0) wanted.add(functionName);
-    const root = this.roots.rootFor(absolute, placed ? undefined : { name: functionName, hostPath: req.program });
+    const view = req.view;
+    if (view && relative.length > 0)
+      throw new GgError('GG_E_INTERNAL', 'a run with a view of a tree declares no relative files');
+    const viewDirs = view ? outermost(view.readOnly.map((d) => path.posix.normalize(d))) : [];
+    const root = this.roots.rootFor(
+      absolute,
+      placed ? undefined : { name: functionName, hostPath: req.program },
+      viewDirs.filter((d) => !d.startsWith('/tmp/')),
+    );
     const slot = await this.userns.acquire();
     const objDir = `${req.workDir}.obj`;
     try {
-      this.prepareWorkDir(req, relative, slot);
+      if (!view) this.prepareWorkDir(req, relative, slot);
       if (wanted.size > 0) {
         fs.mkdirSync(objDir, { recursive: true });
         for (const n of wanted) linkInput(req.objects.get(n) ?? req.program, path.join(objDir, n));
@@ -239,9 +247,18 @@ export class BwrapSandbox implements Sandbox {
         '--tmpfs',
         '/tmp',
         ...tmpInputBinds(root, absolute),
-        '--bind',
-        req.workDir,
-        JAIL_WORK_DIR,
+        ...(view
+          ? [
+              ...viewDirs.flatMap((d) => [...tmpParents(d), '--ro-bind', d, d]),
+              '--ro-bind',
+              view.tree,
+              JAIL_WORK_DIR,
+              ...view.writable.flatMap(([p, host]) => {
+                const at = path.posix.resolve(JAIL_WORK_DIR, p);
+                return [...tmpParents(at), '--bind', host, at];
+              }),
+            ]
+          : ['--bind', req.workDir, JAIL_WORK_DIR]),
         ...(wanted.size > 0 ? ['--ro-bind', objDir, JAIL_OBJ_DIR] : []),
         '--chdir',
         path.posix.join(JAIL_WORK_DIR, req.cwd),
@@ -275,7 +292,7 @@ export class BwrapSandbox implements Sandbox {
           `gg: the jail cannot execute ${jailProgram} (${ERRNO_NAMES[errno] ?? `errno ${errno}`})${errno === 2 ? ': a dynamically linked program needs its ELF interpreter and libraries declared (gg create-thunk --executable-file PATH)' : ''}\n`,
         );
       }
-      this.checkOutputDir(req);
+      if (!view) this.checkOutputDir(req);
       return {
         exitCode: outcome.exitCode,
         signal: outcome.signal,
@@ -584,6 +601,20 @@ function tmpInputBinds(root: string, absolute: readonly StagedFile[]): string[] 
     out.push('--ro-bind', path.join(root, filename), filename);
   }
   return out;
+}
+
+/** Directories of a list that are not below another one of it (one bind covers them). */
+function outermost(dirs: readonly string[]): string[] {
+  const sorted = [...new Set(dirs)].sort();
+  return sorted.filter((d, i) => !sorted.slice(0, i).some((o) => d.startsWith(o === '/' ? o : `${o}/`)));
+}
+
+/** A bind below /tmp (a fresh tmpfs in the jail) needs its parents made there first. */
+function tmpParents(dir: string): string[] {
+  if (!dir.startsWith('/tmp/')) return [];
+  const parents: string[] = [];
+  for (let d = path.posix.dirname(dir); d !== '/tmp'; d = path.posix.dirname(d)) parents.unshift(d);
+  return parents.flatMap((d) => ['--perms', '0755', '--dir', d]);
 }
 
 function stripTag(name: string): string {

@@ -105,6 +105,7 @@ export class FakechrootSandbox implements Sandbox {
   }
 
   async run(req: SandboxRequest): Promise<SandboxResult> {
+    if (req.view) throw new GgError('GG_E_INTERNAL', `the ${this.kind} sandbox has no view of a tree (bwrap only)`);
     // The root is the run directory itself: the engine removes it (a non-empty run directory is never reused).
     const root = req.workDir;
     const inRoot = (p: string): string => path.join(root, p);

@@ -70,27 +70,35 @@ export class JailRoots {
    * The staged root holding exactly `files` (all with absolute file names), and `program` at /gg/obj/NAME.
    * Linking per run instead would change the blobs' ctime on every run, and with it their hash-cache key.
    */
-  rootFor(files: readonly StagedFile[], program?: { name: string; hostPath: string }): string {
+  rootFor(
+    files: readonly StagedFile[],
+    program?: { name: string; hostPath: string },
+    /** Empty directories to make (mount points for a SandboxView's read-only directories). */
+    mountPoints: readonly string[] = [],
+  ): string {
     const entries = files.map((f) => ({ ...f, filename: checkAbsolute(f.filename) }));
     if (program) entries.push({ ...program, filename: `${JAIL_OBJ_DIR}/${program.name}` });
     entries.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
-    const key = this.key(entries);
+    const dirs = [...new Set(mountPoints.map(checkAbsolute))].sort();
+    const key = this.key(entries, dirs);
     const known = this.known.get(key);
     if (known) return known;
     const root = path.join(this.dir, key);
     if (!(fs.existsSync(root) && this.matches(root, entries))) {
       fs.rmSync(root, { recursive: true, force: true });
-      this.build(root, entries);
+      this.build(root, entries, dirs);
     }
     this.known.set(key, root);
     return root;
   }
 
-  private key(entries: readonly StagedFile[]): string {
+  private key(entries: readonly StagedFile[], dirs: readonly string[]): string {
     const h = crypto.createHash('sha256');
     h.update(`${LAYOUT_VERSION}\0${this.devTemplate ? 'devices' : 'no devices'}\0`);
     h.update(this.helper);
     for (const e of entries) h.update(`\0${e.filename}\0${e.name}`);
+    // (no directory is ever named like a file's name: the two lists cannot run together)
+    for (const d of dirs) h.update(`\0${d}/`);
     return h.digest('hex').slice(0, 40);
   }
 
@@ -107,7 +115,7 @@ export class JailRoots {
     return true;
   }
 
-  private build(root: string, entries: readonly StagedFile[]): void {
+  private build(root: string, entries: readonly StagedFile[], dirs: readonly string[]): void {
     const tmp = path.join(this.dir, `.tmp-${process.pid}-${(tmpCounter++).toString(36)}`);
     try {
       for (const d of ['proc', 'dev', 'tmp', 'gg/work', 'gg/obj', 'gg/bin'])
@@ -132,6 +140,13 @@ export class JailRoots {
         const link = (): void => linkOrCopy(e.hostPath, dest, e.filename);
         if (this.namer?.keepName) this.namer.keepName(e.hostPath, link);
         else link();
+      }
+      for (const d of dirs) {
+        try {
+          fs.mkdirSync(path.join(tmp, d), { recursive: true });
+        } catch (err) {
+          throw conflict(d, err);
+        }
       }
       try {
         fs.renameSync(tmp, root);

@@ -44,6 +44,7 @@ export class NoSandbox implements Sandbox {
   }
 
   async run(req: SandboxRequest): Promise<SandboxResult> {
+    if (req.view) throw new GgError('GG_E_INTERNAL', `the ${this.kind} sandbox has no view of a tree (bwrap only)`);
     const objects = req.objects;
     for (const f of req.files) {
       if (path.isAbsolute(f.filename)) {

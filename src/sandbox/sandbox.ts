@@ -52,6 +52,23 @@ export interface SandboxRequest {
   logFile: string;
   /** Aborting kills the program's whole process tree (--fail-fast stops running work at once). */
   abort?: AbortSignal;
+  /**
+   * A wider view than the declared files (bwrap only; other sandboxes refuse it): `gg infer` runs a compile
+   * once this way to learn which files it reads (gcc-depend.ts). The working directory shows `tree`
+   * read-only (`files` must then hold no relative names) and each directory of `readOnly` (absolute)
+   * appears at its own path, read-only; the program writes only into `writable` files.
+   */
+  view?: SandboxView;
+}
+
+export interface SandboxView {
+  tree: string;
+  readOnly: string[];
+  /**
+   * [jail path, host file]: host files (writable by anyone: made by the caller for this run) bound at jail
+   * paths that exist already in `tree` (the working directory, named relative to it) or lie below /tmp.
+   */
+  writable: [string, string][];
 }
 
 export type LimitBroken = 'timeout' | 'memory' | 'output' | 'processes' | 'cancelled';

@@ -68,6 +68,11 @@ const CASES: Record<string, { files: Record<string, string>; flags: string; src?
     files: { 'unusedmacros.c': '#define NEVER_USED 1\nint x;\n' },
     flags: '-Wunused-macros',
   },
+  debuginfo: {
+    // debug info names the compilation directory: a compile run at infer time must run where the thunk does
+    files: { 'debuginfo.c': 'static int sq(int x) { return x * x; }\nint f(int y) { return sq(y) + 1; }\n' },
+    flags: '-O1 -g',
+  },
   werror: {
     // a failing compile fails the same way: status and message
     files: { 'werror.c': 'int f(int c) {\n  int x;\n  if (c) x = 1;\n  return x;\n}\nint g(void) { return 1 }\n' },
@@ -151,5 +156,48 @@ describe('gg infer: a compile says and makes what the plain compile does', () =>
     const again = sh(dir, `gg force --sandbox=$GG_SANDBOX misleading.o`, ENV);
     assert.equal(again.status, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /misleading/);
+  });
+});
+
+/**
+ * Sources whose compile may read what `-MD` does not list, or through a path the declared jail resolves
+ * differently: run at infer time they build, but their result is not recorded (gcc-depend.ts).
+ */
+const UNSOUND: Record<string, string> = {
+  'incbin.c': '__asm__(".section .rodata\\n.incbin \\"blob.bin\\"\\n.text");\nint incbin;\n',
+  'blob.bin': 'data',
+  'dotdot.c': '#include "hdr/../present.h"\nint dotdot = PRESENT;\n',
+  'hdr/other.h': '\n',
+};
+
+describe('gg infer --force: compiles run at infer time (depend mode) say and make what the plain compile does', () => {
+  const files = Object.assign({}, UNSOUND, ...Object.values(CASES).map((c) => c.files)) as Record<string, string>;
+  const dir = cProject(files);
+  const plain = cProject(files);
+  fs.chmodSync(dir, 0o755); // the jail's user reads the tree as others do (a temporary directory is 0700)
+  const cmd = (n: string): string => `cc ${CASES[n]!.flags} -c ${CASES[n]!.src ?? `${n}.c`} -o ${n}.o`;
+  const all = [...Object.keys(CASES).map(cmd), 'cc -c incbin.c -o incbin.o', 'cc -c dotdot.c -o dotdot.o'];
+  const r = sh(dir, `gg infer --force sh -c '${all.map((c) => `${c};`).join(' ')} true'`, ENV);
+  // the plain build's output of each compile; those that fail there (werror, includenext) fail here too, and
+  // their thunks run as declared later
+  const plainRuns = new Map(Object.keys(CASES).map((n) => [n, sh(plain, cmd(n), ENV)]));
+  const ok = Object.keys(CASES).filter((n) => plainRuns.get(n)!.status === 0);
+
+  it('every compile that succeeds runs at infer time; its warnings are shown there, as the plain build shows them', () => {
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(ok.length, Object.keys(CASES).length - 2);
+    // incbin and dotdot run too, but their results are not recorded
+    assert.match(r.stderr, new RegExp(`\\(${ok.length} by the compile itself\\)`), r.stderr);
+    const shown = new Set(compilerLines(r.stderr));
+    for (const n of ok)
+      for (const line of compilerLines(plainRuns.get(n)!.stderr)) assert.ok(shown.has(line), `${n}: ${line}`);
+  });
+
+  it('each recorded object is the plain one, and is what the declared thunk gives when run again (gg force --check)', () => {
+    for (const n of ok) {
+      const c = sh(dir, `gg force --check --sandbox=$GG_SANDBOX ${n}.o`, ENV);
+      assert.equal(c.status, 0, `${n}: ${c.stderr}`);
+      assert.ok(stripped(path.join(dir, `${n}.o`)).equals(stripped(path.join(plain, `${n}.o`))), `${n}.o differs`);
+    }
   });
 });

@@ -16,6 +16,7 @@ import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
+import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { cachedSharedLibraries, isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
@@ -116,6 +117,8 @@ interface Chain {
   /** Reference of the last thunk's main output. */
   ref: string;
   headers: string[];
+  /** What the compile printed when it ran at infer time (gcc-depend.ts). */
+  log?: string;
 }
 
 function depEscape(p: string): string {
@@ -182,8 +185,12 @@ export class GccModel {
         ? cmd.output
         : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`,
     );
+    // A compile may run at infer time when its output goes where the build wants it, in the build directory
+    // (gcc-depend.ts writes there).
+    const inCwd = (i: number): boolean =>
+      cmd.mode !== 'link' && path.dirname(path.resolve(req.cwd, outNames[i]!)) === path.resolve(req.cwd);
     const chains = await Promise.all(
-      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))),
+      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!), inCwd(i))),
     );
 
     const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
@@ -239,7 +246,9 @@ export class GccModel {
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
     if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
-    return { kind: 'exit', status: 0 };
+    // warnings of compiles that ran here go where the build shows the compiler's own
+    const stderr = chains.map((c) => c.log ?? '').join('');
+    return { kind: 'exit', status: 0, ...(stderr ? { stderr } : {}) };
   }
 
   /**
@@ -333,6 +342,7 @@ export class GccModel {
     src: Input,
     upTo: 'S' | 'o',
     outTag: string,
+    mayRunHere: boolean,
   ): Promise<Chain> {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
@@ -346,6 +356,8 @@ export class GccModel {
     let headers: string[] = [];
     let headerNames: string[] = [];
     let cutoffKey: string | undefined;
+    let ran: DependCompile | undefined;
+    const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
     if (lang === 'c' || lang === 'c++' || lang === 'assembler-with-cpp') {
       // Header discovery preprocesses the source as the compile will (same driver, flags, relative paths,
       // environment). For C and C++ it keeps directives only (icecc's -fdirectives-only: comments, spacing
@@ -359,7 +371,22 @@ export class GccModel {
       );
       hostEnv['PATH'] = this.ctx.realPath;
       try {
+        ran =
+          mayRunHere && lang !== 'assembler-with-cpp' && dependModeFits(flags)
+            ? await this.dependRun(
+                req,
+                tc,
+                cwdRel,
+                src,
+                args,
+                env,
+                [...values, ...t.values, ...t.executables],
+                outTag,
+                [...ppFlags.filter((f) => f !== '-fdirectives-only'), ...xl],
+              )
+            : undefined;
         const discover = async (): Promise<HeaderList> => {
+          if (ran) return { headers: ran.headers, names: ran.names, cached: false };
           try {
             return await this.ctx.deps.headers(tc.driver, req.cwd, [...ppFlags, ...xl], src.path, hostEnv, keyTo);
           } catch (e) {
@@ -401,7 +428,6 @@ export class GccModel {
         }
       }
     }
-    const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
     const thunk = this.thunk({
       function: tc.driverName,
       args,
@@ -412,7 +438,12 @@ export class GccModel {
       ...(cwdRel ? { cwd: cwdRel } : {}),
       timeoutMs: TIMEOUT.compile,
     });
-    if (cutoffKey !== undefined)
+    if (ran?.sound) {
+      // the depend-mode run was this thunk's run (gcc-depend.ts): its object is the result
+      this.ctx.store.putReductionSync(`${thunk.name}#${outTag}`, ran.object);
+      this.ctx.store.putReductionSync(thunk.name, ran.object);
+      this.ctx.stats.compiledAtInfer++;
+    } else if (cutoffKey !== undefined)
       this.cutoff(
         crypto
           .createHash('sha256')
@@ -421,7 +452,74 @@ export class GccModel {
         thunk.name,
         outTag,
       );
-    return { source: src, sourceName: declared.input.name, ref: thunk.name, headers, headerNames };
+    return {
+      source: src,
+      sourceName: declared.input.name,
+      ref: thunk.name,
+      headers,
+      headerNames,
+      ...(ran?.sound && ran.log ? { log: ran.log } : {}),
+    };
+  }
+
+  /**
+   * The compile itself, run at infer time in a jail that shows the project and the include directories
+   * (gcc-depend.ts), when `gg infer --force` runs thunks in bubblewrap: its `-MD` list replaces the discovery
+   * preprocess. Undefined when that is not possible here or the run failed (discovery then runs as before).
+   */
+  private async dependRun(
+    req: ModelRequest,
+    tc: Toolchain,
+    cwdRel: string,
+    src: Input,
+    args: string[],
+    env: string[],
+    inputs: ThunkInput[],
+    outTag: string,
+    ppArgs: string[],
+  ): Promise<DependCompile | undefined> {
+    const sandbox = await this.ctx.dependSandbox?.();
+    if (sandbox === undefined) {
+      if (this.ctx.dependSandbox) this.ctx.log('no bubblewrap sandbox on the local store: no compiles at infer time');
+      return undefined;
+    }
+    const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(
+      env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    );
+    hostEnv['PATH'] = this.ctx.realPath;
+    const dirs = await this.ctx.deps.searchDirs(tc.driver, req.cwd, ppArgs, src.lang as Lang, hostEnv);
+    const outside = [...dirs.quote, ...dirs.angle, ...(path.isAbsolute(src.path) ? [path.dirname(src.path)] : [])]
+      .map((d) => path.resolve(req.cwd, d))
+      .filter((d) => this.ctx.declarer.underRoot(d) === undefined && d !== this.ctx.root);
+    const readOnly = [this.ctx.root, ...outside].filter(
+      (d) => !/^\/(proc|dev|gg)(\/|$)/.test(d) && fs.statSync(d, { throwIfNoEntry: false })?.isDirectory() === true,
+    );
+    try {
+      return await dependCompile({
+        sandbox,
+        store: this.ctx.store,
+        root: this.ctx.root,
+        cwdRel,
+        args,
+        env,
+        functionName: tc.driverName,
+        // the toolchain (and locale file): what the thunk declares outside the project
+        toolchain: inputs.filter(
+          (i) =>
+            i.filename === undefined ||
+            (path.isAbsolute(i.filename) && this.ctx.declarer.underRoot(i.filename) === undefined),
+        ),
+        outTag,
+        source: src.path,
+        readOnly,
+        nameOf: (abs) => this.ctx.declarer.nameOf(abs),
+        readsUnlisted: (abs) => this.ctx.deps.readsUnlisted(abs),
+        log: (msg) => this.ctx.log(msg),
+      });
+    } catch (e) {
+      this.ctx.log(`depend-mode compile of ${src.path} failed: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   /**

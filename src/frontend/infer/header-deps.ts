@@ -59,6 +59,16 @@ export function parseDepFile(text: string): string[] {
 /** `__has_include("x")` / `__has_include_next(<x>)` with a literal name (a macro name cannot be followed). */
 const HAS_INCLUDE = /__has_include(?:_next)?\s*\(\s*(?:"([^"\n]+)"|<([^>\n]+)>)\s*\)/g;
 
+/**
+ * Text that makes the compiler read a file `-MD` does not list: inline assembly's `.incbin`/`.include`, and
+ * `#pragma GCC dependency` (which compares the named file's date).
+ */
+const READS_UNLISTED = /\.inc(?:bin|lude)\s+\\?"|#\s*pragma\s+GCC\s+dependency/;
+
+export function readsUnlistedText(text: string): boolean {
+  return READS_UNLISTED.test(text);
+}
+
 interface Probe {
   quote: boolean;
   name: string;
@@ -69,6 +79,7 @@ export class HeaderDepsCache {
   /** Per run: the __has_include probes of a file's content, and a preprocess's search directories. */
   private readonly probeCache = new Map<string, Probe[]>();
   private readonly searchCache = new Map<string, Promise<{ quote: string[]; angle: string[] }>>();
+  private readonly unlistedCache = new Map<string, boolean>();
 
   constructor(
     store: LocalStore,
@@ -192,6 +203,17 @@ export class HeaderDepsCache {
     return [...found];
   }
 
+  /** Whether a file's text makes the compiler read a file it does not include (gcc-depend.ts), by content. */
+  readsUnlisted(abs: string): boolean {
+    const name = this.nameOf(abs);
+    let v = this.unlistedCache.get(name);
+    if (v === undefined) {
+      v = readsUnlistedText(fs.readFileSync(abs, 'latin1'));
+      this.unlistedCache.set(name, v);
+    }
+    return v;
+  }
+
   private probesOf(abs: string): Probe[] {
     let name: string;
     try {
@@ -213,7 +235,7 @@ export class HeaderDepsCache {
   }
 
   /** The include search directories of a preprocess, as `gcc -E -v` prints them. */
-  private searchDirs(
+  searchDirs(
     driver: string,
     cwd: string,
     ppArgs: string[],

@@ -12,6 +12,7 @@ import { placeOutput } from '../../force/targets.js';
 import { computeName, isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
+import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -88,6 +89,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     depsCached: 0,
     depsDiscovered: 0,
     cutoff: 0,
+    compiledAtInfer: 0,
     placed: 0,
     runs: 0,
     fallbacks: new Map(),
@@ -108,6 +110,23 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
+  // The jail's user reads the project as "others" do: a tree it cannot read gets no compiles at infer time.
+  if (
+    o.forceOutputs &&
+    o.forceContext &&
+    o.sandbox === 'bwrap' &&
+    process.env['GG_INFER_DEPEND'] !== '0' &&
+    (fs.statSync(root).mode & 0o005) === 0o005
+  ) {
+    const context = o.forceContext;
+    let sandbox: Promise<ViewRunner | undefined> | undefined;
+    // only where the memo is the local store's (a shared store gets results through the scheduler)
+    ctx.dependSandbox = () =>
+      (sandbox ??= context().then(
+        (rt) => (rt.remote === undefined && rt.engine instanceof LocalEngine ? rt.engine.viewRunner : undefined),
+        () => undefined,
+      ));
+  }
   const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext, o.forceJobs ?? 1) : undefined;
   if (early) ctx.compiled = (ref) => early.add(ref);
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));

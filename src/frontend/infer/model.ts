@@ -1,4 +1,5 @@
 /** What a model is given (one tool invocation from the build) and what it answers. */
+import type { ViewRunner } from '../../engine/local-engine.js';
 import type { LocalStore } from '../../store/local-store.js';
 import type { GraphBuilder } from '../sdk.js';
 import type { FileDeclarer } from './file-declarer.js';
@@ -28,6 +29,8 @@ export interface InferStats {
   depsDiscovered: number;
   /** Compiles whose result was known at infer time (early cutoff: the compiler would see the same text). */
   cutoff: number;
+  /** Compiles run at infer time whose object was recorded as their thunk's result (gcc-depend.ts). */
+  compiledAtInfer: number;
   /** Links, archives and binutils outputs whose memoized result was put in place of a placeholder. */
   placed: number;
   /** Runs of programs the build linked, answered from a thunk (run-model.ts). */
@@ -53,6 +56,11 @@ export interface InferContext {
   outputs: Set<string>;
   /** Told of every compile placeholder written (`gg infer --force` forces them while the build goes on). */
   compiled?: (ref: string) => void;
+  /**
+   * Set under `gg infer --force` with the bubblewrap sandbox (and GG_INFER_DEPEND not 0): compiles run at
+   * infer time in a jail that shows the project, and their `-MD` list replaces discovery (gcc-depend.ts).
+   */
+  dependSandbox?: () => Promise<ViewRunner | undefined>;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
   log(msg: string): void;

@@ -1,0 +1,177 @@
+/**
+ * Header discovery by the compile itself, as ccache's depend mode does it: under `gg infer --force` a C or
+ * C++ compile runs once, at infer time, in a bubblewrap jail that has the declared toolchain at its root and
+ * shows the project (read-only, at the jail's working directory and at its own path) and the compiler's
+ * include directories (read-only), with `-MD` added (written to the jail's /tmp). The files it read become the thunk's inputs, and its
+ * object becomes the thunk's memoized result. This replaces a separate `-E -fdirectives-only -MD` preprocess
+ * per source (~10-20% of a compile's CPU).
+ *
+ * The jail is the thunk's own layout (same root path of the project, start directory, toolchain files,
+ * environment, user, limits), so the run is the thunk's run except that more files can be seen; what the
+ * compiler reads of them is exactly what `-MD` lists (plus the `__has_include` probes, declared as always).
+ * Where that might not hold, the result is not recorded and the thunk runs as declared later (see `sound`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ThunkInput } from '../../ir/thunk.js';
+import type { ViewRequest, ViewRunner } from '../../engine/local-engine.js';
+import type { LocalStore } from '../../store/local-store.js';
+import { parseDepFile } from './header-deps.js';
+
+/** Flags under which `-MD` added by us could clash, or the wider view could change what the compiler says. */
+const NOT_FOR_DEPEND = /^-Wp,|^-Xpreprocessor$|missing-include-dirs|^-M/;
+
+/** A file changed this close to (or after) the compile's start may not be what the compiler read. */
+const SETTLE_MS = 50;
+
+export interface DependCompile {
+  /** Headers as the compiler named them (relative to the build directory, or absolute), in its order. */
+  headers: string[];
+  /** Content names of the headers (same order). */
+  names: string[];
+  /** The object, already in the store. */
+  object: string;
+  /** What the compiler printed (warnings). */
+  log: string;
+  /**
+   * Whether the object may be recorded as the thunk's result: false when the run may have read a file the
+   * thunk does not declare, or a file that changed while it ran (the thunk then runs as declared later).
+   */
+  sound: boolean;
+}
+
+export interface DependRequest {
+  sandbox: ViewRunner;
+  store: LocalStore;
+  /** Project root (the jail's working directory shows it) and the start directory relative to it. */
+  root: string;
+  cwdRel: string;
+  /** The thunk's argv (argv[0] = the driver's declared path), environment and toolchain inputs. */
+  args: string[];
+  env: string[];
+  functionName: string;
+  toolchain: ThunkInput[];
+  /** The thunk's output tag (the `-o` name in the start directory). */
+  outTag: string;
+  source: string;
+  /** Absolute directories the compiler searches, or names absolutely, outside the root. */
+  readOnly: string[];
+  /** Content name of an absolute path (the run's hash cache). */
+  nameOf: (abs: string) => string;
+  /** Whether a file's text makes the compiler read more than it includes (cached by content). */
+  readsUnlisted: (abs: string) => boolean;
+  /** Says why a run was not used or not recorded (gg infer -v). */
+  log: (msg: string) => void;
+}
+
+/** Whether a command's flags allow a depend-mode run at all. */
+export function dependModeFits(flags: readonly string[]): boolean {
+  return !flags.some((f) => NOT_FOR_DEPEND.test(f));
+}
+
+/**
+ * A path the jail of the declared thunk resolves like the host: no `.` or `..` after the leading `../`s (a
+ * `dir/../x.h` needs `dir` to exist, and through a symbolic link it names another file; the declared jail
+ * has only the directories of declared files, as real directories).
+ */
+function plainPath(p: string): boolean {
+  const parts = p.split('/');
+  let i = path.isAbsolute(p) ? 1 : 0;
+  if (!path.isAbsolute(p)) while (parts[i] === '..') i++;
+  return parts.slice(i).every((c) => c !== '.' && c !== '..');
+}
+
+/** Where the dependency list is written in the jail (a fresh tmpfs there). */
+const DEP_FILE = '/tmp/gg-depend.d';
+
+/**
+ * Runs the compile; undefined when it did not succeed or cannot run this way (then discovery and the
+ * declared thunk take over). The output is written through a bind over the build's own output path in the
+ * read-only tree, so that path must be where the build writes this compile's output (it gets the
+ * placeholder afterwards): a missing file is made there first, empty and dated 1970 (an interrupted build
+ * then leaves make nothing that looks up to date).
+ */
+export async function dependCompile(r: DependRequest): Promise<DependCompile | undefined> {
+  const hostCwd = path.join(r.root, r.cwdRel);
+  const hostOut = path.join(hostCwd, r.outTag);
+  try {
+    fs.closeSync(fs.openSync(hostOut, 'wx'));
+    fs.utimesSync(hostOut, 0, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+  }
+  if (!fs.lstatSync(hostOut, { throwIfNoEntry: false })?.isFile()) {
+    r.log(`${r.source}: ${hostOut} is not a file; discovery instead of a compile at infer time`);
+    return undefined;
+  }
+  const scratch = r.sandbox.scratchDir ?? path.dirname(r.store.tempPath('depend'));
+  fs.mkdirSync(scratch, { recursive: true });
+  const workDir = fs.mkdtempSync(path.join(scratch, 'depend-'));
+  const logFile = `${workDir}.log`;
+  const objFile = path.join(workDir, 'object');
+  const depFile = path.join(workDir, 'deps');
+  try {
+    const objects = new Map<string, string>();
+    const files: ViewRequest['files'] = [];
+    for (const i of r.toolchain) {
+      const hostPath = r.store.verifiedBlobPath(i.name);
+      objects.set(i.name, hostPath);
+      if (i.filename) files.push({ name: i.name, filename: i.filename, hostPath });
+    }
+    const program = objects.get(r.functionName);
+    if (program === undefined) return undefined;
+    for (const f of [logFile, objFile, depFile]) {
+      fs.writeFileSync(f, '');
+      fs.chmodSync(f, 0o666);
+    }
+    const start = Date.now();
+    const result = await r.sandbox.run({
+      workDir,
+      files,
+      objects,
+      program,
+      args: [...r.args, '-MD', '-MF', DEP_FILE, '-MT', 'gg'],
+      envars: r.env,
+      links: {},
+      cwd: r.cwdRel,
+      logFile,
+      view: {
+        tree: r.root,
+        readOnly: r.readOnly,
+        writable: [
+          [path.join(r.cwdRel, r.outTag), objFile],
+          [DEP_FILE, depFile],
+        ],
+      },
+    });
+    if (result.exitCode !== 0 || result.limit !== undefined) {
+      r.log(
+        `${r.source}: the compile at infer time failed; the thunk runs as declared: ${fs.readFileSync(logFile, 'utf8').slice(0, 300)}`,
+      );
+      return undefined;
+    }
+    const headers = parseDepFile(fs.readFileSync(depFile, 'utf8'))
+      .slice(1)
+      .filter((d) => d !== r.source);
+    const names = headers.map((h) => r.nameOf(path.resolve(hostCwd, h)));
+    let unsound = [r.source, ...headers].find((f) => !plainPath(f)) && 'a path through `..` or `.`';
+    for (const f of [r.source, ...headers]) {
+      if (unsound) break;
+      const abs = path.resolve(hostCwd, f);
+      const st = fs.statSync(abs, { throwIfNoEntry: false });
+      // changed around the compile: what it read may not be what was just hashed
+      if (!st || st.mtimeMs >= start - SETTLE_MS) unsound = `${f} changed while it ran`;
+      // a precompiled header beside it: the compiler may have read that instead
+      else if (f.endsWith('.gch') || fs.existsSync(`${abs}.gch`)) unsound = `a precompiled header beside ${f}`;
+      else if (r.readsUnlisted(abs)) unsound = `${f} reads files it does not include`;
+    }
+    if (unsound) r.log(`${r.source}: result of the compile at infer time not recorded: ${unsound}`);
+    const sound = !unsound;
+    fs.chmodSync(objFile, 0o444);
+    const object = r.store.putFileSync(objFile).name;
+    return { headers, names, object, log: fs.readFileSync(logFile, 'utf8'), sound };
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+    fs.rmSync(logFile, { force: true });
+  }
+}
