@@ -33,12 +33,16 @@ const ownUrl = {
   },
 };
 
-/** A dependency's `import()` becomes a `require` (a script run through node:vm has no dynamic import). */
+/**
+ * A dependency's `import()` becomes a `require` (a script run through node:vm has no dynamic import), and so does
+ * a built-in module's `import()` (one loaded only when needed, e.g. node:stream/promises).
+ */
 const requireDeps = {
   name: 'require-dependencies',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('node:') || args.path === 'commander') return undefined;
+      if ((args.path.startsWith('node:') && args.kind !== 'dynamic-import') || args.path === 'commander')
+        return undefined;
       if (args.namespace === 'dep') return { path: args.path, external: true };
       return { path: args.path, namespace: 'dep' };
     });

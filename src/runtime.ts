@@ -4,12 +4,12 @@
  */
 import os from 'node:os';
 import { GgError } from './errors.js';
-import { LocalEngine } from './engine/local-engine.js';
 import type { Engine } from './engine/engine.js';
+import { LazyEngine } from './engine/lazy-engine.js';
 import type { EngineSpec } from './engine/engine-spec.js';
 import type { LambdaConfig } from './engine/lambda/defaults.js';
-import { lazySandbox, type SandboxKind } from './sandbox/create-sandbox.js';
-import { type LazySandbox } from './sandbox/lazy-sandbox.js';
+import type { SandboxKind } from './sandbox/sandbox-kind.js';
+import type { LazySandbox } from './sandbox/lazy-sandbox.js';
 import type { SandboxLimits } from './sandbox/sandbox.js';
 import { findGgDir } from './store/gg-dir.js';
 import { LocalStore } from './store/local-store.js';
@@ -61,13 +61,18 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     readOnly: o.storageReadOnly ?? false,
   });
   const remote = store instanceof TieredStore ? store : undefined;
+  // The sandbox, made with the local engine when its first thunk runs (see LazyEngine).
+  let sandbox: LazySandbox | undefined;
   const kind = o.sandbox ?? 'bwrap';
-  const sandbox = lazySandbox(kind, local.hashCache, local.cacheDir);
+  const openSandbox = async (): Promise<LazySandbox> => {
+    const { lazySandbox } = await import('./sandbox/create-sandbox.js');
+    return (sandbox ??= lazySandbox(kind, local.hashCache, local.cacheDir));
+  };
   // Engines opened for this run (the engine, and a local fallback behind a Lambda engine) close with it.
   const opened: Engine[] = [];
   let engine: Engine;
   try {
-    engine = await openEngine(o, local, sandbox, remote, opened);
+    engine = await openEngine(o, local, openSandbox, remote, opened);
   } catch (e) {
     for (const opening of opened.reverse()) await opening.close();
     await store.close();
@@ -79,7 +84,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     ...(remote ? { remote } : {}),
     engine,
     notices: () => [
-      ...(sandbox.notice ? [sandbox.notice] : []),
+      ...(sandbox?.notice ? [sandbox.notice] : []),
       ...(remote && remote.signer.rejected > 0
         ? [
             `ignored ${remote.signer.rejected} memo entr${remote.signer.rejected === 1 ? 'y' : 'ies'} of ${remote.remote.description} not signed with the memo key`,
@@ -88,7 +93,7 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
     ],
     async close() {
       for (const e of opened.reverse()) await e.close();
-      await sandbox.close?.();
+      await sandbox?.close();
       await store.close(); // a TieredStore closes its local cache too
     },
   };
@@ -97,17 +102,21 @@ export async function openRuntime(o: RuntimeOptions = {}): Promise<Runtime> {
 async function openEngine(
   o: RuntimeOptions,
   local: LocalStore,
-  sandbox: LazySandbox,
+  sandbox: () => Promise<LazySandbox>,
   remote: TieredStore | undefined,
   opened: Engine[],
 ): Promise<Engine> {
   const spec = o.engine ?? { kind: 'local' };
   const newLocal = (): Engine => {
-    const e = new LocalEngine(local, sandbox, {
-      ...(o.limits ? { limits: o.limits } : {}),
-      keepFailed: o.keepFailed ?? false,
-      // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
-      ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
+    // Loaded when its first thunk runs (a memoized force runs none): engine/lazy-engine.ts.
+    const e = new LazyEngine('local', async () => {
+      const { LocalEngine } = await import('./engine/local-engine.js');
+      return new LocalEngine(local, await sandbox(), {
+        ...(o.limits ? { limits: o.limits } : {}),
+        keepFailed: o.keepFailed ?? false,
+        // Inputs another machine produced are in the shared store only: fetch them before a thunk runs here.
+        ...(remote ? { fetch: (name: string) => remote.fetch(name) } : {}),
+      });
     });
     opened.push(e);
     return e;

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { GgError } from '../errors.js';
 import { forceTargets, showThunkLogs } from '../force/force-command.js';
 import { defaultJobs, openRuntime } from '../runtime.js';
-import { parseSandboxKind } from '../sandbox/create-sandbox.js';
+import { parseSandboxKind } from '../sandbox/sandbox-kind.js';
 import { reportError } from './errors.js';
 import { storageFromFlags } from './sandbox-flags.js';
 

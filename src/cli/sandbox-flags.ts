@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { GgError } from '../errors.js';
 import { defaultJobs, type RuntimeOptions } from '../runtime.js';
-import { parseSandboxKind, type SandboxKind } from '../sandbox/create-sandbox.js';
+import { parseSandboxKind, type SandboxKind } from '../sandbox/sandbox-kind.js';
 import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
 import { MAX_TIMEOUT_MS } from '../ir/thunk.js';

@@ -1,5 +1,4 @@
 /** Choosing the isolation for a run: bubblewrap by default, `none` only when asked (never silently). */
-import { GgError } from '../errors.js';
 import { BwrapSandbox } from './bwrap-sandbox.js';
 import { FakechrootSandbox } from './fakechroot-sandbox.js';
 import { jailPlaces, type JailPlaces } from './jail-home.js';
@@ -7,14 +6,9 @@ import { LazySandbox } from './lazy-sandbox.js';
 import { NoSandbox } from './no-sandbox.js';
 import type { FileNamer, Sandbox } from './sandbox.js';
 
-export type SandboxKind = 'bwrap' | 'none' | 'fakechroot';
+import type { SandboxKind } from './sandbox-kind.js';
 
-export function parseSandboxKind(s: string): SandboxKind {
-  if (s === 'bwrap' || s === 'none' || s === 'fakechroot') return s;
-  throw new GgError('GG_E_USAGE', `unknown sandbox '${s}'`, {
-    hint: 'use --sandbox=bwrap (default), --sandbox=none, or --sandbox=fakechroot (no namespaces: the Lambda executor)',
-  });
-}
+export { parseSandboxKind, type SandboxKind } from './sandbox-kind.js';
 
 /** `bwrap` checks once that a jail really runs here and fails with GG_E_SANDBOX_UNAVAILABLE otherwise. */
 export async function createSandbox(kind: SandboxKind, files: FileNamer, places: JailPlaces): Promise<Sandbox> {

@@ -12,6 +12,7 @@ import { placeOutput } from '../../force/targets.js';
 import { computeName, isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
+import { LazyEngine } from '../../engine/lazy-engine.js';
 import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
@@ -122,10 +123,13 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     let sandbox: Promise<ViewRunner | undefined> | undefined;
     // only where the memo is the local store's (a shared store gets results through the scheduler)
     ctx.dependSandbox = () =>
-      (sandbox ??= context().then(
-        (rt) => (rt.remote === undefined && rt.engine instanceof LocalEngine ? rt.engine.viewRunner : undefined),
-        () => undefined,
-      ));
+      (sandbox ??= context()
+        .then(async (rt) => {
+          if (rt.remote !== undefined) return undefined;
+          const engine = rt.engine instanceof LazyEngine ? await rt.engine.opened() : rt.engine;
+          return engine instanceof LocalEngine ? engine.viewRunner : undefined;
+        })
+        .catch(() => undefined));
   }
   const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext, o.forceJobs ?? 1) : undefined;
   if (early) ctx.compiled = (ref) => early.add(ref);
