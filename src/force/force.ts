@@ -313,28 +313,32 @@ export class Forcer {
       const bytes = encodeThunk(runThunk);
       runName = computeName(bytes);
       if (runName !== name) {
-        // Early cutoff: the rewritten thunk may already be known even though the original is not. Its bytes
-        // are stored meanwhile (one round trip for both on a remote store; wasted only on a cutoff).
-        const lookup = this.memoOutputs(runName, runThunk);
-        const put = store.put(bytes);
         // A dependency that ran in this force made a new value, so the rewritten thunk is most likely new too:
-        // an engine that carries the thunk in its job gets it now, beside the lookup and the put, and the run is
-        // withdrawn on a cutoff (a worker that already runs it is stopped; its memo claim would lose to the
-        // entries there). After memo hits (a warm build) the lookup goes first: a memoized graph queues nothing.
+        // an engine that carries the thunk in its job gets it first, and the early-cutoff lookup and the put of
+        // its bytes follow (a turn later: their local file work would hold the job back); a cutoff withdraws
+        // the run (a worker that already runs it is stopped; its memo claim would lose to the entries there).
+        // After memo hits (a warm build) the lookup goes first: a memoized graph queues nothing.
         const early =
           deps.some((d) => this.ran.has(splitTag(d).name)) && bytes.length <= (this.o.engine.carriesThunkBytes ?? -1)
             ? new AbortController()
             : undefined;
+        let answer = (_go: boolean): void => undefined;
         const running = early
           ? this.execute(runName, runThunk, name, {
               withdraw: early.signal,
-              go: lookup.then(
-                (k) => k === undefined,
-                () => false,
-              ),
+              go: new Promise<boolean>((resolve) => (answer = resolve)),
             })
           : undefined;
         running?.catch(() => undefined); // awaited below unless withdrawn
+        if (early) await new Promise((resolve) => setImmediate(resolve));
+        // Early cutoff: the rewritten thunk may already be known even though the original is not. Its bytes
+        // are stored meanwhile (one round trip for both on a remote store; wasted only on a cutoff).
+        const lookup = this.memoOutputs(runName, runThunk);
+        const put = store.put(bytes);
+        void lookup.then(
+          (k) => answer(k === undefined),
+          () => answer(false),
+        );
         let known: ThunkOutputs | undefined;
         try {
           [known] = await Promise.all([lookup, put]);
