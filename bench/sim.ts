@@ -16,12 +16,15 @@ import { GIT_SHAPE, LAMBDA, LambdaModel, type LambdaParams } from './sim-lambda.
  * scheduler keeps workers x slots thunks in flight, and the engine batches only a deeper backlog).
  */
 export const MEASURED = {
-  coordinatorS: 1.125e-3,
-  redisS: 0.579e-3,
-  /** Workers' fetch + upload + memo per trivial thunk (their own wall time, on the loaded 2-core VM). */
+  coordinatorS: 1.012e-3,
+  redisS: 0.571e-3,
+  /**
+   * Workers' fetch + upload + memo per trivial thunk (their own wall time, on the loaded 2-core VM; measured
+   * before the memo claim carried the result message, which the bench can no longer time: kept, pessimistic).
+   */
   workerOverheadS: 1.37e-3,
   /** The trivial thunk's own run (dash writing a line) on the workers, wall time on the loaded VM. */
-  trivialRunS: 14.0e-3,
+  trivialRunS: 15.4e-3,
   /** `node dist/bench/lambda.js 40 4`: a warm invocation's overhead over the local engine (serverless-offline + s3rver). */
   lambdaInvokeS: 0.247,
 };
