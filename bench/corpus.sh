@@ -31,7 +31,16 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-corpus-XXXXXX")
 logs=${GG_CORPUS_LOGS:-$work.logs}
 mkdir -p "$logs"
 [[ ${GG_KEEP_CORPUS:-} == 1 ]] || trap 'rm -rf "$work"' EXIT
+# GG_CORPUS_BASE=CHECKOUT (built, with node_modules): each project is also built by that checkout's gg, right
+# before this one's, in a row of its own ("PROJECT (base)"): a before/after from one run.
+variants=(new)
+if [[ -n ${GG_CORPUS_BASE:-} ]]; then
+  gg_bin "$work/base" "$GG_CORPUS_BASE"
+  variants=(base new)
+fi
+base_path=$PATH
 gg_bin "$work"
+new_path=$PATH
 export GG_SANDBOX=$sandbox
 unset GG_DIR
 
@@ -88,6 +97,39 @@ objects_equal() {
   echo "$eq/$n"
 }
 
+# One gg variant on project $p (plain tree in $P): cold build, warm rebuild, checks, one table row ($row; logs $L.*).
+gg_variant() {
+  rm -rf "$G"; cp -a "$src" "$G"
+  # gg cold
+  cpu c0 "$work/times"; t0=$(now)
+  (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer $force bash -c "$build") > "$logs/$L.gg-infer.log" 2>&1; infer_rc=$?
+  force_tree "$G" "$sandbox" > "$logs/$L.gg-force.log" 2>&1; force_rc=$?
+  t1=$(now); cold=$(secs "$t0" "$t1"); cpu c1 "$work/times"; cold_cpu=$(secs "$c0" "$c1")
+  # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
+  fellback=$(grep -oE '[0-9]+ commands? ran for real' "$logs/$L.gg-infer.log" | awk '{s+=$1} END{print s+0}')
+  notprobe=$(grep -E '^ +[0-9]+  ' "$logs/$L.gg-infer.log" | grep -vE 'probe|query|\(-E\)|-M/-MM|no input files' | awk '{s+=$1} END{print s+0}')
+  # gg warm: clean, infer again, force (all memoized)
+  (cd "$G" && bash -c "$clean") > /dev/null 2>&1
+  cpu c0 "$work/times"; t0=$(now)
+  (cd "$G" && gg infer $force bash -c "$build") > "$logs/$L.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$L.gg-warm.log" 2>&1; warm_rc=$?
+  t1=$(now); warm=$(secs "$t0" "$t1"); cpu c1 "$work/times"; warm_cpu=$(secs "$c0" "$c1")
+  # objects too (untimed): they are memo hits by now
+  force_tree "$G" "$sandbox" all >> "$logs/$L.gg-warm.log" 2>&1
+  builds=no; ((plain_rc == 0 && infer_rc == 0 && force_rc == 0 && warm_rc == 0)) && builds=yes
+  ((plain_rc == 0)) || builds="plain build failed"
+  files_of "$P" > "$logs/$p.plain.files"; files_of "$G" > "$logs/$L.gg.files"
+  nd=$(diff "$logs/$p.plain.files" "$logs/$L.gg.files" | grep -c '^[<>]')
+  same=yes; ((nd == 0)) || same="no ($nd differ)"
+  objs=$(objects_equal "$P" "$G"); mv "$G.objdiff" "$logs/$L.objdiff"
+  diags "$logs/$p.plain.log" > "$logs/$p.plain.diags"; diags "$logs/$L.gg-infer.log" "$logs/$L.gg-force.log" > "$logs/$L.gg.diags"
+  wd=$(diff "$logs/$p.plain.diags" "$logs/$L.gg.diags" | grep -c '^[<>]')
+  warns="yes ($(wc -l < "$logs/$p.plain.diags"))"; ((wd == 0)) || warns="no ($wd lines differ)"
+  tests=no; (cd "$G" && bash -c "$check") > "$logs/$L.check.log" 2>&1 && tests=yes
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s | %s (%s) | %s (%s) | %s (%s) |\n' "$row" "$builds" "$same" "$objs" "$warns" "$tests" \
+    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" \
+    "$plain_cpu" "$cold_cpu" "$(ratio "$cold_cpu" "$plain_cpu")" "$warm_cpu" "$(ratio "$warm_cpu" "$plain_cpu")" "$fellback" "$notprobe"
+}
+
 printf '| project | builds | same files | objects equal (strip -g) | warnings equal | quick tests | plain s | gg cold s (x plain) | gg warm s (x plain) | plain CPU s | gg cold CPU s (x) | gg warm CPU s (x) | ran for real (not probes) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for p in "${projects[@]}"; do
@@ -103,35 +145,11 @@ for p in "${projects[@]}"; do
   cpu c0 "$work/times"; t0=$(now)
   (cd "$G" && { [[ -z $conf ]] || bash -c "$conf"; } && bash -c "$build") > "$logs/$p.plain.log" 2>&1; plain_rc=$?
   t1=$(now); plain=$(secs "$t0" "$t1"); cpu c1 "$work/times"; plain_cpu=$(secs "$c0" "$c1")
-  mv "$G" "$P"; cp -a "$src" "$G"
-  # gg cold
-  cpu c0 "$work/times"; t0=$(now)
-  (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer $force bash -c "$build") > "$logs/$p.gg-infer.log" 2>&1; infer_rc=$?
-  force_tree "$G" "$sandbox" > "$logs/$p.gg-force.log" 2>&1; force_rc=$?
-  t1=$(now); cold=$(secs "$t0" "$t1"); cpu c1 "$work/times"; cold_cpu=$(secs "$c0" "$c1")
-  # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
-  fellback=$(grep -oE '[0-9]+ commands? ran for real' "$logs/$p.gg-infer.log" | awk '{s+=$1} END{print s+0}')
-  notprobe=$(grep -E '^ +[0-9]+  ' "$logs/$p.gg-infer.log" | grep -vE 'probe|query|\(-E\)|-M/-MM|no input files' | awk '{s+=$1} END{print s+0}')
-  # gg warm: clean, infer again, force (all memoized)
-  (cd "$G" && bash -c "$clean") > /dev/null 2>&1
-  cpu c0 "$work/times"; t0=$(now)
-  (cd "$G" && gg infer $force bash -c "$build") > "$logs/$p.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$p.gg-warm.log" 2>&1; warm_rc=$?
-  t1=$(now); warm=$(secs "$t0" "$t1"); cpu c1 "$work/times"; warm_cpu=$(secs "$c0" "$c1")
-  # objects too (untimed): they are memo hits by now
-  force_tree "$G" "$sandbox" all >> "$logs/$p.gg-warm.log" 2>&1
-  builds=no; ((plain_rc == 0 && infer_rc == 0 && force_rc == 0 && warm_rc == 0)) && builds=yes
-  ((plain_rc == 0)) || builds="plain build failed"
-  files_of "$P" > "$logs/$p.plain.files"; files_of "$G" > "$logs/$p.gg.files"
-  nd=$(diff "$logs/$p.plain.files" "$logs/$p.gg.files" | grep -c '^[<>]')
-  same=yes; ((nd == 0)) || same="no ($nd differ)"
-  objs=$(objects_equal "$P" "$G"); mv "$G.objdiff" "$logs/$p.objdiff"
-  diags "$logs/$p.plain.log" > "$logs/$p.plain.diags"; diags "$logs/$p.gg-infer.log" "$logs/$p.gg-force.log" > "$logs/$p.gg.diags"
-  wd=$(diff "$logs/$p.plain.diags" "$logs/$p.gg.diags" | grep -c '^[<>]')
-  warns="yes ($(wc -l < "$logs/$p.plain.diags"))"; ((wd == 0)) || warns="no ($wd lines differ)"
-  tests=no; (cd "$G" && bash -c "$check") > "$logs/$p.check.log" 2>&1 && tests=yes
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s (%s) | %s | %s (%s) | %s (%s) | %s (%s) |\n' "$p" "$builds" "$same" "$objs" "$warns" "$tests" \
-    "$plain" "$cold" "$(ratio "$cold" "$plain")" "$warm" "$(ratio "$warm" "$plain")" \
-    "$plain_cpu" "$cold_cpu" "$(ratio "$cold_cpu" "$plain_cpu")" "$warm_cpu" "$(ratio "$warm_cpu" "$plain_cpu")" "$fellback" "$notprobe"
+  mv "$G" "$P"
+  for v in "${variants[@]}"; do
+    if [[ $v == base ]]; then PATH=$base_path row="$p (base)" L=$p.base; else PATH=$new_path row=$p L=$p; fi
+    gg_variant
+  done
   [[ ${GG_KEEP_CORPUS:-} == 1 ]] || rm -rf "$P" "$G"
 done
 echo "corpus: logs in $logs; $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg), sandbox=$sandbox" >&2

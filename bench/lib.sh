@@ -2,9 +2,10 @@
 
 # gg_bin DIR: `gg` and `gg-force-and-run` wrappers in DIR/bin, running a snapshot of this checkout's dist/
 # (copied, so rebuilding the checkout during a long benchmark does not change the gg being measured).
+# gg_bin DIR CHECKOUT: the same from another checkout (built, with its node_modules), e.g. a base to compare.
 gg_bin() {
   local dir=$1 here
-  here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  here=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
   mkdir -p "$dir/bin" "$dir/snap"
   cp -r "$here/dist" "$dir/snap/dist"
   cp -r "$here/src" "$dir/snap/src" # non-TypeScript sources read at run time (the model client, the jail helper)

@@ -75,5 +75,5 @@ for ((i = 0; i < runs; i++)); do
   fi
 done
 [[ "$(cat "$work/p")" == 1 ]] || { echo "startup.sh: the last memoized force did not place the output" >&2; exit 1; }
-printf '%-34s %8s %8s   (medians of %d runs)\n' case 'wall ms' 'CPU ms' "$runs"
-for c in "${cases[@]}"; do printf '%-34s %8s %8s\n' "$c" "$(echo "${t[$c]}" | column 1)" "$(echo "${t[$c]}" | column 2)"; done
+printf '%-42s %8s %8s   (medians of %d runs)\n' case 'wall ms' 'CPU ms' "$runs"
+for c in "${cases[@]}"; do printf '%-42s %8s %8s\n' "$c" "$(echo "${t[$c]}" | column 1)" "$(echo "${t[$c]}" | column 2)"; done

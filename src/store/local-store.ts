@@ -18,6 +18,9 @@ import type { PutResult, Store } from './store.js';
 
 let tmpCounter = 0;
 
+/** Where memo entries are read (getReductionSync): longer than any name with its tag. */
+const memoBuffer = Buffer.allocUnsafe(1024);
+
 /**
  * A blob is immutable: a regular file owned by gg's user, read-only for everyone, without setuid, setgid or
  * sticky bits, whatever mode the thunk (or the collected file) had. Done on the open file (O_NOFOLLOW), before
@@ -281,11 +284,18 @@ export class LocalStore implements Store {
   }
 
   getReductionSync(ref: string): string | undefined {
+    // One read into a reused buffer (no fstat, no allocation: a memoized force reads one entry per target); an
+    // entry that fills it is read whole.
     let text: string;
+    let fd: number | undefined;
     try {
-      text = fs.readFileSync(this.reductionPath(ref), 'latin1');
+      fd = fs.openSync(this.reductionPath(ref), 'r');
+      const n = fs.readSync(fd, memoBuffer, 0, memoBuffer.length, 0);
+      text = n < memoBuffer.length ? memoBuffer.toString('latin1', 0, n) : fs.readFileSync(fd, 'latin1');
     } catch {
       return undefined;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
     const result = text.trim();
     // A damaged memo entry is only a cache miss.

@@ -176,7 +176,13 @@ describe('gg infer --force: compiles run at infer time (depend mode) say and mak
   const plain = cProject(files);
   fs.chmodSync(dir, 0o755); // the jail's user reads the tree as others do (a temporary directory is 0700)
   const cmd = (n: string): string => `cc ${CASES[n]!.flags} -c ${CASES[n]!.src ?? `${n}.c`} -o ${n}.o`;
-  const all = [...Object.keys(CASES).map(cmd), 'cc -c incbin.c -o incbin.o', 'cc -c dotdot.c -o dotdot.o'];
+  // and one whose output is in a subdirectory (the thunk writes `twice.o` in the start directory)
+  const all = [
+    ...Object.keys(CASES).map(cmd),
+    'cc -c incbin.c -o incbin.o',
+    'cc -c dotdot.c -o dotdot.o',
+    'mkdir -p out && cc -c datetime.c -o out/twice.o',
+  ];
   const r = sh(dir, `gg infer --force sh -c '${all.map((c) => `${c};`).join(' ')} true'`, ENV);
   // the plain build's output of each compile; those that fail there (werror, includenext) fail here too, and
   // their thunks run as declared later
@@ -187,7 +193,9 @@ describe('gg infer --force: compiles run at infer time (depend mode) say and mak
     assert.equal(r.status, 0, r.stderr);
     assert.equal(ok.length, Object.keys(CASES).length - 2);
     // incbin and dotdot run too, but their results are not recorded
-    assert.match(r.stderr, new RegExp(`\\(${ok.length} by the compile itself\\)`), r.stderr);
+    assert.match(r.stderr, new RegExp(`\\(${ok.length + 1} by the compile itself\\)`), r.stderr);
+    assert.ok(!fs.existsSync(path.join(dir, 'twice.o')), 'the output path made for the run is gone');
+    assert.ok(fs.readdirSync(dir).every((f) => !f.includes('gg-depend')));
     const shown = new Set(compilerLines(r.stderr));
     for (const n of ok)
       for (const line of compilerLines(plainRuns.get(n)!.stderr)) assert.ok(shown.has(line), `${n}: ${line}`);

@@ -190,6 +190,16 @@ describe('local store: memo entries', () => {
       fs.writeFileSync(path.join(store.reductionsDir, a), text);
       assert.equal(store.getReductionSync(a), undefined, JSON.stringify(text));
     }
+    // Entries are read into a 1 KiB buffer first: one as long or longer is read whole, never cut; a directory
+    // is a miss.
+    const longTag = `${T('t')}#${'o'.repeat(2000)}`;
+    for (const text of [longTag, longTag.slice(0, 1024), `${V('y')}${' '.repeat(1100)}\n`]) {
+      fs.writeFileSync(path.join(store.reductionsDir, a), text);
+      assert.equal(store.getReductionSync(a), text.trim(), `${text.length} bytes`);
+    }
+    fs.rmSync(path.join(store.reductionsDir, a));
+    fs.mkdirSync(path.join(store.reductionsDir, a));
+    assert.equal(store.getReductionSync(a), undefined);
   });
 });
 

@@ -86,24 +86,59 @@ const DEP_FILE = '/tmp/gg-depend.d';
 
 /**
  * Runs the compile; undefined when it did not succeed or cannot run this way (then discovery and the
- * declared thunk take over). The output is written through a bind over the build's own output path in the
- * read-only tree, so that path must be where the build writes this compile's output (it gets the
- * placeholder afterwards): a missing file is made there first, empty and dated 1970 (an interrupted build
- * then leaves make nothing that looks up to date).
+ * declared thunk take over). The object is written through a bind over `OUTTAG` in the start directory of
+ * the read-only tree, the thunk's own output path, so a file must be there for the run: when none is, an
+ * empty one is made, dated 1970 (make sees it as out of date), and removed after the run if it is still
+ * that file (when the build's output is elsewhere, e.g. `-o sub/x.o`, or a placeholder replaced it since).
  */
 export async function dependCompile(r: DependRequest): Promise<DependCompile | undefined> {
   const hostCwd = path.join(r.root, r.cwdRel);
   const hostOut = path.join(hostCwd, r.outTag);
+  let made: number | undefined;
   try {
     fs.closeSync(fs.openSync(hostOut, 'wx'));
     fs.utimesSync(hostOut, 0, 0);
+    made = fs.lstatSync(hostOut).ino;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
   }
-  if (!fs.lstatSync(hostOut, { throwIfNoEntry: false })?.isFile()) {
-    r.log(`${r.source}: ${hostOut} is not a file; discovery instead of a compile at infer time`);
-    return undefined;
+  try {
+    if (!fs.lstatSync(hostOut, { throwIfNoEntry: false })?.isFile()) {
+      r.log(`${r.source}: ${hostOut} is not a file; discovery instead of a compile at infer time`);
+      return undefined;
+    }
+    return await runInView(r, hostCwd);
+  } finally {
+    if (made !== undefined) removeIfMade(hostOut, made);
   }
+}
+
+let hiddenCounter = 0;
+
+/**
+ * Removes the empty file made as a mount point, unless something else has the name now: it is moved aside
+ * first (one atomic step), and put back with link(2) (which never replaces anything) when it is not ours
+ * (another inode, or ours written since: no longer empty and from 1970).
+ */
+function removeIfMade(file: string, ino: number): void {
+  const hidden = `${file}.gg-depend-${process.pid}-${(hiddenCounter++).toString(36)}`;
+  try {
+    fs.renameSync(file, hidden);
+  } catch {
+    return; // gone already
+  }
+  const st = fs.lstatSync(hidden);
+  if (!(st.ino === ino && st.size === 0 && st.mtimeMs === 0)) {
+    try {
+      fs.linkSync(hidden, file);
+    } catch {
+      // a newer file has the name: it stays
+    }
+  }
+  fs.rmSync(hidden, { force: true });
+}
+
+async function runInView(r: DependRequest, hostCwd: string): Promise<DependCompile | undefined> {
   const scratch = r.sandbox.scratchDir ?? path.dirname(r.store.tempPath('depend'));
   fs.mkdirSync(scratch, { recursive: true });
   const workDir = fs.mkdtempSync(path.join(scratch, 'depend-'));

@@ -185,12 +185,8 @@ export class GccModel {
         ? cmd.output
         : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`,
     );
-    // A compile may run at infer time when its output goes where the build wants it, in the build directory
-    // (gcc-depend.ts writes there).
-    const inCwd = (i: number): boolean =>
-      cmd.mode !== 'link' && path.dirname(path.resolve(req.cwd, outNames[i]!)) === path.resolve(req.cwd);
     const chains = await Promise.all(
-      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!), inCwd(i))),
+      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))),
     );
 
     const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
@@ -342,7 +338,6 @@ export class GccModel {
     src: Input,
     upTo: 'S' | 'o',
     outTag: string,
-    mayRunHere: boolean,
   ): Promise<Chain> {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
@@ -372,7 +367,7 @@ export class GccModel {
       hostEnv['PATH'] = this.ctx.realPath;
       try {
         ran =
-          mayRunHere && lang !== 'assembler-with-cpp' && dependModeFits(flags)
+          lang !== 'assembler-with-cpp' && dependModeFits(flags)
             ? await this.dependRun(
                 req,
                 tc,
