@@ -70,15 +70,44 @@ export function dependModeFits(flags: readonly string[]): boolean {
 }
 
 /**
- * A path the jail of the declared thunk resolves like the host: no `.` or `..` after the leading `../`s (a
- * `dir/../x.h` needs `dir` to exist, and through a symbolic link it names another file; the declared jail
- * has only the directories of declared files, as real directories).
+ * Whether every name resolves in the declared thunk's jail as it did here. A `dir/..` or `dir/.` inside a
+ * name (gcc writes `/abs/tests/../cJSON.h` for `#include "../cJSON.h"` in `/abs/tests/x.c`) needs `dir`
+ * to exist there, and the name to mean what it means lexically. The declared jail has the directories of
+ * declared files only (absolute names in its root, relative ones under its working directory, with the
+ * start directory), as real directories: so `dir` must hold a file named the same way (absolute or
+ * relative), or be the start directory or above it, and no symbolic link may lie on the host's way to it.
  */
-function plainPath(p: string): boolean {
-  const parts = p.split('/');
-  let i = path.isAbsolute(p) ? 1 : 0;
-  if (!path.isAbsolute(p)) while (parts[i] === '..') i++;
-  return parts.slice(i).every((c) => c !== '.' && c !== '..');
+export function namesResolveAlike(names: readonly string[], hostCwd: string, root: string): boolean {
+  const normal = (n: string): string => path.resolve(hostCwd, n);
+  const abs = names.filter((n) => path.isAbsolute(n)).map(normal);
+  const rel = names.filter((n) => !path.isAbsolute(n)).map(normal);
+  let realRoot: string | undefined;
+  for (const n of names) {
+    const parts = n.split('/');
+    let i = path.isAbsolute(n) ? 1 : 0;
+    if (!path.isAbsolute(n)) while (parts[i] === '..') i++;
+    for (let k = i; k < parts.length; k++) {
+      if (parts[k] !== '..' && parts[k] !== '.') continue;
+      const dir = path.resolve(hostCwd, parts.slice(0, k).join('/') || (path.isAbsolute(n) ? '/' : '.'));
+      const held = (path.isAbsolute(n) ? abs : rel).some((f) => f.startsWith(`${dir}/`));
+      const startDir = !path.isAbsolute(n) && (hostCwd === dir || hostCwd.startsWith(`${dir}/`));
+      if (!held && !startDir) return false;
+      let real: string;
+      try {
+        real = fs.realpathSync(dir);
+      } catch {
+        return false;
+      }
+      const inRoot = path.relative(root, dir);
+      if (inRoot.startsWith('..') || path.isAbsolute(inRoot)) {
+        if (real !== dir) return false;
+      } else {
+        realRoot ??= fs.realpathSync(root);
+        if (real !== path.join(realRoot, inRoot)) return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** Where the dependency list is written in the jail (a fresh tmpfs there). */
@@ -189,7 +218,9 @@ async function runInView(r: DependRequest, hostCwd: string): Promise<DependCompi
       .slice(1)
       .filter((d) => d !== r.source);
     const names = headers.map((h) => r.nameOf(path.resolve(hostCwd, h)));
-    let unsound = [r.source, ...headers].find((f) => !plainPath(f)) && 'a path through `..` or `.`';
+    let unsound = namesResolveAlike([r.source, ...headers], hostCwd, r.root)
+      ? undefined
+      : 'a path through `..` or `.` the declared jail may resolve otherwise';
     for (const f of [r.source, ...headers]) {
       if (unsound) break;
       const abs = path.resolve(hostCwd, f);
