@@ -144,10 +144,14 @@ export class ClusterWorker {
       throw new GgError('GG_E_USAGE', `--jobs must be 1..4096, not ${o.jobs}`);
     const w = new ClusterWorker(o);
     try {
-      // A worker joining while Redis restarts waits for it (a while); a wrong password or URI fails at once.
+      // A worker joining while Redis restarts waits for it (a while), whether the store or the queue connection
+      // meets the outage; a wrong password or URI fails at once.
+      let storeOpen = false;
       for (const deadline = Date.now() + START_PATIENCE_MS; ;) {
         try {
-          await w.openStore();
+          if (!storeOpen) await w.openStore();
+          storeOpen = true;
+          await w.connectQueue();
           break;
         } catch (e) {
           if (!isGgError(e) || e.code !== 'GG_E_STORAGE_UNREACHABLE' || Date.now() > deadline) throw e;
@@ -155,24 +159,30 @@ export class ClusterWorker {
           await new Promise((r) => setTimeout(r, 1000));
         }
       }
-      let why: unknown;
-      const onError = (e: unknown): unknown => (why ??= e);
-      w.redis.once('error', onError);
-      try {
-        await w.redis.connect();
-        await w.redis.ping();
-        await w.sub.connect();
-      } catch (e) {
-        throw connectError(clusterConnection(w.queueUri), why ?? e);
-      } finally {
-        w.redis.off('error', onError);
-      }
       await w.begin();
     } catch (e) {
       await w.stop().catch(() => undefined);
       throw e;
     }
     return w;
+  }
+
+  /** Connects the queue's two connections; on failure both are reset, so a later attempt starts afresh. */
+  private async connectQueue(): Promise<void> {
+    let why: unknown;
+    const onError = (e: unknown): unknown => (why ??= e);
+    this.redis.once('error', onError);
+    try {
+      await this.redis.connect();
+      await this.redis.ping();
+      await this.sub.connect();
+    } catch (e) {
+      this.redis.disconnect();
+      this.sub.disconnect();
+      throw connectError(clusterConnection(this.queueUri), why ?? e);
+    } finally {
+      this.redis.off('error', onError);
+    }
   }
 
   private async openStore(): Promise<void> {
