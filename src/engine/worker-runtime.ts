@@ -130,10 +130,10 @@ export class WorkerRuntime {
       const tRun = performance.now();
       const { outputs, wallMs, log, cpuMs } = await this.execute(name, thunk, objects, files, program, abort);
       stats.runMs = performance.now() - tRun;
+      const cpu = cpuMs === undefined ? {} : { cpuMs };
 
       if (this.o.publish) {
         const tUp = performance.now();
-        const cpu = cpuMs === undefined ? {} : { cpuMs };
         const noticeNow =
           notice &&
           ((): ClaimNotice =>
@@ -142,7 +142,7 @@ export class WorkerRuntime {
         stats.uploadMs = performance.now() - tUp;
         return { outputs: published, wallMs, log, stats, ...cpu, ...(notified ? { notified } : {}) };
       }
-      return { outputs, wallMs, log, stats, ...(cpuMs === undefined ? {} : { cpuMs }) };
+      return { outputs, wallMs, log, stats, ...cpu };
     } finally {
       cache.unpin?.(inputNames);
     }

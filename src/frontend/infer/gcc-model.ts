@@ -378,6 +378,7 @@ export class GccModel {
                 [...values, ...t.values, ...t.executables],
                 outTag,
                 [...ppFlags.filter((f) => f !== '-fdirectives-only'), ...xl],
+                hostEnv,
               )
             : undefined;
         const discover = async (): Promise<HeaderList> => {
@@ -472,16 +473,14 @@ export class GccModel {
     inputs: ThunkInput[],
     outTag: string,
     ppArgs: string[],
+    /** The environment discovery would run in (the thunk's, with the build's PATH). */
+    hostEnv: NodeJS.ProcessEnv,
   ): Promise<DependCompile | undefined> {
     const sandbox = await this.ctx.dependSandbox?.();
     if (sandbox === undefined) {
       if (this.ctx.dependSandbox) this.ctx.log('no bubblewrap sandbox on the local store: no compiles at infer time');
       return undefined;
     }
-    const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(
-      env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-    );
-    hostEnv['PATH'] = this.ctx.realPath;
     const dirs = await this.ctx.deps.searchDirs(tc.driver, req.cwd, ppArgs, src.lang as Lang, hostEnv);
     const outside = [...dirs.quote, ...dirs.angle, ...(path.isAbsolute(src.path) ? [path.dirname(src.path)] : [])]
       .map((d) => path.resolve(req.cwd, d))
