@@ -1,7 +1,7 @@
 /**
  * What the cluster's client (`gg force --engine cluster`) and its workers (`gg worker`) say to each other
  * through Redis. The queue itself is BullMQ (leases, stalled-job recovery, refusal of a late completion);
- * around it: a registry of live workers, per-client result lists, and a cancel channel.
+ * around it: a registry of live workers, per-client result channels (pub/sub), and a cancel channel.
  *
  * Everything read from Redis is hostile input: payloads and results are validated field by field.
  */
