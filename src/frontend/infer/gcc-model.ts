@@ -352,7 +352,8 @@ export class GccModel {
     let headerNames: string[] = [];
     let cutoffKey: string | undefined;
     let ran: DependCompile | undefined;
-    const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
+    const compile = await this.ctx.toolchains.compileInputs(tc, path.extname(src.path), xl);
+    const t = this.toolInputs(tc, uniqueInputs([...compile, ...(upTo === 'o' ? tc.assemble : [])]));
     if (lang === 'c' || lang === 'c++' || lang === 'assembler-with-cpp') {
       // Header discovery preprocesses the source as the compile will (same driver, flags, relative paths,
       // environment). For C and C++ it keeps directives only (icecc's -fdirectives-only: comments, spacing
