@@ -5,6 +5,7 @@
  * Same contract as runProcess (timeouts and aborts kill the program's whole process group).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spawnError, type ProcessOutcome, type RunProcessOptions } from './process-runner.js';
 
@@ -29,6 +30,8 @@ export type SpawnerReply =
 interface Pending {
   /** The program's process group, once started: killed here if the helper dies under it. */
   pid?: number;
+  /** The run's log, the program's stdout and stderr: finds a program the helper started but never reported. */
+  logFile: string;
   resolve: (r: { code: number | null; signal: NodeJS.Signals | null }) => void;
   reject: (e: Error) => void;
 }
@@ -38,6 +41,45 @@ function killGroup(pid: number): void {
     process.kill(-pid, 'SIGKILL');
   } catch {
     // already gone
+  }
+}
+
+/**
+ * Kills every process (and the group it leads) that holds `file` open. A helper killed between starting a
+ * program and reporting its pid leaves that program running in its own group, unknown to us; its stdout is the
+ * run's own log file, which nothing else holds, so the holders of that file are exactly what is left of the run.
+ */
+function killHoldersOf(file: string): void {
+  let target: fs.Stats;
+  try {
+    target = fs.statSync(file);
+  } catch {
+    return; // never opened: the program never started
+  }
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to see
+    }
+    const holds = fds.some((fd) => {
+      try {
+        const s = fs.statSync(`/proc/${pid}/fd/${fd}`);
+        return s.ino === target.ino && s.dev === target.dev;
+      } catch {
+        return false;
+      }
+    });
+    if (!holds) continue;
+    killGroup(pid);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 
@@ -70,6 +112,7 @@ export class Spawner {
       for (const p of this.pending.values()) {
         // A helper killed outright (OOM killer, SIGKILL) cannot kill what it started in their own groups.
         if (p.pid !== undefined) killGroup(p.pid);
+        else killHoldersOf(p.logFile);
         p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
       }
       this.pending.clear();
@@ -105,7 +148,7 @@ export class Spawner {
     if (o.abort?.aborted) onAbort();
     o.abort?.addEventListener('abort', onAbort, { once: true });
     const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) =>
-      this.pending.set(id, { resolve, reject }),
+      this.pending.set(id, { resolve, reject, logFile: o.logFile }),
     );
     this.refIfBusy();
     child.send({

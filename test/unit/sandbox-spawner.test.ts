@@ -141,4 +141,21 @@ describe('spawner', () => {
       s.close();
     }
   });
+
+  it('a helper killed before it reports the program it started still takes that program with it', async () => {
+    // The program kills its helper as its first act, so the helper often dies between starting it and
+    // reporting its pid (and sometimes just after): either way nothing of the run may survive.
+    for (let round = 0; round < 5; round++) {
+      const s = new Spawner();
+      try {
+        const dir = tempDir();
+        const pidFile = path.join(dir, 'pid');
+        const run = s.run(sh(`echo $$ > ${pidFile}; kill -9 $PPID; exec sleep 60`, { cwd: dir, timeoutMs: 30_000 }));
+        await assert.rejects(run, (e) => isGgError(e, 'GG_E_INFRA') && e.retryable);
+        assert.ok(await waitGone(await readPid(pidFile)), `round ${round}: the program outlived its helper`);
+      } finally {
+        s.close();
+      }
+    }
+  });
 });
