@@ -33,8 +33,12 @@ export interface Toolchain {
   preprocess: ThunkInput[];
   compile: ThunkInput[];
   assemble: ThunkInput[];
-  link: ThunkInput[];
-  libDirs: string[];
+  /**
+   * The link's files and the library search directories. Discovered apart from the rest (trace links, ~0.5 s),
+   * started in the background as soon as the compile part is known: a build's first compile need not wait
+   * for it, and its first link comes after compiles.
+   */
+  linking(): Promise<{ link: ThunkInput[]; libDirs: string[] }>;
   env: string[];
   /**
    * The compiler propers in `compile` (cc1, cc1plus; each ~35 MB): a compile declares only those its driver
@@ -46,9 +50,13 @@ export interface Toolchain {
 interface CachedToolchain {
   key: string;
   driver: string;
-  files: Record<'preprocess' | 'compile' | 'assemble' | 'link', string[]>;
-  libDirs: string[];
+  files: Record<'preprocess' | 'compile' | 'assemble', string[]>;
   names: Record<string, string>;
+  /** The driver and specs, and the programs a link runs: where the link part's discovery starts. */
+  common: string[];
+  linkProgs: string[];
+  /** The link part, once discovered. */
+  link?: { files: string[]; libDirs: string[] };
   propers: string[];
   /** GCC's LTO plugin (-print-file-name=liblto_plugin.so), when the driver is GCC's. */
   ltoPlugin?: string;
@@ -193,6 +201,15 @@ export function isLinkerScript(file: string): boolean {
   }
 }
 
+const uniq = (l: string[]): string[] => [...new Set(l.map((p) => path.normalize(p)))].sort();
+
+/** Write a cache file atomically. */
+function save(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value));
+  fs.renameSync(tmp, file);
+}
+
 export class ToolchainCache {
   private readonly memo = new Map<string, Promise<Toolchain>>();
   private readonly simple = new Map<string, Promise<SimpleTool>>();
@@ -236,7 +253,7 @@ export class ToolchainCache {
     const st = fs.statSync(file);
     const real = fs.realpathSync(file);
     const rst = fs.statSync(real);
-    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v4`;
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v5`;
   }
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
@@ -252,25 +269,32 @@ export class ToolchainCache {
       cached = undefined;
     }
     if (!cached) {
-      cached = await this.discover(tool, driver, key);
-      const tmp = `${file}.tmp-${process.pid}`;
-      fs.writeFileSync(tmp, JSON.stringify(cached));
-      fs.renameSync(tmp, file);
+      cached = await this.discoverCompile(driver, key);
+      save(file, cached);
     }
-    const names = cached.names;
+    const c = cached;
+    const names = c.names;
     const inputs = (list: string[]): ThunkInput[] => list.map((p) => ({ name: names[p]!, filename: p }));
-    if (cached.propers.length > 0 && cached.ltoPlugin !== undefined)
-      this.gcc.set(names[cached.driver]!, cached.ltoPlugin);
+    if (c.propers.length > 0 && c.ltoPlugin !== undefined) this.gcc.set(names[c.driver]!, c.ltoPlugin);
+    const linkPart = (
+      c.link
+        ? Promise.resolve(c.link)
+        : this.discoverLink(tool, c).then((link) => {
+            c.link = link;
+            save(file, c);
+            return link;
+          })
+    ).then((l) => ({ link: inputs(l.files), libDirs: l.libDirs }));
+    linkPart.catch(() => {}); // (reported to the link that awaits it)
     return {
-      driver: cached.driver,
-      driverName: names[cached.driver]!,
-      preprocess: inputs(cached.files.preprocess),
-      compile: inputs(cached.files.compile),
-      assemble: inputs(cached.files.assemble),
-      link: inputs(cached.files.link),
-      libDirs: cached.libDirs,
+      driver: c.driver,
+      driverName: names[c.driver]!,
+      preprocess: inputs(c.files.preprocess),
+      compile: inputs(c.files.compile),
+      assemble: inputs(c.files.assemble),
+      linking: () => linkPart,
       env: this.baseEnv(),
-      propers: cached.propers,
+      propers: c.propers,
     };
   }
 
@@ -336,51 +360,63 @@ export class ToolchainCache {
     return undefined;
   }
 
-  private async discover(tool: string, driver: string, key: string): Promise<CachedToolchain> {
+  /** The compile part: programs (print-prog-name), their libraries, the compile's and assembler's files. */
+  private async discoverCompile(driver: string, key: string): Promise<CachedToolchain> {
     const env = this.hostEnv();
     const prog = async (n: string): Promise<string[]> => {
       const p = await this.printProg(driver, n);
       return p ? [p] : [];
     };
-    const [cc1, cc1plus, collect2, ltoWrapper, lto1, as, ld, plugin] = await Promise.all(
-      ['cc1', 'cc1plus', 'collect2', 'lto-wrapper', 'lto1', 'as', 'ld', 'liblto_plugin.so'].map(prog),
-    );
-    const specs = (await run(driver, ['-print-file-name=specs'], { env })).stdout.trim();
+    const [[cc1, cc1plus, collect2, ltoWrapper, lto1, as, ld, plugin], specs] = await Promise.all([
+      Promise.all(['cc1', 'cc1plus', 'collect2', 'lto-wrapper', 'lto1', 'as', 'ld', 'liblto_plugin.so'].map(prog)),
+      run(driver, ['-print-file-name=specs'], { env }).then((r) => r.stdout.trim()),
+    ]);
     const common = [driver, ...(path.isAbsolute(specs) && isFile(specs) ? [specs] : [])];
     const cpp = [...cc1!, ...cc1plus!];
     const assemble = [...as!];
     // A link runs no compiler proper: sources in a compile-and-link command are compiles of their own, and
     // LTO runs lto1 (through lto-wrapper and the driver).
     const linkProgs = [...collect2!, ...ltoWrapper!, ...lto1!, ...ld!, ...plugin!, ...as!];
-    const linkFiles = await this.traceLinks(tool, driver);
-    const libsOf = async (files: string[]): Promise<string[]> => sharedLibraries(files, env);
-    const [cppLibs, asLibs, linkLibs, traceLibs] = await Promise.all([
-      libsOf([driver, ...cpp]),
-      libsOf([driver, ...assemble]),
-      libsOf([driver, ...linkProgs]),
-      libsOf(linkFiles.filter((f) => /\.so(\.|$)/.test(f))),
+    const [cppLibs, asLibs] = await Promise.all([
+      sharedLibraries([driver, ...cpp], env),
+      sharedLibraries([driver, ...assemble], env),
     ]);
-    const uniq = (l: string[]): string[] => [...new Set(l.map((p) => path.normalize(p)))].sort();
     const files = {
       preprocess: uniq([...common, ...cpp, ...cppLibs]),
       compile: uniq([...common, ...cpp, ...cppLibs]),
       assemble: uniq([...common, ...assemble, ...asLibs]),
-      link: uniq([...common, ...linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]),
     };
     const names: Record<string, string> = {};
     const propers = new Set(cpp.map((p) => path.normalize(p)));
     for (const p of new Set(Object.values(files).flat()))
       names[p] = propers.has(p) ? this.store.hashCache.hashFile(p) : this.store.putFileSync(p).name;
-    const libDirs = await this.libraryDirs(driver);
     return {
       key,
       driver,
       files,
-      libDirs,
       names,
+      common: uniq(common),
+      linkProgs: uniq(linkProgs),
       propers: [...propers],
       ...(plugin![0] !== undefined ? { ltoPlugin: fs.realpathSync(plugin![0]) } : {}),
     };
+  }
+
+  /** The link part: what the linker opens for typical links, the libraries of it all, the search directories. */
+  private async discoverLink(tool: string, c: CachedToolchain): Promise<{ files: string[]; libDirs: string[] }> {
+    const env = this.hostEnv();
+    const [linkFiles, libDirs, linkLibs] = await Promise.all([
+      this.traceLinks(tool, c.driver),
+      this.libraryDirs(c.driver),
+      sharedLibraries([c.driver, ...c.linkProgs], env),
+    ]);
+    const traceLibs = await sharedLibraries(
+      linkFiles.filter((f) => /\.so(\.|$)/.test(f)),
+      env,
+    );
+    const files = uniq([...c.common, ...c.linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]);
+    for (const p of files) c.names[p] ??= this.store.putFileSync(p).name;
+    return { files, libDirs };
   }
 
   private async libraryDirs(driver: string): Promise<string[]> {
