@@ -44,9 +44,8 @@ export { parseRedisUri, redactUri };
 export const REDUCTION_PREFIX = 'reduction:';
 /**
  * All of a thunk's entries, or (if any is there already) only the missing ones; returns the bytes of objects it
- * stored, whether it pushed the notice, then what is recorded. KEYS: n memo keys, k object names, then the
- * notice's list if there is one; ARGV: n, k, the n memo values, the k objects, then the notice's ttl, written
- * base and messages. The objects (a thunk's small outputs) are stored first, in the same step: an error stops
+ * stored, whether it published the notice, then what is recorded. KEYS: n memo keys, k object names; ARGV: n, k,
+ * the n memo values, the k objects, then (if there is a notice) its channel, written base and message. The objects (a thunk's small outputs) are stored first, in the same step: an error stops
  * the script before any memo entry is written. The notice goes out only when every entry is the caller's.
  */
 const CLAIM_REDUCTIONS = `
@@ -60,19 +59,20 @@ for i = 1, n do memo[i] = KEYS[i]; vals[i] = ARGV[2 + i] end
 if redis.call('EXISTS', unpack(memo)) == 0 then
   for i = 1, n do redis.call('SET', memo[i], vals[i]) end
   local notified = 0
-  if #KEYS > n + k then
-    local list, a = KEYS[n + k + 1], 2 + n + k
+  if #ARGV > 2 + n + k then
+    local a = 2 + n + k
     local count = tostring(tonumber(ARGV[a + 2]) + written)
-    for j = a + 3, #ARGV do
-      redis.call('RPUSH', list, (string.gsub(ARGV[j], '"@written@"', count, 1)))
-    end
-    redis.call('PEXPIRE', list, ARGV[a + 1])
+    redis.call('PUBLISH', ARGV[a + 1], (string.gsub(ARGV[a + 3], '"@written@"', count, 1)))
     notified = 1
   end
   return {written, notified, unpack(vals)}
 end
 for i = 1, n do redis.call('SET', memo[i], vals[i], 'NX') end
 return {written, 0, unpack(redis.call('MGET', unpack(memo)))}`;
+/** The client's command for CLAIM_REDUCTIONS (defineCommand). */
+interface ClaimCommand {
+  ggClaimReductions(numKeys: number, ...keysAndArgs: (string | number | Buffer)[]): Promise<unknown>;
+}
 /** The name of the empty object: what the configuration check writes. */
 const EMPTY_OBJECT = computeName(Buffer.alloc(0));
 /** Redis refuses strings longer than proto-max-bulk-len (512 MiB by default). */
@@ -150,6 +150,8 @@ export class RedisStore implements RemoteStore {
       redisOptions.tls = net.isIP(options.host) ? {} : { servername: options.host };
     }
     this.client = new Redis(redisOptions);
+    // Sent by its hash (EVALSHA; the text only when the server does not know it yet).
+    this.client.defineCommand('ggClaimReductions', { lua: CLAIM_REDUCTIONS });
     // Without a listener an 'error' event would crash the process; the last one explains a failed connect.
     this.client.on('error', (e: Error) => {
       this.lastError = e;
@@ -555,12 +557,9 @@ export class RedisStore implements RemoteStore {
     const keys = [...entries.map(([ref]) => REDUCTION_PREFIX + ref), ...names];
     const values = entries.map(([, result]) => result);
     const args: (string | number | Buffer)[] = [entries.length, objects.length, ...values, ...objects];
-    if (notice) {
-      keys.push(notice.list);
-      args.push(notice.ttlMs, notice.writtenBase, ...notice.messages);
-    }
+    if (notice) args.push(notice.channel, notice.writtenBase, notice.message);
     const got = (await this.run(`recording the result of ${entries[0]![0]}`, () =>
-      this.client.eval(CLAIM_REDUCTIONS, keys.length, ...keys, ...args),
+      (this.client as unknown as ClaimCommand).ggClaimReductions(keys.length, ...keys, ...args),
     )) as [number, number, ...(string | null)[]];
     // Recorded values as stored, signature included (memo-signer.ts): the caller checks and strips it.
     return {

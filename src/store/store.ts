@@ -77,14 +77,13 @@ export interface Claim {
 }
 
 /**
- * Messages appended to a list in the claim's own step when every entry recorded is the claimant's (its result is
- * the result): a cluster worker's outcome reaches its client one round trip sooner. Only stores that are Redis.
- * In each message, NOTICE_WRITTEN (the quotes included) becomes `writtenBase` + the claim's bytesWritten.
+ * A message published on a channel in the claim's own step when every entry recorded is the claimant's (its
+ * result is the result): a cluster worker's outcome reaches its client one round trip sooner. Only stores that
+ * are Redis. In the message, NOTICE_WRITTEN (the quotes included) becomes `writtenBase` + the claim's bytesWritten.
  */
 export interface ClaimNotice {
-  list: string;
-  messages: string[];
-  ttlMs: number;
+  channel: string;
+  message: string;
   writtenBase: number;
 }
 export const NOTICE_WRITTEN = '"@written@"';

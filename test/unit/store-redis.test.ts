@@ -125,29 +125,36 @@ describe('RedisStore', () => {
     // A second run with another result gets the first one back; its own output is stored (content-addressed),
     // and its notice does not go out: the result is not its own.
     const other = randomObject(301);
-    const list = `gg:results:test-${u.slice(1, 9)}`;
-    const notice = { list, ttlMs: 60_000, writtenBase: 0, messages: ['{"n":"@written@"}'] };
-    assert.deepEqual(await store.claimReductions([[`${u}#out`, computeName(other)]], [other], notice), {
-      recorded: [outName],
-      bytesWritten: 301,
-      notified: false,
-    });
-    assert.equal(await store.has(computeName(other)), true);
-    assert.equal(await store.getReduction(`${u}#out`), outName);
-    assert.equal(await raw.llen(list), 0);
+    const channel = `gg:results:test-${u.slice(1, 9)}`;
+    const sub = new Redis({ host: server.host, port: server.port, protocol: 2 });
+    try {
+      const heard: string[] = [];
+      sub.on('message', (_ch: string, m: string) => heard.push(m));
+      await sub.subscribe(channel);
+      const notice = { channel, writtenBase: 0, message: '[{"n":"@written@"}]' };
+      assert.deepEqual(await store.claimReductions([[`${u}#out`, computeName(other)]], [other], notice), {
+        recorded: [outName],
+        bytesWritten: 301,
+        notified: false,
+      });
+      assert.equal(await store.has(computeName(other)), true);
+      assert.equal(await store.getReduction(`${u}#out`), outName);
 
-    // A claim that records every entry sends its notice in the same step, with the bytes it wrote filled in
-    // (only the quoted token: the same text inside a JSON string stays as it is).
-    const v = `T${computeName(randomObject(13)).slice(1)}`;
-    const third = randomObject(302);
-    const claim = await store.claimReductions([[`${v}#out`, computeName(third)]], [third], {
-      ...notice,
-      writtenBase: 1000,
-      messages: ['{"t":"started"}', '{"log":"\\"@written@\\"","n":"@written@"}'],
-    });
-    assert.deepEqual(claim, { recorded: [computeName(third)], bytesWritten: 302, notified: true });
-    assert.deepEqual(await raw.lrange(list, 0, -1), ['{"t":"started"}', '{"log":"\\"@written@\\"","n":1302}']);
-    assert.ok((await raw.pttl(list)) > 0);
+      // A claim that records every entry publishes its notice in the same step, with the bytes it wrote filled
+      // in (only the quoted token: the same text inside a JSON string stays as it is).
+      const v = `T${computeName(randomObject(13)).slice(1)}`;
+      const third = randomObject(302);
+      const claim = await store.claimReductions([[`${v}#out`, computeName(third)]], [third], {
+        channel,
+        writtenBase: 1000,
+        message: '[{"t":"started"},{"log":"\\"@written@\\"","n":"@written@"}]',
+      });
+      assert.deepEqual(claim, { recorded: [computeName(third)], bytesWritten: 302, notified: true });
+      await sub.ping(); // the subscriber has read everything published before this answer
+      assert.deepEqual(heard, ['[{"t":"started"},{"log":"\\"@written@\\"","n":1302}]']);
+    } finally {
+      sub.disconnect();
+    }
   });
 
   it('reads a hostile memo result as a miss and refuses to write one, as the local store does', async () => {

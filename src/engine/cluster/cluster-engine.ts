@@ -4,8 +4,9 @@
  * object: workers fetch inputs from the shared store and upload outputs to it.
  *
  * Robustness, on top of BullMQ's leases and stalled-job recovery:
- *  - results come back on this client's own list (resultsKey); a safety poll reads the job's state from
- *    BullMQ when nothing was heard for a while (a lost message, a Redis restart) and re-submits a lost job;
+ *  - results come back on this client's own pub/sub channel (resultsChannel): no command per result; a safety
+ *    poll reads the job's state from BullMQ when nothing was heard for a while (a message lost while the
+ *    subscription was down, a Redis restart: all open jobs are polled when it is back) and re-submits a lost job;
  *  - a job placed on a worker's own queue is moved to the shared queue when that worker goes silent;
  *  - cancelling (a straggler's loser, Ctrl-C, --fail-fast) removes a waiting job and tells the worker
  *    running it to stop (CANCEL_CHANNEL).
@@ -33,7 +34,8 @@ import {
   isSafeId,
   parseWireResult,
   parseWorkerInfo,
-  resultsKey,
+  resultsChannel,
+  unpackMessages,
   workerCacheKey,
   workerKey,
   workerQueue,
@@ -135,11 +137,8 @@ export class ClusterEngine implements Engine {
   private holdTimer: NodeJS.Timeout | undefined;
   /** Runs sent and not yet started anywhere: the backlog that sets how many thunks a job carries. */
   private waiting = 0;
-  /** BLMPOP (Redis >= 7) takes every waiting message at once; older servers get BLPOP, one at a time. */
-  private blmpop = true;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
-  private loop: Promise<void> | undefined;
   private lastPoll = 0;
   readonly report: ClusterReport = {
     jobs: 0,
@@ -184,12 +183,16 @@ export class ClusterEngine implements Engine {
       }
       await e.cmd.connect();
       await e.results.connect();
+      e.results.on('message', (_ch: string, payload: string) => e.onMessages(payload));
+      await e.results.subscribe(resultsChannel(e.clientId));
+      // Back after a drop (ioredis subscribes again): what was published meanwhile is lost, so every open job
+      // is asked about at once rather than after pollAfterMs.
+      e.results.on('ready', () => void e.pollAll());
       await e.refreshWorkers();
     } catch (err) {
       await e.close();
       throw err;
     }
-    e.loop = e.readResults();
     e.timer = setInterval(() => void e.watch(), HEARTBEAT_MS);
     return e;
   }
@@ -513,39 +516,14 @@ export class ClusterEngine implements Engine {
     this.placement.learn(r.worker, [...inputs.map((i) => i.name), ...s.fetched, ...r.outputs.map((o) => o.name)]);
   }
 
-  private async readResults(): Promise<void> {
-    const key = resultsKey(this.clientId);
-    while (!this.closed) {
-      try {
-        const got = await this.popResults(key);
-        for (const raw of got) {
-          let msg: ClientMessage;
-          try {
-            msg = JSON.parse(raw) as ClientMessage;
-          } catch {
-            continue; // not ours to understand: ignored
-          }
-          if (isMessage(msg)) this.handle(msg);
-        }
-      } catch {
-        if (!this.closed) await new Promise((r) => setTimeout(r, 200)); // Redis away: wait it out
-      }
-    }
+  private onMessages(payload: string): void {
+    for (const msg of unpackMessages(payload)) if (isMessage(msg)) this.handle(msg);
   }
 
-  /** The messages waiting on our list (at most 1 s of waiting for the first). */
-  private async popResults(key: string): Promise<string[]> {
-    if (this.blmpop) {
-      try {
-        const got = await this.results.blmpop(1, 1, key, 'LEFT', 'COUNT', 512);
-        return got ? got[1] : [];
-      } catch (e) {
-        if (!/unknown command/i.test((e as Error).message)) throw e;
-        this.blmpop = false;
-      }
-    }
-    const got = await this.results.blpop(key, 1);
-    return got ? [got[1]] : [];
+  /** Every open job's state from BullMQ (the subscription was down: its messages may be lost). */
+  private async pollAll(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.batches.values()].map((b) => this.poll(b).catch(() => undefined)));
   }
 
   private async refreshWorkers(): Promise<void> {
@@ -692,7 +670,6 @@ export class ClusterEngine implements Engine {
     await new Promise((r) => setTimeout(r, 50));
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
     this.results.disconnect();
-    await this.loop?.catch(() => undefined);
     await this.cmd.quit().catch(() => this.cmd.disconnect());
   }
 }

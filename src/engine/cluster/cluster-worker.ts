@@ -34,7 +34,8 @@ import {
   ADVERT_MAX_OBJECTS,
   ADVERT_MIN_BYTES,
   parseJobData,
-  resultsKey,
+  packMessages,
+  resultsChannel,
   thunkBytes,
   toWireError,
   workerCacheKey,
@@ -64,9 +65,6 @@ export interface ClusterWorkerOptions {
   lockDurationMs?: number;
   log?: (line: string) => void;
 }
-
-/** A client's result list outlives it by this much (a client gone for good leaves nothing behind). */
-const RESULTS_TTL_MS = 3_600_000;
 
 /** How long 'took' and 'started' messages wait to travel with others (tell). */
 const NOTE_DELAY_MS = 20;
@@ -267,8 +265,8 @@ export class ClusterWorker {
    * Messages to a client. A thunk's outcome goes out at once, since the client's next step waits for it (and
    * so it reaches Redis before BullMQ's completion of the job), with whatever waits before it. 'took' and
    * 'started' wait up to NOTE_DELAY_MS for company: a short thunk's 'started' then travels with its 'done', and
-   * thunks starting together share one RPUSH; each message the client pops separately costs it a wake-up and a
-   * BLMPOP. (The client times stragglers from 'started': 500 ms at the least, so 20 ms late does not matter.)
+   * thunks starting together share one PUBLISH; each message the client gets separately costs it a wake-up.
+   * (The client times stragglers from 'started': 500 ms at the least, so 20 ms late does not matter.)
    * A 'took' followed by its job's first 'started' in one batch is left out: 'started' says the same.
    */
   private tell(client: string, msg: ClientMessage): Promise<void> {
@@ -304,8 +302,8 @@ export class ClusterWorker {
   }
 
   /**
-   * A thunk's outcome as its memo claim's notice (same Redis only): the claim pushes it, with what waits in
-   * the outbox for that client, when the result is the one recorded. Saves the RPUSH after the claim.
+   * A thunk's outcome as its memo claim's notice (same Redis only): the claim publishes it, with what waits in
+   * the outbox for that client, when the result is the one recorded. Saves the PUBLISH after the claim.
    */
   private doneNotice(client: string, job: string, i: number, r: RuntimeResult, waiting: ClientMessage[]): ClaimNotice {
     const result = this.wireResult(r);
@@ -316,14 +314,13 @@ export class ClusterWorker {
       result: { ...result, stats: { ...result.stats, bytesUploaded: 0 } },
     } satisfies ClientMessage);
     return {
-      list: resultsKey(client),
-      ttlMs: RESULTS_TTL_MS,
+      channel: resultsChannel(client),
       writtenBase: r.stats.bytesUploaded,
       // Quotes inside strings (the log) are escaped: only the key itself matches.
-      messages: [
+      message: packMessages([
         ...waiting.map((m) => JSON.stringify(m)),
         done.replace('"bytesUploaded":0', `"bytesUploaded":${NOTICE_WRITTEN}`),
-      ],
+      ]),
     };
   }
 
@@ -340,11 +337,7 @@ export class ClusterWorker {
 
   private async deliver(client: string, msgs: ClientMessage[]): Promise<void> {
     try {
-      await this.redis
-        .pipeline()
-        .rpush(resultsKey(client), ...msgs.map((m) => JSON.stringify(m)))
-        .pexpire(resultsKey(client), RESULTS_TTL_MS)
-        .exec();
+      await this.redis.publish(resultsChannel(client), packMessages(msgs.map((m) => JSON.stringify(m))));
     } catch (e) {
       // The client's safety poll reads the job's state from BullMQ when a message is lost.
       this.log(`gg worker ${this.id}: could not report to ${client}: ${(e as Error).message}`);

@@ -1,7 +1,7 @@
 /**
  * What the cluster's client (`gg force --engine cluster`) and its workers (`gg worker`) say to each other
  * through Redis. The queue itself is BullMQ (leases, stalled-job recovery, refusal of a late completion);
- * around it: a registry of live workers, per-client result lists, and a cancel channel.
+ * around it: a registry of live workers, per-client result channels (pub/sub), and a cancel channel.
  *
  * Everything read from Redis is hostile input: payloads and results are validated field by field.
  */
@@ -25,8 +25,25 @@ export const workerKey = (id: string): string => `${PREFIX}:worker:${id}`;
 export const workerCacheKey = (id: string): string => `${PREFIX}:worker:${id}:cache`;
 export const ADVERT_MAX_OBJECTS = 10_000;
 export const ADVERT_MIN_BYTES = 4096;
-/** A client's results: workers push started/finished/failed messages, the client pops them. */
-export const resultsKey = (client: string): string => `${PREFIX}:results:${client}`;
+/**
+ * Pub/sub: a client's results. Workers publish took/started/finished/failed messages, several at once as one
+ * JSON array (packMessages); the client is subscribed from before its first job. A message lost (the client's
+ * connection dropped meanwhile) is made up for by the client's safety poll of BullMQ's job state.
+ */
+export const resultsChannel = (client: string): string => `${PREFIX}:results:${client}`;
+
+/** Messages (each a JSON text) as one payload: a JSON array. */
+export const packMessages = (jsons: readonly string[]): string => `[${jsons.join(',')}]`;
+
+/** The messages of a payload on a results channel: each still to be checked (isMessage); [] if it is not ours. */
+export function unpackMessages(payload: string): unknown[] {
+  try {
+    const got = JSON.parse(payload) as unknown;
+    return Array.isArray(got) ? got : [];
+  } catch {
+    return [];
+  }
+}
 /** Pub/sub: job ids to cancel wherever they run. */
 export const CANCEL_CHANNEL = `${PREFIX}:cancel`;
 
@@ -47,7 +64,7 @@ export interface JobData {
   v: 2;
   /** The thunks to run (no thunk inputs left). */
   thunks: string[];
-  /** Where to report: resultsKey(client). */
+  /** Where to report: resultsChannel(client). */
   client: string;
   /** Per thunk, its bytes (base64) when small, else null: the worker fetches it from the store. */
   data?: (string | null)[];
@@ -121,7 +138,7 @@ export interface WireResult {
 }
 
 /**
- * Messages on a client's result list, about a job or (with `i`) the job's i-th thunk. 'took': a worker took
+ * Messages on a client's results channel, about a job or (with `i`) the job's i-th thunk. 'took': a worker took
  * the job (its thunks may still wait for a slot there); a 'failed' without `i` fails every thunk of the job.
  */
 export type ClientMessage =
