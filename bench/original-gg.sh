@@ -80,4 +80,6 @@ if [[ -n $base ]]; then
   k=warm ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
   bw=$(echo "${t[base-warm]}" | column 1) bc=$(echo "${t[base-warm]}" | column 2)
   printf '%-6s %14s %14s %8s   %14s %14s %8s   (gg-ts column: %s)\n' "$k" "$ow" "$bw" "$(ratio "$bw" "$ow")" "$oc" "$bc" "$(ratio "$bc" "$oc")" "$base"
+  printf '%-6s %14s %14s %14s %14s   (gg-ts columns: %s)\n' warm "$(echo "${t[orig-warm]}" | column 3)" \
+    "$(echo "${t[base-warm]}" | column 3)" "$(echo "${t[orig-warm]}" | column 4)" "$(echo "${t[base-warm]}" | column 4)" "$base"
 fi
