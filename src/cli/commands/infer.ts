@@ -74,7 +74,7 @@ export function registerInfer(program: Command): void {
         if (o.summary) {
           const s = r.stats;
           process.stderr.write(
-            `gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered (${s.compiledAtInfer} by the compile itself); ${s.cutoff} compiles cut off early; ${s.placed} memoized links placed; ${s.runs} program runs answered by thunks; ${(r.wallMs / 1000).toFixed(1)} s\n`,
+            `gg infer: ${s.thunks} thunks from ${s.modelled} modelled commands; headers: ${s.depsCached} cached, ${s.depsDiscovered} discovered (${s.compiledAtInfer} by the compile itself); ${s.cutoff} compiles cut off early; ${s.placed} memoized links placed; ${s.runs} program runs answered by thunks; ${s.wrappers} build-tool wrappers modelled; ${(r.wallMs / 1000).toFixed(1)} s\n`,
           );
           process.stderr.write(fallbackSummary(s.fallbacks));
         }

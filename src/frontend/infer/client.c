@@ -11,8 +11,18 @@
  *        |  "P <path>\n"  exec path keeping PATH (a wrapper script whose children are models too)
  *        |  "A\n"          exec argv[1] with argv[1..] and the real PATH (a program the build runs through
  *                          a placeholder's `#!/usr/bin/env gg-force-and-run`, forced into place by the server)
- * As gg-force-and-run the client adds GG_INFER_STDIN=null|closed|other to the environment it sends: a run
- * can be answered from its memoized output only when it cannot be reading its standard input.
+ *        |  "I\n"          exec the intercepted tool itself (below), keeping PATH
+ * As gg-force-and-run (or an intercepted tool) the client adds GG_INFER_STDIN=null|closed|other to the
+ * environment it sends: a run can be answered from its memoized output only when it cannot be reading its
+ * standard input.
+ *
+ * Interception of tools the build names by absolute path (intercept.ts). Run as `gg-infer-intercept -- CMD`,
+ * the client makes a private mount namespace (a slave of the host's, so later host mounts still show),
+ * binds itself read-only over each path in $GG_INFER_INTERCEPT (colon-separated absolute paths) and execs
+ * CMD; where that is not permitted it execs CMD unchanged (the build runs as without interception). Inside,
+ * a client whose /proc/self/exe is one of those paths is that tool: it sends the path as the tool's name,
+ * and to run the real tool it makes a namespace of its own, unmounts the bind there and execs the path, so
+ * the tool sees itself at its own path (Meson records that path in the build files it writes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -65,8 +77,66 @@ static void exec_real(const char *path, char **argv, int restore_path) {
   exit(127);
 }
 
+/* The intercepted path this client was executed as (NULL when run as a model on PATH). */
+static const char *intercepted(void) {
+  static char exe[PATH_MAX];
+  const char *list = getenv("GG_INFER_INTERCEPT");
+  if (!list || !*list) return NULL;
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return NULL;
+  exe[n] = 0;
+  size_t len = (size_t)n;
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ':');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (l == len && strncmp(p, exe, l) == 0) return exe;
+    if (!e) break;
+    p = e + 1;
+  }
+  return NULL;
+}
+
+/* The real tool under the bind: unmounted in a namespace of this process's own, then executed at its path. */
+static void exec_intercepted(const char *path, char **argv) {
+  if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      umount2(path, MNT_DETACH) != 0) {
+    fprintf(stderr, "gg infer: cannot reach the real %s under gg's model (%s)\n", path, strerror(errno));
+    exit(127);
+  }
+  execv(path, argv);
+  fprintf(stderr, "gg infer: cannot run %s: %s\n", path, strerror(errno));
+  exit(127);
+}
+
+/* gg-infer-intercept -- CMD...: run CMD in a mount namespace where the intercepted paths are this client. */
+static int launch(int argc, char **argv) {
+  int i = 1;
+  if (i < argc && strcmp(argv[i], "--") == 0) i++;
+  if (i >= argc) { fprintf(stderr, "gg infer: gg-infer-intercept needs a command\n"); return 127; }
+  const char *list = getenv("GG_INFER_INTERCEPT");
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  int ok = list && *list && n > 0 && unshare(CLONE_NEWNS) == 0 &&
+           mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) == 0;
+  if (ok) {
+    self[n] = 0;
+    char *copy = strdup(list), *save = NULL;
+    for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+      /* read-only: a build writing to the tool's path must not change the client */
+      if (mount(self, p, NULL, MS_BIND, NULL) != 0) continue;
+      if (mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) umount2(p, MNT_DETACH);
+    }
+  }
+  /* the build must not take the list for its own (nothing is intercepted without the namespace) */
+  if (!ok) unsetenv("GG_INFER_INTERCEPT");
+  execvp(argv[i], argv + i);
+  fprintf(stderr, "gg infer: could not run %s: %s\n", argv[i], strerror(errno));
+  return 127;
+}
+
 /* No server: find the tool on the real PATH, skipping anything that is this very program. */
 static void exec_fallback(const char *tool, char **argv) {
+  if (tool[0] == '/') exec_intercepted(tool, argv);
   const char *real = getenv("GG_INFER_REAL_PATH");
   const char *path = real ? real : getenv("PATH");
   char self[PATH_MAX], cand[PATH_MAX], resolved[PATH_MAX];
@@ -94,8 +164,11 @@ static void exec_fallback(const char *tool, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  const char *tool = base(argv[0]);
+  if (strcmp(base(argv[0]), "gg-infer-intercept") == 0) return launch(argc, argv);
+  const char *icpt = intercepted();
+  const char *tool = icpt ? icpt : base(argv[0]);
   const char *sock = getenv("GG_INFER_SOCKET");
+  if (icpt && (!sock || !*sock)) exec_intercepted(icpt, argv);
   if (!sock || !*sock || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) exec_fallback(tool, argv);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr;
@@ -113,7 +186,7 @@ int main(int argc, char **argv) {
   snprintf(num, sizeof num, "%d", argc);
   puts0(&req, num);
   for (int i = 0; i < argc; i++) puts0(&req, argv[i]);
-  int envc = 0, runner = strcmp(tool, "gg-force-and-run") == 0;
+  int envc = 0, runner = icpt != NULL || strcmp(tool, "gg-force-and-run") == 0;
   for (char **e = environ; *e; e++) envc++;
   snprintf(num, sizeof num, "%d", envc + runner);
   puts0(&req, num);
@@ -144,6 +217,7 @@ int main(int argc, char **argv) {
     exec_fallback(tool, argv);
   }
   *nl = 0;
+  if (ans.p[0] == 'I' && icpt) exec_intercepted(icpt, argv);
   if (ans.p[0] == 'R' || ans.p[0] == 'P') exec_real(ans.p + 2, argv, ans.p[0] == 'R');
   if (ans.p[0] == 'A' && argc > 1) {
     const char *real = getenv("GG_INFER_REAL_PATH");

@@ -13,6 +13,7 @@ import { BinutilsModel } from './binutils-model.js';
 import { placeholderRef } from './file-declarer.js';
 import type { ForceContext } from '../../force/force-command.js';
 import { GccModel } from './gcc-model.js';
+import { MesonModel } from './meson-model.js';
 import { RunModel } from './run-model.js';
 import { findOnPath } from './model-dir.js';
 import { RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
@@ -69,6 +70,7 @@ export class InferServer {
   private readonly ar: ArModel;
   private readonly binutils: BinutilsModel;
   private readonly runs: RunModel | undefined;
+  private readonly meson: MesonModel;
   private readonly logLines: string[] = [];
 
   constructor(private readonly o: InferServerOptions) {
@@ -76,6 +78,7 @@ export class InferServer {
     this.ar = new ArModel(o.ctx);
     this.binutils = new BinutilsModel(o.ctx);
     this.runs = o.runs === undefined ? undefined : new RunModel(o.ctx, o.runs.context, o.runs.sandbox);
+    this.meson = new MesonModel(o.ctx, this.runs, o.runs?.context);
   }
 
   listen(socketPath: string): Promise<void> {
@@ -124,6 +127,9 @@ export class InferServer {
     this.record(
       `real ${req.tool}: ${answer.reason}${answer.detail !== undefined ? ` (${answer.detail})` : ''}: ${req.argv.join(' ').slice(0, 400)}`,
     );
+    // A tool intercepted at its absolute path (intercept.ts) runs there, as it is; what it reads is read by
+    // programs it runs, which are models themselves.
+    if (req.tool.startsWith('/')) return Buffer.from('I\n');
     // A placeholder the build runs: forced into place (with its placeholder arguments), then run for real.
     const runner = req.tool === RUNNER;
     const realPath = runner ? req.argv[1] : findOnPath(req.tool, this.o.ctx.realPath);
@@ -138,6 +144,10 @@ export class InferServer {
   }
 
   private async dispatch(req: ModelRequest): Promise<ModelAnswer> {
+    if (req.tool.startsWith('/')) {
+      if (path.basename(req.tool) === 'meson') return this.meson.run(req);
+      return { kind: 'real', reason: `${req.tool} is not modelled` };
+    }
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
     // A compiler launcher (`ccache cc ...`, as Meson and CMake's *_COMPILER_LAUNCHER put it): the compile is
     // the compiler's, modelled as such; anything else (ccache's own options, a compiler by path) runs ccache.
@@ -149,7 +159,7 @@ export class InferServer {
     if (req.tool === RUNNER) {
       if (!this.runs) return { kind: 'real', reason: 'a program run (not memoized by this caller of gg infer)' };
       const r = await this.runs.run(req);
-      return { kind: 'exit', status: r.status, stdout: r.stdout };
+      return { kind: 'exit', status: r.status, stdout: r.stdout, stderr: r.stderr };
     }
     return {
       kind: 'real',

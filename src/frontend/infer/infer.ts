@@ -20,6 +20,7 @@ import { FileDeclarer } from './file-declarer.js';
 import { HeaderDepsCache } from './header-deps.js';
 import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
+import { interceptedSpawn } from './intercept.js';
 import { prepareModelDir } from './model-dir.js';
 import type { InferContext, InferStats } from './model.js';
 import { ToolchainCache } from './toolchain.js';
@@ -93,6 +94,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     compiledAtInfer: 0,
     placed: 0,
     runs: 0,
+    wrappers: 0,
     fallbacks: new Map(),
   };
   const declarer = new FileDeclarer(store, root);
@@ -156,10 +158,19 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
   // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
   // (command lines, directories named after a hash of the flags).
+  // Tools the build names by absolute path (Meson's wrappers) are reached through a mount namespace.
+  const icpt = interceptedSpawn(models, o.command, env, realPath, o.cwd ?? process.cwd());
   let exitCode: number;
   try {
     exitCode = await new Promise<number>((resolve, reject) => {
-      const child = spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
+      const child = icpt
+        ? spawn(icpt.file, icpt.args, {
+            argv0: icpt.argv0,
+            cwd: o.cwd ?? process.cwd(),
+            env: icpt.env,
+            stdio: 'inherit',
+          })
+        : spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
       child.on('error', (e) =>
         reject(
           new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),

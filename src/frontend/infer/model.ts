@@ -35,6 +35,8 @@ export interface InferStats {
   placed: number;
   /** Runs of programs the build linked, answered from a thunk (run-model.ts). */
   runs: number;
+  /** Build-tool wrappers run by absolute path, answered by a model (meson-model.ts, intercept.ts). */
+  wrappers: number;
   /** Commands run for real, by reason. */
   fallbacks: Map<string, number>;
 }

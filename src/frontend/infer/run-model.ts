@@ -41,6 +41,8 @@ const SCRIPT = [
 export interface RunAnswer {
   status: number;
   stdout: Buffer;
+  /** What the run printed on standard error (the caller shows it where the program's own would appear). */
+  stderr: string;
 }
 
 export class RunModel {
@@ -146,10 +148,9 @@ export class RunModel {
       const f = path.normalize(line);
       if (line !== '' && !allowed.has(f)) real('a program run that writes files', f);
     }
-    if (printed.trim()) process.stderr.write(printed.endsWith('\n') ? printed : `${printed}\n`);
     this.ctx.stats.runs++;
     this.ctx.log(`gg-force-and-run: ${progRel} answered from thunk ${t.name}`);
-    return { status: 0, stdout: await rt.store.get(out) };
+    return { status: 0, stdout: await rt.store.get(out), stderr: printed };
   }
 
   /** /bin/sh and its closure, as GraphBuilder.executableFile gives them, from the closure cache. */
