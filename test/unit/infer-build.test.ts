@@ -233,6 +233,51 @@ describe('gg infer', () => {
     assert.match(shOk(dir, 'readelf -d libx.so'), /SONAME.*libx\.so\.1/);
   });
 
+  it('a thunk declares what its step runs: cc1 for C, cc1plus for C++ (g++ on a .c too), GCC objects archived without LLVM', () => {
+    const dir = cProject({
+      'a.c': 'int a(void) { return 1; }\n',
+      'l.c': 'int l(void) { return 2; }\n',
+      'b.cc': 'int b() { return 3; }\n',
+      'c.c': 'int c() { return 4; }\n',
+    });
+    const build =
+      'cc -O2 -c a.c && cc -flto -frandom-seed=1 -O2 -c l.c && g++ -O2 -c b.cc && g++ -O2 -c c.c && ar rcD lib.a a.o l.o';
+    shOk(dir, `gg infer sh -c "${build}"`);
+    const declared = (target: string): string[] =>
+      (JSON.parse(shOk(dir, `gg describe --json ${target}`)) as { values: string[] }).values.map((v) =>
+        v.slice(v.indexOf('=') + 1),
+      );
+    const propers = (target: string): string[] =>
+      declared(target)
+        .map((f) => path.basename(f))
+        .filter((f) => /^cc1/.test(f))
+        .sort();
+    assert.deepEqual(propers('a.o'), ['cc1']);
+    assert.deepEqual(propers('b.o'), ['cc1plus']);
+    assert.deepEqual(propers('c.o'), ['cc1plus'], 'g++ compiles a .c file as C++');
+    // the archive of GCC's objects: GCC's LTO plugin (it indexes l.o's symbols), no other bfd plugin
+    const gccPlugin = fs.realpathSync(shOk(dir, 'gcc -print-file-name=liblto_plugin.so').trim());
+    const plugins = (target: string): string[] =>
+      declared(target).filter(
+        (f) => path.dirname(f) === '/usr/lib/bfd-plugins' || path.dirname(f) === '/usr/local/lib/bfd-plugins',
+      );
+    assert.deepEqual(
+      plugins('lib.a').map((f) => fs.realpathSync(f)),
+      [gccPlugin],
+    );
+    assert.equal(forceJson(dir, 'lib.a').failed, 0);
+    // the host's ar, which loads every plugin, archives the same members into the same bytes
+    shOk(dir, 'mkdir m && cd m && ar x ../lib.a && ar rcD ../host.a a.o l.o');
+    assert.ok(fs.readFileSync(path.join(dir, 'lib.a')).equals(fs.readFileSync(path.join(dir, 'host.a'))));
+    assert.match(shOk(dir, 'nm -s lib.a'), /\bl in l\.o/);
+    // a member that is a real file (made by no compile of this run): every plugin
+    shOk(dir, 'cp a.o real.o && gg infer ar rcD lib2.a real.o');
+    const all = ['/usr/lib/bfd-plugins', '/usr/local/lib/bfd-plugins'].flatMap((d) =>
+      fs.existsSync(d) ? fs.readdirSync(d).map((f) => path.join(d, f)) : [],
+    );
+    assert.deepEqual(plugins('lib2.a').sort(), all.sort());
+  });
+
   it("ar updating an archive that is still a placeholder replaces members in its thunk (lua's ar rcu + ranlib)", () => {
     const dir = cProject({
       'a.c': 'int a(void) { return 1; }\n',

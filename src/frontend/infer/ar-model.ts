@@ -32,7 +32,6 @@ export class ArModel {
     const abs = path.resolve(req.cwd, archive);
     if (members.some((m) => m.startsWith('-'))) real('ar member names starting with -');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
-    const tool = await this.ctx.toolchains.tool('ar');
     // Members in archive order: [argPath, input, kind]; an existing modelled archive is updated as ar does.
     let list: { argPath: string; input: ThunkInput; kind: 'value' | 'thunk' }[] = [];
     if (fs.existsSync(abs)) list = this.existingMembers(abs, archive, cwdRel);
@@ -44,6 +43,10 @@ export class ArModel {
       if (same >= 0) list[same] = entry;
       else list.push(entry);
     }
+    const tool = await this.ctx.toolchains.tool(
+      'ar',
+      list.map((e) => e.input),
+    );
     const values = list.filter((e) => e.kind === 'value').map((e) => e.input);
     const thunks = list.filter((e) => e.kind === 'thunk').map((e) => e.input);
     const argPaths = list.map((e) => e.argPath);

@@ -227,7 +227,7 @@ export class BinutilsModel {
         }
       }
     }
-    const t = await this.ctx.toolchains.tool(tool);
+    const t = await this.ctx.toolchains.tool(tool, [...values, ...thunks]);
     const thunk = this.ctx.builder.thunk({
       function: t.programName,
       args: [t.program, ...p.args],

@@ -352,7 +352,8 @@ export class GccModel {
     let headerNames: string[] = [];
     let cutoffKey: string | undefined;
     let ran: DependCompile | undefined;
-    const t = this.toolInputs(tc, uniqueInputs([...tc.compile, ...(upTo === 'o' ? tc.assemble : [])]));
+    const compile = await this.ctx.toolchains.compileInputs(tc, path.extname(src.path), xl);
+    const t = this.toolInputs(tc, uniqueInputs([...compile, ...(upTo === 'o' ? tc.assemble : [])]));
     if (lang === 'c' || lang === 'c++' || lang === 'assembler-with-cpp') {
       // Header discovery preprocesses the source as the compile will (same driver, flags, relative paths,
       // environment). For C and C++ it keeps directives only (icecc's -fdirectives-only: comments, spacing
@@ -633,7 +634,8 @@ export class GccModel {
       } else if (a.startsWith('-l')) pendingLibs.push(a.slice(2));
     }
     args.push('-o', 'gg.out');
-    const searchDirs = [...libDirs, ...tc.libDirs];
+    const linking = await tc.linking();
+    const searchDirs = [...libDirs, ...linking.libDirs];
     const extra: Promise<ThunkInput[]>[] = [];
     for (const lib of pendingLibs) {
       const found = this.findLib(lib, searchDirs);
@@ -642,7 +644,7 @@ export class GccModel {
         if (this.ctx.declarer.underRoot(f) !== undefined) {
           // a project library: declared as the build names it (relative -L dir) so ld finds it there
           add(this.ctx.declarer.declare(relativeLibDirs.has(path.dirname(f)) ? path.relative(req.cwd, f) : f, req.cwd));
-        } else extra.push(this.systemLibrary(f, tc.libDirs));
+        } else extra.push(this.systemLibrary(f, linking.libDirs));
       }
     }
     for (const lf of cmd.linkFiles) {
@@ -651,7 +653,7 @@ export class GccModel {
     for (const list of await Promise.all(extra)) values.push(...list);
     const linkEnv = thunkEnv(tc, req);
     if (linkEnv !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
-    const t = this.toolInputs(tc, tc.link);
+    const t = this.toolInputs(tc, linking.link);
     return this.thunk({
       function: tc.driverName,
       args,

@@ -17,7 +17,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
 import { executableClosure, type ClosureFile } from '../executable-closure.js';
-import type { ThunkInput } from '../../ir/thunk.js';
+import { isThunkName, splitTag } from '../../ir/name.js';
+import { decodeThunk, type ThunkInput } from '../../ir/thunk.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
 import { real } from './model.js';
@@ -32,17 +33,33 @@ export interface Toolchain {
   preprocess: ThunkInput[];
   compile: ThunkInput[];
   assemble: ThunkInput[];
-  link: ThunkInput[];
-  libDirs: string[];
+  /**
+   * The link's files and the library search directories. Discovered apart from the rest (trace links, ~0.5 s),
+   * started in the background as soon as the compile part is known: a build's first compile need not wait
+   * for it, and its first link comes after compiles.
+   */
+  linking(): Promise<{ link: ThunkInput[]; libDirs: string[] }>;
   env: string[];
+  /**
+   * The compiler propers in `compile` (cc1, cc1plus; each ~35 MB): a compile declares only those its driver
+   * runs for its source's language (`propersFor`), so a C build never stores or stages cc1plus.
+   */
+  propers: string[];
 }
 
 interface CachedToolchain {
   key: string;
   driver: string;
-  files: Record<'preprocess' | 'compile' | 'assemble' | 'link', string[]>;
-  libDirs: string[];
+  files: Record<'preprocess' | 'compile' | 'assemble', string[]>;
   names: Record<string, string>;
+  /** The driver and specs, and the programs a link runs: where the link part's discovery starts. */
+  common: string[];
+  linkProgs: string[];
+  /** The link part, once discovered. */
+  link?: { files: string[]; libDirs: string[] };
+  propers: string[];
+  /** GCC's LTO plugin (-print-file-name=liblto_plugin.so), when the driver is GCC's. */
+  ltoPlugin?: string;
 }
 
 export interface SimpleTool {
@@ -184,9 +201,21 @@ export function isLinkerScript(file: string): boolean {
   }
 }
 
+const uniq = (l: string[]): string[] => [...new Set(l.map((p) => path.normalize(p)))].sort();
+
+/** Write a cache file atomically. */
+function save(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(value));
+  fs.renameSync(tmp, file);
+}
+
 export class ToolchainCache {
   private readonly memo = new Map<string, Promise<Toolchain>>();
   private readonly simple = new Map<string, Promise<SimpleTool>>();
+  private readonly propersRun = new Map<string, Promise<Set<string>>>();
+  /** Drivers (store names) of the GCC toolchains loaded in this process -> the real path of their LTO plugin. */
+  private readonly gcc = new Map<string, string>();
   private readonly dir: string;
 
   constructor(
@@ -224,7 +253,7 @@ export class ToolchainCache {
     const st = fs.statSync(file);
     const real = fs.realpathSync(file);
     const rst = fs.statSync(real);
-    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v3`;
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v5`;
   }
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
@@ -240,23 +269,67 @@ export class ToolchainCache {
       cached = undefined;
     }
     if (!cached) {
-      cached = await this.discover(tool, driver, key);
-      const tmp = `${file}.tmp-${process.pid}`;
-      fs.writeFileSync(tmp, JSON.stringify(cached));
-      fs.renameSync(tmp, file);
+      cached = await this.discoverCompile(driver, key);
+      save(file, cached);
     }
-    const names = cached.names;
+    const c = cached;
+    const names = c.names;
     const inputs = (list: string[]): ThunkInput[] => list.map((p) => ({ name: names[p]!, filename: p }));
+    if (c.propers.length > 0 && c.ltoPlugin !== undefined) this.gcc.set(names[c.driver]!, c.ltoPlugin);
+    const linkPart = (
+      c.link
+        ? Promise.resolve(c.link)
+        : this.discoverLink(tool, c).then((link) => {
+            c.link = link;
+            save(file, c);
+            return link;
+          })
+    ).then((l) => ({ link: inputs(l.files), libDirs: l.libDirs }));
+    linkPart.catch(() => {}); // (reported to the link that awaits it)
     return {
-      driver: cached.driver,
-      driverName: names[cached.driver]!,
-      preprocess: inputs(cached.files.preprocess),
-      compile: inputs(cached.files.compile),
-      assemble: inputs(cached.files.assemble),
-      link: inputs(cached.files.link),
-      libDirs: cached.libDirs,
+      driver: c.driver,
+      driverName: names[c.driver]!,
+      preprocess: inputs(c.files.preprocess),
+      compile: inputs(c.files.compile),
+      assemble: inputs(c.files.assemble),
+      linking: () => linkPart,
       env: this.baseEnv(),
+      propers: c.propers,
     };
+  }
+
+  /**
+   * `tc.compile` without the compiler propers the driver does not run for a source with extension `ext`
+   * (and `-x` flags `xl`): what `driver -### -c` names, asked once per driver, language and extension
+   * (g++ compiles a .c file with cc1plus, gcc with cc1, a .s file needs neither). All of them when the
+   * answer names none (a driver that does not print its commands).
+   */
+  async compileInputs(tc: Toolchain, ext: string, xl: readonly string[]): Promise<ThunkInput[]> {
+    if (tc.propers.length === 0) return tc.compile;
+    // (the propers are stored here, on first use: discovery only named them)
+    const key = `${tc.driver}\0${xl.join(' ')}\0${ext}`;
+    let used = this.propersRun.get(key);
+    if (!used) {
+      used = run(tc.driver, ['-###', ...xl, '-c', `gg-probe${ext}`], { env: this.hostEnv(), cwd: os.tmpdir() })
+        .then(({ stderr }) => {
+          const named = new Set<string>();
+          for (const line of stderr.split('\n')) {
+            const first = /^ "?([^" ]+)/.exec(line)?.[1];
+            if (first !== undefined && path.isAbsolute(first)) named.add(path.normalize(first));
+          }
+          const found = tc.propers.filter((p) => named.has(p));
+          return found.length > 0 || [...named].some((n) => /\/(as|cc1\w*)$/.test(n))
+            ? new Set(found)
+            : new Set(tc.propers);
+        })
+        .catch(() => new Set(tc.propers));
+      this.propersRun.set(key, used);
+    }
+    const keep = await used;
+    const list = tc.compile.filter((i) => !tc.propers.includes(i.filename!) || keep.has(i.filename!));
+    for (const i of list)
+      if (keep.has(i.filename!) && !this.store.hasSync(i.name)) this.store.putFileSync(i.filename!, i.name);
+    return list;
   }
 
   /** Every file still has the content recorded (stat-keyed hash cache: cheap), and its blob is stored. */
@@ -264,7 +337,8 @@ export class ToolchainCache {
     for (const [p, name] of Object.entries(c.names)) {
       try {
         if (this.store.hashCache.hashFile(p) !== name) return false;
-        if (!this.store.hasSync(name)) this.store.putFileSync(p, name);
+        // (a compiler proper is stored when a compile first declares it: compileInputs)
+        if (!c.propers.includes(p) && !this.store.hasSync(name)) this.store.putFileSync(p, name);
       } catch {
         return false;
       }
@@ -286,39 +360,63 @@ export class ToolchainCache {
     return undefined;
   }
 
-  private async discover(tool: string, driver: string, key: string): Promise<CachedToolchain> {
+  /** The compile part: programs (print-prog-name), their libraries, the compile's and assembler's files. */
+  private async discoverCompile(driver: string, key: string): Promise<CachedToolchain> {
     const env = this.hostEnv();
     const prog = async (n: string): Promise<string[]> => {
       const p = await this.printProg(driver, n);
       return p ? [p] : [];
     };
-    const [cc1, cc1plus, collect2, ltoWrapper, lto1, as, ld, plugin] = await Promise.all(
-      ['cc1', 'cc1plus', 'collect2', 'lto-wrapper', 'lto1', 'as', 'ld', 'liblto_plugin.so'].map(prog),
-    );
-    const specs = (await run(driver, ['-print-file-name=specs'], { env })).stdout.trim();
+    const [[cc1, cc1plus, collect2, ltoWrapper, lto1, as, ld, plugin], specs] = await Promise.all([
+      Promise.all(['cc1', 'cc1plus', 'collect2', 'lto-wrapper', 'lto1', 'as', 'ld', 'liblto_plugin.so'].map(prog)),
+      run(driver, ['-print-file-name=specs'], { env }).then((r) => r.stdout.trim()),
+    ]);
     const common = [driver, ...(path.isAbsolute(specs) && isFile(specs) ? [specs] : [])];
     const cpp = [...cc1!, ...cc1plus!];
     const assemble = [...as!];
-    const linkProgs = [...collect2!, ...ltoWrapper!, ...lto1!, ...ld!, ...plugin!, ...as!, ...cpp];
-    const linkFiles = await this.traceLinks(tool, driver);
-    const libsOf = async (files: string[]): Promise<string[]> => sharedLibraries(files, env);
-    const [cppLibs, asLibs, linkLibs, traceLibs] = await Promise.all([
-      libsOf([driver, ...cpp]),
-      libsOf([driver, ...assemble]),
-      libsOf([driver, ...linkProgs]),
-      libsOf(linkFiles.filter((f) => /\.so(\.|$)/.test(f))),
+    // A link runs no compiler proper: sources in a compile-and-link command are compiles of their own, and
+    // LTO runs lto1 (through lto-wrapper and the driver).
+    const linkProgs = [...collect2!, ...ltoWrapper!, ...lto1!, ...ld!, ...plugin!, ...as!];
+    const [cppLibs, asLibs] = await Promise.all([
+      sharedLibraries([driver, ...cpp], env),
+      sharedLibraries([driver, ...assemble], env),
     ]);
-    const uniq = (l: string[]): string[] => [...new Set(l.map((p) => path.normalize(p)))].sort();
     const files = {
       preprocess: uniq([...common, ...cpp, ...cppLibs]),
       compile: uniq([...common, ...cpp, ...cppLibs]),
       assemble: uniq([...common, ...assemble, ...asLibs]),
-      link: uniq([...common, ...linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]),
     };
     const names: Record<string, string> = {};
-    for (const p of new Set(Object.values(files).flat())) names[p] = this.store.putFileSync(p).name;
-    const libDirs = await this.libraryDirs(driver);
-    return { key, driver, files, libDirs, names };
+    const propers = new Set(cpp.map((p) => path.normalize(p)));
+    for (const p of new Set(Object.values(files).flat()))
+      names[p] = propers.has(p) ? this.store.hashCache.hashFile(p) : this.store.putFileSync(p).name;
+    return {
+      key,
+      driver,
+      files,
+      names,
+      common: uniq(common),
+      linkProgs: uniq(linkProgs),
+      propers: [...propers],
+      ...(plugin![0] !== undefined ? { ltoPlugin: fs.realpathSync(plugin![0]) } : {}),
+    };
+  }
+
+  /** The link part: what the linker opens for typical links, the libraries of it all, the search directories. */
+  private async discoverLink(tool: string, c: CachedToolchain): Promise<{ files: string[]; libDirs: string[] }> {
+    const env = this.hostEnv();
+    const [linkFiles, libDirs, linkLibs] = await Promise.all([
+      this.traceLinks(tool, c.driver),
+      this.libraryDirs(c.driver),
+      sharedLibraries([c.driver, ...c.linkProgs], env),
+    ]);
+    const traceLibs = await sharedLibraries(
+      linkFiles.filter((f) => /\.so(\.|$)/.test(f)),
+      env,
+    );
+    const files = uniq([...c.common, ...c.linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]);
+    for (const p of files) c.names[p] ??= this.store.putFileSync(p).name;
+    return { files, libDirs };
   }
 
   private async libraryDirs(driver: string): Promise<string[]> {
@@ -384,21 +482,32 @@ export class ToolchainCache {
     return [...found];
   }
 
-  /** A plain tool (ar, ranlib, strip): the program, its libraries, and the bfd plugins it may load. */
-  tool(tool: string): Promise<SimpleTool> {
-    let p = this.simple.get(tool);
+  /**
+   * A plain tool (ar, ranlib, strip): the program, its libraries, and the bfd plugins it may load. A plugin
+   * reads only the objects it claims (GCC's LTO plugin: ELF objects with GNU LTO sections; LLVM's LLVMgold,
+   * which links all of LLVM, ~170 MB with its libraries: LLVM bitcode). When every input is the object of a
+   * compile by a GCC toolchain loaded in this run (`gccMade`), only that GCC's plugin is declared, as its links
+   * declare it; otherwise (another compiler's objects, real files) all of them.
+   */
+  tool(tool: string, inputs: readonly ThunkInput[] = []): Promise<SimpleTool> {
+    const gccPlugins = this.gccPlugins(inputs);
+    const memoKey = `${tool}\0${gccPlugins?.join('\0') ?? '*'}`;
+    let p = this.simple.get(memoKey);
     if (!p) {
       p = (async () => {
         const program = findOnPath(tool, this.realPath);
         if (!program) real('the tool is not on the real PATH', tool);
-        const plugins: string[] = [];
+        const found: string[] = [];
         for (const d of ['/usr/lib/bfd-plugins', '/usr/local/lib/bfd-plugins']) {
           try {
-            for (const f of fs.readdirSync(d)) if (isFile(path.join(d, f))) plugins.push(path.join(d, f));
+            for (const f of fs.readdirSync(d)) if (isFile(path.join(d, f))) found.push(path.join(d, f));
           } catch {
             // none
           }
         }
+        const mine = gccPlugins && found.filter((f) => gccPlugins.includes(fs.realpathSync(f)));
+        // (GCC's own plugin not among them: another version's may read its objects, so all of them)
+        const plugins = mine && mine.length > 0 ? mine : found;
         const libs = await cachedSharedLibraries(path.dirname(this.dir), [program, ...plugins], this.hostEnv());
         const files = [...new Set([program, ...plugins, ...libs])];
         return {
@@ -408,9 +517,32 @@ export class ToolchainCache {
           env: this.baseEnv(),
         };
       })();
-      this.simple.set(tool, p);
-      p.catch(() => this.simple.delete(tool));
+      this.simple.set(memoKey, p);
+      p.catch(() => this.simple.delete(memoKey));
     }
     return p;
+  }
+
+  /**
+   * The LTO plugins (real paths) of the GCC toolchains whose compile thunks made every one of `inputs`, or
+   * undefined when some input is not such an object (a file, another tool's output) or there are none.
+   */
+  private gccPlugins(inputs: readonly ThunkInput[]): string[] | undefined {
+    if (inputs.length === 0) return undefined;
+    const plugins = new Set<string>();
+    for (const i of inputs) {
+      const { name } = splitTag(i.name);
+      if (!isThunkName(name)) return undefined;
+      let fn: string;
+      try {
+        fn = decodeThunk(this.store.getSync(name)).function.hash;
+      } catch {
+        return undefined;
+      }
+      const plugin = this.gcc.get(fn);
+      if (plugin === undefined) return undefined;
+      plugins.add(plugin);
+    }
+    return [...plugins].sort();
   }
 }
