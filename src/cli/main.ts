@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<void> {
 /** True when this module is the program node was started with (directly or through npm's bin link). */
 function isEntryPoint(): boolean {
   try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+    return process.argv[1] !== undefined && realpathSync.native(process.argv[1]) === fileURLToPath(import.meta.url);
   } catch {
     return false;
   }

@@ -63,7 +63,9 @@ export class ProgressReporter {
       case 'cached':
         this.cached++;
         if (e.how === 'memo') this.cachedUndiscovered++;
-        this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`, 'verbose');
+        // The line is built only when shown (with --verbose): a memoized force has one per target.
+        if (this.o.verbose && !this.o.quiet)
+          this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`, 'verbose');
         return;
       case 'started':
         this.running.set(e.name, { argv0: e.argv0, since: performance.now() });

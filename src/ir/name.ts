@@ -6,8 +6,20 @@
  * objects are unchanged, so every name the original can produce is still produced exactly.
  * A reference to a non-first output of a thunk appends `#tag`.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { GgError } from '../errors.js';
+
+let crypto: typeof Crypto | undefined;
+
+/**
+ * A SHA-256 hasher. node:crypto (and the streams it pulls in) is loaded on first use: ~3.5 ms of CPU at every
+ * start, and a memoized force names nothing.
+ */
+function sha256(): Crypto.Hash {
+  crypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto;
+  return crypto.createHash('sha256');
+}
 
 export const THUNK_MAGIC = '##GGTHUNK##';
 const THUNK_MAGIC_BYTES = Buffer.from(THUNK_MAGIC, 'latin1');
@@ -36,13 +48,13 @@ export function nameFromDigest(type: ObjectType, digest: Buffer, size: number): 
 
 /** The name of an in-memory object; `T` when the content is a thunk. */
 export function computeName(data: Uint8Array): string {
-  const digest = createHash('sha256').update(data).digest();
+  const digest = sha256().update(data).digest();
   return nameFromDigest(isThunkContent(data) ? 'T' : 'V', digest, data.length);
 }
 
 /** Incremental naming for streamed content (large objects are never buffered whole). */
 export class NameHasher {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Crypto.Hash = sha256();
   private size = 0;
   private head: Buffer = Buffer.alloc(0);
 

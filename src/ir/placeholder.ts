@@ -12,6 +12,8 @@ import { isValidName, splitTag } from './name.js';
 export const SHEBANG_HEADER = '#!/usr/bin/env gg-force-and-run';
 export const LINKER_HEADER = 'OUTPUT_FORMAT("elf64-x86-64")/*';
 const MAX_PLACEHOLDER_BYTES = 512;
+/** Where placeholders are read, one past the limit (a memoized force reads one per target; parsed at once). */
+const placeholderBuffer = Buffer.allocUnsafe(MAX_PLACEHOLDER_BYTES + 1);
 
 export type PlaceholderKind = 'shell' | 'linker-script';
 
@@ -74,9 +76,8 @@ export function readPlaceholderFile(file: string): { ref: string | undefined; st
     throw e;
   }
   try {
-    const buf = Buffer.alloc(MAX_PLACEHOLDER_BYTES + 1);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    return { ref: parsePlaceholder(buf.subarray(0, n)), stat };
+    const n = fs.readSync(fd, placeholderBuffer, 0, placeholderBuffer.length, 0);
+    return { ref: parsePlaceholder(placeholderBuffer.subarray(0, n)), stat };
   } finally {
     fs.closeSync(fd);
   }

@@ -18,6 +18,16 @@ import type { PutResult, Store } from './store.js';
 
 let tmpCounter = 0;
 
+/**
+ * `dir/name` for one path component (`name` without a '/', and not '.', '..' or empty: a name or a memo ref never
+ * is), as path.join would return it for `dir` as path.join made it. Why not path.join: it normalizes the whole
+ * string character by character, ~60,000 instructions a call while V8 still interprets it, and a memoized force
+ * builds two of these paths per target (its memo entry, its blob). Anything else goes through path.join.
+ */
+function childPath(dir: string, name: string): string {
+  return name === '' || name === '.' || name === '..' || name.includes('/') ? path.join(dir, name) : `${dir}/${name}`;
+}
+
 /** Where memo entries are read (getReductionSync): longer than any name with its tag. */
 const memoBuffer = Buffer.allocUnsafe(1024);
 
@@ -76,7 +86,7 @@ export class LocalStore implements Store {
   }
 
   blobPath(name: string): string {
-    return path.join(this.blobsDir, name);
+    return childPath(this.blobsDir, name);
   }
 
   hasSync(name: string): boolean {
@@ -280,7 +290,7 @@ export class LocalStore implements Store {
   }
 
   private reductionPath(ref: string): string {
-    return path.join(this.reductionsDir, ref);
+    return childPath(this.reductionsDir, ref);
   }
 
   getReductionSync(ref: string): string | undefined {

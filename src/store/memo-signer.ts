@@ -8,9 +8,16 @@
  *
  * Stored value: `RESULT` or `RESULT ggsig1:<base64url HMAC-SHA256(key, "gg-memo-v1\0" REF "\0" RESULT)>`.
  */
-import crypto from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { GgError } from '../errors.js';
+
+let loaded: typeof Crypto | undefined;
+/** node:crypto on first use: only a signed shared memo needs it, and it is ~3.5 ms of CPU at every start. */
+function crypto(): typeof Crypto {
+  return (loaded ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
+}
 
 const PREFIX = ' ggsig1:';
 /** Shorter keys are refused: an HMAC is only as strong as its key. */
@@ -37,7 +44,7 @@ export class MemoSigner {
   }
 
   private mac(ref: string, result: string): string {
-    return crypto.createHmac('sha256', this.key!).update(`gg-memo-v1\0${ref}\0${result}`).digest('base64url');
+    return crypto().createHmac('sha256', this.key!).update(`gg-memo-v1\0${ref}\0${result}`).digest('base64url');
   }
 
   /** The value to store for (ref, result). */
@@ -53,7 +60,7 @@ export class MemoSigner {
     if (this.key === undefined) return result;
     const given = at < 0 ? undefined : Buffer.from(value.slice(at + PREFIX.length), 'base64url');
     const want = Buffer.from(this.mac(ref, result), 'base64url');
-    if (given === undefined || given.length !== want.length || !crypto.timingSafeEqual(given, want)) {
+    if (given === undefined || given.length !== want.length || !crypto().timingSafeEqual(given, want)) {
       this.rejected++;
       return undefined;
     }

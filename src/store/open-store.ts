@@ -8,8 +8,7 @@
  */
 import { GgError } from '../errors.js';
 import type { LocalStore } from './local-store.js';
-import { isRemoteStore, type RemoteStore } from './remote-store.js';
-import type { Store } from './store.js';
+import { isRemoteStore, type RemoteStore, type Store } from './store.js';
 import { MemoSigner } from './memo-signer.js';
 import { TieredStore } from './tiered-store.js';
 

@@ -10,22 +10,7 @@ import { NameHasher, assertName, computeName, isMemoResult, splitTag } from '../
 import { hashFileUncached } from './hash-cache.js';
 import type { PutResult, Store } from './store.js';
 
-export interface RemoteStore extends Store {
-  readonly kind: 'redis' | 's3';
-  /** Connect and prove the configuration works (reachable, authenticated, bucket present); GG_E_STORAGE_* if not. */
-  check(o?: { readOnly?: boolean }): Promise<void>;
-  /** Remove an object (a corrupt copy; tests). Missing objects are not an error. */
-  delete(name: string): Promise<void>;
-  /** Drop a memo entry (a cycle found by the scheduler). */
-  deleteReduction(ref: string): Promise<void>;
-}
-
-export function isRemoteStore(store: Store): store is RemoteStore {
-  return (
-    typeof (store as Partial<RemoteStore>).check === 'function' &&
-    typeof (store as Partial<RemoteStore>).delete === 'function'
-  );
-}
+export { isRemoteStore, type RemoteStore } from './store.js';
 
 export function missingObject(name: string, where: string): GgError {
   return new GgError('GG_E_OBJECT_MISSING', `object ${name} is not in ${where}`, {

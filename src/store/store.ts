@@ -37,6 +37,12 @@ export interface Store {
 
   /** Memo: the name a thunk reference (`T...` or `T...#tag`) reduced to, if known. */
   getReduction(ref: string): Promise<string | undefined>;
+  /**
+   * getReduction's and has's answers, synchronously, from a store that reads local files: the scheduler's memo
+   * hits then take no promise turns (a memoized force is little else). Both or neither.
+   */
+  getReductionSync?(ref: string): string | undefined;
+  hasSync?(name: string): boolean;
   getReductions(refs: readonly string[]): Promise<(string | undefined)[]>;
   putReduction(ref: string, result: string): Promise<void>;
   /** Several memo entries at once (a thunk's outputs under its names); stores may write them more cheaply. */
@@ -95,4 +101,25 @@ export async function putAllReductions(
 ): Promise<void> {
   if (store.putReductions) await store.putReductions(entries);
   else for (const [ref, result] of entries) await store.putReduction(ref, result);
+}
+
+/**
+ * What the remote backends (Redis, S3) add to the Store contract (implemented in remote-store.ts and the stores;
+ * declared here so that telling a remote store apart does not load their stream code).
+ */
+export interface RemoteStore extends Store {
+  readonly kind: 'redis' | 's3';
+  /** Connect and prove the configuration works (reachable, authenticated, bucket present); GG_E_STORAGE_* if not. */
+  check(o?: { readOnly?: boolean }): Promise<void>;
+  /** Remove an object (a corrupt copy; tests). Missing objects are not an error. */
+  delete(name: string): Promise<void>;
+  /** Drop a memo entry (a cycle found by the scheduler). */
+  deleteReduction(ref: string): Promise<void>;
+}
+
+export function isRemoteStore(store: Store): store is RemoteStore {
+  return (
+    typeof (store as Partial<RemoteStore>).check === 'function' &&
+    typeof (store as Partial<RemoteStore>).delete === 'function'
+  );
 }
