@@ -174,7 +174,7 @@ describe('gg infer: Meson wrappers run by absolute path', () => {
     },
   );
 
-  it('the symbols file is what Meson 1.0.1 writes; output it would read differently runs the real one', () => {
+  it('the symbols file is what Meson’s symbolextractor writes; output it would read differently runs the real one', () => {
     const readelf =
       ' 0x000000000000000e (SONAME)             Library soname: [libm.so.1]\n 0x0000000000000001 (NEEDED) x\n';
     const nm = 'm_count T 1119 b\nm_table D 4010 c\n_end B 4020\nweak W\n';

@@ -28,9 +28,26 @@ import { cachedClosure } from './toolchain.js';
 import { real, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import type { RunModel } from './run-model.js';
 
-/** sha256 of Meson's scripts whose behaviour the models reproduce (Meson 1.0.1: Debian 12). */
-const KNOWN_EXE = new Set(['114aeca7e9815567428e1ccef9b533f79923e39ca88c52b9891854985b8593cf']);
-const KNOWN_SYMBOLS = new Set(['30a09be746a14f7e4a5f959aaf13a0007f5b4bca83aa8f0c3628cf9f50dfb83c']);
+/**
+ * sha256 of Meson's scripts whose behaviour (on Linux, for the forms modelled) the models reproduce: the
+ * releases' files, read from Meson's history. meson_exe.py changed from 1.0.1 to 1.11 only in comments and
+ * Windows paths; 1.12 prints a successful program's stderr, which is not modelled. symbolextractor.py's
+ * `run`, `gnu_syms`, `call_tool`, `get_tool` and `write_if_changed` are the same text from 1.0.1 to 1.12.
+ */
+const KNOWN_EXE = new Set([
+  '114aeca7e9815567428e1ccef9b533f79923e39ca88c52b9891854985b8593cf', // 1.0.1 (Debian 12)
+  'a0bb12cee863c466e763bcf2b4305f51a417d8d23bd66a2f9d381e707a99dc65', // 1.1.0 to 1.3.2 (Ubuntu 24.04)
+  '415683ebd2421934a8d4537505c98fab412fa3015138384d15faab8f5fdadee1', // 1.4.0 to 1.11.x (Debian 13)
+]);
+const KNOWN_SYMBOLS = new Set([
+  '30a09be746a14f7e4a5f959aaf13a0007f5b4bca83aa8f0c3628cf9f50dfb83c', // 1.0.1 to 1.3.2
+  'a0e3ae4ab06567188f650a291b0016f5ca145b448b9b5dc08ca66f7e16058997', // 1.4.0 and 1.4.1
+  'f156ea0faf0cd9fd2eea944a8f6587a68ea58099983d5994b869a08d9b362126', // 1.4.2 to 1.7.x
+  '8276f7340777269e9ebc94d11b784d7e9c2468638db74dc5364f6926112d84ea', // 1.8.x and 1.9.x
+  '9ede6c6a56fc361f39d07ab440fa3b9494b7f024d194b522952b7318e2fe0874', // 1.10.0
+  'd65d6cd1143600b4c4fd0da9b4a5bcf792a3308b8ecdf91fa8efd166d4b56fea', // 1.10.1 to 1.11.1
+  'fac4041047d4cef1d4942f80352481c19fe632b876cfcb8fb54e7882aef87236', // 1.11.2 and 1.12.x
+]);
 
 /**
  * Variables that change what Python finds, runs or prints (all PYTHON* but a few that only change buffering,
@@ -91,7 +108,7 @@ export class MesonModel {
       argv: ['gg-force-and-run', ...a.slice(6)],
       env: req.env,
     });
-    // Meson 1.0.1 drops the program's standard error when it succeeds (and prints nothing itself).
+    // Meson up to 1.11 drops the program's standard error when it succeeds (and prints nothing itself).
     writeIfChanged(target, r.stdout);
     this.ctx.stats.wrappers++;
     this.ctx.log(`meson --internal exe: ${out} from ${prog}`);
@@ -274,7 +291,7 @@ function dedupe(inputs: ThunkInput[]): ThunkInput[] {
 }
 
 /**
- * What Meson 1.0.1's `gnu_syms` writes, from the outputs of `readelf -d` and `nm --dynamic --extern-only
+ * What Meson's `gnu_syms` writes (1.0.1 to 1.12), from the outputs of `readelf -d` and `nm --dynamic --extern-only
  * --defined-only --format=posix`: the SONAME line, then per symbol its name and type (and size for data).
  * Only plain ASCII text is taken (Python decodes, splits on Unicode whitespace and folds `\r`); anything
  * that would make the script fail, or write an empty file, runs the real one.
