@@ -258,12 +258,8 @@ export class Forcer {
     const { name, tag } = splitTag(ref);
     if (!isThunkName(name)) return name;
     const store = this.o.store;
-    const memo = this.o.unreduced?.has(ref)
-      ? undefined
-      : store.getReductionSync
-        ? store.getReductionSync(ref)
-        : await store.getReduction(ref);
-    if (memo !== undefined && (isThunkName(memo) || (store.hasSync ? store.hasSync(memo) : await store.has(memo)))) {
+    const memo = this.o.unreduced?.has(ref) ? undefined : await store.getReduction(ref);
+    if (memo !== undefined && (isThunkName(memo) || (await store.has(memo)))) {
       this.cached++;
       this.emit({ type: 'cached', ref, how: 'memo' });
       return isThunkName(splitTag(memo).name) ? this.waitFor(ref, memo, true, () => this.force(memo)) : memo;

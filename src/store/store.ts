@@ -37,12 +37,6 @@ export interface Store {
 
   /** Memo: the name a thunk reference (`T...` or `T...#tag`) reduced to, if known. */
   getReduction(ref: string): Promise<string | undefined>;
-  /**
-   * getReduction's and has's answers, synchronously, from a store that reads local files: the scheduler's memo
-   * hits then take no promise turns (a memoized force is little else). Both or neither.
-   */
-  getReductionSync?(ref: string): string | undefined;
-  hasSync?(name: string): boolean;
   getReductions(refs: readonly string[]): Promise<(string | undefined)[]>;
   putReduction(ref: string, result: string): Promise<void>;
   /** Several memo entries at once (a thunk's outputs under its names); stores may write them more cheaply. */
