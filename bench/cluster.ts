@@ -248,6 +248,9 @@ async function chain(): Promise<void> {
   const cluster: number[] = [];
   const base: number[] = [];
   const onWorkers: { fetch: number; run: number; upload: number }[] = [];
+  // CPU per chained thunk of the three processes a hop goes through, and Redis commands (scripts' own count):
+  // steadier than wall time on a loaded machine. The client's includes its start-up (the same for both).
+  const costs = { this: [] as HopCost[], base: [] as HopCost[] };
   const c = await Cluster.start(2, 2);
   const cb = BASE_GG ? await Cluster.start(2, 2, [], BASE_GG) : undefined;
   try {
@@ -261,15 +264,16 @@ async function chain(): Promise<void> {
       };
       local.push((await force(p, [prev], ['--engine', 'local', '-j', '2'])).wall_ms / CHAIN);
       fresh();
-      const s = await force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]);
+      const s = await costed(c, costs.this, () => force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]));
       cluster.push(s.wall_ms / CHAIN);
       const e = s.engine;
       onWorkers.push({ fetch: e['fetchMs']! / CHAIN, run: e['runMs']! / CHAIN, upload: e['uploadMs']! / CHAIN });
       if (cb) {
         fresh();
-        base.push(
-          (await force(p, [prev], ['--engine', 'cluster', '--storage', cb.redis.uri], BASE_GG)).wall_ms / CHAIN,
+        const sb = await costed(cb, costs.base, () =>
+          force(p, [prev], ['--engine', 'cluster', '--storage', cb.redis.uri], BASE_GG),
         );
+        base.push(sb.wall_ms / CHAIN);
       }
     }
   } finally {
@@ -306,8 +310,40 @@ async function chain(): Promise<void> {
   console.log(
     `  that run on the workers ${fmt(w.fetch + w.run + w.upload)} ms/thunk (fetch ${fmt(w.fetch)}, run ${fmt(w.run)}, upload+memo ${fmt(w.upload)} (*)); outside the workers ${fmt(k - w.fetch - w.run - w.upload)} ms/thunk`,
   );
+  const cost = (label: string, xs: HopCost[]): void => {
+    if (xs.length === 0) return;
+    const m = (f: (h: HopCost) => number): string => fmt(median(xs.map(f)));
+    console.log(
+      `  ${label} per chained thunk (medians): coordinator CPU ${m((h) => h.client)} ms (with its start-up), worker processes ${m((h) => h.workers)} ms, Redis ${m((h) => h.redis)} ms, ${m((h) => h.commands)} Redis commands`,
+    );
+  };
+  cost('this:', costs.this);
+  cost('BASE:', costs.base);
   console.log(UPLOAD_NOTE);
   fs.rmSync(p.dir, { recursive: true, force: true });
+}
+
+interface HopCost {
+  client: number;
+  workers: number;
+  redis: number;
+  commands: number;
+}
+
+/** Runs one cluster force and adds what it cost per chained thunk (CPU ms, Redis commands) to `into`. */
+async function costed(c: Cluster, into: HopCost[], run: () => Promise<Summary>): Promise<Summary> {
+  const r0 = redisCounters(c.redis.port);
+  const w0 = c.workers.reduce((n, w) => n + procCpu(w.pid!).self, 0);
+  const s = await run();
+  const r1 = redisCounters(c.redis.port);
+  const w1 = c.workers.reduce((n, w) => n + procCpu(w.pid!).self, 0);
+  into.push({
+    client: ((s.cpu_s ?? NaN) * 1000) / CHAIN,
+    workers: ((w1 - w0) * 1000) / CHAIN,
+    redis: ((r1.cpuS - r0.cpuS) * 1000) / CHAIN,
+    commands: (r1.commands - r0.commands) / CHAIN,
+  });
+  return s;
 }
 
 async function placement(): Promise<void> {
