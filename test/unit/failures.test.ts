@@ -103,8 +103,8 @@ it("writes the memo while dependants run, and a memo write that fails is still f
 it('does not look up again a ref the caller found unreduced (the upload plan), and still forces it', async () => {
   const { a, b, rt } = await twoStepChain();
   const asked: string[] = [];
-  // Every memo lookup the scheduler makes, by either of the store's ways (a local store is also asked
-  // synchronously); the store's own calls to itself go to the real store and are not counted.
+  // Every memo lookup the scheduler makes; the store's own calls to itself go to the real store and are not
+  // counted.
   const real = rt.store;
   const store = new Proxy(real, {
     get(target, key) {
@@ -112,11 +112,6 @@ it('does not look up again a ref the caller found unreduced (the upload plan), a
         return (ref: string) => {
           asked.push(ref);
           return real.getReduction(ref);
-        };
-      if (key === 'getReductionSync' && real.getReductionSync)
-        return (ref: string) => {
-          asked.push(ref);
-          return real.getReductionSync?.(ref);
         };
       const v: unknown = Reflect.get(target, key, target);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
