@@ -28,7 +28,8 @@ cpu() {
   times > "$2"
   printf -v "$1" '%s' "$(awk 'NR == 2 { gsub(/s/, ""); split($1, u, "m"); split($2, y, "m"); printf "%.2f", u[1] * 60 + u[2] + y[1] * 60 + y[2] }' "$2")"
 }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+# hundredths: a warm build of ~0.3 s against a ~3 s plain one is a ratio, and tenths would round it by +-17%
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 
 # placeholders_in DIR [all]: placeholder files under DIR (not .o files unless `all`), NUL-separated.

@@ -7,7 +7,7 @@ import { buildClient } from '../../src/frontend/infer/model-dir.js';
 import { tempDir } from '../helpers/cli.js';
 
 describe('buildClient', () => {
-  it("a fresh .gg takes the client from the user's cache; one that others may write is not used", () => {
+  it("a fresh .gg takes the client from the user's cache; one that others may write, or a link, is not used", () => {
     const home = tempDir('gg-client-user-');
     const realPath = process.env['PATH'] ?? '/usr/bin:/bin';
     const first = buildClient(path.join(tempDir('gg-client-a-'), 'infer'), realPath, home);
@@ -20,5 +20,16 @@ describe('buildClient', () => {
     assert.equal(fs.statSync(second).mode & 0o111, 0o111, 'executable');
     fs.chmodSync(shared, 0o777);
     assert.equal(buildClient(path.join(tempDir('gg-client-c-'), 'infer'), '/nonexistent', home), undefined);
+    // a link in its place, even to a good client, is not followed
+    fs.rmSync(shared);
+    fs.symlinkSync(first, shared);
+    assert.equal(buildClient(path.join(tempDir('gg-client-d-'), 'infer'), '/nonexistent', home), undefined);
+    // a good client in a directory others may write (they could have swapped it) is not used
+    fs.rmSync(shared);
+    fs.copyFileSync(first, shared);
+    fs.chmodSync(shared, 0o755);
+    assert.ok(buildClient(path.join(tempDir('gg-client-e-'), 'infer'), '/nonexistent', home), 'premise: usable');
+    fs.chmodSync(home, 0o777);
+    assert.equal(buildClient(path.join(tempDir('gg-client-f-'), 'infer'), '/nonexistent', home), undefined);
   });
 });

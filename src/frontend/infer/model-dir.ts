@@ -65,19 +65,37 @@ function userClientDir(): string | undefined {
   return home && path.isAbsolute(home) ? path.join(home, '.cache', 'gg-ts') : undefined;
 }
 
-/** A client binary another process left: a regular file of ours that nobody else may write. */
-function trustedBinary(file: string): boolean {
-  const st = fs.lstatSync(file, { throwIfNoEntry: false });
-  return st !== undefined && st.isFile() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0 && st.size > 0;
+/**
+ * Copy a client binary another process left in the user's cache into `dest`, only if it is a regular file of
+ * ours that nobody else may write, in a directory nobody else may write. The file is opened without following
+ * links and checked through that descriptor, so a swap after the check cannot slip another file in.
+ */
+function adoptSharedClient(file: string, dest: string): boolean {
+  const uid = process.getuid?.();
+  const dir = fs.lstatSync(path.dirname(file), { throwIfNoEntry: false });
+  if (dir === undefined || !dir.isDirectory() || dir.uid !== uid || (dir.mode & 0o022) !== 0) return false;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch {
+    return false;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0 || st.size === 0) return false;
+    return writeThroughTemp(dest, fs.readFileSync(fd));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
-/** Copy `src` to `dest` through a temp name (never a half-written program under the final name). */
-function copyInto(src: string, dest: string): boolean {
+/** Write an executable `dest` through a temp name (never a half-written program under the final name). */
+function writeThroughTemp(dest: string, bytes: Buffer): boolean {
   const tmp = `${dest}.tmp-${process.pid}`;
   try {
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.copyFileSync(src, tmp);
-    fs.chmodSync(tmp, 0o755);
+    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(tmp, bytes, { mode: 0o755, flag: 'wx' });
+    fs.chmodSync(tmp, 0o755); // whatever the umask: a group-writable copy would be refused next time
     fs.renameSync(tmp, dest);
     return true;
   } catch {
@@ -97,7 +115,7 @@ export function buildClient(cacheDir: string, realPath: string, userDir = userCl
   const out = path.join(cacheDir, `client-${digest}`);
   if (fs.existsSync(out)) return out;
   const shared = userDir && path.join(userDir, `client-${digest}`);
-  if (shared && trustedBinary(shared) && copyInto(shared, out)) return out;
+  if (shared && adoptSharedClient(shared, out)) return out;
   const cc = findOnPath('cc', realPath) ?? findOnPath('gcc', realPath);
   if (!cc) return undefined;
   fs.mkdirSync(cacheDir, { recursive: true });
@@ -108,7 +126,7 @@ export function buildClient(cacheDir: string, realPath: string, userDir = userCl
     return undefined;
   }
   fs.renameSync(tmp, out);
-  if (shared) copyInto(out, shared); // best effort: a read-only home compiles again next time
+  if (shared) writeThroughTemp(shared, fs.readFileSync(out)); // best effort: a read-only home compiles again
   return out;
 }
 
