@@ -24,7 +24,7 @@ import { forceRefs, type ForceContext } from '../../force/force-command.js';
 import { joinTag } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import { findOnPath } from './model-dir.js';
-import { cachedClosure } from './toolchain.js';
+import { cachedClosure, stampedKey, statStamp } from './toolchain.js';
 import { real, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import type { RunModel } from './run-model.js';
 
@@ -199,20 +199,13 @@ export class MesonModel {
   private scriptsOf(tool: string): Scripts {
     const hit = this.scripts.get(tool);
     if (hit) return hit;
-    const stamp = (f: string): string => {
-      const st = fs.statSync(f);
-      return `${st.size}:${st.mtimeMs}:${st.ino}:${st.dev}`;
-    };
-    const key = crypto
-      .createHash('sha256')
-      .update(`${tool}\0${stamp(tool)}`)
-      .digest('hex')
-      .slice(0, 32);
+    const key = stampedKey(tool);
     const entry = path.join(this.ctx.store.cacheDir, 'infer', 'meson', key);
     let found: Scripts | undefined;
     try {
       const c = JSON.parse(fs.readFileSync(entry, 'utf8')) as { files: [string, string, string, string][] };
-      if (c.files.every(([, f, s]) => stamp(f) === s)) found = Object.fromEntries(c.files.map(([k, , , h]) => [k, h]));
+      if (c.files.every(([, f, s]) => statStamp(f) === s))
+        found = Object.fromEntries(c.files.map(([k, , , h]) => [k, h]));
     } catch {
       // not cached, or a script changed
     }
@@ -278,9 +271,9 @@ function locateScripts(tool: string): [string, string, string, string][] {
     ['symbolextractor', syms],
   ] as const) {
     if (!f || !path.isAbsolute(f)) continue;
-    const st = fs.statSync(f);
+    const stamp = statStamp(f);
     const hash = crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-    files.push([k, f, `${st.size}:${st.mtimeMs}:${st.ino}:${st.dev}`, hash]);
+    files.push([k, f, stamp, hash]);
   }
   return files;
 }

@@ -136,25 +136,32 @@ export async function cachedSharedLibraries(
   return libs;
 }
 
+/** A file's identity for caches of what is derived from it: a rewrite or a replacement changes it. */
+export function statStamp(f: string): string {
+  const st = fs.statSync(f);
+  return `${st.size}:${st.mtimeMs}:${st.ino}:${st.dev}`;
+}
+
+/** A cache entry's name for what is derived from `file` as it is now (its path and statStamp). */
+export function stampedKey(file: string): string {
+  return crypto
+    .createHash('sha256')
+    .update(`${file}\0${statStamp(file)}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
 /**
  * executableClosure, cached in `inferCacheDir`/closures/ under the program's path and stat, and checked
  * against the stat of every file it names: a rebuild that runs the same generators (or /bin/sh) again asks
  * the loader (`ld.so --list`, a process per ELF file) nothing.
  */
 export function cachedClosure(inferCacheDir: string, program: string): ClosureFile[] {
-  const stampOf = (f: string): string => {
-    const st = fs.statSync(f);
-    return `${st.size}:${st.mtimeMs}:${st.ino}:${st.dev}`;
-  };
-  const key = crypto
-    .createHash('sha256')
-    .update(`${program}\0${stampOf(program)}`)
-    .digest('hex')
-    .slice(0, 32);
+  const key = stampedKey(program);
   const entry = path.join(inferCacheDir, 'closures', key);
   try {
     const known = JSON.parse(fs.readFileSync(entry, 'utf8')) as { files: ClosureFile[]; stamps: string[] };
-    if (known.files.every((f, i) => stampOf(f.hostPath) === known.stamps[i])) return known.files;
+    if (known.files.every((f, i) => statStamp(f.hostPath) === known.stamps[i])) return known.files;
   } catch {
     // not cached, or a file it names changed or is gone: ask the loader
   }
@@ -162,7 +169,7 @@ export function cachedClosure(inferCacheDir: string, program: string): ClosureFi
   try {
     fs.mkdirSync(path.dirname(entry), { recursive: true });
     const tmp = `${entry}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ files, stamps: files.map((f) => stampOf(f.hostPath)) }));
+    fs.writeFileSync(tmp, JSON.stringify({ files, stamps: files.map((f) => statStamp(f.hostPath)) }));
     fs.renameSync(tmp, entry);
   } catch {
     // a cache
