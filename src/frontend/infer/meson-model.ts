@@ -24,7 +24,7 @@ import { forceRefs, type ForceContext } from '../../force/force-command.js';
 import { joinTag } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import { findOnPath } from './model-dir.js';
-import { cachedClosure, stampedKey, statStamp } from './toolchain.js';
+import { closureInputs, saveCache, stampedKey, statStamp } from './toolchain.js';
 import { real, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import type { RunModel } from './run-model.js';
 
@@ -212,14 +212,7 @@ export class MesonModel {
     if (found === undefined) {
       const files = locateScripts(tool);
       found = Object.fromEntries(files.map(([k, , , h]) => [k, h]));
-      try {
-        fs.mkdirSync(path.dirname(entry), { recursive: true });
-        const tmp = `${entry}.tmp-${process.pid}`;
-        fs.writeFileSync(tmp, JSON.stringify({ files }));
-        fs.renameSync(tmp, entry);
-      } catch {
-        // a cache
-      }
+      saveCache(entry, { files });
     }
     this.scripts.set(tool, found);
     return found;
@@ -229,10 +222,7 @@ export class MesonModel {
   private closure(program: string): ThunkInput[] {
     let c = this.closures.get(program);
     if (c === undefined) {
-      c = cachedClosure(path.join(this.ctx.store.cacheDir, 'infer'), program).map((f) => ({
-        name: this.ctx.store.putFileSync(f.hostPath).name,
-        filename: f.filename,
-      }));
+      c = closureInputs(this.ctx.store, path.join(this.ctx.store.cacheDir, 'infer'), program);
       this.closures.set(program, c);
     }
     return c;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
-import { cachedClosure } from './toolchain.js';
+import { cachedClosure, closureInputs } from './toolchain.js';
 import { placeholderRef } from './file-declarer.js';
 import { real, type InferContext, type ModelRequest } from './model.js';
 
@@ -156,10 +156,7 @@ export class RunModel {
   /** /bin/sh and its closure, as GraphBuilder.executableFile gives them, from the closure cache. */
   private shell(): { name: string; inputs: ThunkInput[] } {
     if (this.sh) return this.sh;
-    const inputs = cachedClosure(this.inferDir, '/bin/sh').map((f) => ({
-      name: this.ctx.store.putFileSync(f.hostPath).name,
-      filename: f.filename,
-    }));
+    const inputs = closureInputs(this.ctx.store, this.inferDir, '/bin/sh');
     this.sh = { name: inputs[0]!.name, inputs };
     return this.sh;
   }

@@ -125,14 +125,7 @@ export async function cachedSharedLibraries(
     // not cached (or unreadable): ask ldd
   }
   const libs = await sharedLibraries(files, env);
-  try {
-    fs.mkdirSync(path.dirname(entry), { recursive: true });
-    const tmp = `${entry}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ stamp, libs }));
-    fs.renameSync(tmp, entry);
-  } catch {
-    // a cache
-  }
+  saveCache(entry, { stamp, libs });
   return libs;
 }
 
@@ -166,15 +159,16 @@ export function cachedClosure(inferCacheDir: string, program: string): ClosureFi
     // not cached, or a file it names changed or is gone: ask the loader
   }
   const files = executableClosure(program);
-  try {
-    fs.mkdirSync(path.dirname(entry), { recursive: true });
-    const tmp = `${entry}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify({ files, stamps: files.map((f) => statStamp(f.hostPath)) }));
-    fs.renameSync(tmp, entry);
-  } catch {
-    // a cache
-  }
+  saveCache(entry, { files, stamps: files.map((f) => statStamp(f.hostPath)) });
   return files;
+}
+
+/** cachedClosure as thunk inputs, each file put in `store` (the program first). */
+export function closureInputs(store: LocalStore, inferCacheDir: string, program: string): ThunkInput[] {
+  return cachedClosure(inferCacheDir, program).map((f) => ({
+    name: store.putFileSync(f.hostPath).name,
+    filename: f.filename,
+  }));
 }
 
 /** The absolute paths and `-l` names a GNU ld script refers to. */
@@ -215,6 +209,16 @@ function save(file: string, value: unknown): void {
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify(value));
   fs.renameSync(tmp, file);
+}
+
+/** save, into a directory made as needed, at best: a cache that cannot be written is only asked again. */
+export function saveCache(file: string, value: unknown): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    save(file, value);
+  } catch {
+    // a cache
+  }
 }
 
 export class ToolchainCache {
