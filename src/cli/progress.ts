@@ -63,8 +63,8 @@ export class ProgressReporter {
       case 'cached':
         this.cached++;
         if (e.how === 'memo') this.cachedUndiscovered++;
-        // The line is built only when shown (with --verbose): a memoized force has one per target.
-        if (this.o.verbose && !this.o.quiet)
+        // The line is built only when shown: a memoized force has one per target.
+        if (this.shows('verbose'))
           this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`, 'verbose');
         return;
       case 'started':
@@ -104,10 +104,13 @@ export class ProgressReporter {
    * failed or stopped; starts and memo hits only with --verbose (a memoized build of 2,000 thunks would
    * otherwise print 2,000 lines, and writing them costs more than the memo lookups).
    */
+  /** Whether an event line of this level is printed. */
+  private shows(level: 'always' | 'verbose'): boolean {
+    return !this.o.quiet && (this.o.verbose || (!this.o.tty && level === 'always'));
+  }
+
   private event(text: string, level: 'always' | 'verbose' = 'always'): void {
-    if (this.o.quiet) return;
-    if (this.o.verbose || (!this.o.tty && level === 'always'))
-      this.line(`gg: [${this.done()}/${this.total()}] ${text}`);
+    if (this.shows(level)) this.line(`gg: [${this.done()}/${this.total()}] ${text}`);
   }
 
   /** The bulk upload before forcing: a live line on a TTY, one line when it ends otherwise. */

@@ -13,12 +13,16 @@ import { GgError } from '../errors.js';
 let crypto: typeof Crypto | undefined;
 
 /**
- * A SHA-256 hasher. node:crypto (and the streams it pulls in) is loaded on first use: ~3.5 ms of CPU at every
- * start, and a memoized force names nothing.
+ * node:crypto, loaded on first use: with the streams it pulls in it is ~3.5 ms of CPU at every start, and a
+ * memoized force names nothing and (unless its memo is signed) checks no signature.
  */
+export function lazyCrypto(): typeof Crypto {
+  return (crypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
+}
+
+/** A SHA-256 hasher. */
 function sha256(): Crypto.Hash {
-  crypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto;
-  return crypto.createHash('sha256');
+  return lazyCrypto().createHash('sha256');
 }
 
 export const THUNK_MAGIC = '##GGTHUNK##';

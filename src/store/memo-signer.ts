@@ -8,16 +8,9 @@
  *
  * Stored value: `RESULT` or `RESULT ggsig1:<base64url HMAC-SHA256(key, "gg-memo-v1\0" REF "\0" RESULT)>`.
  */
-import type * as Crypto from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { GgError } from '../errors.js';
-
-let loaded: typeof Crypto | undefined;
-/** node:crypto on first use: only a signed shared memo needs it, and it is ~3.5 ms of CPU at every start. */
-function crypto(): typeof Crypto {
-  return (loaded ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto);
-}
+import { lazyCrypto as crypto } from '../ir/name.js';
 
 const PREFIX = ' ggsig1:';
 /** Shorter keys are refused: an HMAC is only as strong as its key. */
