@@ -45,8 +45,9 @@ export const REDUCTION_PREFIX = 'reduction:';
 /**
  * All of a thunk's entries, or (if any is there already) only the missing ones; returns the bytes of objects it
  * stored, whether it published the notice, then what is recorded. KEYS: n memo keys, k object names; ARGV: n, k,
- * the n memo values, the k objects, then (if there is a notice) its channel, written base and message. The objects (a thunk's small outputs) are stored first, in the same step: an error stops
- * the script before any memo entry is written. The notice goes out only when every entry is the caller's.
+ * the n memo values, the k objects, then (if there is a notice) its channel, written base and message. The
+ * objects (a thunk's small outputs) are stored first, in the same step: an error stops the script before any
+ * memo entry is written. The notice goes out only when every entry is the caller's.
  */
 const CLAIM_REDUCTIONS = `
 local n, k = tonumber(ARGV[1]), tonumber(ARGV[2])
