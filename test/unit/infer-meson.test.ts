@@ -45,6 +45,8 @@ const FILES: Record<string, string> = {
 
 const rooted = process.getuid?.() === 0;
 const premise = rooted ? undefined : 'interception needs a mount namespace (root): CI runs as root';
+/** A named skip without root, except under CI (which runs as root: there a missing premise fails). */
+const needsRoot = { skip: premise !== undefined && process.env['CI'] !== 'true' ? premise : false };
 
 /** The count in the last gg infer summary of a script's output. */
 function wrappers(stderr: string): number {
@@ -70,7 +72,7 @@ function realSymbols(build: string): string {
 describe('gg infer: Meson wrappers run by absolute path', () => {
   it(
     'a rebuild answers --internal exe and symbolextractor by models, with the files a plain build writes',
-    { skip: premise !== undefined && process.env['CI'] !== 'true' ? premise : false },
+    needsRoot,
     () => {
       assert.ok(rooted, premise);
       const plain = tempDir('gg-meson-plain-');
@@ -148,7 +150,7 @@ describe('gg infer: Meson wrappers run by absolute path', () => {
 
   it(
     'without interception (GG_INFER_INTERCEPT=0, or no right to make a mount namespace) the wrappers run for real',
-    { skip: premise !== undefined && process.env['CI'] !== 'true' ? premise : false },
+    needsRoot,
     () => {
       assert.ok(rooted, premise);
       const dir = tempDir('gg-meson-off-');
