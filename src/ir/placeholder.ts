@@ -34,8 +34,16 @@ export function placeholderContent(ref: string, kind: PlaceholderKind): string {
 /** Write atomically (temp + rename) so a build never sees half a placeholder. */
 export function writePlaceholder(file: string, ref: string, kind: PlaceholderKind = placeholderKindFor(file)): void {
   const tmp = `${file}.gg-tmp-${process.pid}`;
-  fs.rmSync(tmp, { force: true });
-  fs.writeFileSync(tmp, placeholderContent(ref, kind), { mode: kind === 'shell' ? 0o755 : 0o644, flag: 'wx' });
+  const write = (): void =>
+    fs.writeFileSync(tmp, placeholderContent(ref, kind), { mode: kind === 'shell' ? 0o755 : 0o644, flag: 'wx' });
+  try {
+    write();
+  } catch (e) {
+    // a temp file left by an earlier run of this pid: removed only then (an rm first cost each write a lookup)
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    fs.rmSync(tmp, { force: true });
+    write();
+  }
   if (kind === 'shell') fs.chmodSync(tmp, 0o755);
   fs.renameSync(tmp, file);
 }

@@ -4,6 +4,25 @@
  */
 import { GgError } from '../errors.js';
 
+/** Bytes of `n` as a varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  for (let v = n; v > 0x7f; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/** Writes `n` as a varint at `at`; returns the offset after it. */
+function writeVarint(buf: Buffer, at: number, n: number): number {
+  let i = at;
+  let v = n;
+  while (v > 0x7f) {
+    buf[i++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[i++] = v;
+  return i;
+}
+
 export class ProtoWriter {
   private readonly parts: Buffer[] = [];
   private length = 0;
@@ -13,30 +32,31 @@ export class ProtoWriter {
     this.length += b.length;
   }
 
-  private varint(n: number): void {
-    const bytes: number[] = [];
-    let v = n;
-    while (v > 0x7f) {
-      bytes.push((v & 0x7f) | 0x80);
-      v = Math.floor(v / 128);
-    }
-    bytes.push(v);
-    this.push(Buffer.from(bytes));
+  /** A key and, for length-delimited fields, a length: one small buffer (a thunk has hundreds of fields). */
+  private head(key: number, len?: number): Buffer {
+    const b = Buffer.allocUnsafe(varintSize(key) + (len === undefined ? 0 : varintSize(len)));
+    const at = writeVarint(b, 0, key);
+    if (len !== undefined) writeVarint(b, at, len);
+    return b;
   }
 
   bytes(field: number, data: Buffer): void {
-    this.varint((field << 3) | 2);
-    this.varint(data.length);
+    this.push(this.head((field << 3) | 2, data.length));
     this.push(data);
   }
 
+  /** Key, length and text in one buffer. */
   string(field: number, s: string): void {
-    this.bytes(field, Buffer.from(s, 'utf8'));
+    const n = Buffer.byteLength(s, 'utf8');
+    const key = (field << 3) | 2;
+    const b = Buffer.allocUnsafe(varintSize(key) + varintSize(n) + n);
+    b.write(s, writeVarint(b, writeVarint(b, 0, key), n), 'utf8');
+    this.push(b);
   }
 
   uint32(field: number, n: number): void {
-    this.varint(field << 3);
-    this.varint(n >>> 0);
+    this.push(this.head(field << 3));
+    this.push(this.head(n >>> 0));
   }
 
   finish(): Buffer {

@@ -19,6 +19,8 @@ export interface DeclaredFile {
 }
 
 const PLACEHOLDER_MAX = 512;
+/** A path with an empty, `.` or `..` part, or a trailing slash. */
+const NOT_NORMAL = /\/\.{0,2}(?:\/|$)/;
 
 /** The placeholder reference a file holds, or undefined; reads at most a few hundred bytes. */
 export function placeholderRef(file: string): string | undefined {
@@ -46,10 +48,15 @@ export class FileDeclarer {
   /** Blobs known to be in the store during this run. */
   private readonly stored = new Set<string>();
 
+  /** The root and a slash (the root is absolute and normalized). */
+  private readonly rootPrefix: string;
+
   constructor(
     private readonly store: LocalStore,
     readonly root: string,
-  ) {}
+  ) {
+    this.rootPrefix = `${path.resolve(root)}/`;
+  }
 
   /** The thunk cwd for a build directory, or a fallback when the build runs outside the root. */
   cwdFor(dir: string): string {
@@ -61,6 +68,10 @@ export class FileDeclarer {
 
   /** Relative-to-root name of an absolute path, or undefined if it lies outside the root. */
   underRoot(abs: string): string | undefined {
+    // A normalized path (no empty, `.` or `..` part) needs no path.relative, which resolves both paths
+    // against the cwd: a replayed compile asks this of every file it checks.
+    if (this.rootPrefix !== '//' && abs.startsWith('/') && !NOT_NORMAL.test(abs))
+      return abs.startsWith(this.rootPrefix) ? abs.slice(this.rootPrefix.length) : undefined;
     const rel = path.relative(this.root, abs);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
     return rel;
