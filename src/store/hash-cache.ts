@@ -127,6 +127,13 @@ export class HashCache {
     }
   }
 
+  /** The file's stat and the cached name of exactly that state, if there is one (nothing is hashed). */
+  stamped(file: string): { st: fs.BigIntStats; name: string } | undefined {
+    const st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+    const name = st && this.load().get(statKey(st));
+    return st && name !== undefined ? { st, name } : undefined;
+  }
+
   private remember(key: string, name: string): void {
     this.load().set(key, name);
     this.pending.push(`${key} ${name}\n`);

@@ -15,6 +15,7 @@ import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
+import { writeFastAnswer } from './fast-answer.js';
 import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
@@ -38,7 +39,8 @@ const GCC_ENV = [
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
-const ANSWER_VERSION = 2;
+/** Version of recorded answers (and of fast answers, kept under a directory named after it). */
+export const ANSWER_VERSION = 2;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
 
@@ -242,6 +244,7 @@ export class GccModel {
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
     if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
+    this.writeFast(req, answer);
     // warnings of compiles that ran here go where the build shows the compiler's own
     const stderr = chains.map((c) => c.log ?? '').join('');
     return { kind: 'exit', status: 0, ...(stderr ? { stderr } : {}) };
@@ -287,9 +290,20 @@ export class GccModel {
     if (answer === undefined) return false;
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
+    this.writeFast(req, answer);
     this.ctx.stats.depsCached += answer.placeholders.length;
     this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
     return true;
+  }
+
+  /**
+   * The answer as a fast answer the client replays by itself next time (fast-answer.ts), when the request
+   * can be told apart by its key alone: not through a response file, whose content the key does not hold.
+   */
+  private writeFast(req: ModelRequest, answer: RecordedAnswer): void {
+    if (this.ctx.fastDir === undefined || req.fastKey === undefined) return;
+    if (req.argv.slice(1).some((a) => a.startsWith('@'))) return;
+    writeFastAnswer(this.ctx.store, this.ctx.root, this.ctx.fastDir, req.fastKey, answer);
   }
 
   /**

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { ArModel } from './ar-model.js';
 import { BinutilsModel } from './binutils-model.js';
+import { fastKey } from './fast-answer.js';
 import { placeholderRef } from './file-declarer.js';
 import type { ForceContext } from '../../force/force-command.js';
 import { GccModel } from './gcc-model.js';
@@ -148,6 +149,9 @@ export class InferServer {
       if (path.basename(req.tool) === 'meson') return this.meson.run(req);
       return { kind: 'real', reason: `${req.tool} is not modelled` };
     }
+    // the key of a compile's fast answer is the client's view of the request (a launcher included)
+    if (this.o.ctx.fastDir !== undefined && (COMPILERS.has(req.tool) || req.tool === 'ccache'))
+      req.fastKey = fastKey(req);
     if (COMPILERS.has(req.tool)) return this.gcc.run(req);
     // A compiler launcher (`ccache cc ...`, as Meson and CMake's *_COMPILER_LAUNCHER put it): the compile is
     // the compiler's, modelled as such; anything else (ccache's own options, a compiler by path) runs ccache.

@@ -16,7 +16,9 @@ import { LazyEngine } from '../../engine/lazy-engine.js';
 import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
+import { readFastLog } from './fast-answer.js';
 import { FileDeclarer } from './file-declarer.js';
+import { ANSWER_VERSION } from './gcc-model.js';
 import { HeaderDepsCache } from './header-deps.js';
 import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
@@ -113,6 +115,9 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
+  // compile answers the compiled client replays by itself (fast-answer.ts)
+  if (models.client === 'c' && process.env['GG_INFER_CLIENT_REPLAY'] !== '0')
+    ctx.fastDir = path.join(inferDir, `fast-${ANSWER_VERSION}`);
   // The jail's user reads the project as "others" do: a tree it cannot read gets no compiles at infer time.
   if (
     o.forceOutputs &&
@@ -155,6 +160,8 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     GG_SANDBOX: o.sandbox,
     GG_STORAGE_URI: o.storageUri ?? '',
   };
+  const fastLog = path.join(sockDir, 'fast.log');
+  if (ctx.fastDir !== undefined) Object.assign(env, { GG_INFER_FAST: ctx.fastDir, GG_INFER_FAST_LOG: fastLog });
   // CC, CXX, AR... are left as the user set them: make's defaults (cc, ar) and what configure, CMake and
   // Meson find first on PATH are the models already, and a changed $(CC) would change the build itself
   // (command lines, directories named after a hash of the flags).
@@ -181,6 +188,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   } finally {
     await server.close();
     store.hashCache.flush();
+    countFastReplays(ctx, fastLog);
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   await early?.stop();
@@ -196,6 +204,14 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     if (left.length > 0) await o.forcePlaceholders(left);
   }
   return { exitCode, stats, wallMs: performance.now() - start };
+}
+
+/** Compiles the client replayed by itself count as modelled, their objects as cached header lists. */
+function countFastReplays(ctx: InferContext, log: string): void {
+  const fast = readFastLog(log);
+  ctx.stats.modelled += fast.commands;
+  ctx.stats.depsCached += fast.placeholders;
+  for (const f of fast.first) ctx.log(`client: replayed ${path.relative(process.cwd(), f)}`);
 }
 
 /**

@@ -14,6 +14,8 @@ export interface ModelRequest {
   /** argv as the build gave it, argv[0] included. */
   argv: string[];
   env: Record<string, string>;
+  /** The request's fast-answer key (fast-answer.ts), taken before a launcher (`ccache cc`) is stripped. */
+  fastKey?: Buffer;
 }
 
 export type ModelAnswer =
@@ -63,6 +65,8 @@ export interface InferContext {
    * infer time in a jail that shows the project, and their `-MD` list replaces discovery (gcc-depend.ts).
    */
   dependSandbox?: () => Promise<ViewRunner | undefined>;
+  /** Where compile answers the client may replay by itself are kept (fast-answer.ts); unset: none. */
+  fastDir?: string;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
   log(msg: string): void;
