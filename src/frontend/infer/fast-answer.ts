@@ -25,26 +25,11 @@ import { placeholderContent, placeholderKindFor } from '../../ir/placeholder.js'
 import { decodeThunk } from '../../ir/thunk.js';
 import { splitTag } from '../../ir/name.js';
 import type { LocalStore } from '../../store/local-store.js';
+import { GCC_ENV } from './gcc-args.js';
 import type { ModelRequest } from './model.js';
 
 /** The variables in the key, in this order (client.c's FAST_ENV is the same list). */
-export const FAST_ENV = [
-  'PATH',
-  'GG_INFER_REAL_PATH',
-  'LC_ALL',
-  'LC_CTYPE',
-  'LANG',
-  'CPATH',
-  'C_INCLUDE_PATH',
-  'CPLUS_INCLUDE_PATH',
-  'OBJC_INCLUDE_PATH',
-  'LIBRARY_PATH',
-  'COMPILER_PATH',
-  'GCC_EXEC_PREFIX',
-  'DEPENDENCIES_OUTPUT',
-  'SUNPRO_DEPENDENCIES',
-  'GCC_COMPARE_DEBUG',
-];
+export const FAST_ENV = ['PATH', 'GG_INFER_REAL_PATH', 'LC_ALL', 'LC_CTYPE', 'LANG', ...GCC_ENV];
 
 const RECENT_NS = 1_000_000_000n;
 const MAGIC = 'GGFAST1';

@@ -442,3 +442,17 @@ export function flagsOf(cmd: GccCommand, classes: readonly FlagClass[]): string[
   for (const it of cmd.items) if (it.kind === 'flag' && classes.includes(it.flag.cls)) out.push(...it.flag.args);
   return out;
 }
+
+/** Environment variables that change what gcc reads: with any set, the real tool runs. */
+export const GCC_ENV = [
+  'CPATH',
+  'C_INCLUDE_PATH',
+  'CPLUS_INCLUDE_PATH',
+  'OBJC_INCLUDE_PATH',
+  'LIBRARY_PATH',
+  'COMPILER_PATH',
+  'GCC_EXEC_PREFIX',
+  'DEPENDENCIES_OUTPUT',
+  'SUNPRO_DEPENDENCIES',
+  'GCC_COMPARE_DEBUG',
+];

@@ -16,26 +16,12 @@ import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
 import type { WrittenThunk } from '../sdk.js';
 import { writeFastAnswer } from './fast-answer.js';
-import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
+import { expandResponseFiles, flagsOf, GCC_ENV, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { cachedSharedLibraries, isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
-
-/** Environment variables that change what gcc reads: with any set, the real tool runs. */
-const GCC_ENV = [
-  'CPATH',
-  'C_INCLUDE_PATH',
-  'CPLUS_INCLUDE_PATH',
-  'OBJC_INCLUDE_PATH',
-  'LIBRARY_PATH',
-  'COMPILER_PATH',
-  'GCC_EXEC_PREFIX',
-  'DEPENDENCIES_OUTPUT',
-  'SUNPRO_DEPENDENCIES',
-  'GCC_COMPARE_DEBUG',
-];
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
