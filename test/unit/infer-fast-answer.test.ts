@@ -6,13 +6,21 @@ import { describe, it } from 'node:test';
 import { cProject, isPlaceholder, sh, shOk } from '../helpers/c-project.js';
 
 const PROJECT: Record<string, string> = {
-  Makefile: ['prog: a.o b.o', '\tcc -o $@ a.o b.o', '%.o: %.c msg.h', '\tcc -O2 -MMD -c -o $@ $<', ''].join('\n'),
+  Makefile: [
+    'prog: a.o libb.a',
+    '\tcc -o $@ a.o -L. -lb',
+    'libb.a: b.o',
+    '\tar rcs $@ b.o',
+    '%.o: %.c msg.h',
+    '\tcc -O2 -MMD -c -o $@ $<',
+    '',
+  ].join('\n'),
   'msg.h': '#define MSG "one"\n',
   'a.c': '#include <stdio.h>\n#include "msg.h"\nvoid b(void);\nint main(void) { puts(MSG); b(); return 0; }\n',
   'b.c': '#include <stdio.h>\nvoid b(void) { puts("b"); }\n',
 };
 
-const CLEAN = 'rm -f a.o b.o a.d b.d prog';
+const CLEAN = 'rm -f a.o b.o a.d b.d libb.a prog';
 
 /** A rebuild after make clean, verbose: what it printed. */
 function rebuild(dir: string, env: NodeJS.ProcessEnv = {}): string {
@@ -54,6 +62,9 @@ describe('gg infer: compiles the client replays by itself', () => {
     assert.match(warm, /client: replayed a\.o/);
     assert.match(warm, /client: replayed b\.o/);
     assert.match(warm, /headers: 2 cached, 0 discovered/);
+    // the archive and the link are the memoized ones (an archive of GCC's objects declares GCC's plugin
+    // alone only when that compiler's toolchain is loaded, and no compile request loaded it here)
+    assert.match(warm, /2 memoized links placed/);
     assert.ok(isPlaceholder(path.join(dir, 'a.o')));
     assert.match(fs.readFileSync(path.join(dir, 'a.d'), 'utf8'), /^a\.o: a\.c \\\n msg\.h\n/);
     assert.equal(shOk(dir, './prog'), 'one\nb\n');

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
 import { executableClosure, type ClosureFile } from '../executable-closure.js';
 import { isThunkName, splitTag } from '../../ir/name.js';
-import { decodeThunk, type ThunkInput } from '../../ir/thunk.js';
+import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
 import { real } from './model.js';
@@ -500,7 +500,8 @@ export class ToolchainCache {
    * compile by a GCC toolchain loaded in this run (`gccMade`), only that GCC's plugin is declared, as its links
    * declare it; otherwise (another compiler's objects, real files) all of them.
    */
-  tool(tool: string, inputs: readonly ThunkInput[] = []): Promise<SimpleTool> {
+  async tool(tool: string, inputs: readonly ThunkInput[] = []): Promise<SimpleTool> {
+    await this.loadCompilersOf(inputs);
     const gccPlugins = this.gccPlugins(inputs);
     const memoKey = `${tool}\0${gccPlugins?.join('\0') ?? '*'}`;
     let p = this.simple.get(memoKey);
@@ -532,6 +533,29 @@ export class ToolchainCache {
       p.catch(() => this.simple.delete(memoKey));
     }
     return p;
+  }
+
+  /**
+   * Loads the toolchains of the compilers whose thunks made `inputs` (by their drivers' names), for
+   * gccPlugins: a run whose compiles the client replayed by itself (fast-answer.ts) loaded none, and its
+   * archive would otherwise declare every plugin: another thunk than the memoized one.
+   */
+  private async loadCompilersOf(inputs: readonly ThunkInput[]): Promise<void> {
+    const tools = new Set<string>();
+    for (const i of inputs) {
+      const { name } = splitTag(i.name);
+      if (!isThunkName(name)) continue;
+      let t: Thunk;
+      try {
+        t = decodeThunk(this.store.getSync(name));
+      } catch {
+        continue;
+      }
+      if (this.gcc.has(t.function.hash)) continue;
+      const driver = t.executables.find((e) => e.name === t.function.hash)?.filename;
+      if (driver !== undefined && path.isAbsolute(driver)) tools.add(path.basename(driver));
+    }
+    await Promise.all([...tools].map((t) => this.compiler(t).catch(() => undefined)));
   }
 
   /**
