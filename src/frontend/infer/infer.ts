@@ -171,6 +171,11 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
             stdio: 'inherit',
           })
         : spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
+      // A .gg that never recorded a compile answer (a cold build) will compile in the jail: its set-up (trial
+      // jail, user namespace, ~0.3 s) overlaps the toolchain's discovery instead of following it. A rebuild
+      // may replay every compile and run no jail at all, so it still sets up on first use.
+      if (ctx.dependSandbox && !fs.existsSync(path.join(inferDir, 'answers')))
+        void ctx.dependSandbox().then((runner) => runner?.prepare());
       child.on('error', (e) =>
         reject(
           new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
