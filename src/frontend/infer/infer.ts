@@ -14,6 +14,7 @@ import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
 import { LazyEngine } from '../../engine/lazy-engine.js';
 import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
+import { HostFilePool, storeHostFiles } from '../../store/host-pool.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -97,7 +98,10 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     wrappers: 0,
     fallbacks: new Map(),
   };
-  const declarer = new FileDeclarer(store, root);
+  // Host files (toolchain, system headers) come from the user's pool, as hard links, unless GG_HOST_POOL=0.
+  const pool = process.env['GG_HOST_POOL'] === '0' ? undefined : HostFilePool.open();
+  const hostFiles = pool?.filesFor(store) ?? storeHostFiles(store);
+  const declarer = new FileDeclarer(store, root, hostFiles);
   /** Placeholders the build runs reach the server (the compiled client is gg-force-and-run). */
   const runsServed = models.client === 'c' && o.forceContext !== undefined;
   const ctx: InferContext = {
@@ -106,7 +110,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     root,
     realPath,
     declarer,
-    toolchains: new ToolchainCache(store, inferDir, realPath),
+    toolchains: new ToolchainCache(store, inferDir, realPath, hostFiles, pool?.subdir('toolchains')),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
     outputs: new Set(),
@@ -186,6 +190,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   } finally {
     await server.close();
     store.hashCache.flush();
+    pool?.flush();
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   await early?.stop();
@@ -200,6 +205,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     });
     if (left.length > 0) await o.forcePlaceholders(left);
   }
+  pool?.flush();
   return { exitCode, stats, wallMs: performance.now() - start };
 }
 
