@@ -110,7 +110,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     root,
     realPath,
     declarer,
-    toolchains: new ToolchainCache(store, inferDir, realPath, hostFiles, pool?.subdir('toolchains')),
+    toolchains: new ToolchainCache(store, inferDir, realPath, hostFiles, pool?.subdir('infer')),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
     outputs: new Set(),

@@ -120,7 +120,7 @@ export async function cachedSharedLibraries(
   const key = crypto.createHash('sha256').update(stamp.join('\0')).digest('hex').slice(0, 32);
   const entry = path.join(inferCacheDir, 'libs', key);
   try {
-    const known = JSON.parse(fs.readFileSync(entry, 'utf8')) as { stamp: string[]; libs: string[] };
+    const known = JSON.parse(readPrivateFile(entry)?.toString('utf8') ?? 'null') as { stamp: string[]; libs: string[] };
     if (known.stamp.join('\0') === stamp.join('\0') && known.libs.every(isFile)) return known.libs;
   } catch {
     // not cached (or unreadable): ask ldd
@@ -229,12 +229,14 @@ export class ToolchainCache {
   /** Drivers (store names) of the GCC toolchains loaded in this process -> the real path of their LTO plugin. */
   private readonly gcc = new Map<string, string>();
   private readonly dir: string;
-  private readonly inferCacheDir: string;
+  /** Where toolchains/ and libs/ (ldd's answers) are kept. */
+  private readonly cacheDir: string;
 
   /**
    * `files` puts host files into the store (through the user's pool when there is one); `sharedDir`, a
-   * directory only this user may write (host-pool.ts), keeps discovered toolchains for every `.gg` of the
-   * user (else they are kept in this `.gg`): a fresh store then runs no discovery, and links the files.
+   * directory only this user may write (host-pool.ts), keeps discovered toolchains and `ldd`'s answers for
+   * every `.gg` of the user (else they are kept in this `.gg`): a fresh store then runs no discovery and no
+   * `ldd` for the system libraries a link names, and links the files.
    */
   constructor(
     private readonly store: LocalStore,
@@ -243,8 +245,8 @@ export class ToolchainCache {
     private readonly files: HostFiles = storeHostFiles(store),
     sharedDir?: string,
   ) {
-    this.inferCacheDir = inferCacheDir;
-    this.dir = sharedDir ?? path.join(inferCacheDir, 'toolchains');
+    this.cacheDir = sharedDir ?? inferCacheDir;
+    this.dir = path.join(this.cacheDir, 'toolchains');
     fs.mkdirSync(this.dir, { recursive: true });
   }
 
@@ -257,6 +259,11 @@ export class ToolchainCache {
 
   private hostEnv(): NodeJS.ProcessEnv {
     return { ...process.env, PATH: this.realPath, LANG: 'C', LC_ALL: 'C' };
+  }
+
+  /** cachedSharedLibraries of host files (system libraries a link names, a tool and its plugins). */
+  sharedLibraries(files: string[]): Promise<string[]> {
+    return cachedSharedLibraries(this.cacheDir, files, this.hostEnv());
   }
 
   /** The toolchain of a compiler driver invoked as `tool` (gcc, cc, g++, ...). */
@@ -529,7 +536,7 @@ export class ToolchainCache {
         const mine = gccPlugins && found.filter((f) => gccPlugins.includes(fs.realpathSync(f)));
         // (GCC's own plugin not among them: another version's may read its objects, so all of them)
         const plugins = mine && mine.length > 0 ? mine : found;
-        const libs = await cachedSharedLibraries(this.inferCacheDir, [program, ...plugins], this.hostEnv());
+        const libs = await this.sharedLibraries([program, ...plugins]);
         const files = [...new Set([program, ...plugins, ...libs])];
         return {
           program,
