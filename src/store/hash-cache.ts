@@ -121,16 +121,21 @@ export class HashCache {
   /** The cached name for this exact file state, without hashing. */
   peek(file: string): string | undefined {
     try {
-      return this.load().get(statKey(fs.statSync(file, { bigint: true })));
+      return this.nameFor(fs.statSync(file, { bigint: true }));
     } catch {
       return undefined;
     }
   }
 
+  /** The cached name for a state already taken (fstat of an open file). */
+  nameFor(st: fs.BigIntStats): string | undefined {
+    return this.load().get(statKey(st));
+  }
+
   /** The file's stat and the cached name of exactly that state, if there is one (nothing is hashed). */
   stamped(file: string): { st: fs.BigIntStats; name: string } | undefined {
     const st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
-    const name = st && this.load().get(statKey(st));
+    const name = st && this.nameFor(st);
     return st && name !== undefined ? { st, name } : undefined;
   }
 
