@@ -26,6 +26,8 @@ export interface HostFiles {
   nameOf(file: string): string;
   /** Put a host file's content into the store; its name. */
   put(file: string, knownName?: string): string;
+  /** The file's stat and the cached name of exactly that state, if known (HashCache.stamped). */
+  stamped(file: string): { st: fs.BigIntStats; name: string } | undefined;
 }
 
 let tmpCounter = 0;
@@ -127,7 +129,11 @@ export class HostFilePool {
 
   /** HostFiles for `store` through this pool. */
   filesFor(store: LocalStore): HostFiles {
-    return { nameOf: (f) => this.nameOf(f), put: (f, known) => this.put(store, f, known) };
+    return {
+      nameOf: (f) => this.nameOf(f),
+      put: (f, known) => this.put(store, f, known),
+      stamped: (f) => this.hostNames.stamped(f),
+    };
   }
 
   nameOf(file: string): string {
@@ -218,5 +224,9 @@ export class HostFilePool {
 
 /** HostFiles without a pool: the store copies and hashes each file. */
 export function storeHostFiles(store: LocalStore): HostFiles {
-  return { nameOf: (f) => store.hashCache.hashFile(f), put: (f, known) => store.putFileSync(f, known).name };
+  return {
+    nameOf: (f) => store.hashCache.hashFile(f),
+    put: (f, known) => store.putFileSync(f, known).name,
+    stamped: (f) => store.hashCache.stamped(f),
+  };
 }

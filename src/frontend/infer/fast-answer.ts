@@ -25,6 +25,7 @@ import { placeholderContent, placeholderKindFor } from '../../ir/placeholder.js'
 import { decodeThunk } from '../../ir/thunk.js';
 import { splitTag } from '../../ir/name.js';
 import type { LocalStore } from '../../store/local-store.js';
+import type { FileDeclarer } from './file-declarer.js';
 import { GCC_ENV } from './gcc-args.js';
 import type { ModelRequest } from './model.js';
 
@@ -70,7 +71,14 @@ export interface FastAnswerSpec {
  * Writes (or replaces) the fast answer of `key`; nothing when any file's state cannot be vouched for, or an
  * object is not memoized yet. Returns whether one was written.
  */
-export function writeFastAnswer(store: LocalStore, root: string, dir: string, key: Buffer, a: FastAnswerSpec): boolean {
+export function writeFastAnswer(
+  store: LocalStore,
+  declarer: FileDeclarer,
+  dir: string,
+  key: Buffer,
+  a: FastAnswerSpec,
+): boolean {
+  const root = declarer.root;
   const file = fastFile(dir, key);
   const drop = (): false => {
     fs.rmSync(file, { force: true });
@@ -90,7 +98,7 @@ export function writeFastAnswer(store: LocalStore, root: string, dir: string, ke
     const now = BigInt(Date.now()) * 1_000_000n;
     const out: Buffer[] = [Buffer.from(`${MAGIC}\nK ${key.length}\n`), key, Buffer.from('\n')];
     for (const [p, name] of checks) {
-      const known = store.hashCache.stamped(p);
+      const known = declarer.stamped(p);
       if (known === undefined || known.name !== name) return drop();
       const st = known.st;
       if (now - st.mtimeNs <= RECENT_NS || now - st.ctimeNs <= RECENT_NS) return drop();

@@ -114,6 +114,11 @@ export class FileDeclarer {
     return { kind: 'value', input: { name, filename }, argPath };
   }
 
+  /** A file's stat and the name its hash cache (the pool's for files outside the root) has for that state. */
+  stamped(abs: string): { st: fs.BigIntStats; name: string } | undefined {
+    return this.underRoot(abs) === undefined ? this.files.stamped(abs) : this.store.hashCache.stamped(abs);
+  }
+
   /** Name of a file's content: stat-keyed, and once per run for files outside the root. */
   nameOf(abs: string): string {
     const outside = this.underRoot(abs) === undefined;

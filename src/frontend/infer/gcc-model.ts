@@ -289,7 +289,7 @@ export class GccModel {
   private writeFast(req: ModelRequest, answer: RecordedAnswer): void {
     if (this.ctx.fastDir === undefined || req.fastKey === undefined) return;
     if (req.argv.slice(1).some((a) => a.startsWith('@'))) return;
-    writeFastAnswer(this.ctx.store, this.ctx.root, this.ctx.fastDir, req.fastKey, answer);
+    writeFastAnswer(this.ctx.store, this.ctx.declarer, this.ctx.fastDir, req.fastKey, answer);
   }
 
   /**
