@@ -85,10 +85,10 @@ describe('gg infer: compiles the client replays by itself', () => {
     const ofB = files.find((f) => f !== ofA);
     assert.ok(ofA !== undefined && ofB !== undefined, 'the fast answers of a.o and b.o');
     const plant = {
-      copied: () => fs.copyFileSync(ofA!, ofB!),
+      copied: () => fs.copyFileSync(ofA, ofB),
       linked: () => {
-        fs.rmSync(ofB!);
-        fs.symlinkSync(ofA!, ofB!);
+        fs.rmSync(ofB);
+        fs.symlinkSync(ofA, ofB);
       },
     };
     for (const [how, put] of Object.entries(plant)) {
