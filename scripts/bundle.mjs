@@ -86,6 +86,13 @@ for (const [name, entry] of Object.entries(programs)) {
   });
   // The entry's `#!` line would be a syntax error inside the module wrapper the loader compiles it in.
   const text = (await fs.readFile(main, 'utf8')).replace(/^#!.*\n/, '');
+  // ASCII only: the loader then reads it as latin1, without decoding UTF-8 (src/cli/code-cache.ts, readSource).
+  // esbuild escapes other characters, except in template literals: write those as \u escapes.
+  const other = /[^\x00-\x7f]/.exec(text);
+  if (other)
+    throw new Error(
+      `${main}: a character outside ASCII (${JSON.stringify(text.slice(Math.max(0, other.index - 40), other.index + 10))})`,
+    );
   await fs.rm(main);
   await fs.writeFile(main, text, { mode: 0o644 });
   if (/\bimport\(/.test(text)) throw new Error(`${main}: a dynamic import() is left (it cannot run through node:vm)`);

@@ -10,6 +10,7 @@
  * and it is read only from a directory and a file owned by this user that no one else can write, and written
  * there atomically (temp name, rename). Any failure to read or write a cache only costs the compile.
  */
+import { isAscii } from 'node:buffer';
 import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
@@ -96,11 +97,20 @@ function writeAtomic(file: string, data: Buffer): void {
 }
 
 /**
+ * A script's text. ASCII (scripts/bundle.mjs checks the bundles are) is read as latin1: the same string, without
+ * Node's UTF-8 decoding of the whole file, ~8 M instructions (~2 ms) of every start for the gg bundle.
+ */
+function readSource(file: string): string {
+  const bytes = fs.readFileSync(file);
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
+/**
  * Run the CommonJS script `file` as a module, with V8's code cache kept in `cacheFile` (undefined: none).
  * A missing or rejected cache is written when the process exits, so it holds what this run compiled.
  */
 export function runWithCodeCache(file: string, cacheFile: string | undefined): CacheUse {
-  const source = fs.readFileSync(file, 'utf8');
+  const source = readSource(file);
   const read = cacheFile === undefined ? 'off' : readTrusted(cacheFile);
   const script = new vm.Script(Module.wrap(source), {
     filename: file,

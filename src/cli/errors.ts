@@ -1,7 +1,8 @@
 /** The one place errors become output and exit codes: `error[GG_E_...]: message` + hint. */
 import { GgError } from '../errors.js';
+import { stderr, type TextSink } from './stdio.js';
 
-export function reportError(e: unknown, stream: NodeJS.WriteStream = process.stderr): number {
+export function reportError(e: unknown, stream: TextSink = stderr): number {
   const err =
     e instanceof GgError
       ? e

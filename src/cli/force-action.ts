@@ -13,6 +13,7 @@ import { reportError } from './errors.js';
 import { closeRuntime, startForceUi } from './force-ui.js';
 import { lambdaFromFlags, type LambdaFlags } from './lambda-flags.js';
 import { runtimeFromFlags, type StorageFlags } from './sandbox-flags.js';
+import { stderr, stdout } from './stdio.js';
 
 /** `gg force`'s options, as commander parses them (defaults included). */
 export interface ForceOpts extends LambdaFlags, StorageFlags {
@@ -57,7 +58,7 @@ export async function runForce(targets: string[], o: ForceOpts): Promise<number>
   const onEvent = o.jsonEvents
     ? (e: ForceEvent): void => {
         progress.onEvent(e);
-        process.stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n');
+        stdout.write(JSON.stringify(eventRecord(e, Date.now() - t0)) + '\n');
       }
     : progress.onEvent;
   // Ctrl-C cancels queued and running thunks (here and on remote workers); what finished stays recorded.
@@ -73,7 +74,7 @@ export async function runForce(targets: string[], o: ForceOpts): Promise<number>
       trace: o.trace,
       onTraceOpen: (trace) => {
         interrupt.trace = trace;
-        if (o.jsonEvents) process.stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
+        if (o.jsonEvents) stdout.write(JSON.stringify({ type: 'job', id: trace.id, file: trace.file }) + '\n');
       },
       onGcWait: () => progress.line('gg: waiting for a running gg gc to finish'),
       check: o.check === true,
@@ -86,7 +87,7 @@ export async function runForce(targets: string[], o: ForceOpts): Promise<number>
     }
     for (const e of report.problems) reportError(e);
     if (o.jsonEvents) {
-      process.stdout.write(
+      stdout.write(
         JSON.stringify({
           type: 'end',
           status: report.job?.status ?? (report.failedTargets > 0 ? 'failed' : 'ok'),
@@ -97,22 +98,22 @@ export async function runForce(targets: string[], o: ForceOpts): Promise<number>
         }) + '\n',
       );
     }
-    if (o.json) process.stdout.write(JSON.stringify(jsonSummary(report, rt.engine)) + '\n');
+    if (o.json) stdout.write(JSON.stringify(jsonSummary(report, rt.engine)) + '\n');
     else if (!o.jsonEvents) {
       for (const t of report.targets) {
         if (t.result && t.target !== t.ref) continue; // placeholder replaced in place: nothing to print
-        if (t.result) process.stdout.write(`${t.result}\n`);
-        if (t.upToDate) process.stderr.write(`gg: ${t.target} is not a placeholder (already built)\n`);
+        if (t.result) stdout.write(`${t.result}\n`);
+        if (t.upToDate) stderr.write(`gg: ${t.target} is not a placeholder (already built)\n`);
       }
     }
     if (!machine && report.speculation.duplicates > 0) {
       const sp = report.speculation;
-      process.stderr.write(
+      stderr.write(
         `gg: ${sp.duplicates} straggler duplicate(s) ran, ${sp.won} finished first, saving about ${(sp.savedMs / 1000).toFixed(1)} s\n`,
       );
     }
     if (report.failedTargets > 0) {
-      process.stderr.write(`gg: ${report.failedTargets} of ${report.targets.length} target(s) failed\n`);
+      stderr.write(`gg: ${report.failedTargets} of ${report.targets.length} target(s) failed\n`);
       return 1;
     }
     return report.ok ? 0 : 1;
@@ -123,14 +124,12 @@ export async function runForce(targets: string[], o: ForceOpts): Promise<number>
 }
 
 function printInterrupted(report: ForceReport, cancelled: number, jsonEvents: boolean): void {
-  process.stderr.write(
+  stderr.write(
     `gg: interrupted: stopped ${cancelled} running thunk(s); ${report.executed} finished and ${report.cached} cached result(s) are kept in the memo. Nothing was left half-written: placeholders of unfinished targets are unchanged.\n`,
   );
-  process.stderr.write(
-    `gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`,
-  );
+  stderr.write(`gg: run the same command again to resume${report.job ? `; the trace is ${report.job.file}` : ''}\n`);
   if (jsonEvents)
-    process.stdout.write(
+    stdout.write(
       JSON.stringify({
         type: 'end',
         status: 'interrupted',

@@ -11,6 +11,7 @@ import { defaultJobs, openRuntime } from '../runtime.js';
 import { parseSandboxKind } from '../sandbox/sandbox-kind.js';
 import { reportError } from './errors.js';
 import { storageFromFlags } from './sandbox-flags.js';
+import { stderr } from './stdio.js';
 
 async function main(argv: string[]): Promise<number> {
   const [file, ...args] = argv;
@@ -22,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     ...storageFromFlags({}),
   });
   try {
-    const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(process.stderr) });
+    const report = await forceTargets(rt, [file], { jobs: defaultJobs(), onEvent: showThunkLogs(stderr) });
     for (const e of report.problems) reportError(e);
     if (!report.ok) return 1;
   } finally {

@@ -5,6 +5,7 @@
 import type { JobTrace } from '../force/job-trace.js';
 import type { Runtime } from '../runtime.js';
 import { ProgressReporter } from './progress.js';
+import { stderr } from './stdio.js';
 
 export interface ForceUiOptions {
   /** The status line (`--no-status` turns it off). */
@@ -23,10 +24,10 @@ export interface ForceUi {
 
 export function startForceUi(o: ForceUiOptions): ForceUi {
   const progress = new ProgressReporter({
-    tty: process.stderr.isTTY === true && o.status,
+    tty: stderr.isTTY && o.status,
     quiet: o.machine === true || !o.status,
     verbose: o.verbose === true,
-    stream: process.stderr,
+    stream: stderr,
     ...(o.logs !== undefined ? { logs: o.logs } : {}),
   });
   return { progress, interrupt: new InterruptHandler(progress) };
@@ -34,7 +35,7 @@ export function startForceUi(o: ForceUiOptions): ForceUi {
 
 /** Say what the user should know about the run's isolation and storage (unless stdout is for machines), then close. */
 export async function closeRuntime(rt: Runtime, o: { notes: boolean }): Promise<void> {
-  if (o.notes) for (const n of rt.notices()) process.stderr.write(`gg: note: ${n}\n`);
+  if (o.notes) for (const n of rt.notices()) stderr.write(`gg: note: ${n}\n`);
   await rt.close();
 }
 
@@ -56,7 +57,7 @@ export class InterruptHandler {
       return;
     }
     this.trace?.close('interrupted', 'quit at once by a second interrupt');
-    process.stderr.write(
+    stderr.write(
       `\ngg: quit at once; finished results are kept in the memo, run the same command again to resume${this.trace ? ` (trace: ${this.trace.file})` : ''}\n`,
     );
     process.exit(130);

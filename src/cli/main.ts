@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { reportError } from './errors.js';
+import { stdout } from './stdio.js';
 import { GgError } from '../errors.js';
 
 const VERSION = '0.1.0';
@@ -55,7 +56,7 @@ export async function buildProgram(argv: readonly string[] = process.argv): Prom
 export async function main(argv: string[]): Promise<void> {
   // `gg --version` alone answers before commander loads (start-up: docs/BENCHMARKS.md).
   if (argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V')) {
-    process.stdout.write(`${VERSION}\n`);
+    stdout.write(`${VERSION}\n`);
     return;
   }
   try {

@@ -3,15 +3,17 @@
  * for engines that bill, cost; the slowest few thunks running now), redrawn 10 times a second. Piped: one line
  * per thunk run, failed or stopped (starts and memo hits too with --verbose). With --json or --json-events: nothing here (machines read stdout). Honours NO_COLOR.
  */
+import { monotonicMs } from '../force/clock.js';
 import type { ForceEvent } from '../force/force.js';
 import { shortName } from '../ir/name.js';
 import type { UploadProgress } from '../store/upload.js';
+import type { TextSink } from './stdio.js';
 
 export interface ProgressOptions {
   tty: boolean;
   quiet: boolean;
   verbose: boolean;
-  stream: NodeJS.WriteStream;
+  stream: TextSink;
   /** Show what each executed thunk printed (a compiler's warnings), as make would; default: unless quiet. */
   logs?: boolean;
   /** Running thunks listed under the bar (the longest-running first). */
@@ -37,7 +39,7 @@ export class ProgressReporter {
   private bytesOut = 0;
   private costUsd = 0;
   private billed = false;
-  private readonly start = performance.now();
+  private readonly start = monotonicMs();
   private timer: NodeJS.Timeout | undefined;
   private shownLines = 0;
   private readonly color: boolean;
@@ -68,7 +70,7 @@ export class ProgressReporter {
           this.event(`cached   ${shortName(e.ref)}${e.how === 'cutoff' ? ' (early cutoff)' : ''}`, 'verbose');
         return;
       case 'started':
-        this.running.set(e.name, { argv0: e.argv0, since: performance.now() });
+        this.running.set(e.name, { argv0: e.argv0, since: monotonicMs() });
         this.bytesIn += e.bytesIn;
         this.event(`started  ${shortName(e.name)} ${e.argv0}${e.host === 'local' ? '' : ` on ${e.host}`}`, 'verbose');
         return;
@@ -139,7 +141,8 @@ export class ProgressReporter {
   }
 
   /** The live block: bar line, traffic line, then the longest-running thunks. */
-  statusLines(now = performance.now()): string[] {
+  /** `now`: monotonicMs()'s clock. */
+  statusLines(now = monotonicMs()): string[] {
     const secs = (now - this.start) / 1000;
     const done = this.done();
     const total = this.total();
@@ -186,7 +189,7 @@ export class ProgressReporter {
     if (this.timer) clearInterval(this.timer);
     this.clear();
     if (!this.o.quiet) {
-      const secs = (performance.now() - this.start) / 1000;
+      const secs = (monotonicMs() - this.start) / 1000;
       const moved =
         this.bytesIn + this.bytesOut > 0
           ? `, moved ${formatBytes(this.bytesIn)} in / ${formatBytes(this.bytesOut)} out`

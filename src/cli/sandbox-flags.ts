@@ -10,6 +10,7 @@ import type { SandboxLimits } from '../sandbox/sandbox.js';
 import { parseIntOption } from './errors.js';
 import { MAX_TIMEOUT_MS } from '../ir/thunk.js';
 import { readMemoKey } from '../store/memo-signer.js';
+import { stderr } from './stdio.js';
 
 /** What withExecutionOptions and withStorageOptions declare, plus the engine and progress flags front ends share. */
 export interface RunFlags extends LimitFlags, StorageFlags {
@@ -110,8 +111,7 @@ export function storageUriFromFlags(o: { storage?: string }): string | undefined
 /** The sandbox asked for; running unisolated is said on every run (unless the output is JSON for machines). */
 export function sandboxFromFlags(o: { sandbox: string; json?: boolean }): SandboxKind {
   const kind = parseSandboxKind(o.sandbox);
-  if (kind === 'none' && !o.json)
-    process.stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+  if (kind === 'none' && !o.json) stderr.write('gg: warning: --sandbox=none: thunks run unisolated on this host\n');
   return kind;
 }
 

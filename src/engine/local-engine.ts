@@ -30,6 +30,8 @@ export type ViewRequest = Omit<SandboxRequest, 'limits' | 'view'> & { view: Sand
 export interface ViewRunner {
   readonly scratchDir: string | undefined;
   run(req: ViewRequest): Promise<SandboxResult>;
+  /** Set the sandbox up ahead of the first run (Sandbox.prepare). */
+  prepare(): void;
 }
 
 export class LocalEngine implements Engine {
@@ -63,6 +65,7 @@ export class LocalEngine implements Engine {
     return {
       scratchDir: sandbox.scratchDir,
       run: (req) => sandbox.run({ ...req, limits: this.limits }),
+      prepare: () => sandbox.prepare?.(),
     };
   }
 

@@ -246,7 +246,7 @@ export async function forceRefs(
  * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per
  * executed thunk, as make shows a compiler's output; memoized results stay silent (as they ran before).
  */
-export function showThunkLogs(stream: NodeJS.WritableStream): (e: ForceEvent) => void {
+export function showThunkLogs(stream: { write(text: string): unknown }): (e: ForceEvent) => void {
   return (e) => {
     if (e.type === 'finished' && e.log.trim()) stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
   };

@@ -14,6 +14,7 @@ import { computeName, isThunkName, joinTag, nameSize, splitTag } from '../ir/nam
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies, type Thunk } from '../ir/thunk.js';
 import type { Engine, ExecutionResult } from '../engine/engine.js';
 import { putAllReductions, type Store } from '../store/store.js';
+import { monotonicMs } from './clock.js';
 import { Semaphore } from './semaphore.js';
 import {
   executeSpeculatively,
@@ -513,7 +514,7 @@ export class Forcer {
 
 /** Force every target; never throws for a thunk's failure (see `errors`), only for broken infrastructure. */
 export async function forceAll(targets: readonly string[], o: ForceOptions): Promise<ForceOutcome> {
-  const start = performance.now();
+  const start = monotonicMs();
   const forcer = new Forcer(o);
   const onAbort = (): void => forcer.cancel(typeof o.signal?.reason === 'string' ? o.signal.reason : undefined);
   if (o.signal?.aborted) onAbort();
@@ -538,7 +539,7 @@ export async function forceAll(targets: readonly string[], o: ForceOptions): Pro
     failures: forcer.failures,
     executed: forcer.executed,
     cached: forcer.cached,
-    wallMs: performance.now() - start,
+    wallMs: monotonicMs() - start,
     speculation: forcer.speculation,
   };
 }

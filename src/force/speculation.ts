@@ -6,6 +6,7 @@
 import { GgError, isGgError } from '../errors.js';
 import type { Thunk } from '../ir/thunk.js';
 import type { Engine, ExecutionResult } from '../engine/engine.js';
+import { monotonicMs } from './clock.js';
 
 export interface SpeculationOptions {
   /** A run past k x the median of its function is a straggler (default 3). */
@@ -135,7 +136,7 @@ export function executeSpeculatively(
       parent.addEventListener('abort', onParent, { once: true });
       const started = (worker: string | undefined): void => {
         if (run.startedAt !== undefined) return;
-        run.startedAt = performance.now();
+        run.startedAt = monotonicMs();
         if (worker !== undefined) run.worker = worker;
         if (!run.duplicate) arm(run);
       };
@@ -153,7 +154,7 @@ export function executeSpeculatively(
               report.won++;
               const original = runs[0]!;
               if (original.startedAt !== undefined)
-                report.savedMs += Math.max(0, performance.now() - original.startedAt - watch.usualMs(thunk));
+                report.savedMs += Math.max(0, monotonicMs() - original.startedAt - watch.usualMs(thunk));
             }
             settle(run);
             resolve(r);

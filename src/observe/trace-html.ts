@@ -66,7 +66,7 @@ export function traceHtml(job: JobData): string {
 <div><h2>Slowest thunks</h2><table id="slowest"><thead><tr><th>program</th><th>wall</th><th>thunk</th></tr></thead><tbody></tbody></table></div>
 <div><h2>Parallelism over time</h2><svg id="parallelism" width="360" height="120" role="img" aria-label="running thunks over time"></svg></div></div></section>
 <section id="timeline-section"><h2>Timeline</h2>
-<div class="controls"><input id="search" type="search" placeholder="search: program, thunk name, error…" aria-label="search thunks"> <span id="matches"></span>
+<div class="controls"><input id="search" type="search" placeholder="search: program, thunk name, error\u2026" aria-label="search thunks"> <span id="matches"></span>
 <label><input id="crit-only" type="checkbox"> highlight the critical path</label></div>
 <div id="legend"></div>
 <div id="timeline-box"><svg id="timeline" role="img" aria-label="timeline of thunk runs"></svg></div>
@@ -120,11 +120,11 @@ const SCRIPT = String.raw`
   const sv = (tag, attrs, text) => { const e = document.createElementNS(NS, tag); for (const k in attrs || {}) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; return e; };
   const ms = (v) => v >= 60000 ? (v / 60000).toFixed(1) + ' min' : v >= 1000 ? (v / 1000).toFixed(2) + ' s' : Math.round(v) + ' ms';
   const bytes = (n) => { const u = ['B', 'KiB', 'MiB', 'GiB']; let i = 0; while (n >= 1024 && i < 3) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + ' ' + u[i]; };
-  const short = (n) => n.slice(0, 13) + '…';
+  const short = (n) => n.slice(0, 13) + '\u2026';
   const S = D.summary;
 
   $('job-id').textContent = D.job.id;
-  $('job-meta').textContent = D.job.command + '  ·  ' + D.job.status + (D.job.truncated ? ' (trace truncated)' : '') + '  ·  started ' + D.job.started + ' on ' + D.job.host + '  ·  engine ' + D.job.engine + ', ' + D.job.jobs + ' slots  ·  ' + D.job.cwd;
+  $('job-meta').textContent = D.job.command + '  \u00b7  ' + D.job.status + (D.job.truncated ? ' (trace truncated)' : '') + '  \u00b7  started ' + D.job.started + ' on ' + D.job.host + '  \u00b7  engine ' + D.job.engine + ', ' + D.job.jobs + ' slots  \u00b7  ' + D.job.cwd;
 
   const cards = [['wall time', ms(S.wallMs)], ['executed', S.executed], ['cached', S.cached], ['failed', S.failed]];
   if (S.duplicated) cards.push(['duplicated (stragglers)', S.duplicated]);
@@ -178,7 +178,7 @@ const SCRIPT = String.raw`
   const crit = new Set(D.critical);
   const bars = D.spans.map((s, i) => {
     const r = sv('rect', { x: x(s.s).toFixed(1), y: top + s.l * rowH + 2, width: Math.max(1, x(s.e) - x(s.s)).toFixed(1), height: rowH - 4, rx: 2, fill: color(s.k), class: 'bar ' + s.st + (crit.has(i) ? ' crit' : ''), 'data-i': i });
-    r.append(sv('title', {}, s.k + ' · ' + ms(s.e - s.s) + ' · ' + s.st + (s.d ? ' · duplicated' : '') + (s.er ? ' · ' + s.er : '') + '\n' + s.n));
+    r.append(sv('title', {}, s.k + ' \u00b7 ' + ms(s.e - s.s) + ' \u00b7 ' + s.st + (s.d ? ' \u00b7 duplicated' : '') + (s.er ? ' \u00b7 ' + s.er : '') + '\n' + s.n));
     r.addEventListener('mouseenter', () => show(i));
     T.append(r);
     return r;

@@ -23,9 +23,20 @@ export class LazySandbox implements Sandbox {
     return this.ready?.notice;
   }
 
+  /**
+   * Start setting the sandbox up now, for a caller that knows a run will come (a cold `gg infer --force`):
+   * its trial jail then overlaps other work. A failure is reported by the first run.
+   */
+  prepare(): void {
+    this.opening().catch(() => {});
+  }
+
+  private opening(): Promise<Sandbox> {
+    return (this.inner ??= this.open().then((s) => (this.ready = s)));
+  }
+
   async run(req: SandboxRequest): Promise<SandboxResult> {
-    this.inner ??= this.open().then((s) => (this.ready = s));
-    return (await this.inner).run(req);
+    return (await this.opening()).run(req);
   }
 
   async close(): Promise<void> {

@@ -109,6 +109,8 @@ export interface Sandbox {
    */
   readonly scratchDir?: string | undefined;
   run(req: SandboxRequest): Promise<SandboxResult>;
+  /** Start setting up what the first run needs, when that is done lazily (LazySandbox). */
+  prepare?(): void;
   /** Release what the sandbox holds across runs (namespaces, cgroups). */
   close?(): Promise<void>;
 }

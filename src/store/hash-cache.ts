@@ -121,10 +121,15 @@ export class HashCache {
   /** The cached name for this exact file state, without hashing. */
   peek(file: string): string | undefined {
     try {
-      return this.load().get(statKey(fs.statSync(file, { bigint: true })));
+      return this.nameFor(fs.statSync(file, { bigint: true }));
     } catch {
       return undefined;
     }
+  }
+
+  /** The cached name for a state already taken (fstat of an open file). */
+  nameFor(st: fs.BigIntStats): string | undefined {
+    return this.load().get(statKey(st));
   }
 
   private remember(key: string, name: string): void {

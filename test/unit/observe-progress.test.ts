@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProgressReporter, formatBytes } from '../../src/cli/progress.js';
+import { monotonicMs } from '../../src/force/clock.js';
 
 function fakeStream(): { stream: NodeJS.WriteStream; text: () => string } {
   let out = '';
@@ -30,7 +31,7 @@ describe('live status', () => {
       costUsd: 0.00125,
       ...where,
     } as never);
-    const lines = p.statusLines(performance.now() + 10_000);
+    const lines = p.statusLines(monotonicMs() + 10_000);
     assert.match(lines[0]!, /^\[#{6}\.{18}\] 1\/4 {2}running 2, executed 1, cached 0, failed 0 {2}0\.1\/s ETA /);
     assert.equal(lines[1], 'moved 3.0 KiB in, 3.0 MiB out, cost $0.0013');
     assert.equal(lines.length, 4);

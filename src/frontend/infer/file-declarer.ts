@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parsePlaceholder } from '../../ir/placeholder.js';
 import type { ThunkInput } from '../../ir/thunk.js';
+import { storeHostFiles, type HostFiles } from '../../store/host-pool.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { real } from './model.js';
 
@@ -46,9 +47,11 @@ export class FileDeclarer {
   /** Blobs known to be in the store during this run. */
   private readonly stored = new Set<string>();
 
+  /** `files`: how files outside the root reach the store (the user's pool of host files, when there is one). */
   constructor(
     private readonly store: LocalStore,
     readonly root: string,
+    private readonly files: HostFiles = storeHostFiles(store),
   ) {}
 
   /** The thunk cwd for a build directory, or a fallback when the build runs outside the root. */
@@ -96,7 +99,8 @@ export class FileDeclarer {
       if (path.isAbsolute(filename)) real('a placeholder named by an absolute path', p);
       return { kind: 'thunk', input: { name: ref, filename }, argPath };
     }
-    return { kind: 'value', input: { name: this.store.putFileSync(abs).name, filename }, argPath };
+    const name = rel === undefined ? this.files.put(abs) : this.store.putFileSync(abs).name;
+    return { kind: 'value', input: { name, filename }, argPath };
   }
 
   /** Name of a file's content: stat-keyed, and once per run for files outside the root. */
@@ -106,7 +110,7 @@ export class FileDeclarer {
       const hit = this.outside.get(abs);
       if (hit !== undefined) return hit;
     }
-    const name = this.store.hashCache.hashFile(abs);
+    const name = outside ? this.files.nameOf(abs) : this.store.hashCache.hashFile(abs);
     if (outside) this.outside.set(abs, name);
     return name;
   }
@@ -127,7 +131,10 @@ export class FileDeclarer {
       filename = rel;
     }
     if (!this.stored.has(name)) {
-      if (!this.store.hasSync(name)) this.store.putFileSync(abs, name);
+      if (!this.store.hasSync(name)) {
+        if (rel === undefined) this.files.put(abs, name);
+        else this.store.putFileSync(abs, name);
+      }
       this.stored.add(name);
     }
     return { kind: 'value', input: { name, filename }, argPath: p };
@@ -135,6 +142,6 @@ export class FileDeclarer {
 
   /** A file at an absolute path outside the project (toolchain, system headers and libraries). */
   declareAbsolute(abs: string): ThunkInput {
-    return { name: this.store.putFileSync(abs).name, filename: path.normalize(abs) };
+    return { name: this.files.put(abs), filename: path.normalize(abs) };
   }
 }

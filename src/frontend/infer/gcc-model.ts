@@ -19,7 +19,7 @@ import { expandResponseFiles, flagsOf, parseGcc, type GccCommand, type Input, ty
 import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
-import { cachedSharedLibraries, isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
+import { isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
 /** Environment variables that change what gcc reads: with any set, the real tool runs. */
@@ -568,10 +568,7 @@ export class GccModel {
       for (const l of refs.libs)
         for (const f of this.findLib(l, searchDirs)) out.push(...(await this.systemLibrary(f, searchDirs, seen)));
     } else if (/\.so(\.|$)/.test(path.basename(file))) {
-      const libs = await cachedSharedLibraries(path.join(this.ctx.store.cacheDir, 'infer'), [file], {
-        ...process.env,
-        PATH: this.ctx.realPath,
-      });
+      const libs = await this.ctx.toolchains.sharedLibraries([file]);
       for (const lib of libs) out.push(this.ctx.declarer.declareAbsolute(lib));
     }
     this.libCache.set(file, out);

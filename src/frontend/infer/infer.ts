@@ -14,6 +14,7 @@ import { readPlaceholder } from '../../ir/placeholder.js';
 import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
 import { LazyEngine } from '../../engine/lazy-engine.js';
 import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
+import { HostFilePool, storeHostFiles } from '../../store/host-pool.js';
 import { LocalStore } from '../../store/local-store.js';
 import { GraphBuilder } from '../sdk.js';
 import { FileDeclarer } from './file-declarer.js';
@@ -97,7 +98,10 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     wrappers: 0,
     fallbacks: new Map(),
   };
-  const declarer = new FileDeclarer(store, root);
+  // Host files (toolchain, system headers) come from the user's pool, as hard links, unless GG_HOST_POOL=0.
+  const pool = process.env['GG_HOST_POOL'] === '0' ? undefined : HostFilePool.open();
+  const hostFiles = pool?.filesFor(store) ?? storeHostFiles(store);
+  const declarer = new FileDeclarer(store, root, hostFiles);
   /** Placeholders the build runs reach the server (the compiled client is gg-force-and-run). */
   const runsServed = models.client === 'c' && o.forceContext !== undefined;
   const ctx: InferContext = {
@@ -106,7 +110,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     root,
     realPath,
     declarer,
-    toolchains: new ToolchainCache(store, inferDir, realPath),
+    toolchains: new ToolchainCache(store, inferDir, realPath, hostFiles, pool?.subdir('infer')),
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
     outputs: new Set(),
@@ -171,6 +175,11 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
             stdio: 'inherit',
           })
         : spawn(o.command[0]!, o.command.slice(1), { cwd: o.cwd ?? process.cwd(), env, stdio: 'inherit' });
+      // A .gg that never recorded a compile answer (a cold build) will compile in the jail: its set-up (trial
+      // jail, user namespace, ~0.3 s) overlaps the toolchain's discovery instead of following it. A rebuild
+      // may replay every compile and run no jail at all, so it still sets up on first use.
+      if (ctx.dependSandbox && !fs.existsSync(path.join(inferDir, 'answers')))
+        void ctx.dependSandbox().then((runner) => runner?.prepare());
       child.on('error', (e) =>
         reject(
           new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
@@ -181,6 +190,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
   } finally {
     await server.close();
     store.hashCache.flush();
+    pool?.flush();
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   await early?.stop();
@@ -195,6 +205,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     });
     if (left.length > 0) await o.forcePlaceholders(left);
   }
+  pool?.flush();
   return { exitCode, stats, wallMs: performance.now() - start };
 }
 

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GgError } from '../../errors.js';
+import { privateDir, readPrivateFile, userCacheDir } from '../../store/host-pool.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/frontend/infer -> repo root (four levels up), src/frontend/infer -> three. */
@@ -55,38 +56,14 @@ function findOnPath(tool: string, searchPath: string): string | undefined {
 }
 
 /**
- * Where compiled clients are kept for every `.gg` of this user ($XDG_CACHE_HOME/gg-ts, else ~/.cache/gg-ts):
- * compiling one costs a fresh `.gg` ~0.25 s before its build can start. Undefined when there is no home.
- */
-function userClientDir(): string | undefined {
-  const xdg = process.env['XDG_CACHE_HOME'];
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'gg-ts');
-  const home = process.env['HOME'];
-  return home && path.isAbsolute(home) ? path.join(home, '.cache', 'gg-ts') : undefined;
-}
-
-/**
  * Copy a client binary another process left in the user's cache into `dest`, only if it is a regular file of
  * ours that nobody else may write, in a directory nobody else may write. The file is opened without following
  * links and checked through that descriptor, so a swap after the check cannot slip another file in.
  */
 function adoptSharedClient(file: string, dest: string): boolean {
-  const uid = process.getuid?.();
-  const dir = fs.lstatSync(path.dirname(file), { throwIfNoEntry: false });
-  if (dir === undefined || !dir.isDirectory() || dir.uid !== uid || (dir.mode & 0o022) !== 0) return false;
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  } catch {
-    return false;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== uid || (st.mode & 0o022) !== 0 || st.size === 0) return false;
-    return writeThroughTemp(dest, fs.readFileSync(fd));
-  } finally {
-    fs.closeSync(fd);
-  }
+  if (!privateDir(path.dirname(file), false)) return false;
+  const bytes = readPrivateFile(file);
+  return bytes !== undefined && bytes.length > 0 && writeThroughTemp(dest, bytes);
 }
 
 /** Write an executable `dest` through a temp name (never a half-written program under the final name). */
@@ -108,7 +85,7 @@ function writeThroughTemp(dest: string, bytes: Buffer): boolean {
  * Compile the client once per source version (kept in the .gg cache, and shared through the user's cache
  * directory by every .gg); returns its path, or undefined when no C compiler works.
  */
-export function buildClient(cacheDir: string, realPath: string, userDir = userClientDir()): string | undefined {
+export function buildClient(cacheDir: string, realPath: string, userDir = userCacheDir()): string | undefined {
   const src = clientSourcePath();
   const text = fs.readFileSync(src);
   const digest = crypto.createHash('sha256').update(text).digest('hex').slice(0, 16);

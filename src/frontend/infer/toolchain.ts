@@ -19,6 +19,7 @@ import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
 import { executableClosure, type ClosureFile } from '../executable-closure.js';
 import { isThunkName, splitTag } from '../../ir/name.js';
 import { decodeThunk, type ThunkInput } from '../../ir/thunk.js';
+import { readPrivateFile, storeHostFiles, type HostFiles } from '../../store/host-pool.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
 import { real } from './model.js';
@@ -119,7 +120,7 @@ export async function cachedSharedLibraries(
   const key = crypto.createHash('sha256').update(stamp.join('\0')).digest('hex').slice(0, 32);
   const entry = path.join(inferCacheDir, 'libs', key);
   try {
-    const known = JSON.parse(fs.readFileSync(entry, 'utf8')) as { stamp: string[]; libs: string[] };
+    const known = JSON.parse(readPrivateFile(entry)?.toString('utf8') ?? 'null') as { stamp: string[]; libs: string[] };
     if (known.stamp.join('\0') === stamp.join('\0') && known.libs.every(isFile)) return known.libs;
   } catch {
     // not cached (or unreadable): ask ldd
@@ -228,13 +229,24 @@ export class ToolchainCache {
   /** Drivers (store names) of the GCC toolchains loaded in this process -> the real path of their LTO plugin. */
   private readonly gcc = new Map<string, string>();
   private readonly dir: string;
+  /** Where toolchains/ and libs/ (ldd's answers) are kept. */
+  private readonly cacheDir: string;
 
+  /**
+   * `files` puts host files into the store (through the user's pool when there is one); `sharedDir`, a
+   * directory only this user may write (host-pool.ts), keeps discovered toolchains and `ldd`'s answers for
+   * every `.gg` of the user (else they are kept in this `.gg`): a fresh store then runs no discovery and no
+   * `ldd` for the system libraries a link names, and links the files.
+   */
   constructor(
     private readonly store: LocalStore,
     inferCacheDir: string,
     private readonly realPath: string,
+    private readonly files: HostFiles = storeHostFiles(store),
+    sharedDir?: string,
   ) {
-    this.dir = path.join(inferCacheDir, 'toolchains');
+    this.cacheDir = sharedDir ?? inferCacheDir;
+    this.dir = path.join(this.cacheDir, 'toolchains');
     fs.mkdirSync(this.dir, { recursive: true });
   }
 
@@ -247,6 +259,11 @@ export class ToolchainCache {
 
   private hostEnv(): NodeJS.ProcessEnv {
     return { ...process.env, PATH: this.realPath, LANG: 'C', LC_ALL: 'C' };
+  }
+
+  /** cachedSharedLibraries of host files (system libraries a link names, a tool and its plugins). */
+  sharedLibraries(files: string[]): Promise<string[]> {
+    return cachedSharedLibraries(this.cacheDir, files, this.hostEnv());
   }
 
   /** The toolchain of a compiler driver invoked as `tool` (gcc, cc, g++, ...). */
@@ -274,7 +291,8 @@ export class ToolchainCache {
     const file = path.join(this.dir, crypto.createHash('sha256').update(key).digest('hex').slice(0, 32) + '.json');
     let cached: CachedToolchain | undefined;
     try {
-      cached = JSON.parse(fs.readFileSync(file, 'utf8')) as CachedToolchain;
+      // (a file of ours no one else may write: it names the programs every thunk runs)
+      cached = JSON.parse(readPrivateFile(file)?.toString('utf8') ?? 'null') as CachedToolchain;
       if (cached.key !== key || !this.verify(cached)) cached = undefined;
     } catch {
       cached = undefined;
@@ -338,8 +356,7 @@ export class ToolchainCache {
     }
     const keep = await used;
     const list = tc.compile.filter((i) => !tc.propers.includes(i.filename!) || keep.has(i.filename!));
-    for (const i of list)
-      if (keep.has(i.filename!) && !this.store.hasSync(i.name)) this.store.putFileSync(i.filename!, i.name);
+    for (const i of list) if (keep.has(i.filename!) && !this.store.hasSync(i.name)) this.files.put(i.filename!, i.name);
     return list;
   }
 
@@ -347,9 +364,9 @@ export class ToolchainCache {
   private verify(c: CachedToolchain): boolean {
     for (const [p, name] of Object.entries(c.names)) {
       try {
-        if (this.store.hashCache.hashFile(p) !== name) return false;
+        if (this.files.nameOf(p) !== name) return false;
         // (a compiler proper is stored when a compile first declares it: compileInputs)
-        if (!c.propers.includes(p) && !this.store.hasSync(name)) this.store.putFileSync(p, name);
+        if (!c.propers.includes(p) && !this.store.hasSync(name)) this.files.put(p, name);
       } catch {
         return false;
       }
@@ -400,7 +417,7 @@ export class ToolchainCache {
     const names: Record<string, string> = {};
     const propers = new Set(cpp.map((p) => path.normalize(p)));
     for (const p of new Set(Object.values(files).flat()))
-      names[p] = propers.has(p) ? this.store.hashCache.hashFile(p) : this.store.putFileSync(p).name;
+      names[p] = propers.has(p) ? this.files.nameOf(p) : this.files.put(p);
     return {
       key,
       driver,
@@ -426,7 +443,7 @@ export class ToolchainCache {
       env,
     );
     const files = uniq([...c.common, ...c.linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]);
-    for (const p of files) c.names[p] ??= this.store.putFileSync(p).name;
+    for (const p of files) c.names[p] ??= this.files.put(p);
     return { files, libDirs };
   }
 
@@ -519,12 +536,12 @@ export class ToolchainCache {
         const mine = gccPlugins && found.filter((f) => gccPlugins.includes(fs.realpathSync(f)));
         // (GCC's own plugin not among them: another version's may read its objects, so all of them)
         const plugins = mine && mine.length > 0 ? mine : found;
-        const libs = await cachedSharedLibraries(path.dirname(this.dir), [program, ...plugins], this.hostEnv());
+        const libs = await this.sharedLibraries([program, ...plugins]);
         const files = [...new Set([program, ...plugins, ...libs])];
         return {
           program,
-          programName: this.store.putFileSync(program).name,
-          inputs: files.map((f) => ({ name: this.store.putFileSync(f).name, filename: path.normalize(f) })),
+          programName: this.files.put(program),
+          inputs: files.map((f) => ({ name: this.files.put(f), filename: path.normalize(f) })),
           env: this.baseEnv(),
         };
       })();
