@@ -88,6 +88,8 @@ function privateLog(file: string): boolean {
 
 export class HostFilePool {
   private readonly blobsDir: string;
+  /** Pool blobs this process put into a store, and the store: see flush. */
+  private readonly shared = new Map<string, { name: string; store: LocalStore }>();
 
   private constructor(
     readonly dir: string,
@@ -144,10 +146,11 @@ export class HostFilePool {
     const pooled = path.join(this.blobsDir, name);
     if (this.verified(pooled, name) && this.linkInto(pooled, store.blobPath(name), store.tempPath('pool'))) {
       store.hashCache.rememberFile(store.blobPath(name), name, { blob: true });
+      this.shared.set(pooled, { name, store });
       return name;
     }
     store.putFileSync(file, name);
-    this.adopt(store.blobPath(name), pooled, name);
+    if (this.adopt(store, name, pooled)) this.shared.set(pooled, { name, store });
     return name;
   }
 
@@ -189,8 +192,11 @@ export class HostFilePool {
    */
   private linkInto(pooled: string, dest: string, tmp: string): boolean {
     try {
-      this.blobNames.keepName(pooled, () => fs.linkSync(pooled, tmp));
-      fs.renameSync(tmp, dest);
+      // (the rename moves the ctime too)
+      this.blobNames.keepName(pooled, () => {
+        fs.linkSync(pooled, tmp);
+        fs.renameSync(tmp, dest);
+      });
       return true;
     } catch {
       fs.rmSync(tmp, { force: true });
@@ -198,19 +204,38 @@ export class HostFilePool {
     }
   }
 
-  /** A store blob joins the pool under its name (a hard link; nothing when linking fails). */
-  private adopt(blob: string, pooled: string, name: string): void {
+  /**
+   * A store blob joins the pool under its name (a hard link; false when linking fails). The link moves the
+   * blob's ctime: the store's hash cache carries its name over (HashCache.keepName).
+   */
+  private adopt(store: LocalStore, name: string, pooled: string): boolean {
     const tmp = path.join(this.blobsDir, `.tmp-${process.pid}-${(tmpCounter++).toString(36)}`);
+    const blob = store.blobPath(name);
     try {
-      fs.linkSync(blob, tmp);
-      fs.renameSync(tmp, pooled);
+      store.hashCache.keepName(blob, () => {
+        fs.linkSync(blob, tmp);
+        fs.renameSync(tmp, pooled);
+      });
       this.blobNames.rememberFile(pooled, name, { blob: true });
+      return true;
     } catch {
       fs.rmSync(tmp, { force: true });
+      return false;
     }
   }
 
+  /**
+   * Write the logs. First, each blob this process shared with a store, and that the store's own links moved
+   * since (a jail root staged from it: the next fresh store would hash it again), takes the state the store's
+   * hash cache carried its name to, gg's own links only (HashCache.keepName): a rewrite is not carried.
+   */
   flush(): void {
+    for (const [pooled, { name, store }] of this.shared) {
+      const st = fs.statSync(pooled, { bigint: true, throwIfNoEntry: false });
+      if (st !== undefined && this.blobNames.nameFor(st) === undefined && store.hashCache.nameFor(st) === name)
+        this.blobNames.learn(st, name);
+    }
+    this.shared.clear();
     this.hostNames.flush();
     this.blobNames.flush();
   }

@@ -43,6 +43,34 @@ describe('HostFilePool', () => {
     assert.equal(b.verifiedBlobPath(name), b.blobPath(name), "the store's own check passes");
   });
 
+  it("a blob moved only by gg's own links (a jail root staged from a store) is not hashed again by the next store", async () => {
+    const { host, cache, pool } = setup();
+    const a = store();
+    const name = pool.put(a, host);
+    const pooled = path.join(cache, 'pool', 'blobs', name);
+    const log = path.join(cache, 'pool', 'blob-names.log');
+    const key = (): string => {
+      const st = fs.statSync(pooled, { bigint: true });
+      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs} ${name}`;
+    };
+    // staged as the jail does (the store's hash cache carries the name over its own link)
+    a.hashCache.keepName(a.blobPath(name), () => fs.linkSync(a.blobPath(name), path.join(tempDir('gg-root-'), 'cc1')));
+    await new Promise((r) => setTimeout(r, 1100)); // (a state younger than a second is never cached)
+    pool.flush();
+    assert.ok(fs.readFileSync(log, 'utf8').split('\n').includes(key()), 'the staged state is known to the pool');
+    // a rewrite (not gg's link) after that: the store knows nothing of the new state, so neither does the pool
+    const c = store();
+    pool.put(c, host);
+    const st = fs.statSync(pooled);
+    fs.chmodSync(pooled, 0o644);
+    fs.writeFileSync(pooled, Buffer.from('x'.repeat(st.size)));
+    fs.chmodSync(pooled, 0o444);
+    fs.utimesSync(pooled, st.atime, st.mtime);
+    await new Promise((r) => setTimeout(r, 1100));
+    pool.flush();
+    assert.ok(!fs.readFileSync(log, 'utf8').split('\n').includes(key()), 'a rewritten state is not learned');
+  });
+
   it('a tampered pool blob is detected: the next store gets a copy of the host file, and the old stores see it', () => {
     const { host, bytes, cache, pool } = setup();
     const a = store();
