@@ -248,6 +248,11 @@ async function chain(): Promise<void> {
   const cluster: number[] = [];
   const base: number[] = [];
   const onWorkers: { fetch: number; run: number; upload: number }[] = [];
+  // Per run, wall per thunk minus the workers' own time per thunk (fetch, run, upload): the hand-offs and the
+  // scheduler, without the spawn time that a loaded machine varies most.
+  const outside = { this: [] as number[], base: [] as number[] };
+  const outsideOf = (s: Summary): number =>
+    (s.wall_ms - s.engine['fetchMs']! - s.engine['runMs']! - s.engine['uploadMs']!) / CHAIN;
   // CPU per chained thunk of the three processes a hop goes through, and Redis commands (scripts' own count):
   // steadier than wall time on a loaded machine. The client's includes its start-up (the same for both).
   const costs = { this: [] as HopCost[], base: [] as HopCost[] };
@@ -266,6 +271,7 @@ async function chain(): Promise<void> {
       fresh();
       const s = await costed(c, costs.this, () => force(p, [prev], ['--engine', 'cluster', '--storage', c.redis.uri]));
       cluster.push(s.wall_ms / CHAIN);
+      outside.this.push(outsideOf(s));
       const e = s.engine;
       onWorkers.push({ fetch: e['fetchMs']! / CHAIN, run: e['runMs']! / CHAIN, upload: e['uploadMs']! / CHAIN });
       if (cb) {
@@ -274,6 +280,7 @@ async function chain(): Promise<void> {
           force(p, [prev], ['--engine', 'cluster', '--storage', cb.redis.uri], BASE_GG),
         );
         base.push(sb.wall_ms / CHAIN);
+        outside.base.push(outsideOf(sb));
       }
     }
   } finally {
@@ -303,6 +310,15 @@ async function chain(): Promise<void> {
     console.log(`  BASE cluster engine (${BASE_DIR}): ${fmt(median(base))} ms/thunk (median; runs: ${list(base)})`);
     console.log(
       `  BASE dispatch overhead: ${fmt(median(bd))} ms (pairs: ${list(bd)}); base - this, per round: ${list(gain)} (median ${fmt(median(gain))} ms)`,
+    );
+  }
+  console.log(
+    `  outside the workers (wall - the workers' fetch+run+upload, per thunk): ${fmt(median(outside.this))} ms (median; runs: ${list(outside.this)})`,
+  );
+  if (base.length > 0) {
+    const gain = outside.base.map((x, i) => x - outside.this[i]!);
+    console.log(
+      `  BASE outside the workers: ${fmt(median(outside.base))} ms (runs: ${list(outside.base)}); base - this, per round: ${list(gain)} (median ${fmt(median(gain))} ms)`,
     );
   }
   // The median cluster run's own account: the workers' time per thunk; the rest of the wall is outside them

@@ -29,6 +29,7 @@ import {
   ADVERT_MAX_OBJECTS,
   INLINE_THUNK_BYTES,
   MAX_BATCH,
+  earlyChannel,
   fromWireError,
   isMessage,
   isSafeId,
@@ -104,6 +105,8 @@ interface Batch {
   lastHeard: number;
   runs: (Run | undefined)[];
   open: number;
+  /** Placed on a worker with a free slot: announced to it beside the add (earlyChannel). */
+  early?: boolean;
 }
 
 /** A small thunk's bytes for the job itself, if they encode back to its name (the worker checks them too). */
@@ -339,7 +342,10 @@ export class ClusterEngine implements Engine {
     };
     add(SHARED_QUEUE, rest, size);
     for (const [worker, runs] of byWorker) add(workerQueue(worker), runs, size);
-    for (const r of placedNow) add(workerQueue(r.target!), [r], 1);
+    for (const r of placedNow) {
+      add(workerQueue(r.target!), [r], 1);
+      r.batch!.early = true;
+    }
     await Promise.all([...jobs].map(([queue, batches]) => this.addJobs(queue, batches)));
   }
 
@@ -401,6 +407,12 @@ export class ClusterEngine implements Engine {
       } satisfies JobData,
       opts: { jobId: b.id, attempts: 1, removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } },
     }));
+    // The worker may start an announced job before BullMQ hands it over: the notice goes first.
+    for (const [k, b] of batches.entries())
+      if (b.early && b.placedOn !== undefined)
+        void this.cmd
+          .publish(earlyChannel(b.placedOn), JSON.stringify({ job: b.id, data: jobs[k]!.data }))
+          .catch(() => 0);
     try {
       // One job (a chain's next step) goes by add: no pipeline around its one script call.
       if (jobs.length === 1) await this.queue(queue).add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);

@@ -33,6 +33,8 @@ import {
   WORKERS_KEY,
   ADVERT_MAX_OBJECTS,
   ADVERT_MIN_BYTES,
+  earlyChannel,
+  parseEarlyNotice,
   parseJobData,
   packMessages,
   resultsChannel,
@@ -69,6 +71,9 @@ export interface ClusterWorkerOptions {
 /** How long 'took' and 'started' messages wait to travel with others (tell). */
 const NOTE_DELAY_MS = 20;
 
+/** Jobs remembered after they started here (a late early notice of one is ignored; see `jobs`). */
+const JOBS_REMEMBERED = 1024;
+
 /** How long a starting worker waits for an unreachable store (a Redis restart) before giving up. */
 const START_PATIENCE_MS = 30_000;
 
@@ -96,6 +101,13 @@ export class ClusterWorker {
   private pausedUntil = 0;
   /** Thunks taken and not settled, by 'JOB/INDEX': a cancel message stops one. */
   private readonly running = new Map<string, AbortController>();
+  /**
+   * Jobs started here, by id, the latest JOBS_REMEMBERED: by BullMQ (process) or by their early notice
+   * (onEarly; `early` until BullMQ delivers the job, which then joins the run instead of starting another).
+   * `payload` is the job's data as JSON: BullMQ's copy must match the notice's to be joined.
+   */
+  private readonly jobs = new Map<string, { payload: string; outcomes: Promise<JobOutcome[]>; early: boolean }>();
+  private stopping = false;
   /** Messages waiting to go to each client (tell). */
   private readonly outbox = new Map<
     string,
@@ -246,12 +258,18 @@ export class ClusterWorker {
       w.on('error', (e: Error) => this.log(`gg worker ${this.id}: queue: ${e.message}`));
       this.workers.push(w);
     }
-    await this.sub.subscribe(CANCEL_CHANNEL);
+    const early = earlyChannel(this.id);
+    await this.sub.subscribe(CANCEL_CHANNEL, early);
     // 'JOB/I': one thunk of a job (a straggler's loser, Ctrl-C); 'JOB': the whole job.
-    this.sub.on('message', (_ch: string, what: string) => {
+    this.sub.on('message', (ch: string, what: string) => {
+      if (ch === early) return this.onEarly(what);
       const run = this.running.get(what);
       if (run) run.abort(new GgError('GG_E_CANCELLED', 'cancelled by its client'));
-      else if (!what.includes('/')) for (const w of this.workers) w.cancelJob(what, 'cancelled by its client');
+      else if (!what.includes('/')) {
+        for (const w of this.workers) w.cancelJob(what, 'cancelled by its client');
+        for (const [key, c] of this.running)
+          if (key.startsWith(`${what}/`)) c.abort(new GgError('GG_E_CANCELLED', 'cancelled by its client'));
+      }
     });
     await this.advertise();
     await this.beat();
@@ -392,10 +410,56 @@ export class ClusterWorker {
       throw new UnrecoverableError(JSON.stringify(toWireError(e)));
     }
     const id = job.id ?? '';
+    const payload = JSON.stringify(data);
+    const seen = this.jobs.get(id);
+    if (seen?.early) {
+      seen.early = false;
+      if (seen.payload === payload) {
+        // Started from its early notice (its 'started' went out then): BullMQ's lease now covers that run.
+        const keys = data.thunks.map((_, i) => `${id}/${i}`);
+        const onAbort = (): void => keys.forEach((k) => this.running.get(k)?.abort(signal?.reason));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        return seen.outcomes.finally(() => signal?.removeEventListener('abort', onAbort));
+      }
+      // A notice that was not this job (hostile): its runs stop, the job runs as BullMQ gave it.
+      this.log(`gg worker ${this.id}: job ${id}: its early notice did not match the job; running the job`);
+      for (const [key, c] of this.running)
+        if (key.startsWith(`${id}/`)) c.abort(new GgError('GG_E_CANCELLED', 'superseded'));
+    }
     // The client learns who holds the job: if we go silent, it sends the thunks still waiting here elsewhere.
     void this.tell(data.client, { t: 'took', job: id, worker: this.id });
     // The outcomes are the job's return value too, for a client that missed the messages (its safety poll).
-    return Promise.all(data.thunks.map((_, i) => this.runOne(data, id, i, signal)));
+    const outcomes = Promise.all(data.thunks.map((_, i) => this.runOne(data, id, i, signal)));
+    this.remember(id, { payload, outcomes, early: false });
+    return outcomes;
+  }
+
+  /**
+   * A job announced before BullMQ hands it over (earlyChannel): started at once if this worker has a slot free
+   * for each of its thunks and has not seen the job; otherwise it waits for BullMQ as any job does. A malformed
+   * notice is refused as a malformed job is. Running a thunk twice is harmless: the first memo claim is
+   * recorded, and a duplicate's result is the claim's (WorkerRuntime).
+   */
+  private onEarly(text: string): void {
+    if (this.stopping || Date.now() < this.pausedUntil) return;
+    let notice;
+    try {
+      notice = parseEarlyNotice(text);
+    } catch (e) {
+      this.rejected++;
+      this.log(`gg worker ${this.id}: early notice: ${(e as Error).message}`);
+      return;
+    }
+    const { job, data } = notice;
+    if (this.jobs.has(job) || this.slots.running + data.thunks.length > this.o.jobs) return;
+    const outcomes = Promise.all(data.thunks.map((_, i) => this.runOne(data, job, i)));
+    this.remember(job, { payload: JSON.stringify(data), outcomes, early: true });
+  }
+
+  private remember(id: string, entry: { payload: string; outcomes: Promise<JobOutcome[]>; early: boolean }): void {
+    this.jobs.delete(id);
+    this.jobs.set(id, entry);
+    if (this.jobs.size > JOBS_REMEMBERED) this.jobs.delete(this.jobs.keys().next().value!);
   }
 
   private async runOne(data: JobData, job: string, i: number, jobSignal?: AbortSignal): Promise<JobOutcome> {
@@ -449,7 +513,7 @@ export class ClusterWorker {
       void this.tell(client, { t: 'failed', job, i, error });
       return { error } satisfies JobOutcome;
     } finally {
-      this.running.delete(key);
+      if (this.running.get(key) === ctl) this.running.delete(key);
       jobSignal?.removeEventListener('abort', onJobAbort);
     }
   }
@@ -480,8 +544,14 @@ export class ClusterWorker {
   /** Finish running jobs (or, with `force`, cancel them), leave the registry, release everything. */
   async stop(force = false): Promise<void> {
     clearInterval(this.heartbeat);
-    if (force) for (const w of this.workers) w.cancelAllJobs('worker stopping');
+    this.stopping = true;
+    if (force) {
+      for (const w of this.workers) w.cancelAllJobs('worker stopping');
+      for (const c of this.running.values()) c.abort(new GgError('GG_E_CANCELLED', 'worker stopping'));
+    }
     await Promise.all(this.workers.map((w) => w.close(force).catch(() => undefined)));
+    // Runs started from early notices that BullMQ has not handed over yet finish too (or were cancelled).
+    await Promise.all([...this.jobs.values()].filter((j) => j.early).map((j) => j.outcomes));
     try {
       if (this.redis.status === 'ready')
         await this.redis.multi().del(workerKey(this.id), workerCacheKey(this.id)).zrem(WORKERS_KEY, this.id).exec();

@@ -44,6 +44,34 @@ export function unpackMessages(payload: string): unknown[] {
     return [];
   }
 }
+/**
+ * Pub/sub: a job placed on a worker with a free slot is also announced to it here, beside BullMQ's add, so the
+ * worker starts it without waiting for BullMQ's wake-up and move-to-active (a chain's every step waits for
+ * those). BullMQ still delivers the job; the worker then joins the run already going (the lease, completion and
+ * retries stay BullMQ's). Only a worker's own queue is announced: nobody else takes from it.
+ */
+export const earlyChannel = (worker: string): string => `${PREFIX}:early:${worker}`;
+
+export interface EarlyNotice {
+  job: string;
+  data: JobData;
+}
+
+/** An early notice read from Redis: hostile input, checked as a job's payload is; throws GG_E_JOB_INVALID. */
+export function parseEarlyNotice(payload: string): EarlyNotice {
+  let o: unknown;
+  try {
+    o = JSON.parse(payload);
+  } catch {
+    throw hostile('the early notice is not JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || Object.keys(o).sort().join(',') !== 'data,job')
+    throw hostile('the early notice is not {job, data}');
+  const { job, data } = o as Record<string, unknown>;
+  if (!isSafeId(job)) throw hostile('the early notice names no job');
+  return { job, data: parseJobData(data) };
+}
+
 /** Pub/sub: job ids to cancel wherever they run. */
 export const CANCEL_CHANNEL = `${PREFIX}:cancel`;
 
