@@ -51,6 +51,22 @@ async function until<T>(what: string, f: () => Promise<T | undefined> | T | unde
 }
 
 /** Every blob of the project's local store into `store` (what a client uploads before workers run). */
+/** A cluster worker on `uri` for these tests: no jail, a 1 GiB cache (a fresh one unless given), silent unless `log`. */
+function startWorker(
+  uri: string,
+  o: { id: string; jobs: number; cacheDir?: string; log?: (line: string) => void },
+): Promise<ClusterWorker> {
+  return ClusterWorker.start({
+    storageUri: uri,
+    jobs: o.jobs,
+    cacheDir: o.cacheDir ?? tempDir(),
+    cacheBytes: 1 << 30,
+    sandbox: 'none',
+    id: o.id,
+    log: o.log ?? (() => undefined),
+  });
+}
+
 async function uploadBlobs(dir: string, store: Store): Promise<void> {
   for (const name of fs.readdirSync(path.join(dir, '.gg/blobs')))
     await store.putFile(path.join(dir, '.gg/blobs', name), name);
@@ -156,15 +172,7 @@ describe('WorkerRuntime over a Redis store', () => {
     await uploadBlobs(dir, store);
     // The worker's cache holds the big input (and the shell) from an earlier life.
     const cacheDir = await cacheHolding(dir, [big, s.sh]);
-    const worker = await ClusterWorker.start({
-      storageUri: redis.uri,
-      jobs: 1,
-      cacheDir,
-      cacheBytes: 1 << 30,
-      sandbox: 'none',
-      id: 'advertiser',
-      log: () => undefined,
-    });
+    const worker = await startWorker(redis.uri, { id: 'advertiser', jobs: 1, cacheDir });
     const engine = await ClusterEngine.open({ queueUri: redis.uri });
     try {
       const r = await engine.execute(t.name, decodeThunk(await store.get(t.name)));
@@ -191,9 +199,8 @@ describe('WorkerRuntime over a Redis store', () => {
     await store.check();
     await uploadBlobs(dir, store);
     const cacheDir = await cacheHolding(dir, [big, s.sh]);
-    const common = { storageUri: redis.uri, jobs: 1, cacheBytes: 1 << 30, sandbox: 'none' as const, log: () => {} };
-    const holder = await ClusterWorker.start({ ...common, cacheDir, id: 'holder' });
-    const other = await ClusterWorker.start({ ...common, cacheDir: tempDir(), id: 'other' });
+    const holder = await startWorker(redis.uri, { id: 'holder', jobs: 1, cacheDir });
+    const other = await startWorker(redis.uri, { id: 'other', jobs: 1 });
     const engine = await ClusterEngine.open({ queueUri: redis.uri });
     try {
       // 12 runs on 2 slots: jobs of 6. One run is placed at once (the holder's slot is free); 5 more fill the
@@ -269,15 +276,7 @@ describe('WorkerRuntime over a Redis store', () => {
     await store.check();
     await uploadBlobs(dir, store);
     const log: string[] = [];
-    const worker = await ClusterWorker.start({
-      storageUri: redis.uri,
-      jobs: 2,
-      cacheDir: tempDir(),
-      cacheBytes: 1 << 30,
-      sandbox: 'none',
-      id: 'early',
-      log: (l) => log.push(l),
-    });
+    const worker = await startWorker(redis.uri, { id: 'early', jobs: 2, log: (l) => log.push(l) });
     const pub = new Redis(redis.uri);
     const sub = new Redis(redis.uri);
     const queue = new Queue(workerQueue('early'), {
@@ -365,15 +364,7 @@ describe('cluster engine and scheduler', () => {
     s.close();
     const remote = RedisStore.fromUri(redis.uri);
     await uploadBlobs(dir, remote);
-    const worker = await ClusterWorker.start({
-      storageUri: redis.uri,
-      jobs: 2,
-      cacheDir: tempDir(),
-      cacheBytes: 1 << 30,
-      sandbox: 'none',
-      id: 'unkeyed',
-      log: () => undefined,
-    });
+    const worker = await startWorker(redis.uri, { id: 'unkeyed', jobs: 2 });
     const key = Buffer.alloc(32, 9);
     try {
       for (const memoKey of [undefined, key]) {
