@@ -8,6 +8,8 @@
 #   taken from src/frontend there. Run `npm run build` first.
 #   BASE_CHECKOUT: another built gg-ts checkout (e.g. `git worktree add B COMMIT`, then build there), whose
 #   memoized force runs in the same rounds: a before/after of a change, beside the original.
+# The "floor" row, in the same rounds: bench/memo-floor.cjs, a bare Node script that does only the file work of
+#   the memoized force (the same system calls per placeholder) and nothing else: the bound under any gg-ts change.
 set -euo pipefail
 orig=$(cd "${1:?usage: original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]}" && pwd)/src/frontend
 count=${2:-500}
@@ -49,6 +51,10 @@ ggts() { # ggts cold|warm [CHECKOUT]
   # of what a user waits for (scripts/bundle.mjs: the launcher).
   if [[ -x $gg ]]; then (cd "$proj" && ms "$gg" force --sandbox=none --jobs 2 t/*); else (cd "$proj" && ms node "$gg" force --sandbox=none --jobs 2 t/*); fi
 }
+floor() { # the memoized force's file work alone, in a bare Node started as gg's launcher starts it
+  placeholders warm
+  (cd "$proj" && ms env -u NODE_EXTRA_CA_CERTS node "$here/bench/memo-floor.cjs" t/*)
+}
 declare -A t
 for ((i = 0; i < runs; i++)); do
   t[orig-cold]+="$(original cold) "
@@ -56,6 +62,7 @@ for ((i = 0; i < runs; i++)); do
   t[ts-cold]+="$(ggts cold) "
   t[ts-warm]+="$(ggts warm) "
   if [[ -n $base ]]; then t[base-warm]+="$(ggts warm "$base") "; fi
+  t[floor-warm]+="$(floor) "
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 column() { tr ' ' '\n' | grep . | cut -d/ -f"$1" | median; }
@@ -72,6 +79,14 @@ done
 printf '%-6s %14s %14s %14s %14s\n' '' 'original user' 'gg-ts user' 'original sys' 'gg-ts sys'
 printf '%-6s %14s %14s %14s %14s\n' warm "$(echo "${t[orig-warm]}" | column 3)" "$(echo "${t[ts-warm]}" | column 3)" \
   "$(echo "${t[orig-warm]}" | column 4)" "$(echo "${t[ts-warm]}" | column 4)"
+# The floor: a Node process doing nothing but this file work (its start, its fs calls, the kernel's creates and
+# renames). gg-ts's memoized force cannot go below it; where it is above the original, so is gg-ts.
+ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
+fw=$(echo "${t[floor-warm]}" | column 1) fc=$(echo "${t[floor-warm]}" | column 2)
+printf '%-6s %14s %14s %8s   %14s %14s %8s   (gg-ts column: bench/memo-floor.cjs, the file work alone)\n' floor \
+  "$ow" "$fw" "$(ratio "$fw" "$ow")" "$oc" "$fc" "$(ratio "$fc" "$oc")"
+printf '%-6s %14s %14s %14s %14s   (gg-ts columns: bench/memo-floor.cjs)\n' floor "$(echo "${t[orig-warm]}" | column 3)" \
+  "$(echo "${t[floor-warm]}" | column 3)" "$(echo "${t[orig-warm]}" | column 4)" "$(echo "${t[floor-warm]}" | column 4)"
 if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
   echo "note: NODE_EXTRA_CA_CERTS is set; gg-ts's launcher starts Node without it (Node 20 would parse that file at"
   echo "      start: nodejs/node#40524) and trusts it on gg's TLS connections; a checkout from before the launcher pays it."
