@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /** The `gg` program (what the bundle dist/bin/gg.js is made from: scripts/bundle.mjs). */
-import { main } from './main.js';
-
-/** `gg force` with the usual arguments skips commander (force-argv.ts); everything else goes through main. */
+/**
+ * `gg force` with the usual arguments skips commander (force-argv.ts); everything else goes through main, loaded
+ * only then (its module checks whether it is the entry point: a realpath and two URL conversions a force skips).
+ */
 async function run(argv: string[]): Promise<void> {
   if (argv[2] === 'force') {
     const { parseForceArgv } = await import('./force-argv.js');
@@ -12,6 +13,7 @@ async function run(argv: string[]): Promise<void> {
       return action(runForce)(parsed.targets, parsed.opts);
     }
   }
+  const { main } = await import('./main.js');
   return main(argv);
 }
 
