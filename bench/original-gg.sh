@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gg-ts beside the original gg (C++, github.com/StanfordSNR/gg) on one store, in one run: COUNT trivial thunks
 # (`sh -c 'echo N > out'`, no jail: the original has none), --jobs 2, cold (memo cleared) and memoized,
-# interleaved, median of RUNS. The thunks are written once by gg-ts's SDK into a .gg both read (the IR and the
-# store layout are gg's). Both force placeholder files, which each replaces with the output.
+# interleaved (the memoized runs of each round in a rotating order), median of RUNS. The thunks are written once
+# by gg-ts's SDK into a .gg both read (the IR and the store layout are gg's). Both force placeholder files, which
+# each replaces with the output.
 # Usage: bench/original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS] [BASE_CHECKOUT]
 #   ORIGINAL_BUILD_DIR: the original's source tree after `make` (how: docs/BENCHMARKS.md); its binaries are
 #   taken from src/frontend there. Run `npm run build` first.
@@ -56,13 +57,21 @@ floor() { # the memoized force's file work alone, in a bare Node started as gg's
   (cd "$proj" && ms env -u NODE_EXTRA_CA_CERTS node "$here/bench/memo-floor.cjs" t/*)
 }
 declare -A t
+warm=(orig ts ${base:+base} floor)
 for ((i = 0; i < runs; i++)); do
   t[orig-cold]+="$(original cold) "
-  t[orig-warm]+="$(original warm) "
   t[ts-cold]+="$(ggts cold) "
-  t[ts-warm]+="$(ggts warm) "
-  if [[ -n $base ]]; then t[base-warm]+="$(ggts warm "$base") "; fi
-  t[floor-warm]+="$(floor) "
+  # The memoized runs in a rotating order. What the same 500 creates cost depends on what was deleted in the
+  # minutes before (this VM's ext4 has no journal, and then skips recently freed inodes: docs/BENCHMARKS.md), so
+  # no program may always run right after a cold run, or right after another memoized one.
+  for ((k = 0; k < ${#warm[@]}; k++)); do
+    case ${warm[(i + k) % ${#warm[@]}]} in
+      orig) t[orig-warm]+="$(original warm) " ;;
+      ts) t[ts-warm]+="$(ggts warm) " ;;
+      base) t[base-warm]+="$(ggts warm "$base") " ;;
+      floor) t[floor-warm]+="$(floor) " ;;
+    esac
+  done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 column() { tr ' ' '\n' | grep . | cut -d/ -f"$1" | median; }
