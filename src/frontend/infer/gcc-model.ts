@@ -229,8 +229,10 @@ export class GccModel {
     }
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
-    if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
-    this.writeFast(req, answer);
+    this.later(() => {
+      if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
+      this.writeFast(req, answer);
+    });
     // warnings of compiles that ran here go where the build shows the compiler's own
     const stderr = chains.map((c) => c.log ?? '').join('');
     return { kind: 'exit', status: 0, ...(stderr ? { stderr } : {}) };
@@ -276,10 +278,15 @@ export class GccModel {
     if (answer === undefined) return false;
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
-    this.writeFast(req, answer);
+    this.later(() => this.writeFast(req, answer));
     this.ctx.stats.depsCached += answer.placeholders.length;
     this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
     return true;
+  }
+
+  private later(task: () => void): void {
+    if (this.ctx.afterAnswer) this.ctx.afterAnswer(task);
+    else task();
   }
 
   /**

@@ -69,6 +69,12 @@ export interface InferContext {
   fastDir?: string;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
+  /**
+   * Work that only a later run reads (answers kept for replay, fast answers) is handed here: the server does
+   * it right after the answer is sent, so the build's command (and make, waiting on it) goes on meanwhile.
+   * Unset: done at once.
+   */
+  afterAnswer?: (task: () => void) => void;
   log(msg: string): void;
 }
 
