@@ -70,6 +70,11 @@ export function thunkEnv(tc: Toolchain, req: ModelRequest): string[] {
   return [...tc.env.filter((e) => !e.startsWith('LC_ALL=')), 'LC_CTYPE=C.UTF-8'];
 }
 
+/** The `-x` flags a source's thunk passes (the language the build named for it). */
+function xlOf(src: Input): string[] {
+  return src.explicit ? ['-x', src.lang as Lang] : [];
+}
+
 function uniqueInputs(list: ThunkInput[]): ThunkInput[] {
   const seen = new Set<string>();
   return list.filter((i) => {
@@ -160,6 +165,9 @@ export class GccModel {
     if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output))))
       real('the output directory does not exist');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
+    // A cold build asks the driver what each source needs while its toolchain is loaded (toolchain.ts).
+    if (this.ctx.cold)
+      for (const s of sources) void this.ctx.toolchains.askPrograms(req.tool, path.extname(s.path), xlOf(s));
     const tc = await this.ctx.toolchains.compiler(req.tool);
     const upTo = cmd.mode === 'S' ? 'S' : 'o';
     if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp'))
@@ -349,7 +357,7 @@ export class GccModel {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
     if (declared.kind === 'thunk') real('a source is a placeholder', `source ${src.path} is itself a placeholder`);
-    const xl = src.explicit ? ['-x', lang] : [];
+    const xl = xlOf(src);
     const flags = flagsOf(cmd, COMPILE_CLASSES);
     const args = [tc.driver, ...flags, ...xl, upTo === 'S' ? '-S' : '-c', src.path, '-o', outTag];
     const env = thunkEnv(tc, req);

@@ -117,6 +117,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     stats,
     outputs: new Set(),
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
+    cold: !fs.existsSync(path.join(inferDir, 'answers')),
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
   // compile answers the compiled client replays by itself (fast-answer.ts)
@@ -185,8 +186,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
       // A .gg that never recorded a compile answer (a cold build) will compile in the jail: its set-up (trial
       // jail, user namespace, ~0.3 s) overlaps the toolchain's discovery instead of following it. A rebuild
       // may replay every compile and run no jail at all, so it still sets up on first use.
-      if (ctx.dependSandbox && !fs.existsSync(path.join(inferDir, 'answers')))
-        void ctx.dependSandbox().then((runner) => runner?.prepare());
+      if (ctx.dependSandbox && ctx.cold) void ctx.dependSandbox().then((runner) => runner?.prepare());
       child.on('error', (e) =>
         reject(
           new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),

@@ -65,6 +65,8 @@ export interface InferContext {
    * infer time in a jail that shows the project, and their `-MD` list replaces discovery (gcc-depend.ts).
    */
   dependSandbox?: () => Promise<ViewRunner | undefined>;
+  /** The .gg never recorded a compile answer (a cold build): set-up that every compile needs starts early. */
+  cold?: boolean;
   /** Where compile answers the client may replay by itself are kept (fast-answer.ts); unset: none. */
   fastDir?: string;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
