@@ -14,11 +14,13 @@ import { placeOutput } from '../../force/targets.js';
 import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
+import type { LocalStore } from '../../store/local-store.js';
 import type { WrittenThunk } from '../sdk.js';
 import { writeFastAnswer } from './fast-answer.js';
 import { expandResponseFiles, flagsOf, GCC_ENV, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
+import { knownResult } from './known-outputs.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
@@ -30,8 +32,12 @@ export const ANSWER_VERSION = 2;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
 
-/** Largest memoized link result put in place at infer time (larger ones stay placeholders). */
+/** Largest memoized link result put in place (or copied, for a program) at infer time; larger ones stay placeholders. */
 const PLACE_MAX_BYTES = 2 * 1024 * 1024;
+
+function smallBlob(store: LocalStore, name: string): boolean {
+  return (fs.statSync(store.blobPath(name), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES;
+}
 
 interface RecordedAnswer {
   /** [absolute path, content name] that must still hold for the answer to be replayed. */
@@ -221,16 +227,19 @@ export class GccModel {
       // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
       // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
       // Not when runs are thunks: the placeholder lets the server answer the run from the memo.
+      const keep = program && this.ctx.runsAsThunks === true;
       const known = this.ctx.store.getReductionSync(link.name);
-      if (
-        !(program && this.ctx.runsAsThunks === true) &&
-        known !== undefined &&
-        this.ctx.store.hasSync(known) &&
-        (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES
-      ) {
+      if (!keep && known !== undefined && this.ctx.store.hasSync(known) && smallBlob(this.ctx.store, known)) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
-      } else this.ctx.outputs.add(out);
+      } else {
+        this.ctx.outputs.add(out);
+        // A program that stays a placeholder, with a known result (found as the end will find it: its objects'
+        // results, a library placed since): copied now, renamed into place when the build ends (known-outputs.ts).
+        const staging = keep ? this.ctx.staging : undefined;
+        const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
+        if (staging !== undefined && value !== undefined && smallBlob(this.ctx.store, value)) staging.stage(out, value);
+      }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };

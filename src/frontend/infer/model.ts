@@ -4,6 +4,7 @@ import type { LocalStore } from '../../store/local-store.js';
 import type { GraphBuilder } from '../sdk.js';
 import type { FileDeclarer } from './file-declarer.js';
 import type { HeaderDepsCache } from './header-deps.js';
+import type { OutputStager } from './known-outputs.js';
 import type { ToolchainCache } from './toolchain.js';
 
 export interface ModelRequest {
@@ -58,6 +59,8 @@ export interface InferContext {
    * whose result the memo already holds is replaced by that result (placeKnownOutputs in infer.ts).
    */
   outputs: Set<string>;
+  /** Copies of the known results of `outputs` made while the build runs (known-outputs.ts). */
+  staging?: OutputStager;
   /** Told of every compile placeholder written (`gg infer --force` forces them while the build goes on). */
   compiled?: (ref: string) => void;
   /**
