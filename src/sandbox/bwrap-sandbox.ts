@@ -69,6 +69,8 @@ export class BwrapSandbox implements Sandbox {
   readonly limitsMechanism: string;
   readonly notice: string | undefined;
   readonly scratchDir: string | undefined;
+  /** Moves of jails' first processes into their slot's cgroups still under way (startBwrap). */
+  private readonly earlyJoins = new Set<Promise<void>>();
 
   private constructor(
     private readonly bwrap: string,
@@ -441,7 +443,19 @@ export class BwrapSandbox implements Sandbox {
     const infoStream = (child.stdio as unknown as (Readable | null)[])[FD_INFO]!;
     infoStream.on('data', (d: Buffer) => {
       info += d.toString();
-      jail.jailInit ??= Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+      if (jail.jailInit !== undefined) return;
+      jail.jailInit = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+      // The helper's own join of the slot's cgroups (which stays the one that counts) waits for an RCU grace
+      // period (~10 ms, cgroup v1 here) when no other move into a cgroup came just before. Moving the jail's
+      // first process from here, as soon as bubblewrap names it, starts that wait while bubblewrap is still
+      // mounting, and the helper's join then finds it (nearly) over. The move is asynchronous (libuv's
+      // threads), its failure harmless: a process that ended is not found, and its pid is not reused before
+      // the kernel has handed out every other free pid.
+      for (const fd of jail.jailInit === undefined ? [] : cgFds) {
+        const join = new Promise<void>((resolve) => fs.write(fd, String(jail.jailInit), () => resolve()));
+        this.earlyJoins.add(join);
+        void join.then(() => this.earlyJoins.delete(join));
+      }
     });
     infoStream.on('error', () => {});
     jail.ended = new Promise((resolve, reject) => {
@@ -475,6 +489,7 @@ export class BwrapSandbox implements Sandbox {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.earlyJoins); // (they write to the cgroups' descriptors, closed below)
     this.userns.close();
     this.cgroups?.closeSync();
   }

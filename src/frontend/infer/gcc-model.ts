@@ -14,11 +14,13 @@ import { placeOutput } from '../../force/targets.js';
 import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
 import type { ThunkInput } from '../../ir/thunk.js';
+import type { LocalStore } from '../../store/local-store.js';
 import type { WrittenThunk } from '../sdk.js';
 import { writeFastAnswer } from './fast-answer.js';
 import { expandResponseFiles, flagsOf, GCC_ENV, parseGcc, type GccCommand, type Input, type Lang } from './gcc-args.js';
 import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.js';
 import type { HeaderList } from './header-deps.js';
+import { knownResult } from './known-outputs.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
 import { isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
@@ -30,8 +32,12 @@ export const ANSWER_VERSION = 2;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
 
-/** Largest memoized link result put in place at infer time (larger ones stay placeholders). */
+/** Largest memoized link result put in place (or copied, for a program) at infer time; larger ones stay placeholders. */
 const PLACE_MAX_BYTES = 2 * 1024 * 1024;
+
+function smallBlob(store: LocalStore, name: string): boolean {
+  return (fs.statSync(store.blobPath(name), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES;
+}
 
 interface RecordedAnswer {
   /** [absolute path, content name] that must still hold for the answer to be replayed. */
@@ -68,6 +74,11 @@ export function thunkEnv(tc: Toolchain, req: ModelRequest): string[] {
   const ctype = req.env['LC_ALL'] || req.env['LC_CTYPE'] || req.env['LANG'] || '';
   if (!/utf-?8/i.test(ctype) || !fs.existsSync(UTF8_CTYPE)) return tc.env;
   return [...tc.env.filter((e) => !e.startsWith('LC_ALL=')), 'LC_CTYPE=C.UTF-8'];
+}
+
+/** The `-x` flags a source's thunk passes (the language the build named for it). */
+function xlOf(src: Input): string[] {
+  return src.explicit ? ['-x', src.lang as Lang] : [];
 }
 
 function uniqueInputs(list: ThunkInput[]): ThunkInput[] {
@@ -160,6 +171,9 @@ export class GccModel {
     if (cmd.output !== undefined && !fs.existsSync(path.dirname(path.resolve(req.cwd, cmd.output))))
       real('the output directory does not exist');
     const cwdRel = this.ctx.declarer.cwdFor(req.cwd);
+    // A cold build asks the driver what each source needs while its toolchain is loaded (toolchain.ts).
+    if (this.ctx.cold)
+      for (const s of sources) void this.ctx.toolchains.askPrograms(req.tool, path.extname(s.path), xlOf(s));
     const tc = await this.ctx.toolchains.compiler(req.tool);
     const upTo = cmd.mode === 'S' ? 'S' : 'o';
     if (upTo === 'S' && sources.some((s) => s.lang === 'assembler' || s.lang === 'assembler-with-cpp'))
@@ -213,24 +227,29 @@ export class GccModel {
       // build that runs what it links (generators) does not pay a gg-force-and-run start for each.
       // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
       // Not when runs are thunks: the placeholder lets the server answer the run from the memo.
+      const keep = program && this.ctx.runsAsThunks === true;
       const known = this.ctx.store.getReductionSync(link.name);
-      if (
-        !(program && this.ctx.runsAsThunks === true) &&
-        known !== undefined &&
-        this.ctx.store.hasSync(known) &&
-        (fs.statSync(this.ctx.store.blobPath(known), { throwIfNoEntry: false })?.size ?? Infinity) <= PLACE_MAX_BYTES
-      ) {
+      if (!keep && known !== undefined && this.ctx.store.hasSync(known) && smallBlob(this.ctx.store, known)) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
-      } else this.ctx.outputs.add(out);
+      } else {
+        this.ctx.outputs.add(out);
+        // A program that stays a placeholder, with a known result (found as the end will find it: its objects'
+        // results, a library placed since): copied now, renamed into place when the build ends (known-outputs.ts).
+        const staging = keep ? this.ctx.staging : undefined;
+        const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
+        if (staging !== undefined && value !== undefined && smallBlob(this.ctx.store, value)) staging.stage(out, value);
+      }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);
       return { kind: 'exit', status: 0 };
     }
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
-    if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
-    this.writeFast(req, answer);
+    this.later(() => {
+      if (memoKey !== undefined) this.recordAnswer(memoKey, answer);
+      this.writeFast(req, answer);
+    });
     // warnings of compiles that ran here go where the build shows the compiler's own
     const stderr = chains.map((c) => c.log ?? '').join('');
     return { kind: 'exit', status: 0, ...(stderr ? { stderr } : {}) };
@@ -276,10 +295,15 @@ export class GccModel {
     if (answer === undefined) return false;
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
-    this.writeFast(req, answer);
+    this.later(() => this.writeFast(req, answer));
     this.ctx.stats.depsCached += answer.placeholders.length;
     this.ctx.log(`${req.tool}: replayed ${answer.placeholders.map(([p]) => path.relative(req.cwd, p)).join(' ')}`);
     return true;
+  }
+
+  private later(task: () => void): void {
+    if (this.ctx.afterAnswer) this.ctx.afterAnswer(task);
+    else task();
   }
 
   /**
@@ -342,7 +366,7 @@ export class GccModel {
     const lang = src.lang as Lang;
     const declared = this.ctx.declarer.declare(src.path, req.cwd);
     if (declared.kind === 'thunk') real('a source is a placeholder', `source ${src.path} is itself a placeholder`);
-    const xl = src.explicit ? ['-x', lang] : [];
+    const xl = xlOf(src);
     const flags = flagsOf(cmd, COMPILE_CLASSES);
     const args = [tc.driver, ...flags, ...xl, upTo === 'S' ? '-S' : '-c', src.path, '-o', outTag];
     const env = thunkEnv(tc, req);

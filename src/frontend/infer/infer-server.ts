@@ -73,8 +73,12 @@ export class InferServer {
   private readonly runs: RunModel | undefined;
   private readonly meson: MesonModel;
   private readonly logLines: string[] = [];
+  /** Work the models left for after their answers (InferContext.afterAnswer), and its run once scheduled. */
+  private readonly deferred: (() => void)[] = [];
+  private deferredRun: Promise<void> | undefined;
 
   constructor(private readonly o: InferServerOptions) {
+    o.ctx.afterAnswer = (task) => this.deferred.push(task);
     this.gcc = new GccModel(o.ctx);
     this.ar = new ArModel(o.ctx);
     this.binutils = new BinutilsModel(o.ctx);
@@ -96,10 +100,12 @@ export class InferServer {
     conn.on('data', (d: Buffer) => chunks.push(d));
     conn.on('error', () => {});
     conn.on('end', () => {
-      void this.handle(Buffer.concat(chunks)).then(
-        (answer) => conn.end(answer),
-        (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? String(e)}\n`)),
-      );
+      void this.handle(Buffer.concat(chunks))
+        .then(
+          (answer) => conn.end(answer),
+          (e: unknown) => conn.end(encodeExit(1, '', `gg infer: internal error: ${(e as Error).stack ?? String(e)}\n`)),
+        )
+        .finally(() => this.runDeferred());
     });
   }
 
@@ -206,8 +212,27 @@ export class InferServer {
     await this.o.forcePlaceholders([...files]);
   }
 
+  /** Runs the deferred work on the next turn of the event loop, once the answers just ended are on their way. */
+  private runDeferred(): Promise<void> {
+    this.deferredRun ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.deferredRun = undefined;
+        for (const task of this.deferred.splice(0)) {
+          try {
+            task();
+          } catch {
+            // caches for a later run: losing an entry costs that run a slower answer
+          }
+        }
+        resolve();
+      }),
+    );
+    return this.deferredRun;
+  }
+
   async close(): Promise<void> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.runDeferred();
     if (this.o.logFile) {
       try {
         fs.writeFileSync(this.o.logFile, this.logLines.map((l) => `${l}\n`).join(''));

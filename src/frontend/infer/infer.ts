@@ -9,9 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GgError } from '../../errors.js';
 import { placeOutput } from '../../force/targets.js';
-import { computeName, isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { readPlaceholder } from '../../ir/placeholder.js';
-import { decodeThunk, encodeThunk, rewriteThunk, thunkDependencies } from '../../ir/thunk.js';
 import { LazyEngine } from '../../engine/lazy-engine.js';
 import { LocalEngine, type ViewRunner } from '../../engine/local-engine.js';
 import { HostFilePool, storeHostFiles } from '../../store/host-pool.js';
@@ -25,6 +23,7 @@ import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-c
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { interceptedSpawn } from './intercept.js';
 import { prepareModelDir } from './model-dir.js';
+import { knownResult, OutputStager } from './known-outputs.js';
 import type { InferContext, InferStats } from './model.js';
 import { ToolchainCache } from './toolchain.js';
 
@@ -116,7 +115,9 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     deps: new HeaderDepsCache(store, inferDir, (abs) => declarer.nameOf(abs)),
     stats,
     outputs: new Set(),
+    staging: new OutputStager(store),
     runsAsThunks: runsServed && o.sandbox === 'bwrap',
+    cold: !fs.existsSync(path.join(inferDir, 'answers')),
     log: verbose ? (l) => say(`gg infer: ${l}`) : () => {},
   };
   // compile answers the compiled client replays by itself (fast-answer.ts)
@@ -185,8 +186,7 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
       // A .gg that never recorded a compile answer (a cold build) will compile in the jail: its set-up (trial
       // jail, user namespace, ~0.3 s) overlaps the toolchain's discovery instead of following it. A rebuild
       // may replay every compile and run no jail at all, so it still sets up on first use.
-      if (ctx.dependSandbox && !fs.existsSync(path.join(inferDir, 'answers')))
-        void ctx.dependSandbox().then((runner) => runner?.prepare());
+      if (ctx.dependSandbox && ctx.cold) void ctx.dependSandbox().then((runner) => runner?.prepare());
       child.on('error', (e) =>
         reject(
           new GgError('GG_E_INFER', `could not run ${o.command[0]}: ${e.message}`, { hint: 'check the build command' }),
@@ -202,7 +202,11 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
     fs.rmSync(sockDir, { recursive: true, force: true });
   }
   await early?.stop();
-  if (exitCode === 0) await placeKnownOutputs(ctx);
+  try {
+    if (exitCode === 0) await placeKnownOutputs(ctx);
+  } finally {
+    await ctx.staging?.discard();
+  }
   if (exitCode === 0 && o.forceOutputs) {
     const left = [...ctx.outputs].filter((f) => {
       try {
@@ -226,46 +230,20 @@ function countFastReplays(ctx: InferContext, log: string): void {
 }
 
 /**
- * The value `ref` reduces to when the memo already holds it, else undefined; nothing runs. As the forcer:
- * the reference's own entry, else (a thunk whose dependencies changed names but not results, e.g. a library
- * that is a real file this time) the entry of the thunk rewritten with its dependencies' known values.
- */
-function knownResult(store: LocalStore, ref: string, depth: number): string | undefined {
-  const { name, tag } = splitTag(ref);
-  if (!isThunkName(name)) return store.hasSync(name) ? name : undefined;
-  if (depth > 64) return undefined;
-  const memo = store.getReductionSync(ref);
-  if (memo !== undefined) return knownResult(store, memo, depth + 1);
-  let thunk;
-  try {
-    thunk = decodeThunk(store.getSync(name));
-  } catch {
-    return undefined;
-  }
-  const deps = thunkDependencies(thunk);
-  if (deps.length === 0) return undefined;
-  const resolved = new Map<string, string>();
-  for (const d of deps) {
-    const v = knownResult(store, d, depth + 1);
-    if (v === undefined) return undefined;
-    resolved.set(d, v);
-  }
-  const rewritten = computeName(encodeThunk(rewriteThunk(thunk, resolved)));
-  const value = store.getReductionSync(joinTag(rewritten, tag));
-  return value !== undefined && !isThunkName(splitTag(value).name) && store.hasSync(value) ? value : undefined;
-}
-
-/**
  * After the build: the placeholders of links, archives and binutils steps whose result the memo holds (a
  * rebuild after `make clean`) become that result, as `gg force` would make them, so a rebuild with nothing
  * to run needs no `gg force` (and its start-up) at all. Objects stay placeholders (the links read them from
- * the store), and so do hard-linked placeholders (`gg force` keeps such links together).
+ * the store), and so do hard-linked placeholders (`gg force` keeps such links together). A copy made while the
+ * build ran (known-outputs.ts) is renamed into place when it holds that result.
  */
 async function placeKnownOutputs(ctx: InferContext): Promise<void> {
   for (const file of ctx.outputs) {
     let ref: string | undefined;
+    let mode: number;
     try {
-      if (fs.statSync(file).nlink !== 1) continue;
+      const st = fs.statSync(file);
+      if (st.nlink !== 1) continue;
+      mode = st.mode & 0o7777;
       ref = readPlaceholder(file);
     } catch {
       continue; // removed or replaced by the build
@@ -273,7 +251,9 @@ async function placeKnownOutputs(ctx: InferContext): Promise<void> {
     if (ref === undefined) continue;
     const known = knownResult(ctx.store, ref, 0);
     if (known === undefined) continue;
-    await placeOutput(ctx.store, file, known);
+    if (await ctx.staging?.place(file, known, mode))
+      ctx.log(`placed ${path.relative(process.cwd(), file)} (copied while the build ran)`);
+    else await placeOutput(ctx.store, file, known, mode);
     ctx.stats.placed++;
   }
 }

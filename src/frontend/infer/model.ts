@@ -4,6 +4,7 @@ import type { LocalStore } from '../../store/local-store.js';
 import type { GraphBuilder } from '../sdk.js';
 import type { FileDeclarer } from './file-declarer.js';
 import type { HeaderDepsCache } from './header-deps.js';
+import type { OutputStager } from './known-outputs.js';
 import type { ToolchainCache } from './toolchain.js';
 
 export interface ModelRequest {
@@ -58,6 +59,8 @@ export interface InferContext {
    * whose result the memo already holds is replaced by that result (placeKnownOutputs in infer.ts).
    */
   outputs: Set<string>;
+  /** Copies of the known results of `outputs` made while the build runs (known-outputs.ts). */
+  staging?: OutputStager;
   /** Told of every compile placeholder written (`gg infer --force` forces them while the build goes on). */
   compiled?: (ref: string) => void;
   /**
@@ -65,10 +68,18 @@ export interface InferContext {
    * infer time in a jail that shows the project, and their `-MD` list replaces discovery (gcc-depend.ts).
    */
   dependSandbox?: () => Promise<ViewRunner | undefined>;
+  /** The .gg never recorded a compile answer (a cold build): set-up that every compile needs starts early. */
+  cold?: boolean;
   /** Where compile answers the client may replay by itself are kept (fast-answer.ts); unset: none. */
   fastDir?: string;
   /** Runs of linked programs become thunks (run-model.ts): a program then stays a placeholder. */
   runsAsThunks?: boolean;
+  /**
+   * Work that only a later run reads (answers kept for replay, fast answers) is handed here: the server does
+   * it right after the answer is sent, so the build's command (and make, waiting on it) goes on meanwhile.
+   * Unset: done at once.
+   */
+  afterAnswer?: (task: () => void) => void;
   log(msg: string): void;
 }
 

@@ -225,7 +225,8 @@ export function saveCache(file: string, value: unknown): void {
 export class ToolchainCache {
   private readonly memo = new Map<string, Promise<Toolchain>>();
   private readonly simple = new Map<string, Promise<SimpleTool>>();
-  private readonly propersRun = new Map<string, Promise<Set<string>>>();
+  /** What `driver -### [-x LANG] -c gg-probe.EXT` names as programs (absolute paths), per driver, -x and extension. */
+  private readonly propersRun = new Map<string, Promise<Set<string> | undefined>>();
   /** Drivers (store names) of the GCC toolchains loaded in this process -> the real path of their LTO plugin. */
   private readonly gcc = new Map<string, string>();
   private readonly dir: string;
@@ -336,28 +337,45 @@ export class ToolchainCache {
   async compileInputs(tc: Toolchain, ext: string, xl: readonly string[]): Promise<ThunkInput[]> {
     if (tc.propers.length === 0) return tc.compile;
     // (the propers are stored here, on first use: discovery only named them)
-    const key = `${tc.driver}\0${xl.join(' ')}\0${ext}`;
-    let used = this.propersRun.get(key);
-    if (!used) {
-      used = run(tc.driver, ['-###', ...xl, '-c', `gg-probe${ext}`], { env: this.hostEnv(), cwd: os.tmpdir() })
-        .then(({ stderr }) => {
-          const named = new Set<string>();
-          for (const line of stderr.split('\n')) {
-            const first = /^ "?([^" ]+)/.exec(line)?.[1];
-            if (first !== undefined && path.isAbsolute(first)) named.add(path.normalize(first));
-          }
-          const found = tc.propers.filter((p) => named.has(p));
-          return found.length > 0 || [...named].some((n) => /\/(as|cc1\w*)$/.test(n))
-            ? new Set(found)
-            : new Set(tc.propers);
-        })
-        .catch(() => new Set(tc.propers));
-      this.propersRun.set(key, used);
-    }
-    const keep = await used;
+    const named = await this.programsRun(tc.driver, ext, xl);
+    const found = named === undefined ? [] : tc.propers.filter((p) => named.has(p));
+    const keep =
+      found.length > 0 || [...(named ?? [])].some((n) => /\/(as|cc1\w*)$/.test(n))
+        ? new Set(found)
+        : new Set(tc.propers);
     const list = tc.compile.filter((i) => !tc.propers.includes(i.filename!) || keep.has(i.filename!));
     for (const i of list) if (keep.has(i.filename!) && !this.store.hasSync(i.name)) this.files.put(i.filename!, i.name);
     return list;
+  }
+
+  /**
+   * Starts the `-###` query compileInputs will need for `tool`'s driver, before the toolchain is loaded: on a
+   * fresh store, loading it links (and, after the user's pool changed, hashes again) ~50 MB of compiler, and
+   * the query's process then runs beside that instead of after it.
+   */
+  askPrograms(tool: string, ext: string, xl: readonly string[]): Promise<unknown> {
+    const driver = findOnPath(tool, this.realPath);
+    return driver === undefined ? Promise.resolve() : this.programsRun(driver, ext, xl);
+  }
+
+  /** The programs `driver -### [xl] -c gg-probe.EXT` names (absolute paths); undefined when it fails. */
+  private programsRun(driver: string, ext: string, xl: readonly string[]): Promise<Set<string> | undefined> {
+    const key = `${driver}\0${xl.join(' ')}\0${ext}`;
+    let named = this.propersRun.get(key);
+    if (!named) {
+      named = run(driver, ['-###', ...xl, '-c', `gg-probe${ext}`], { env: this.hostEnv(), cwd: os.tmpdir() })
+        .then(({ stderr }) => {
+          const programs = new Set<string>();
+          for (const line of stderr.split('\n')) {
+            const first = /^ "?([^" ]+)/.exec(line)?.[1];
+            if (first !== undefined && path.isAbsolute(first)) programs.add(path.normalize(first));
+          }
+          return programs;
+        })
+        .catch(() => undefined);
+      this.propersRun.set(key, named);
+    }
+    return named;
   }
 
   /** Every file still has the content recorded (stat-keyed hash cache: cheap), and its blob is stored. */
