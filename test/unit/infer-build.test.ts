@@ -62,6 +62,29 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
   });
 
+  it('gg infer --force forces a link (and its archive) while the build goes on, not after its last step', () => {
+    // A last step after the link waits (up to a minute) for the link's memo entry: only a link forced during
+    // the build lets it finish.
+    const waits = {
+      ...HELLO,
+      // (a function: in a replacement string, $$ would stand for one $)
+      Makefile: HELLO['Makefile']!.replace('hello: main.o libgreet.a', () =>
+        [
+          'all: linked',
+          'linked: hello',
+          '\tref=$$(sed -n 2p hello); for i in $$(seq 600); do test -e .gg/reductions/$$ref && exit 0; sleep 0.1; done; exit 1',
+          'hello: main.o libgreet.a',
+        ].join('\n'),
+      ),
+    };
+    const dir = cProject(waits);
+    const r = sh(dir, 'gg infer --force make -j2');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /2 memoized links placed/, 'the end found the program and its archive memoized');
+    assert.ok(isElf(path.join(dir, 'hello')), 'hello is the program');
+    assert.equal(shOk(dir, './hello'), 'hello, world HELLO, WORLD main.c\n');
+  });
+
   it('a compiler launcher (ccache cc, as Meson puts it) is modelled as the compile: ccache itself never runs', () => {
     const dir = cProject({ ...HELLO, Makefile: HELLO['Makefile']!.replaceAll('\tcc ', '\tccache cc ') });
     const cache = path.join(dir, 'ccache-dir');

@@ -239,6 +239,7 @@ export class GccModel {
         const staging = keep ? this.ctx.staging : undefined;
         const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
         if (staging !== undefined && value !== undefined && smallBlob(this.ctx.store, value)) staging.stage(out, value);
+        else this.ctx.linked?.(link.name);
       }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);

@@ -45,12 +45,12 @@ export interface InferOptions {
    */
   forceContext?: () => Promise<ForceContext>;
   /**
-   * `gg infer --force`: compiles are forced (forceJobs at a time, on forceContext) while the build goes on, and
-   * when it ends every placeholder its links, archives and binutils steps left is forced into place, as
-   * `gg force` would, in this process.
+   * `gg infer --force`: compiles and links (with the archives they name) are forced (forceJobs at a time, on
+   * forceContext) while the build goes on, and when it ends every placeholder its links, archives and binutils
+   * steps left is forced into place, as `gg force` would, in this process.
    */
   forceOutputs?: boolean;
-  /** How many compiles `forceOutputs` runs at once while the build goes on (default 1). */
+  /** How many thunks `forceOutputs` runs at once while the build goes on (default 1). */
   forceJobs?: number;
   verbose?: boolean;
   cwd?: string;
@@ -144,7 +144,10 @@ export async function runInfer(o: InferOptions): Promise<InferResult> {
         .catch(() => undefined));
   }
   const early = o.forceOutputs && o.forceContext ? new EarlyForcer(store, o.forceContext, o.forceJobs ?? 1) : undefined;
-  if (early) ctx.compiled = (ref) => early.add(ref);
+  if (early) {
+    ctx.compiled = (ref) => early.add(ref);
+    ctx.linked = (ref) => early.add(ref);
+  }
   const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-'));
   const socketPath = path.join(sockDir, 'sock');
   const server = new InferServer({
@@ -296,7 +299,7 @@ class EarlyForcer {
     }
   }
 
-  /** Stops taking work and waits for the compiles in flight (the final force would otherwise run them twice). */
+  /** Stops taking work and waits for the thunks in flight (the final force would otherwise run them twice). */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.running]);

@@ -64,6 +64,11 @@ export interface InferContext {
   /** Told of every compile placeholder written (`gg infer --force` forces them while the build goes on). */
   compiled?: (ref: string) => void;
   /**
+   * Told of every link left as a placeholder whose result is not at hand (`gg infer --force` forces it, with
+   * the archives it names, while the build goes on, rather than after the build's last step).
+   */
+  linked?: (ref: string) => void;
+  /**
    * Set under `gg infer --force` with the bubblewrap sandbox (and GG_INFER_DEPEND not 0): compiles run at
    * infer time in a jail that shows the project, and their `-MD` list replaces discovery (gcc-depend.ts).
    */
