@@ -234,12 +234,20 @@ export class GccModel {
         this.ctx.stats.placed++;
       } else {
         this.ctx.outputs.add(out);
-        // A program that stays a placeholder, with a known result (found as the end will find it: its objects'
-        // results, a library placed since): copied now, renamed into place when the build ends (known-outputs.ts).
-        const staging = keep ? this.ctx.staging : undefined;
-        const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
-        if (staging !== undefined && value !== undefined && smallBlob(this.ctx.store, value)) staging.stage(out, value);
-        else this.ctx.linked?.(link.name);
+        // A program that stays a placeholder, with a known result: copied now, renamed into place when the
+        // build ends (known-outputs.ts). The memo's own entry for the link is one lookup; finding the result
+        // through the rewritten thunk (its objects' results, a library placed since) costs a thunk's decoding
+        // and naming, done only under `gg infer --force`, which needs to know whether the result is at hand:
+        // a link whose result is not is forced while the build goes on.
+        if (keep && known !== undefined && this.ctx.store.hasSync(known) && smallBlob(this.ctx.store, known))
+          this.ctx.staging?.stage(out, known);
+        else if (this.ctx.linked !== undefined) {
+          const staging = keep ? this.ctx.staging : undefined;
+          const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
+          if (staging !== undefined && value !== undefined && smallBlob(this.ctx.store, value))
+            staging.stage(out, value);
+          else this.ctx.linked(link.name);
+        }
       }
       for (const [p, text] of answer.depFiles) fs.writeFileSync(p, text);
       this.ctx.log(`${req.tool}: link ${cmd.output ?? 'a.out'} <- ${cmd.inputs.length} input(s)`);

@@ -3,9 +3,13 @@
  * (placeKnownOutputs in infer.ts): `knownResult`, the value the memo already holds for a reference, and
  * `OutputStager`, copies of such values made while the build runs, so that the end only renames them over
  * their placeholders. A program the build links stays a placeholder until the build ends (its runs are
- * answered from the memo through it, run-model.ts); placing fribidi's 13 programs after its build was ~10-25 ms
- * of copying (a new inode and its data each) on the critical path of a rebuild whose warm time is ~0.25 s.
- * The copies run on libuv's threadpool while the build goes on.
+ * answered from the memo through it, run-model.ts); copying fribidi's 13 programs into place after its build
+ * was ~10 ms of `gg infer`'s main thread on the critical path of a rebuild whose warm time is ~0.25 s.
+ * The copies run on libuv's threadpool while the build goes on. A link whose own memo entry names the value is
+ * copied early (fribidi's 7 generators); one found only through its rewritten thunk (the programs linking a
+ * library placed during the build) only when gcc-model.ts looks that up anyway (`gg infer --force`): the lookup
+ * is a thunk decoded, rewritten and named, and doing it twice cost cJSON's 20 test programs more CPU than the
+ * end saved.
  *
  * A copy is used only for the value the end finds for the placeholder then (its reference's known result,
  * looked up again); anything else (another value, a failed copy, a store on another file system than the
