@@ -14,8 +14,13 @@ gg_bin() {
   # The package's programs (the bundles in dist/bin, as an install runs them), else tsc's output.
   local gg=dist/src/cli/main.js run=dist/src/cli/force-and-run.js
   [[ -f $here/dist/bin/gg.js ]] && gg=dist/bin/gg.js run=dist/bin/gg-force-and-run.js
-  printf '#!/bin/sh\nexec node "%s/snap/%s" "$@"\n' "$dir" "$gg" > "$dir/bin/gg"
-  printf '#!/bin/sh\nexec node "%s/snap/%s" "$@"\n' "$dir" "$run" > "$dir/bin/gg-force-and-run"
+  # The bundles run as an install runs them, through their own `#!/bin/sh` launcher: `node FILE` would skip what
+  # the launcher does before Node starts (keep Node from parsing NODE_EXTRA_CA_CERTS at start, ~30 ms per
+  # program on a machine that sets it: scripts/bundle.mjs). tsc's output has no launcher.
+  local node='node '
+  [[ -x $here/$gg ]] && node=''
+  printf '#!/bin/sh\nexec %s"%s/snap/%s" "$@"\n' "$node" "$dir" "$gg" > "$dir/bin/gg"
+  printf '#!/bin/sh\nexec %s"%s/snap/%s" "$@"\n' "$node" "$dir" "$run" > "$dir/bin/gg-force-and-run"
   chmod +x "$dir/bin/gg" "$dir/bin/gg-force-and-run"
   export PATH=$dir/bin:$PATH
 }
