@@ -60,6 +60,15 @@ export function privateDir(dir: string, create: boolean): boolean {
  * checked through that descriptor (a swap after the check cannot slip another file in); else undefined.
  */
 export function readPrivateFile(file: string): Buffer | undefined {
+  return withFileNoFollow(file, (fd) => {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined;
+    return fs.readFileSync(fd);
+  });
+}
+
+/** `use` applied to `file` opened read-only without following links; undefined if it cannot be opened or `use` throws. */
+function withFileNoFollow<T>(file: string, use: (fd: number) => T): T | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -67,9 +76,7 @@ export function readPrivateFile(file: string): Buffer | undefined {
     return undefined;
   }
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return undefined;
-    return fs.readFileSync(fd);
+    return use(fd);
   } catch {
     return undefined;
   } finally {
@@ -166,13 +173,7 @@ export class HostFilePool {
    * longer matches is removed.
    */
   private verified(pooled: string, name: string): boolean {
-    let fd: number;
-    try {
-      fd = fs.openSync(pooled, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    } catch {
-      return false;
-    }
-    try {
+    const ok = withFileNoFollow(pooled, (fd) => {
       const st = fs.fstatSync(fd, { bigint: true });
       // (sealed as a store blob: 0444 or 0555)
       if (!st.isFile() || st.uid !== BigInt(process.getuid!()) || (st.mode & 0o7222n) !== 0n) return false;
@@ -185,11 +186,8 @@ export class HostFilePool {
       }
       if (HashCache.sameState(st, after)) this.blobNames.learn(after, name);
       return true;
-    } catch {
-      return false;
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
+    return ok ?? false;
   }
 
   /**
