@@ -228,8 +228,10 @@ export class GccModel {
       // Only small results (generator-sized): copying a large program nobody runs would cost more than it saves.
       // Not when runs are thunks: the placeholder lets the server answer the run from the memo.
       const keep = program && this.ctx.runsAsThunks === true;
-      const known = this.ctx.store.getReductionSync(link.name);
-      if (!keep && known !== undefined && this.ctx.store.hasSync(known) && smallBlob(this.ctx.store, known)) {
+      const memo = this.ctx.store.getReductionSync(link.name);
+      const known =
+        memo !== undefined && this.ctx.store.hasSync(memo) && smallBlob(this.ctx.store, memo) ? memo : undefined;
+      if (!keep && known !== undefined) {
         await placeOutput(this.ctx.store, out, known);
         this.ctx.stats.placed++;
       } else {
@@ -239,8 +241,7 @@ export class GccModel {
         // through the rewritten thunk (its objects' results, a library placed since) costs a thunk's decoding
         // and naming, done only under `gg infer --force`, which needs to know whether the result is at hand:
         // a link whose result is not is forced while the build goes on.
-        if (keep && known !== undefined && this.ctx.store.hasSync(known) && smallBlob(this.ctx.store, known))
-          this.ctx.staging?.stage(out, known);
+        if (keep && known !== undefined) this.ctx.staging?.stage(out, known);
         else if (this.ctx.linked !== undefined) {
           const staging = keep ? this.ctx.staging : undefined;
           const value = staging === undefined ? undefined : knownResult(this.ctx.store, link.name);
