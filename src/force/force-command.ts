@@ -243,11 +243,15 @@ export async function forceRefs(
 }
 
 /**
- * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per
- * executed thunk, as make shows a compiler's output; memoized results stay silent (as they ran before).
+ * An onEvent that writes what each executed thunk printed (a compile's warnings) to `stream`, once per thunk
+ * (a run joined or repeated by another force sharing this writer prints nothing new), as make shows a
+ * compiler's output; memoized results stay silent (as they ran before).
  */
 export function showThunkLogs(stream: { write(text: string): unknown }): (e: ForceEvent) => void {
+  const shown = new Set<string>();
   return (e) => {
-    if (e.type === 'finished' && e.log.trim()) stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
+    if (e.type !== 'finished' || !e.log.trim() || shown.has(e.name)) return;
+    shown.add(e.name);
+    stream.write(e.log.endsWith('\n') ? e.log : `${e.log}\n`);
   };
 }

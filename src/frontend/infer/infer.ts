@@ -19,6 +19,7 @@ import { readFastLog } from './fast-answer.js';
 import { FileDeclarer } from './file-declarer.js';
 import { ANSWER_VERSION } from './gcc-model.js';
 import { HeaderDepsCache } from './header-deps.js';
+import { SingleFlightEngine } from '../../engine/single-flight.js';
 import { forceRefs, showThunkLogs, type ForceContext } from '../../force/force-command.js';
 import { InferServer, type ForcePlaceholders } from './infer-server.js';
 import { interceptedSpawn } from './intercept.js';
@@ -271,6 +272,12 @@ class EarlyForcer {
   private readonly queue: string[] = [];
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
+  /**
+   * One engine for every lane that runs a thunk once while it is in flight (a link forced on one lane needs
+   * the compile another lane is running), and one log writer that shows each thunk's warnings once.
+   */
+  private shared: Promise<ForceContext> | undefined;
+  private readonly logs = showThunkLogs(process.stderr);
 
   constructor(
     private readonly store: LocalStore,
@@ -289,10 +296,13 @@ class EarlyForcer {
 
   private async drain(): Promise<void> {
     try {
-      const rt = await this.context();
+      const rt = await (this.shared ??= this.context().then((c) => ({
+        ...c,
+        engine: new SingleFlightEngine(c.engine),
+      })));
       while (!this.stopped && this.queue.length > 0) {
         const ref = this.queue.shift()!;
-        await forceRefs(rt, [ref], { jobs: 1, trace: false, onEvent: showThunkLogs(process.stderr) }).catch(() => {});
+        await forceRefs(rt, [ref], { jobs: 1, trace: false, onEvent: this.logs }).catch(() => {});
       }
     } catch {
       // no runtime: the final force reports why
