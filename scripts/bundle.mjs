@@ -9,6 +9,7 @@
 // dist/src stays as tsc wrote it (the library, the tests, the spawner's child and the Lambda handler run from
 // there); a module that finds files next to itself through `import.meta.url` is handed its own dist/src URL.
 import { build } from 'esbuild';
+import { buildMemoForce } from './build-memo-force.mjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -61,11 +62,22 @@ const requireDeps = {
  * its first TLS connection (src/store/tls-trust.ts). Left alone when NODE_OPTIONS picks another CA store
  * (--use-openssl-ca). No process besides sh; `node` is found on PATH, as `env node` found it.
  */
-const LAUNCHER = [
-  '#!/bin/sh',
-  `":" //; case " \${NODE_OPTIONS-} " in *-ca*) ;; *) [ -z "\${NODE_EXTRA_CA_CERTS-}" ] || { export GG_TS_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; } ;; esac; exec node -- "$0" "$@"`,
-  '',
-].join('\n');
+/**
+ * `gg force` first tries dist/bin/gg-memo-force (src/force/memo-force.c: a fully memoized force without Node,
+ * whose start is then most of the time); it exits 75 for anything else, and so does a binary that cannot run
+ * (126, 127): Node then does the work. A link to the launcher (npm's bin) is followed to find it.
+ * GG_MEMO_FAST=0 turns it off.
+ */
+const MEMO_FAST =
+  '[ "${1-}" != force ] || [ "${GG_MEMO_FAST-}" = 0 ] || { f=$0; [ ! -L "$f" ] || f=$(readlink -f -- "$f"); ' +
+  '[ ! -x "${f%/*}/gg-memo-force" ] || { "${f%/*}/gg-memo-force" "$@"; r=$?; ' +
+  '[ $r = 75 ] || [ $r = 126 ] || [ $r = 127 ] || exit $r; }; }; ';
+const launcher = (name) =>
+  [
+    '#!/bin/sh',
+    `":" //; ${name === 'gg' ? MEMO_FAST : ''}case " \${NODE_OPTIONS-} " in *-ca*) ;; *) [ -z "\${NODE_EXTRA_CA_CERTS-}" ] || { export GG_TS_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; } ;; esac; exec node -- "$0" "$@"`,
+    '',
+  ].join('\n');
 
 /**
  * esbuild turns each `import fs from 'node:fs'` of each bundled module into `__toESM(require('node:fs'), 1)`: a
@@ -143,8 +155,10 @@ for (const [name, entry] of Object.entries(programs)) {
     plugins: [ownUrl],
     logLevel: 'warning',
   });
-  await fs.writeFile(loader, LAUNCHER + oneNamespacePerModule(await fs.readFile(loader, 'utf8'), loader), {
+  await fs.writeFile(loader, launcher(name) + oneNamespacePerModule(await fs.readFile(loader, 'utf8'), loader), {
     mode: 0o755,
   });
   await fs.chmod(loader, 0o755);
 }
+
+buildMemoForce(root);

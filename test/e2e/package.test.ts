@@ -30,6 +30,8 @@ describe('the packed package', () => {
       [],
       'tests, benchmarks and TypeScript sources stay out of the package',
     );
+    assert.ok(!listing.includes('package/dist/bin/gg-memo-force'), 'no binary built here is packed');
+    assert.ok(listing.includes('package/src/force/memo-force.c'), 'its source is, for postinstall');
     const project = tempDir('gg-user-');
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user', type: 'module' }));
     npm(project, 'install', path.join(out, tarball));
@@ -53,9 +55,11 @@ describe('the packed package', () => {
     assert.equal(version.trim(), '0.1.0');
     // The installed bundles (dist/bin) do real work: `gg force` replaces one placeholder, and another, run as a
     // program, is forced by gg-force-and-run and then runs (its output is a script).
+    const placeholderA =
+      'gg create-thunk --executable-file /bin/sh -o out -C a.txt -- /bin/sh sh -c "echo forced > out" >/dev/null';
     const script = [
       'gg init >/dev/null',
-      'gg create-thunk --executable-file /bin/sh -o out -C a.txt -- /bin/sh sh -c "echo forced > out" >/dev/null',
+      placeholderA,
       `gg create-thunk --executable-file /bin/sh -o out -C b -- /bin/sh sh -c "printf '#!/bin/sh\\necho ran \\$1\\n' > out" >/dev/null`,
       'gg force --sandbox=none a.txt 2>/dev/null',
       'cat a.txt',
@@ -71,5 +75,20 @@ describe('the packed package', () => {
       },
     });
     assert.equal(out2, 'forced\nran x\n');
+    // postinstall built the memoized-force fast path for this machine, and the launcher uses it: a.txt again as
+    // its placeholder, forced from the memo without Node (it would say why it handed over).
+    const fast = path.join(project, 'node_modules/gg-ts/dist/bin/gg-memo-force');
+    assert.ok(fs.statSync(fast).mode & 0o100, 'postinstall built dist/bin/gg-memo-force');
+    const out3 = execFileSync('sh', ['-c', `${placeholderA} && gg force --sandbox=none a.txt 2>&1 && cat a.txt`], {
+      cwd: project,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        PATH: `${path.join(project, 'node_modules/.bin')}:${process.env['PATH']}`,
+        GG_MEMO_FAST_WHY: '1',
+      },
+    });
+    assert.match(out3, /gg: \[1\/1\] executed 0, cached 1, failed 0 in [\d.]+ s\nforced\n$/);
+    assert.doesNotMatch(out3, /hand over/);
   });
 });
