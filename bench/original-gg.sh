@@ -10,7 +10,9 @@
 #   BASE_CHECKOUT: another built gg-ts checkout (e.g. `git worktree add B COMMIT`, then build there), whose
 #   memoized force runs in the same rounds: a before/after of a change, beside the original.
 # The "floor" row, in the same rounds: bench/memo-floor.cjs, a bare Node script that does only the file work of
-#   the memoized force (the same system calls per placeholder) and nothing else: the bound under any gg-ts change.
+#   the memoized force (the same system calls per placeholder) and nothing else: the bound under any gg-ts change
+#   in Node. The gg-ts rows run the launcher as users do: a memoized force is done by dist/bin/gg-memo-force
+#   (C, before Node starts); the "Node only" row turns that off (GG_MEMO_FAST=0).
 set -euo pipefail
 orig=$(cd "${1:?usage: original-gg.sh ORIGINAL_BUILD_DIR [COUNT] [RUNS]}" && pwd)/src/frontend
 count=${2:-500}
@@ -43,8 +45,9 @@ original() { # original cold|warm
   placeholders "$1"
   (cd "$proj" && ms gg-force --jobs 2 t/*)
 }
-ggts() { # ggts cold|warm [CHECKOUT]
+ggts() { # ggts cold|warm [CHECKOUT [GG_MEMO_FAST]]
   local dir=${2:-$here} gg
+  export GG_MEMO_FAST=${3:-1}
   gg=$dir/dist/bin/gg.js
   [[ -f $gg ]] || gg=$dir/dist/src/cli/main.js # a checkout from before the bundle
   placeholders "$1"
@@ -57,7 +60,7 @@ floor() { # the memoized force's file work alone, in a bare Node started as gg's
   (cd "$proj" && ms env -u NODE_EXTRA_CA_CERTS node "$here/bench/memo-floor.cjs" t/*)
 }
 declare -A t
-warm=(orig ts ${base:+base} floor)
+warm=(orig ts node ${base:+base} floor)
 for ((i = 0; i < runs; i++)); do
   t[orig-cold]+="$(original cold) "
   t[ts-cold]+="$(ggts cold) "
@@ -68,6 +71,7 @@ for ((i = 0; i < runs; i++)); do
     case ${warm[(i + k) % ${#warm[@]}]} in
       orig) t[orig-warm]+="$(original warm) " ;;
       ts) t[ts-warm]+="$(ggts warm) " ;;
+      node) t[node-warm]+="$(ggts warm "$here" 0) " ;;
       base) t[base-warm]+="$(ggts warm "$base") " ;;
       floor) t[floor-warm]+="$(floor) " ;;
     esac
@@ -88,6 +92,10 @@ done
 printf '%-6s %14s %14s %14s %14s\n' '' 'original user' 'gg-ts user' 'original sys' 'gg-ts sys'
 printf '%-6s %14s %14s %14s %14s\n' warm "$(echo "${t[orig-warm]}" | column 3)" "$(echo "${t[ts-warm]}" | column 3)" \
   "$(echo "${t[orig-warm]}" | column 4)" "$(echo "${t[ts-warm]}" | column 4)"
+# The Node path alone (GG_MEMO_FAST=0: the launcher does not try dist/bin/gg-memo-force first).
+ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
+nw=$(echo "${t[node-warm]}" | column 1) nc=$(echo "${t[node-warm]}" | column 2)
+printf '%-6s %14s %14s %8s   %14s %14s %8s   (gg-ts column: GG_MEMO_FAST=0, Node only)\n' warm "$ow" "$nw" "$(ratio "$nw" "$ow")" "$oc" "$nc" "$(ratio "$nc" "$oc")"
 # The floor: a Node process doing nothing but this file work (its start, its fs calls, the kernel's creates and
 # renames). gg-ts's memoized force cannot go below it; where it is above the original, so is gg-ts.
 ow=$(echo "${t[orig-warm]}" | column 1) oc=$(echo "${t[orig-warm]}" | column 2)
