@@ -106,6 +106,17 @@ function malformed(msg: string): GgError {
 
 /** Decode and validate; thunks come from anyone's store, so nothing in them is trusted. */
 export function decodeThunk(data: Buffer): Thunk {
+  const t = parseThunk(data);
+  validateThunk(t);
+  return t;
+}
+
+/**
+ * Decode without validating: only for a lookup whose answer is itself never trusted (e.g. which compiler made
+ * an object, asked of every member of an archive; validation is most of a decode's cost). Anything that runs,
+ * places or names a thunk's parts uses decodeThunk.
+ */
+export function parseThunk(data: Buffer): Thunk {
   if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw malformed('not a thunk: missing ##GGTHUNK## header');
   }
@@ -163,7 +174,6 @@ export function decodeThunk(data: Buffer): Thunk {
         break; // unknown fields: ignored, as proto3 does
     }
   }
-  validateThunk(t);
   return t;
 }
 

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { ELF_MAGIC, fileHead } from '../../ir/elf-interpreter.js';
 import { executableClosure, type ClosureFile } from '../executable-closure.js';
 import { isThunkName, splitTag } from '../../ir/name.js';
-import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
+import { parseThunk, type ThunkInput } from '../../ir/thunk.js';
 import { readPrivateFile, storeHostFiles, type HostFiles } from '../../store/host-pool.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { findOnPath } from './model-dir.js';
@@ -46,6 +46,12 @@ export interface Toolchain {
    * runs for its source's language (`propersFor`), so a C build never stores or stages cc1plus.
    */
   propers: string[];
+}
+
+/** Which compiler made an object: its compile thunk's function (driver) hash and the driver's file name. */
+interface Maker {
+  fn: string;
+  driver: string | undefined;
 }
 
 interface CachedToolchain {
@@ -536,8 +542,9 @@ export class ToolchainCache {
    * declare it; otherwise (another compiler's objects, real files) all of them.
    */
   async tool(tool: string, inputs: readonly ThunkInput[] = []): Promise<SimpleTool> {
-    await this.loadCompilersOf(inputs);
-    const gccPlugins = this.gccPlugins(inputs);
+    const makers = this.makersOf(inputs);
+    await this.loadCompilers(makers);
+    const gccPlugins = this.gccPlugins(makers);
     const memoKey = `${tool}\0${gccPlugins?.join('\0') ?? '*'}`;
     let p = this.simple.get(memoKey);
     if (!p) {
@@ -571,45 +578,46 @@ export class ToolchainCache {
   }
 
   /**
-   * Loads the toolchains of the compilers whose thunks made `inputs` (by their drivers' names), for
+   * The function (driver hash and file name) of the thunk behind each of `inputs`, undefined for an input that
+   * is no decodable thunk. Parsed, not validated: the answer only selects which plugins to declare, and an
+   * archive of many objects would spend most of its modelling on validation.
+   */
+  private makersOf(inputs: readonly ThunkInput[]): (Maker | undefined)[] {
+    return inputs.map((i) => {
+      const { name } = splitTag(i.name);
+      if (!isThunkName(name)) return undefined;
+      try {
+        const t = parseThunk(this.store.getSync(name));
+        return { fn: t.function.hash, driver: t.executables.find((e) => e.name === t.function.hash)?.filename };
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  /**
+   * Loads the toolchains of the compilers whose thunks made the inputs (by their drivers' names), for
    * gccPlugins: a run whose compiles the client replayed by itself (fast-answer.ts) loaded none, and its
    * archive would otherwise declare every plugin: another thunk than the memoized one.
    */
-  private async loadCompilersOf(inputs: readonly ThunkInput[]): Promise<void> {
+  private async loadCompilers(makers: readonly (Maker | undefined)[]): Promise<void> {
     const tools = new Set<string>();
-    for (const i of inputs) {
-      const { name } = splitTag(i.name);
-      if (!isThunkName(name)) continue;
-      let t: Thunk;
-      try {
-        t = decodeThunk(this.store.getSync(name));
-      } catch {
-        continue;
-      }
-      if (this.gcc.has(t.function.hash)) continue;
-      const driver = t.executables.find((e) => e.name === t.function.hash)?.filename;
-      if (driver !== undefined && path.isAbsolute(driver)) tools.add(path.basename(driver));
+    for (const m of makers) {
+      if (m === undefined || this.gcc.has(m.fn)) continue;
+      if (m.driver !== undefined && path.isAbsolute(m.driver)) tools.add(path.basename(m.driver));
     }
     await Promise.all([...tools].map((t) => this.compiler(t).catch(() => undefined)));
   }
 
   /**
-   * The LTO plugins (real paths) of the GCC toolchains whose compile thunks made every one of `inputs`, or
-   * undefined when some input is not such an object (a file, another tool's output) or there are none.
+   * The LTO plugins (real paths) of the GCC toolchains whose compile thunks made every input, or undefined
+   * when some input is not such an object (a file, another tool's output) or there are none.
    */
-  private gccPlugins(inputs: readonly ThunkInput[]): string[] | undefined {
-    if (inputs.length === 0) return undefined;
+  private gccPlugins(makers: readonly (Maker | undefined)[]): string[] | undefined {
+    if (makers.length === 0) return undefined;
     const plugins = new Set<string>();
-    for (const i of inputs) {
-      const { name } = splitTag(i.name);
-      if (!isThunkName(name)) return undefined;
-      let fn: string;
-      try {
-        fn = decodeThunk(this.store.getSync(name)).function.hash;
-      } catch {
-        return undefined;
-      }
-      const plugin = this.gcc.get(fn);
+    for (const m of makers) {
+      const plugin = m && this.gcc.get(m.fn);
       if (plugin === undefined) return undefined;
       plugins.add(plugin);
     }
