@@ -353,12 +353,14 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nT; i++) {
     struct target *t = &T[i];
     const char *s = t->spec;
-    /* force-command.ts absolute(): the plain join only; paths it would normalize are Node's */
+    /* force-command.ts absolute(): the plain join, and path.resolve's for leading "./" (`gg force ./prog`, what
+       find prints); any other path it would normalize is Node's */
+    while (!strncmp(s, "./", 2)) s += 2;
     size_t sl = strlen(s);
-    if (strstr(s, "//") || s[sl - 1] == '/' || !strcmp(s, ".") || !strcmp(s, "..") || !strncmp(s, "./", 2) ||
-        !strncmp(s, "../", 3) || strstr(s, "/./") || strstr(s, "/../") ||
-        (sl >= 2 && !strcmp(s + sl - 2, "/.")) || (sl >= 3 && !strcmp(s + sl - 3, "/..")))
-      hand_over("a target path Node normalizes", s);
+    if (sl == 0 || strstr(t->spec, "//") || s[sl - 1] == '/' || !strcmp(s, ".") || !strcmp(s, "..") ||
+        !strncmp(s, "../", 3) || strstr(s, "/./") || strstr(s, "/../") || (sl >= 2 && !strcmp(s + sl - 2, "/.")) ||
+        (sl >= 3 && !strcmp(s + sl - 3, "/..")))
+      hand_over("a target path Node normalizes", t->spec);
     t->file = s[0] == '/' ? (char *)s : joinpath(cwd, "/", s);
     ssize_t n = read_small(s, buf, MAX_PLACEHOLDER, &st);
     if (n < 0 || st.st_nlink != 1) hand_over("not a placeholder alone in a regular file (a name, a link?)", s);

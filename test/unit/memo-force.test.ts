@@ -111,6 +111,10 @@ describe('gg-memo-force: a memoized gg force without Node', () => {
     twice();
     const quiet = sameAsNode(dir, all, ['force', '--sandbox=none', '-s', ...all], twice);
     assert.equal(quiet.stderr, 'gg: warning: --sandbox=none: thunks run unisolated on this host\n');
+    // targets as `find .` prints them, and as users type them: the trace names the file as Node resolves it
+    const dotted = ['./' + all[0]!, '././' + all[1]!, all[2]!];
+    twice();
+    sameAsNode(dir, dotted, ['force', '-s', ...dotted], twice);
   });
 
   it('keeps no trace with --no-trace, and prunes old traces as Node does', opts, () => {
@@ -215,7 +219,7 @@ describe('gg-memo-force: a memoized gg force without Node', () => {
     for (const [why, extra, env, before, after] of cases) {
       reset();
       before();
-      const target = why === 'a target path Node normalizes' ? `./${file}` : file;
+      const target = why === 'a target path Node normalizes' ? `.//${file}` : file;
       const r = launch(dir, ['force', ...extra, target], env);
       after();
       assert.ok(r.stderr.includes(`${HAND_OVER}: ${why}`), `${why}:\n${r.stderr}`);
