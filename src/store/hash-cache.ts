@@ -1,12 +1,31 @@
 /**
  * Remembers the name of a file's content keyed by (device, inode, size, mtime, ctime), so unchanged files are
  * never rehashed (gg's hash cache). Persisted as an append-only log; loaded lazily once per process.
- * A file changed within the last second is not cached: its timestamps may not yet tell a later edit apart.
+ * A file changed within one tick of its file system's clock is not cached: its timestamps may not yet tell a
+ * later edit apart (settled).
  */
 import fs from 'node:fs';
 import { NameHasher, computeName } from '../ir/name.js';
 
-const RECENT_NS = 1_000_000_000n;
+const SECOND_NS = 1_000_000_000n;
+/** One tick of a file system that keeps sub-second timestamps, with room (see settled). */
+const FINE_TICK_NS = 50_000_000n;
+/** One tick of one that keeps whole seconds (FAT's mtime: two). */
+const COARSE_TICK_NS = 2n * SECOND_NS;
+
+/**
+ * Whether a file's timestamps, as of `nowNs`, already tell any later edit apart: the change they record is
+ * over a tick of its file system's clock old, so an edit from now on gets other timestamps. A file system
+ * with sub-second timestamps (ext4, xfs, btrfs, tmpfs: the kernel's coarse clock, a tick of 1-10 ms; exFAT:
+ * 10 ms) shows it in both times, and a tick there is taken as 50 ms; whole seconds (ext3, FAT, some network
+ * file systems) as two. (The check was one second for all: a library a build links and then links its
+ * tests against was rehashed by each of those links.)
+ */
+export function settled(st: fs.BigIntStats, nowNs = BigInt(Date.now()) * 1_000_000n): boolean {
+  const fine = st.mtimeNs % SECOND_NS !== 0n && st.ctimeNs % SECOND_NS !== 0n;
+  const tick = fine ? FINE_TICK_NS : COARSE_TICK_NS;
+  return nowNs - st.ctimeNs > tick && nowNs - st.mtimeNs > tick;
+}
 const SMALL_FILE = 4 * 1024 * 1024;
 
 /**
@@ -82,8 +101,7 @@ export class HashCache {
    * stayed `st` (stat before and after, all equal), unless the state is too recent to tell a later edit apart.
    */
   learn(st: fs.BigIntStats, name: string): void {
-    const now = BigInt(Date.now()) * 1_000_000n;
-    if (now - st.ctimeNs > RECENT_NS && now - st.mtimeNs > RECENT_NS) this.remember(statKey(st), name);
+    if (settled(st)) this.remember(statKey(st), name);
   }
 
   /** Whether two stats of one file name the same state (the hash cache's key). */

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { isGgError } from '../../src/errors.js';
 import { computeName } from '../../src/ir/name.js';
+import { settled } from '../../src/store/hash-cache.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { REPO } from '../helpers/cli.js';
 import { cleanupTemps, randomObject, tempLocalStore } from '../helpers/store-fixtures.js';
@@ -284,6 +285,34 @@ describe('local store: reads are verified', () => {
     assert.equal(b.hashCache.peek(p), name, 'the other store knows the name at the new ctime, without a flush');
     const fresh = path.join(a.ggDir, '..', 'fresh-store');
     assert.notEqual(new LocalStore(fresh).hashCache, b.hashCache, 'another .gg has its own');
+  });
+
+  it("a file is cached once its timestamps are a tick of its file system's clock old, never before", async () => {
+    const store = tempLocalStore();
+    const f = path.join(store.ggDir, '..', 'lib.so');
+    // written and hashed within 30 ms (tried again on a machine too loaded for that)
+    let name = '';
+    for (let i = 0; i < 20; i++) {
+      const t0 = process.hrtime.bigint();
+      fs.writeFileSync(f, `library v${i}`);
+      name = store.hashCache.hashFile(f);
+      if (process.hrtime.bigint() - t0 < 30_000_000n) break;
+      assert.ok(i < 19, 'could not write and hash a file within 30 ms');
+    }
+    assert.equal(store.hashCache.peek(f), undefined, 'just written: a same-tick edit could keep its timestamps');
+    const st = fs.statSync(f, { bigint: true });
+    assert.notEqual(st.mtimeNs % 1_000_000_000n, 0n, 'premise: this file system keeps sub-second timestamps');
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(store.hashCache.hashFile(f), name);
+    assert.equal(store.hashCache.peek(f), name, '80 ms later (a tick here is taken as 50 ms): cached');
+    // The rule itself: sub-second timestamps settle after 50 ms, whole seconds (FAT, ext3) after two.
+    const at = (ns: bigint): fs.BigIntStats => ({ ...st, mtimeNs: ns, ctimeNs: ns });
+    const t = 1_700_000_000_123_456_789n;
+    assert.equal(settled(at(t), t + 40_000_000n), false);
+    assert.equal(settled(at(t), t + 60_000_000n), true);
+    const whole = 1_700_000_000_000_000_000n;
+    assert.equal(settled(at(whole), whole + 1_500_000_000n), false);
+    assert.equal(settled(at(whole), whole + 2_100_000_000n), true);
   });
 
   it('getSync rehashes every read: a blob damaged any way is corrupt, and removed', () => {

@@ -25,6 +25,7 @@ import { placeholderContent, placeholderKindFor } from '../../ir/placeholder.js'
 import { decodeThunk } from '../../ir/thunk.js';
 import { splitTag } from '../../ir/name.js';
 import type { LocalStore } from '../../store/local-store.js';
+import { settled } from '../../store/hash-cache.js';
 import type { FileDeclarer } from './file-declarer.js';
 import { GCC_ENV } from './gcc-args.js';
 import type { ModelRequest } from './model.js';
@@ -32,7 +33,6 @@ import type { ModelRequest } from './model.js';
 /** The variables in the key, in this order (client.c's FAST_ENV is the same list). */
 export const FAST_ENV = ['PATH', 'GG_INFER_REAL_PATH', 'LC_ALL', 'LC_CTYPE', 'LANG', ...GCC_ENV];
 
-const RECENT_NS = 1_000_000_000n;
 const MAGIC = 'GGFAST1';
 
 /** The request's key, as the client builds it (NUL-terminated strings; an unset variable is its bare name). */
@@ -101,7 +101,7 @@ export function writeFastAnswer(
       const known = declarer.stamped(p);
       if (known === undefined || known.name !== name) return drop();
       const st = known.st;
-      if (now - st.mtimeNs <= RECENT_NS || now - st.ctimeNs <= RECENT_NS) return drop();
+      if (!settled(st, now)) return drop();
       const pb = Buffer.from(p, 'utf8');
       out.push(Buffer.from(`C ${pb.length} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`), pb, nl);
     }
