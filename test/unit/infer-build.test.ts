@@ -151,6 +151,31 @@ describe('gg infer', () => {
     assert.ok(isElf(path.join(dir, 'x.o')));
   });
 
+  it('a compile-and-link command (cc -shared a.c b.c) is replayed on a rebuild; an edit recompiles its source only', () => {
+    const dir = cProject({
+      'a.h': '#define A 40\n',
+      'a.c': '#include "a.h"\nint a(void) { return A; }\n',
+      'b.c': 'int a(void);\nint b(void) { return a() + 2; }\n',
+      'm.c': '#include <stdio.h>\nint b(void);\nint main(void) { printf("%d\\n", b()); return 0; }\n',
+    });
+    fs.chmodSync(dir, 0o755); // the jail's user reads the project as others do: compiles at infer time need it
+    const build =
+      'rm -f libab.so prog && gg infer --force sh -c "cc -O2 -fPIC -shared a.c b.c -o libab.so && cc -o prog m.c -L. -lab"';
+    const run = (): string => shOk(dir, 'LD_LIBRARY_PATH=. ./prog');
+    const first = sh(dir, build);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /\(3 by the compile itself\)/, 'premise: the compiles ran at infer time, in the jail');
+    assert.equal(run(), '42\n');
+    const again = sh(dir, build);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stderr, /headers: 3 cached, 0 discovered \(0 by the compile itself\)/, 'nothing compiled again');
+    assert.equal(run(), '42\n');
+    fs.writeFileSync(path.join(dir, 'a.h'), '#define A 50\n');
+    const edited = sh(dir, build);
+    assert.match(edited.stderr, /headers: 2 cached, 1 discovered \(1 by the compile itself\)/, 'a.c only');
+    assert.equal(run(), '52\n');
+  });
+
   it("objects equal those of a plain build after strip --strip-debug (and __FILE__ is the build's)", () => {
     const files = {
       'src/lib.c':

@@ -47,6 +47,16 @@ interface RecordedAnswer {
   depFiles: [string, string][];
 }
 
+/**
+ * One source's compile within a compile-and-link command (`cc -shared a.c b.c -o lib.so`), recorded as a
+ * command's answer is: its thunk and the files it was made from. Such a command has no answer of its own to
+ * replay (its objects are the link's, not files), and each rebuild compiled every source again at infer time.
+ */
+interface RecordedChain {
+  checks: [string, string][];
+  chain: Omit<Chain, 'source' | 'log'>;
+}
+
 function applyAnswer(a: RecordedAnswer): void {
   for (const [p, ref] of a.placeholders) writePlaceholder(p, ref);
   for (const [p, text] of a.depFiles) fs.writeFileSync(p, text);
@@ -211,8 +221,7 @@ export class GccModel {
           depFileText(cmd, c.source.path, cmd.mode === 'link' ? cmd.output! : outName, c.headers, isystem),
         ]);
       }
-      answer.checks.push([path.resolve(req.cwd, c.source.path), c.sourceName]);
-      c.headers.forEach((h, k) => answer.checks.push([path.resolve(req.cwd, h), c.headerNames[k]!]));
+      answer.checks.push(...this.checksOf(req.cwd, c.source.path, c));
       this.ctx.log(
         `${req.tool}: ${upTo === 'S' ? 'compile' : 'object'} ${outName} <- ${c.source.path} (${c.headers.length} headers)`,
       );
@@ -283,25 +292,28 @@ export class GccModel {
   }
 
   /** The answers recorded for a key, newest first (older files hold one answer, not a list). */
-  private recordedAnswers(key: string): RecordedAnswer[] {
+  private recordedAnswers<T extends { checks: [string, string][] } = RecordedAnswer>(key: string): T[] {
     try {
-      const parsed = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as RecordedAnswer | RecordedAnswer[];
+      const parsed = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as T | T[];
       return Array.isArray(parsed) ? parsed : [parsed];
     } catch {
       return [];
     }
   }
 
+  /** Whether every file still holds the content it was recorded with. */
+  private holds(checks: [string, string][]): boolean {
+    return checks.every(([p, name]) => {
+      try {
+        return this.ctx.declarer.nameOf(p) === name;
+      } catch {
+        return false;
+      }
+    });
+  }
+
   private replayAnswer(key: string, req: ModelRequest): boolean {
-    const answer = this.recordedAnswers(key).find((a) =>
-      a.checks.every(([p, name]) => {
-        try {
-          return this.ctx.declarer.nameOf(p) === name;
-        } catch {
-          return false;
-        }
-      }),
-    );
+    const answer = this.recordedAnswers(key).find((a) => this.holds(a.checks));
     if (answer === undefined) return false;
     applyAnswer(answer);
     for (const [, ref] of answer.placeholders) this.ctx.compiled?.(ref);
@@ -331,11 +343,11 @@ export class GccModel {
    * different header contents (a compile before and after a generator rewrites a header it includes), and
    * each must replay on a rebuild.
    */
-  private recordAnswer(key: string, answer: RecordedAnswer): void {
+  private recordAnswer<T extends { checks: [string, string][] } = RecordedAnswer>(key: string, answer: T): void {
     const file = this.answerFile(key);
     try {
       const same = JSON.stringify(answer.checks);
-      const kept = this.recordedAnswers(key).filter((a) => JSON.stringify(a.checks) !== same);
+      const kept = this.recordedAnswers<T>(key).filter((a) => JSON.stringify(a.checks) !== same);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       const tmp = `${file}.tmp-${process.pid}`;
       fs.writeFileSync(tmp, JSON.stringify([answer, ...kept].slice(0, ANSWERS_PER_KEY)));
@@ -380,6 +392,10 @@ export class GccModel {
     const flags = flagsOf(cmd, COMPILE_CLASSES);
     const args = [tc.driver, ...flags, ...xl, upTo === 'S' ? '-S' : '-c', src.path, '-o', outTag];
     const env = thunkEnv(tc, req);
+    // (a compile-only command is replayed whole, before it gets here)
+    const chainKey = cmd.mode === 'link' ? this.answerKey(req, ['\0chain', ...args], tc) : undefined;
+    const replayed = chainKey === undefined ? undefined : this.replayChain(chainKey, src, outTag);
+    if (replayed) return replayed;
     const values: ThunkInput[] = [declared.input];
     if (env !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
     let headers: string[] = [];
@@ -483,14 +499,31 @@ export class GccModel {
         thunk.name,
         outTag,
       );
-    return {
-      source: src,
-      sourceName: declared.input.name,
-      ref: thunk.name,
-      headers,
-      headerNames,
-      ...(ran?.sound && ran.log ? { log: ran.log } : {}),
-    };
+    const chain = { sourceName: declared.input.name, ref: thunk.name, headers, headerNames };
+    if (chainKey !== undefined) {
+      const checks = this.checksOf(req.cwd, src.path, chain);
+      this.later(() => this.recordAnswer<RecordedChain>(chainKey, { checks, chain }));
+    }
+    return { source: src, ...chain, ...(ran?.sound && ran.log ? { log: ran.log } : {}) };
+  }
+
+  /** A recorded compile of a compile-and-link command whose files still hold what it was made from. */
+  private replayChain(key: string, src: Input, outTag: string): Chain | undefined {
+    const hit = this.recordedAnswers<RecordedChain>(key).find(
+      (a) => this.holds(a.checks) && this.ctx.store.hasSync(a.chain.ref),
+    );
+    if (hit === undefined) return undefined;
+    this.ctx.stats.depsCached++;
+    this.ctx.log(`${src.path}: replayed the compile of ${outTag}`);
+    return { source: src, ...hit.chain };
+  }
+
+  /** [absolute path, content name] of a compile's source and headers. */
+  private checksOf(cwd: string, source: string, c: Omit<Chain, 'source' | 'log'>): [string, string][] {
+    return [
+      [path.resolve(cwd, source), c.sourceName],
+      ...c.headers.map((h, k): [string, string] => [path.resolve(cwd, h), c.headerNames[k]!]),
+    ];
   }
 
   /**
