@@ -24,7 +24,7 @@ sandbox=${GG_BENCH_SANDBOX:-bwrap}
 force=--force
 [[ ${GG_CORPUS_FORCE:-1} == 1 ]] || force=""
 getsrc=${GET_SOURCE:-$here/../shared/tools/get-source}
-ALL=(lua git zlib zstd duktape cjson fmtlib fribidi bc jansson)
+ALL=(lua git zlib zstd duktape cjson fmtlib fribidi bc jansson lz4)
 projects=("$@")
 ((${#projects[@]})) || projects=("${ALL[@]}")
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-corpus-XXXXXX")
@@ -68,6 +68,8 @@ define() {
              build='ninja -C build' clean='ninja -C build clean' check='meson test -C build -q';;
     bc) pkg=bc conf='./configure -q' build='make -j2 MAKEINFO=true' clean='make clean'
         check='test "$(echo "2^100" | bc/bc)" = 1267650600228229401496703205376 && echo "s(1)" | bc/bc -l | grep -q ^.841';;
+    lz4) pkg=lz4 build='make -j2' clean='make clean'
+         check='echo corpus | programs/lz4 -q | programs/lz4 -dq | grep -qx corpus';;
     jansson) pkg=jansson conf='mkdir -p build && cd build && cmake -G Ninja -DJANSSON_BUILD_DOCS=OFF -DJANSSON_BUILD_SHARED_LIBS=ON ..' bdir=build
              build='ninja -C build' clean='ninja -C build clean' check='cd build && ctest -Q';;
     *) echo "corpus: unknown project $1 (known: ${ALL[*]})" >&2; return 1;;
