@@ -95,8 +95,7 @@ export class RunModel {
     if (relNames.has(path.join(cwdRel, STDOUT)) || relNames.has(path.join(cwdRel, LISTING)))
       real('a program run whose argument has the name of gg’s output', STDOUT);
 
-    const rt = await this.context();
-    const program = await this.forcedProgram(rt, link);
+    const program = await this.forcedProgram(link);
     const sh = this.shell();
     const env = [
       ...Object.entries(req.env)
@@ -130,27 +129,43 @@ export class RunModel {
       ...(cwdRel ? { cwd: cwdRel } : {}),
     });
     const refs = [t.name, joinTag(t.name, LISTING)];
-    // What the run printed is shown once it is accepted (a rejected run is printed by the real one).
+    // A run the local memo answers needs no runtime (a rebuild's generators): opening one, and a scheduler
+    // to look the memo up, was most of such an answer.
     let printed = '';
-    const outcome = await forceRefs(rt, refs, {
-      jobs: 1,
-      trace: false,
-      onEvent: (e) => {
-        if (e.type === 'finished') printed += e.log;
-      },
-    });
-    const out = outcome.results.get(refs[0]!);
-    const listing = outcome.results.get(refs[1]!);
-    if (out === undefined || listing === undefined)
-      real('a program run that failed in the jail (or reads undeclared files)', outcome.errors.get(refs[0]!)?.message);
+    let [out, listing] = refs.map((r) => this.memoized(r));
+    let store: { get(name: string): Promise<Buffer> } = this.ctx.store;
+    if (out === undefined || listing === undefined) {
+      const rt = await this.context();
+      store = rt.store;
+      // What the run printed is shown once it is accepted (a rejected run is printed by the real one).
+      const outcome = await forceRefs(rt, refs, {
+        jobs: 1,
+        trace: false,
+        onEvent: (e) => {
+          if (e.type === 'finished') printed += e.log;
+        },
+      });
+      [out, listing] = refs.map((r) => outcome.results.get(r));
+      if (out === undefined || listing === undefined)
+        real(
+          'a program run that failed in the jail (or reads undeclared files)',
+          outcome.errors.get(refs[0]!)?.message,
+        );
+    }
     const allowed = new Set([...relNames, path.join(cwdRel, STDOUT), path.join(cwdRel, LISTING), progFile]);
-    for (const line of (await rt.store.get(listing)).toString('utf8').split('\n')) {
+    for (const line of (await store.get(listing)).toString('utf8').split('\n')) {
       const f = path.normalize(line);
       if (line !== '' && !allowed.has(f)) real('a program run that writes files', f);
     }
     this.ctx.stats.runs++;
     this.ctx.log(`gg-force-and-run: ${progRel} answered from thunk ${t.name}`);
-    return { status: 0, stdout: await rt.store.get(out), stderr: printed };
+    return { status: 0, stdout: await store.get(out), stderr: printed };
+  }
+
+  /** The value the local memo names for `ref`, when the local store holds it. */
+  private memoized(ref: string): string | undefined {
+    const v = this.ctx.store.getReductionSync(ref);
+    return v !== undefined && !isThunkName(splitTag(v).name) && this.ctx.store.hasSync(v) ? v : undefined;
   }
 
   /** /bin/sh and its closure, as GraphBuilder.executableFile gives them, from the closure cache. */
@@ -162,9 +177,10 @@ export class RunModel {
   }
 
   /** The program's content name (its link forced, or its memo looked up) and its libraries. */
-  private async forcedProgram(rt: ForceContext, link: string): Promise<{ name: string; libs: ThunkInput[] }> {
-    let name = this.ctx.store.getReductionSync(link);
-    if (name === undefined || !this.ctx.store.hasSync(name)) {
+  private async forcedProgram(link: string): Promise<{ name: string; libs: ThunkInput[] }> {
+    let name = this.memoized(link);
+    if (name === undefined) {
+      const rt = await this.context();
       const outcome = await forceRefs(rt, [link], { jobs: 2, trace: false, onEvent: showThunkLogs(process.stderr) });
       name = outcome.results.get(link);
       if (name === undefined) real('a program run whose program did not build', outcome.errors.get(link)?.message);
