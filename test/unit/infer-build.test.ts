@@ -174,6 +174,15 @@ describe('gg infer', () => {
     const edited = sh(dir, build);
     assert.match(edited.stderr, /headers: 2 cached, 1 discovered \(1 by the compile itself\)/, 'a.c only');
     assert.equal(run(), '52\n');
+    // damaged recorded answers (valid JSON of the wrong shape, a ref that climbs out of the store) are misses
+    const answers = path.join(dir, '.gg/cache/infer/answers');
+    const damaged = ['[{"checks":[1],"chain":{"ref":"../../x"}}]', '{"checks":"x"}', '[null]'];
+    fs.readdirSync(answers, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .forEach((e, i) => fs.writeFileSync(path.join(e.parentPath, e.name), damaged[i % damaged.length]!));
+    const afterDamage = sh(dir, build);
+    assert.equal(afterDamage.status, 0, afterDamage.stderr);
+    assert.equal(run(), '52\n');
   });
 
   it("objects equal those of a plain build after strip --strip-debug (and __FILE__ is the build's)", () => {

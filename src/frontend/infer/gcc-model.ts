@@ -295,7 +295,10 @@ export class GccModel {
   private recordedAnswers<T extends { checks: [string, string][] } = RecordedAnswer>(key: string): T[] {
     try {
       const parsed = JSON.parse(fs.readFileSync(this.answerFile(key), 'utf8')) as T | T[];
-      return Array.isArray(parsed) ? parsed : [parsed];
+      // a damaged cache file is a miss, never a crash of the model
+      return (Array.isArray(parsed) ? parsed : [parsed]).filter(
+        (a) => typeof a === 'object' && a !== null && Array.isArray(a.checks),
+      );
     } catch {
       return [];
     }
@@ -303,7 +306,9 @@ export class GccModel {
 
   /** Whether every file still holds the content it was recorded with. */
   private holds(checks: [string, string][]): boolean {
-    return checks.every(([p, name]) => {
+    return checks.every((check) => {
+      if (!Array.isArray(check)) return false;
+      const [p, name] = check;
       try {
         return this.ctx.declarer.nameOf(p) === name;
       } catch {
@@ -509,8 +514,17 @@ export class GccModel {
 
   /** A recorded compile of a compile-and-link command whose files still hold what it was made from. */
   private replayChain(key: string, src: Input, outTag: string): Chain | undefined {
+    const strings = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
     const hit = this.recordedAnswers<RecordedChain>(key).find(
-      (a) => this.holds(a.checks) && this.ctx.store.hasSync(a.chain.ref),
+      (a) =>
+        typeof a.chain?.ref === 'string' &&
+        isThunkName(a.chain.ref) &&
+        typeof a.chain.sourceName === 'string' &&
+        strings(a.chain.headers) &&
+        strings(a.chain.headerNames) &&
+        a.chain.headers.length === a.chain.headerNames.length &&
+        this.holds(a.checks) &&
+        this.ctx.store.hasSync(a.chain.ref),
     );
     if (hit === undefined) return undefined;
     this.ctx.stats.depsCached++;
