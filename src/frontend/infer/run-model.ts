@@ -18,6 +18,7 @@ import { isThunkName, joinTag, splitTag } from '../../ir/name.js';
 import { decodeThunk, type Thunk, type ThunkInput } from '../../ir/thunk.js';
 import { cachedClosure, closureInputs } from './toolchain.js';
 import { placeholderRef } from './file-declarer.js';
+import { knownResult } from './known-outputs.js';
 import { real, type InferContext, type ModelRequest } from './model.js';
 
 const STDOUT = 'gg-run.stdout';
@@ -132,7 +133,7 @@ export class RunModel {
     // A run the local memo answers needs no runtime (a rebuild's generators): opening one, and a scheduler
     // to look the memo up, was most of such an answer.
     let printed = '';
-    let [out, listing] = refs.map((r) => this.memoized(r));
+    let [out, listing] = refs.map((r) => knownResult(this.ctx.store, r));
     let store: { get(name: string): Promise<Buffer> } = this.ctx.store;
     if (out === undefined || listing === undefined) {
       const rt = await this.context();
@@ -162,12 +163,6 @@ export class RunModel {
     return { status: 0, stdout: await store.get(out), stderr: printed };
   }
 
-  /** The value the local memo names for `ref`, when the local store holds it. */
-  private memoized(ref: string): string | undefined {
-    const v = this.ctx.store.getReductionSync(ref);
-    return v !== undefined && !isThunkName(splitTag(v).name) && this.ctx.store.hasSync(v) ? v : undefined;
-  }
-
   /** /bin/sh and its closure, as GraphBuilder.executableFile gives them, from the closure cache. */
   private shell(): { name: string; inputs: ThunkInput[] } {
     if (this.sh) return this.sh;
@@ -178,7 +173,7 @@ export class RunModel {
 
   /** The program's content name (its link forced, or its memo looked up) and its libraries. */
   private async forcedProgram(link: string): Promise<{ name: string; libs: ThunkInput[] }> {
-    let name = this.memoized(link);
+    let name = knownResult(this.ctx.store, link);
     if (name === undefined) {
       const rt = await this.context();
       const outcome = await forceRefs(rt, [link], { jobs: 2, trace: false, onEvent: showThunkLogs(process.stderr) });
