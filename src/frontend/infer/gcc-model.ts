@@ -197,9 +197,14 @@ export class GccModel {
         ? cmd.output
         : `${withoutExt(path.basename(s.path))}.${upTo === 'S' ? 's' : 'o'}`,
     );
-    const chains = await Promise.all(
-      sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, path.basename(outNames[i]!))),
-    );
+    // A compile's output tag is where a compile at infer time writes its object, through a mount point in the
+    // start directory (gcc-depend.ts). In link mode gcc keeps its objects in /tmp, and `x.o` may be the
+    // build's own file, written by a command running beside this one (lz4 compiles its sources for a static
+    // and a shared library at once): a placeholder renamed over the mount point made the compile fail. So a
+    // link's objects get names of its own, after the link's output (no two commands make one output at once).
+    const linkOut = path.basename(cmd.output ?? 'a.out').slice(0, 200);
+    const outTags = outNames.map((n, i) => (cmd.mode === 'link' ? `${linkOut}.gg-${i}.o` : path.basename(n)));
+    const chains = await Promise.all(sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, outTags[i]!)));
 
     const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
       all[i - 1] === '-isystem'
