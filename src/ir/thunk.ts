@@ -112,9 +112,10 @@ export function decodeThunk(data: Buffer): Thunk {
 }
 
 /**
- * Decode without validating: only for a lookup whose answer is itself never trusted (e.g. which compiler made
- * an object, asked of every member of an archive; validation is most of a decode's cost). Anything that runs,
- * places or names a thunk's parts uses decodeThunk.
+ * Decode without validating (validation is most of a decode's cost): only for lookups whose answer is trusted
+ * no further than the store itself. Two use it: which compiler made an object (asked of every member of an
+ * archive) and the memo entry of a thunk rewritten with its dependencies' known results (known-outputs.ts).
+ * Anything that runs a thunk or places its parts uses decodeThunk.
  */
 export function parseThunk(data: Buffer): Thunk {
   if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {

@@ -26,6 +26,7 @@ export function settled(st: fs.BigIntStats, nowNs = BigInt(Date.now()) * 1_000_0
   const tick = fine ? FINE_TICK_NS : COARSE_TICK_NS;
   return nowNs - st.ctimeNs > tick && nowNs - st.mtimeNs > tick;
 }
+
 const SMALL_FILE = 4 * 1024 * 1024;
 
 /**
