@@ -233,6 +233,15 @@ describe('gg infer', () => {
     assert.ok(!fs.existsSync(path.join(dir, 'nohdr.o')));
   });
 
+  it("gg infer --force: a link the build got wrong fails with the linker's message and the thunk's code, not an internal error", () => {
+    const dir = cProject({ 'm.c': 'int missing(void);\nint main(void) { return missing(); }\n' });
+    const r = sh(dir, "gg infer --force sh -c 'cc -c m.c && cc -o prog m.o'");
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /error\[GG_E_THUNK_FAILED\]: the build's output prog could not be made: /);
+    assert.match(r.stderr, /undefined reference to .missing./);
+    assert.doesNotMatch(r.stderr, /GG_E_INTERNAL|bug in gg-ts/);
+  });
+
   it('passes queries, -E to stdout and probes to the real tool', () => {
     const dir = cProject({ 'a.c': '#define X 42\nint x = X;\n', 'conftest.c': 'int main(void) { return 0; }\n' });
     const real = shOk(dir, 'cc --version; cc -dumpmachine; cc -E a.c; cc -print-file-name=libc.so');

@@ -7,6 +7,7 @@ import type { ForcePlaceholders } from '../../frontend/infer/infer-server.js';
 import { defaultJobs, openRuntime, type Runtime, type RuntimeOptions } from '../../runtime.js';
 import { parseSandboxKind } from '../../sandbox/create-sandbox.js';
 import { findGgDir } from '../../store/gg-dir.js';
+import { GgError } from '../../errors.js';
 import { action } from '../errors.js';
 import { STORAGE_HELP, storageUriFromFlags } from '../sandbox-flags.js';
 
@@ -111,7 +112,16 @@ function placeholderForcer(
         onEvent: showThunkLogs(process.stderr),
       });
       const failed = report.targets.filter((t) => t.error);
-      if (failed.length > 0) throw new Error(failed.map((t) => `${t.target}: ${t.error!.message}`).join('; '));
+      if (failed.length === 0) return;
+      // The cause (a thunk that failed, say a link the build's own command got wrong) is the user's to fix, as
+      // make's error would be: its code and output, not an internal error.
+      const cause = report.problems[0] ?? failed[0]!.error!;
+      const names = failed.map((t) => path.relative(process.cwd(), t.target) || t.target);
+      throw new GgError(
+        cause.code,
+        `the build's ${names.length === 1 ? 'output' : `${names.length} outputs`} ${names.join(', ')} could not be made: ${cause.message}`,
+        { hint: cause.hint ?? 'fix the failing command (its output is above), then run gg infer again', cause },
+      );
     },
     close: async () => {
       if (rt)
