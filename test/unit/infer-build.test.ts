@@ -285,6 +285,24 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './prog'), '42\n');
   });
 
+  it('links whose flags add start files or runtime libraries (-ffast-math, -pg, --coverage, -fopenmp) build in the jail', () => {
+    const dir = cProject({
+      'm.c': [
+        '#include <stdio.h>',
+        'int main(void) { int n = 0;',
+        '#pragma omp parallel for reduction(+:n)',
+        'for (int i = 0; i < 10; i++) n += i;',
+        'printf("%d\\n", n); return 0; }',
+        '',
+      ].join('\n'),
+    });
+    const flags = ['-ffast-math', '-pg', '--coverage', '-fopenmp'];
+    shOk(dir, flags.map((f, i) => `gg infer cc -O2 ${f} -o p${i} m.c`).join(' && '));
+    // (crtfastmath.o, gcrt1.o, libgcov.a and libgomp are files no plain link opens: undeclared, these fail)
+    assert.equal(forceJson(dir, flags.map((_, i) => `p${i}`).join(' ')).failed, 0);
+    for (let i = 0; i < flags.length; i++) assert.equal(shOk(dir, `./p${i}`), '45\n', flags[i]);
+  });
+
   it('shared libraries (-shared -fPIC, -Wl,-soname) and LTO links become thunks', () => {
     const dir = cProject({
       'x.c': 'int x(void) { return 41; }\n',

@@ -4,8 +4,9 @@
  *
  * - programs: the driver, `-print-prog-name` of cc1/cc1plus/collect2/lto-wrapper/lto1/as/ld, the LTO plugin;
  * - their shared libraries and the dynamic loader (ldd);
- * - what the linker opens for a plain, a shared, a static, a -pthread -lm and (for C++) a C++ link
- *   (`-Wl,-t`): crt files, libc/libgcc archives, linker scripts such as libc.so and what they name;
+ * - what the linker opens for a plain, a shared, a static, a -pthread -lm and (for C++) a C++ link, and for
+ *   links with flags that add files of their own (-ffast-math, -pg, -static-pie, --coverage, -fopenmp,
+ *   -fsanitize) (`-Wl,-t`): crt files, libc/libgcc archives, linker scripts such as libc.so and what they name;
  * - the library search directories (`-print-search-dirs`), for resolving the build's `-l` flags.
  * The cache file is keyed by the driver's path and stat; each entry is re-verified by content on load.
  */
@@ -288,7 +289,7 @@ export class ToolchainCache {
     const st = fs.statSync(file);
     const real = fs.realpathSync(file);
     const rst = fs.statSync(real);
-    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v5`;
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v6`;
   }
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
@@ -504,6 +505,13 @@ export class ToolchainCache {
       ['-static'],
       ['-pthread', '-lm', '-ldl', '-lrt', '-lutil'],
       ['-static-libgcc'],
+      // flags that make the driver add start files or runtime libraries of their own
+      ['-ffast-math'], // crtfastmath.o (also -Ofast)
+      ['-pg'], // gcrt1.o
+      ['-static-pie'], // rcrt1.o
+      ['--coverage'], // libgcov.a
+      ['-fopenmp'], // libgomp, crtoffload*.o
+      ['-fsanitize=address,undefined'], // libasan, libubsan
     ];
     const found = new Set<string>();
     await Promise.all(
@@ -526,6 +534,13 @@ export class ToolchainCache {
       }),
     );
     fs.rmSync(tmp, { recursive: true, force: true });
+    // The driver itself reads libgomp.spec for an -fopenmp link (the linker's trace does not show it).
+    try {
+      const spec = (await run(driver, ['-print-file-name=libgomp.spec'], { env: this.hostEnv() })).stdout.trim();
+      if (path.isAbsolute(spec) && isFile(spec)) found.add(path.normalize(spec));
+    } catch {
+      // no OpenMP in this toolchain
+    }
     // Linker scripts name more files (libc.so -> libc.so.6, libc_nonshared.a, the loader).
     for (const f of [...found]) {
       if (!isLinkerScript(f)) continue;
