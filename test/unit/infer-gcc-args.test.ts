@@ -101,7 +101,21 @@ describe('gcc command lines', () => {
     assert.match(realReason(['--sysroot=/x', '-c', 'x.c']), /toolchain/);
     assert.match(realReason(['-c', 'x.m']), /language/);
     assert.match(realReason(['-Wl,-Map,out.map', 'x.o']), /linker/);
+    assert.match(realReason(['-Xlinker', '-Map', '-Xlinker', 'out.map', 'x.o']), /linker writes/);
     assert.match(realReason(['-gsplit-dwarf', '-c', 'x.c']), /dwo/);
+  });
+
+  it("reads the linker's script and symbol files however -Wl, and -Xlinker split them", () => {
+    const files = (args: string[]): string[] => parseGcc(['-shared', 'x.o', '-o', 'libx.so', ...args]).linkFiles;
+    assert.deepEqual(files(['-Wl,--version-script,a.map']), ['a.map']);
+    assert.deepEqual(files(['-Wl,--version-script=a.map']), ['a.map']);
+    // libtool's form: the option and its file in two -Wl, flags
+    assert.deepEqual(files(['-Wl,--version-script', '-Wl,a.map', '-Wl,-soname', '-Wl,libx.so.1']), ['a.map']);
+    assert.deepEqual(
+      files(['-Xlinker', '--dynamic-list', '-Xlinker', 'd.list', '-Xlinker', '-T', '-Xlinker', 's.ld']),
+      ['d.list', 's.ld'],
+    );
+    assert.deepEqual(files(['-T', 'gcc.ld', '-Wl,-z,now']), ['gcc.ld']);
   });
 
   it('recognises configure and CMake probes', () => {

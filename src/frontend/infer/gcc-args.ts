@@ -217,6 +217,8 @@ interface Parsing {
   sawM: boolean;
   dep: DepFlags;
   linkFiles: string[];
+  /** What -Wl, and -Xlinker hand the linker, in order (linkerArgs). */
+  ldArgs: string[];
 }
 
 /**
@@ -240,22 +242,25 @@ function setLang(c: Parsing, name: string): void {
   else c.xlang = l;
 }
 
-/** -Wl,a,b,c: options that make ld write or print more run the real tool; scripts it reads are inputs. */
-function linkerOptions(c: Parsing, flag: string): void {
-  const parts = flag.slice(4).split(',');
-  for (let k = 0; k < parts.length; k++) {
-    const p = parts[k]!;
+/**
+ * The linker's own arguments, in order, however the command split them (`-Wl,--version-script,x.map`,
+ * `-Wl,--version-script -Wl,x.map`, `-Xlinker --version-script -Xlinker x.map`): options that make ld write or
+ * print more run the real tool; the scripts and symbol files it reads are inputs.
+ */
+function linkerArgs(words: readonly string[], linkFiles: string[]): void {
+  for (let k = 0; k < words.length; k++) {
+    const p = words[k]!;
     if (
       /^(-Map|--Map|--out-implib|--dependency-file|-M$|--print-map|--trace$|-t$|--verbose|-v$|--version$|--help$|--plugin$)/.test(
         p,
       )
     )
-      real('the linker writes or prints more', flag);
+      real('the linker writes or prints more', p);
     const m =
       /^(?:--version-script|--dynamic-list|--script|-T|--retain-symbols-file|--just-symbols|-R)(?:=(.*))?$/.exec(p);
     if (m) {
-      const f = m[1] ?? parts[k + 1];
-      if (f !== undefined) c.linkFiles.push(f);
+      const f = m[1] ?? words[++k];
+      if (f !== undefined) linkFiles.push(f);
     }
   }
 }
@@ -363,9 +368,23 @@ const RULES: readonly Rule[] = [
       c.linkFiles.push(v!);
     },
   },
+  {
+    when: ['-Xlinker'],
+    takesArg: true,
+    cls: 'L',
+    apply: (c, _f, v) => {
+      c.ldArgs.push(v!);
+    },
+  },
   { when: [...WITH_ARG_L], takesArg: true, cls: 'L' },
   { when: /^-(L|l)./, cls: 'L' },
-  { when: /^-Wl,/, cls: 'L', apply: linkerOptions },
+  {
+    when: /^-Wl,/,
+    cls: 'L',
+    apply: (c, f) => {
+      c.ldArgs.push(...f.slice(4).split(','));
+    },
+  },
   { when: [...SINGLE_L], cls: 'L' },
   { when: ['-fuse-ld=bfd'], cls: 'L' },
   { when: /^-fuse-ld=/, real: 'a flag not modelled' },
@@ -400,6 +419,7 @@ export function parseGcc(args: string[]): GccCommand {
     sawM: false,
     dep: { md: false, mmd: false, mp: false, targets: [], only: false },
     linkFiles: [],
+    ldArgs: [],
   };
   const items: Item[] = [];
   const inputs: Input[] = [];
@@ -426,6 +446,7 @@ export function parseGcc(args: string[]): GccCommand {
     if (rule.cls) items.push({ kind: 'flag', flag: { cls: rule.cls, args: v === undefined ? [a] : [a, v] } });
   }
   if (c.sawM && !c.dep.md && !c.dep.mmd) c.dep.only = true;
+  linkerArgs(c.ldArgs, c.linkFiles);
   return {
     mode: c.mode,
     ...(c.output !== undefined ? { output: c.output } : {}),
