@@ -303,6 +303,23 @@ describe('gg infer', () => {
     for (let i = 0; i < flags.length; i++) assert.equal(shOk(dir, `./p${i}`), '45\n', flags[i]);
   });
 
+  it('-MD writes the dependency files gcc writes: none for a .s source (not preprocessed), one for .c and .S', () => {
+    const files = {
+      'a.s': '\t.text\n\tnop\n\t.section .note.GNU-stack,"",@progbits\n',
+      'b.c': '#include "b.h"\nint b = B;\n',
+      'b.h': '#define B 1\n',
+      'c.S': '#include "b.h"\n\t.text\n\tnop\n\t.section .note.GNU-stack,"",@progbits\n',
+    };
+    const cmds = 'cc -MD -MP -MF a.o.d -c a.s -o a.o && cc -MD -c b.c c.S';
+    const plain = cProject(files);
+    shOk(plain, cmds);
+    const dir = cProject(files);
+    shOk(dir, `gg infer sh -c '${cmds}'`);
+    for (const f of ['a.o.d', 'b.d', 'c.d'])
+      assert.equal(fs.existsSync(path.join(dir, f)), fs.existsSync(path.join(plain, f)), f);
+    assert.ok(!fs.existsSync(path.join(plain, 'a.o.d')) && fs.existsSync(path.join(plain, 'c.d')), 'premise');
+  });
+
   it('shared libraries (-shared -fPIC, -Wl,-soname) and LTO links become thunks', () => {
     const dir = cProject({
       'x.c': 'int x(void) { return 41; }\n',

@@ -28,7 +28,7 @@ import type { DeclaredFile } from './file-declarer.js';
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
 
 /** Version of recorded answers (and of fast answers, kept under a directory named after it). */
-export const ANSWER_VERSION = 2;
+export const ANSWER_VERSION = 3;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
 
@@ -217,7 +217,8 @@ export class GccModel {
     chains.forEach((c, i) => {
       const outName = outNames[i]!;
       if (cmd.mode !== 'link') answer.placeholders.push([path.resolve(req.cwd, outName), c.ref]);
-      if (cmd.dep.md || cmd.dep.mmd) {
+      // (gcc writes none for assembly it does not preprocess: a .s source)
+      if ((cmd.dep.md || cmd.dep.mmd) && c.source.lang !== 'assembler') {
         // as gcc names it: -MF, else after -o (one file for a whole compile-and-link: the last source's
         // list wins, as with gcc), else after the source
         const dfile = cmd.dep.mf ?? `${withoutExt(cmd.output ?? path.basename(c.source.path))}.d`;
