@@ -8,7 +8,8 @@
 # "plain" and "gg cold" include the project's configure step (configure, cmake, meson), run under gg infer
 # for gg; "gg warm" is the project's clean target, then the build again under gg infer with the memo of the
 # cold run (what a user's rebuild after `make clean` does). Any placeholder a step leaves (not objects) is
-# then forced with `gg force`, in the time.
+# then forced with `gg force`, in the time; finding those placeholders (a search of the whole tree that a
+# user never runs) is not.
 # Next to wall time, the CPU time (user + system) of each step's processes: other work on a shared machine
 # inflates it less than wall time, so its ratios say more there.
 # Logs of every step are kept in $GG_CORPUS_LOGS (default: a folder printed at the end); GG_KEEP_CORPUS=1
@@ -115,16 +116,20 @@ gg_variant() {
   # gg cold
   cpu c0 "$work/times"; t0=$(now)
   (cd "$G" && gg init >/dev/null && { [[ -z $conf ]] || gg infer bash -c "$conf"; } && gg infer $force bash -c "$build") > "$logs/$L.gg-infer.log" 2>&1; infer_rc=$?
+  t1=$(now); cpu c1 "$work/times"
   force_tree "$G" "$sandbox" > "$logs/$L.gg-force.log" 2>&1; force_rc=$?
-  t1=$(now); cold=$(secs "$t0" "$t1"); cpu c1 "$work/times"; cold_cpu=$(secs "$c0" "$c1")
+  cold=$(sum_secs "$t0" "$t1" "$FORCE_SECS"); cold_cpu=$(sum_secs "$c0" "$c1" "$FORCE_CPU")
   # commands run for real, and those of them that were not configure/CMake/Meson probes, queries or -E
   fellback=$(grep -oE '[0-9]+ commands? ran for real' "$logs/$L.gg-infer.log" | awk '{s+=$1} END{print s+0}')
   notprobe=$(grep -E '^ +[0-9]+  ' "$logs/$L.gg-infer.log" | grep -vE 'probe|query|\(-E\)|-M/-MM|no input files' | awk '{s+=$1} END{print s+0}')
   # gg warm: clean, infer again, force (all memoized)
   (cd "$G" && bash -c "$clean") > /dev/null 2>&1
   cpu c0 "$work/times"; t0=$(now)
-  (cd "$G" && gg infer $force bash -c "$build") > "$logs/$L.gg-warm.log" 2>&1 && force_tree "$G" "$sandbox" >> "$logs/$L.gg-warm.log" 2>&1; warm_rc=$?
-  t1=$(now); warm=$(secs "$t0" "$t1"); cpu c1 "$work/times"; warm_cpu=$(secs "$c0" "$c1")
+  (cd "$G" && gg infer $force bash -c "$build") > "$logs/$L.gg-warm.log" 2>&1; warm_rc=$?
+  t1=$(now); cpu c1 "$work/times"
+  FORCE_SECS=0 FORCE_CPU=0
+  ((warm_rc != 0)) || { force_tree "$G" "$sandbox" >> "$logs/$L.gg-warm.log" 2>&1; warm_rc=$?; }
+  warm=$(sum_secs "$t0" "$t1" "$FORCE_SECS"); warm_cpu=$(sum_secs "$c0" "$c1" "$FORCE_CPU")
   # objects too (untimed): they are memo hits by now
   force_tree "$G" "$sandbox" all >> "$logs/$L.gg-warm.log" 2>&1
   builds=no; ((plain_rc == 0 && infer_rc == 0 && force_rc == 0 && warm_rc == 0)) && builds=yes
