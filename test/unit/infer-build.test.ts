@@ -285,7 +285,7 @@ describe('gg infer', () => {
     assert.equal(shOk(dir, './prog'), '42\n');
   });
 
-  it('links whose flags add start files or runtime libraries (-ffast-math, -pg, --coverage, -fopenmp) build in the jail', () => {
+  it('links whose flags add start files or runtime libraries (-ffast-math, -pg, -fopenmp, ASan, UBSan) build in the jail', () => {
     const dir = cProject({
       'm.c': [
         '#include <stdio.h>',
@@ -296,11 +296,14 @@ describe('gg infer', () => {
         '',
       ].join('\n'),
     });
-    const flags = ['-ffast-math', '-pg', '--coverage', '-fopenmp'];
-    shOk(dir, flags.map((f, i) => `gg infer cc -O2 ${f} -o p${i} m.c`).join(' && '));
-    // (crtfastmath.o, gcrt1.o, libgcov.a and libgomp are files no plain link opens: undeclared, these fail)
-    assert.equal(forceJson(dir, flags.map((_, i) => `p${i}`).join(' ')).failed, 0);
-    for (let i = 0; i < flags.length; i++) assert.equal(shOk(dir, `./p${i}`), '45\n', flags[i]);
+    const flags = ['-ffast-math', '-pg', '-fopenmp', '-fsanitize=address,undefined'];
+    // (each output's name carries its flag: a name with '=' is no output tag, and must not become one)
+    const r = sh(dir, flags.map((f) => `gg infer cc -O2 ${f} -o p${f} m.c`).join(' && '));
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /[1-9]\d* commands? ran for real/, 'every compile and link is modelled');
+    // (crtfastmath.o, gcrt1.o, libgomp and libasan are files no plain link opens: undeclared, these fail)
+    assert.equal(forceJson(dir, flags.map((f) => `'p${f}'`).join(' ')).failed, 0);
+    for (const f of flags) assert.equal(shOk(dir, `ASAN_OPTIONS=detect_leaks=0 './p${f}'`), '45\n', f);
   });
 
   it('-MD writes the dependency files gcc writes: none for a .s source (not preprocessed), one for .c and .S', () => {

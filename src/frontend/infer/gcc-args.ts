@@ -104,6 +104,8 @@ const SINGLE_C = new Set([
   '-fpic',
   '-fPIE',
   '-fpie',
+  '-p', // profiling: mcount calls in the compile, gcrt1.o in the link (toolchain.ts traces it)
+  '-pg',
 ]);
 const QUERY =
   /^(--version|--help.*|-v|-###|-dump.*|-print-.*|--print-.*|-d[A-Z]+|-H|-Q|--target-help|-fsyntax-only|-time.*|-save-temps.*|-fdump-.*)$/;

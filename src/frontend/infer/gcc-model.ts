@@ -29,6 +29,12 @@ const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/',
 
 /** Version of recorded answers (and of fast answers, kept under a directory named after it). */
 export const ANSWER_VERSION = 3;
+/** An output tag for a file's name: a tag holds no '#' or '=' (ir/name.ts), which a name may (`-o x=y.o`). */
+function tagOf(name: string): string {
+  const t = name.replace(/[#=]/g, '_');
+  return t === '.' || t === '..' ? '_' : t;
+}
+
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
 
@@ -203,7 +209,7 @@ export class GccModel {
     // and a shared library at once): a placeholder renamed over the mount point made the compile fail. So a
     // link's objects get names of its own, after the link's output (no two commands make one output at once).
     const linkOut = path.basename(cmd.output ?? 'a.out').slice(0, 200);
-    const outTags = outNames.map((n, i) => (cmd.mode === 'link' ? `${linkOut}.gg-${i}.o` : path.basename(n)));
+    const outTags = outNames.map((n, i) => tagOf(cmd.mode === 'link' ? `${linkOut}.gg-${i}.o` : path.basename(n)));
     const chains = await Promise.all(sources.map((s, i) => this.chain(req, cmd, tc, cwdRel, s, upTo, outTags[i]!)));
 
     const isystem = flagsOf(cmd, ['P']).flatMap((f, i, all) =>
@@ -680,7 +686,18 @@ export class GccModel {
     chains: Chain[],
   ): Promise<WrittenThunk> {
     const linkArgs = flagsOf(cmd, ['C', 'G', 'M', 'L']);
-    if (linkArgs.some((a) => /^-f(sanitize|profile-arcs|openmp)|^--coverage/.test(a)))
+    // (the toolchain traces links with -fopenmp and with ASan and UBSan: their runtimes are declared)
+    if (
+      linkArgs.some(
+        (a) =>
+          /^-fprofile-arcs|^--coverage/.test(a) ||
+          (a.startsWith('-fsanitize=') &&
+            a
+              .slice(11)
+              .split(',')
+              .some((k) => k !== 'address' && k !== 'undefined')),
+      )
+    )
       real('a link with runtime libraries not in the toolchain');
     const args = [tc.driver];
     const values: ThunkInput[] = [];
