@@ -83,7 +83,18 @@ define() {
              build='ninja -C build' clean='ninja -C build clean' check='cd build && ctest -Q';;
     lzo2) pkg=lzo2 conf='./configure -q' build='make -j2' clean='make clean'
           check='examples/simple | grep -q "Simple compression test passed"';;
-    *) echo "corpus: unknown project $1 (known: ${ALL[*]} json-c brotli libyaml lzo2)" >&2; return 1;;
+    # assembly from .S files (with libtool), and a version script handed over as -Wl,--version-script -Wl,FILE
+    libffi) pkg=libffi conf='./configure -q' build='make -j2' clean='make clean'
+            check='d=$(dirname */fficonfig.h); for t in float va_1 struct1 many; do gcc -I$d/include -I$d -Itestsuite/libffi.call testsuite/libffi.call/$t.c -L$d/.libs -lffi -o t-$t && LD_LIBRARY_PATH=$d/.libs ./t-$t >/dev/null || exit 1; done';;
+    # .s files made by m4 (compiled with -MD), tables made by programs the build links and runs
+    nettle) pkg=nettle conf='./configure -q' build='make -j2' clean='make clean'
+            check='echo abc | LD_LIBRARY_PATH=.lib tools/nettle-hash -a sha256 | tr -d " " | grep -q ^edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb';;
+    # test programs linked with -ffast-math (crtfastmath.o)
+    libogg) pkg=libogg conf='./configure -q' build='make -j2' clean='make clean' check='make check';;
+    # two makefiles: a shared library of -fpic objects, then the static one and the programs
+    bzip2) pkg=bzip2 build='make -j2 -f Makefile-libbz2_so && make clean && make -j2' clean='make clean'
+           check='make test';;
+    *) echo "corpus: unknown project $1 (known: ${ALL[*]} json-c brotli libyaml lzo2 libffi nettle libogg bzip2)" >&2; return 1;;
   esac
 }
 

@@ -12,9 +12,9 @@
  *        |  "A\n"          exec argv[1] with argv[1..] and the real PATH (a program the build runs through
  *                          a placeholder's `#!/usr/bin/env gg-force-and-run`, forced into place by the server)
  *        |  "I\n"          exec the intercepted tool itself (below), keeping PATH
- * As gg-force-and-run (or an intercepted tool) the client adds GG_INFER_STDIN=null|closed|other to the
- * environment it sends: a run can be answered from its memoized output only when it cannot be reading its
- * standard input.
+ * As gg-force-and-run (or an intercepted tool) the client adds GG_INFER_STDIN=null|closed|file:DEV:INO:PATH|
+ * other to the environment it sends: a run can be answered from its memoized output only when it cannot be
+ * reading its standard input, or reads a file from its start (declared as the run's input).
  *
  * Interception of tools the build names by absolute path (intercept.ts). Run as `gg-infer-intercept -- CMD`,
  * the client makes a private mount namespace (a slave of the host's, so later host mounts still show),
@@ -344,10 +344,21 @@ int main(int argc, char **argv) {
   for (char **e = environ; *e; e++) puts0(&req, *e);
   if (runner) {
     struct stat in, null;
-    const char *kind = "other";
-    if (fstat(0, &in) != 0) kind = "closed";
-    else if (S_ISCHR(in.st_mode) && stat("/dev/null", &null) == 0 && in.st_rdev == null.st_rdev) kind = "null";
-    puts0(&req, kind[0] == 'n' ? "GG_INFER_STDIN=null" : kind[0] == 'c' ? "GG_INFER_STDIN=closed" : "GG_INFER_STDIN=other");
+    char line[PATH_MAX + 96], file[PATH_MAX];
+    ssize_t n;
+    snprintf(line, sizeof line, "GG_INFER_STDIN=other");
+    if (fstat(0, &in) != 0) snprintf(line, sizeof line, "GG_INFER_STDIN=closed");
+    else if (S_ISCHR(in.st_mode) && stat("/dev/null", &null) == 0 && in.st_rdev == null.st_rdev)
+      snprintf(line, sizeof line, "GG_INFER_STDIN=null");
+    else if (S_ISREG(in.st_mode) && lseek(0, 0, SEEK_CUR) == 0 &&
+             (n = readlink("/proc/self/fd/0", file, sizeof file - 1)) > 0 && n < (ssize_t)sizeof file - 1 &&
+             file[0] == '/') {
+      /* a file read from its start (`prog < in`): its device and inode let the server check it names this file */
+      file[n] = 0;
+      snprintf(line, sizeof line, "GG_INFER_STDIN=file:%llu:%llu:%s", (unsigned long long)in.st_dev,
+               (unsigned long long)in.st_ino, file);
+    }
+    puts0(&req, line);
   }
   if (write_all(fd, req.p, req.n) != 0) exec_fallback(tool, argv);
   shutdown(fd, SHUT_WR);

@@ -29,14 +29,26 @@ const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/',
 
 /** Version of recorded answers (and of fast answers, kept under a directory named after it). */
 export const ANSWER_VERSION = 3;
+/** Answers kept per command (see recordAnswer). */
+const ANSWERS_PER_KEY = 4;
+/** Sanitizers whose runtimes the toolchain declares (toolchain.ts traces a link with them). */
+const DECLARED_SANITIZERS = new Set(['address', 'undefined']);
+
 /** An output tag for a file's name: a tag holds no '#' or '=' (ir/name.ts), which a name may (`-o x=y.o`). */
 function tagOf(name: string): string {
   const t = name.replace(/[#=]/g, '_');
   return t === '.' || t === '..' ? '_' : t;
 }
 
-/** Answers kept per command (see recordAnswer). */
-const ANSWERS_PER_KEY = 4;
+/** A link flag that adds a runtime library the toolchain does not declare. */
+function undeclaredRuntime(flag: string): boolean {
+  if (flag.startsWith('-fsanitize='))
+    return flag
+      .slice(11)
+      .split(',')
+      .some((k) => !DECLARED_SANITIZERS.has(k));
+  return /^-fprofile-arcs|^--coverage/.test(flag);
+}
 
 /** Largest memoized link result put in place (or copied, for a program) at infer time; larger ones stay placeholders. */
 const PLACE_MAX_BYTES = 2 * 1024 * 1024;
@@ -686,19 +698,7 @@ export class GccModel {
     chains: Chain[],
   ): Promise<WrittenThunk> {
     const linkArgs = flagsOf(cmd, ['C', 'G', 'M', 'L']);
-    // (the toolchain traces links with -fopenmp and with ASan and UBSan: their runtimes are declared)
-    if (
-      linkArgs.some(
-        (a) =>
-          /^-fprofile-arcs|^--coverage/.test(a) ||
-          (a.startsWith('-fsanitize=') &&
-            a
-              .slice(11)
-              .split(',')
-              .some((k) => k !== 'address' && k !== 'undefined')),
-      )
-    )
-      real('a link with runtime libraries not in the toolchain');
+    if (linkArgs.some(undeclaredRuntime)) real('a link with runtime libraries not in the toolchain');
     const args = [tc.driver];
     const values: ThunkInput[] = [];
     const thunks: ThunkInput[] = [];

@@ -9,7 +9,8 @@
  * (a program that reads anything else fails there, and then runs for real), it must exit 0, and a listing
  * of the jail's working directory taken after the run must show no file it wrote besides standard output
  * (a program writing files runs for real). Standard input must be /dev/null or closed (as under ninja, or
- * make's `<  /dev/null`). Anything else runs the real program, as before.
+ * make's `<  /dev/null`), or a file the run reads from its start (`prog < table.in`: declared as an input).
+ * Anything else runs the real program, as before.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,13 +32,31 @@ const DROPPED_ENV =
 /**
  * Runs the program's argv under sh, stdout into STDOUT (in the start directory), then lists every file and
  * symbolic link left in the working directory (`$1` leads from the start directory to it) into LISTING.
+ * With `stdin`, the program reads the file `$2` (then its argv follows) as its standard input.
  */
-const SCRIPT = [
-  `up=$1; shift; "$@" > ${STDOUT} || exit`,
-  `here=$(pwd); cd "./$up" || exit`,
-  `w() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do if [ -L "$f" ] || [ -f "$f" ]; then printf '%s\\n' "$f"; elif [ -d "$f" ]; then w "$f"; fi; done; }`,
-  `w . > "$here/${LISTING}"`,
-].join('\n');
+function script(stdin: boolean): string {
+  return [
+    stdin ? `up=$1; in=$2; shift 2; "$@" < "$in" > ${STDOUT} || exit` : `up=$1; shift; "$@" > ${STDOUT} || exit`,
+    `here=$(pwd); cd "./$up" || exit`,
+    `w() { for f in "$1"/* "$1"/.[!.]* "$1"/..?*; do if [ -L "$f" ] || [ -f "$f" ]; then printf '%s\\n' "$f"; elif [ -d "$f" ]; then w "$f"; fi; done; }`,
+    `w . > "$here/${LISTING}"`,
+  ].join('\n');
+}
+
+/**
+ * The file a run reads as its standard input (the client's GG_INFER_STDIN=file:DEV:INO:PATH), when PATH is still
+ * that file; undefined for no input (/dev/null, closed). Anything else (a pipe, a terminal, a file read from
+ * elsewhere than its start, or replaced since) runs the real program.
+ */
+function stdinFile(stdin: string | undefined): string | undefined {
+  if (stdin === 'null' || stdin === 'closed') return undefined;
+  const m = stdin === undefined ? null : /^file:(\d+):(\d+):(\/.*)$/s.exec(stdin);
+  if (m === null) real('a program run that may read its standard input');
+  const st = fs.statSync(m[3]!, { throwIfNoEntry: false, bigint: true });
+  if (!st?.isFile() || st.dev !== BigInt(m[1]!) || st.ino !== BigInt(m[2]!))
+    real('a program run whose standard input is not the file it names', m[3]);
+  return m[3]!;
+}
 
 export interface RunAnswer {
   status: number;
@@ -62,8 +81,7 @@ export class RunModel {
 
   async run(req: ModelRequest): Promise<RunAnswer> {
     if (this.sandbox !== 'bwrap') real('a program run (memoized only in the bubblewrap jail)');
-    const stdin = req.env['GG_INFER_STDIN'];
-    if (stdin !== 'null' && stdin !== 'closed') real('a program run that may read its standard input');
+    const stdin = stdinFile(req.env['GG_INFER_STDIN']);
     if (req.env['LD_LIBRARY_PATH'] || req.env['LD_PRELOAD']) real('a program run with LD_LIBRARY_PATH or LD_PRELOAD');
     const given = req.argv[1];
     if (given === undefined) real('gg-force-and-run without a program');
@@ -91,6 +109,15 @@ export class RunModel {
       if (!st.isFile()) real('a program run with a directory or device argument', a);
       const d = this.ctx.declarer.declare(a, req.cwd);
       (d.kind === 'thunk' ? thunks : values).push(d.input);
+    }
+    // A file it reads as standard input is declared as an argument naming it would be (one in the project by
+    // its relative name: the jail has the project elsewhere), and handed to the script by that name.
+    const stdinArg: string[] = [];
+    if (stdin !== undefined) {
+      const named = this.ctx.declarer.underRoot(stdin) === undefined ? stdin : path.relative(req.cwd, stdin);
+      const d = this.ctx.declarer.declare(named, req.cwd);
+      (d.kind === 'thunk' ? thunks : values).push(d.input);
+      stdinArg.push(named);
     }
     const relNames = new Set([...values, ...thunks].map((i) => i.filename!).filter((f) => !path.isAbsolute(f)));
     if (relNames.has(path.join(cwdRel, STDOUT)) || relNames.has(path.join(cwdRel, LISTING)))
@@ -121,7 +148,7 @@ export class RunModel {
             .join('/');
     const t = this.ctx.builder.thunk({
       function: sh.name,
-      args: ['/bin/sh', '-c', SCRIPT, 'sh', up, given, ...req.argv.slice(2)],
+      args: ['/bin/sh', '-c', script(stdin !== undefined), 'sh', up, ...stdinArg, given, ...req.argv.slice(2)],
       env,
       values,
       thunks,
