@@ -58,7 +58,7 @@ function toolchainOf(store: LocalStore, d: FakeDriver): Toolchain {
     preprocess: [],
     compile: [input(d.driver), input(d.cc1), input(d.cc1plus)],
     assemble: [],
-    linking: () => Promise.resolve({ link: [], libDirs: [] }),
+    linking: () => Promise.resolve({ link: [], libDirs: [], extras: {} }),
     env: [],
     propers: [d.cc1, d.cc1plus],
   };

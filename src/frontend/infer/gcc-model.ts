@@ -22,7 +22,7 @@ import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.
 import type { HeaderList } from './header-deps.js';
 import { knownResult } from './known-outputs.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
-import { isLinkerScript, linkerScriptRefs, type Toolchain } from './toolchain.js';
+import { isLinkerScript, linkerScriptRefs, linkExtrasOf, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
@@ -31,7 +31,7 @@ const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/',
 export const ANSWER_VERSION = 3;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
-/** Sanitizers whose runtimes the toolchain declares (toolchain.ts traces a link with them). */
+/** Sanitizers whose runtimes the toolchain declares (toolchain.ts LINK_EXTRAS traces a link with them). */
 const DECLARED_SANITIZERS = new Set(['address', 'undefined']);
 
 /** An output tag for a file's name: a tag holds no '#' or '=' (ir/name.ts), which a name may (`-o x=y.o`). */
@@ -754,7 +754,9 @@ export class GccModel {
     for (const list of await Promise.all(extra)) values.push(...list);
     const linkEnv = thunkEnv(tc, req);
     if (linkEnv !== tc.env) values.push(this.ctx.declarer.declareAbsolute(UTF8_CTYPE));
-    const t = this.toolInputs(tc, linking.link);
+    // the files the driver adds for this link's flags (crtfastmath.o for -ffast-math, libgomp for -fopenmp...)
+    const extras = linkExtrasOf(linkArgs).flatMap((e) => linking.extras[e] ?? []);
+    const t = this.toolInputs(tc, [...linking.link, ...extras]);
     return this.thunk({
       function: tc.driverName,
       args,

@@ -4,9 +4,10 @@
  *
  * - programs: the driver, `-print-prog-name` of cc1/cc1plus/collect2/lto-wrapper/lto1/as/ld, the LTO plugin;
  * - their shared libraries and the dynamic loader (ldd);
- * - what the linker opens for a plain, a shared, a static, a -pthread -lm and (for C++) a C++ link, and for
- *   links with flags that add files of their own (-ffast-math, -pg, -static-pie, --coverage, -fopenmp,
- *   -fsanitize) (`-Wl,-t`): crt files, libc/libgcc archives, linker scripts such as libc.so and what they name;
+ * - what the linker opens for a plain, a shared, a static, a -pthread -lm and (for C++) a C++ link
+ *   (`-Wl,-t`): crt files, libc/libgcc archives, linker scripts such as libc.so and what they name; and, apart,
+ *   what links with flags that add files of their own open beyond that (LINK_EXTRAS: only a link with such a
+ *   flag declares them);
  * - the library search directories (`-print-search-dirs`), for resolving the build's `-l` flags.
  * The cache file is keyed by the driver's path and stat; each entry is re-verified by content on load.
  */
@@ -40,13 +41,46 @@ export interface Toolchain {
    * started in the background as soon as the compile part is known: a build's first compile need not wait
    * for it, and its first link comes after compiles.
    */
-  linking(): Promise<{ link: ThunkInput[]; libDirs: string[] }>;
+  linking(): Promise<{ link: ThunkInput[]; libDirs: string[]; extras: Partial<Record<LinkExtra, ThunkInput[]>> }>;
   env: string[];
   /**
    * The compiler propers in `compile` (cc1, cc1plus; each ~35 MB): a compile declares only those its driver
    * runs for its source's language (`propersFor`), so a C build never stores or stages cc1plus.
    */
   propers: string[];
+}
+
+/**
+ * Link flags that make the driver add files of its own (gcc's specs), each traced by a link of its own: a link
+ * with such a flag (linkExtrasOf) declares what that link opened beyond the plain ones.
+ */
+export const LINK_EXTRAS = {
+  'fast-math': ['-ffast-math'], // crtfastmath.o (also -Ofast, -funsafe-math-optimizations)
+  pg: ['-pg'], // gcrt1.o
+  'static-pie': ['-static-pie'], // rcrt1.o
+  openmp: ['-fopenmp'], // libgomp, crtoffload*.o (and the libgomp.spec the driver reads)
+  sanitize: ['-fsanitize=address,undefined'], // libasan, libubsan
+} as const;
+export type LinkExtra = keyof typeof LINK_EXTRAS;
+
+/** The LINK_EXTRAS a link's flags call for. */
+export function linkExtrasOf(flags: readonly string[]): LinkExtra[] {
+  const out = new Set<LinkExtra>();
+  for (const f of flags) {
+    if (f === '-ffast-math' || f === '-Ofast' || f === '-funsafe-math-optimizations' || f === '-mdaz-ftz')
+      out.add('fast-math');
+    else if (f === '-p' || f === '-pg') out.add('pg');
+    else if (f === '-static-pie') out.add('static-pie');
+    else if (f === '-fopenmp' || f === '-fopenacc' || f.startsWith('-ftree-parallelize-loops=')) out.add('openmp');
+    else if (f.startsWith('-fsanitize=')) out.add('sanitize');
+  }
+  return [...out];
+}
+
+interface LinkPart {
+  files: string[];
+  libDirs: string[];
+  extras?: Partial<Record<LinkExtra, string[]>>;
 }
 
 /** Which compiler made an object: its compile thunk's function (driver) hash and the driver's file name. */
@@ -64,7 +98,7 @@ interface CachedToolchain {
   common: string[];
   linkProgs: string[];
   /** The link part, once discovered. */
-  link?: { files: string[]; libDirs: string[] };
+  link?: LinkPart;
   propers: string[];
   /** GCC's LTO plugin (-print-file-name=liblto_plugin.so), when the driver is GCC's. */
   ltoPlugin?: string;
@@ -289,7 +323,7 @@ export class ToolchainCache {
     const st = fs.statSync(file);
     const real = fs.realpathSync(file);
     const rst = fs.statSync(real);
-    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v6`;
+    return `${file}|${real}|${rst.size}|${rst.mtimeMs}|${st.ino}|v7`;
   }
 
   private async loadCompiler(tool: string): Promise<Toolchain> {
@@ -321,7 +355,11 @@ export class ToolchainCache {
             save(file, c);
             return link;
           })
-    ).then((l) => ({ link: inputs(l.files), libDirs: l.libDirs }));
+    ).then((l) => ({
+      link: inputs(l.files),
+      libDirs: l.libDirs,
+      extras: Object.fromEntries(Object.entries(l.extras ?? {}).map(([k, v]) => [k, inputs(v)])),
+    }));
     linkPart.catch(() => {}); // (reported to the link that awaits it)
     return {
       driver: c.driver,
@@ -455,21 +493,31 @@ export class ToolchainCache {
     };
   }
 
-  /** The link part: what the linker opens for typical links, the libraries of it all, the search directories. */
-  private async discoverLink(tool: string, c: CachedToolchain): Promise<{ files: string[]; libDirs: string[] }> {
+  /**
+   * The link part: what the linker opens for typical links, the libraries of it all, the search directories;
+   * and apart, what each of LINK_EXTRAS adds.
+   */
+  private async discoverLink(tool: string, c: CachedToolchain): Promise<LinkPart> {
     const env = this.hostEnv();
-    const [linkFiles, libDirs, linkLibs] = await Promise.all([
+    const [traced, libDirs, linkLibs] = await Promise.all([
       this.traceLinks(tool, c.driver),
       this.libraryDirs(c.driver),
       sharedLibraries([c.driver, ...c.linkProgs], env),
     ]);
-    const traceLibs = await sharedLibraries(
-      linkFiles.filter((f) => /\.so(\.|$)/.test(f)),
-      env,
-    );
-    const files = uniq([...c.common, ...c.linkProgs, ...linkLibs, ...linkFiles, ...traceLibs]);
-    for (const p of files) c.names[p] ??= this.files.put(p);
-    return { files, libDirs };
+    const withLibs = async (list: string[]): Promise<string[]> => [
+      ...list,
+      ...(await sharedLibraries(
+        list.filter((f) => /\.so(\.|$)/.test(f)),
+        env,
+      )),
+    ];
+    const files = uniq([...c.common, ...c.linkProgs, ...linkLibs, ...(await withLibs(traced.files))]);
+    const base = new Set(files);
+    const extras: Partial<Record<LinkExtra, string[]>> = {};
+    for (const [k, list] of Object.entries(traced.extras) as [LinkExtra, string[]][])
+      extras[k] = uniq(await withLibs(list)).filter((f) => !base.has(f));
+    for (const p of [...files, ...Object.values(extras).flat()]) c.names[p] ??= this.files.put(p);
+    return { files, libDirs, extras };
   }
 
   private async libraryDirs(driver: string): Promise<string[]> {
@@ -489,8 +537,14 @@ export class ToolchainCache {
     });
   }
 
-  /** Files the linker opens for typical links (crt files, libc, libgcc, linker scripts). */
-  private async traceLinks(tool: string, driver: string): Promise<string[]> {
+  /**
+   * Files the linker opens for typical links (crt files, libc, libgcc, linker scripts), and apart, what a link
+   * with each of LINK_EXTRAS opens beyond those.
+   */
+  private async traceLinks(
+    tool: string,
+    driver: string,
+  ): Promise<{ files: string[]; extras: Partial<Record<LinkExtra, string[]>> }> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gg-infer-trace-'));
     const cxx = /\+\+/.test(tool);
     const src = path.join(tmp, cxx ? 't.cc' : 't.c');
@@ -498,24 +552,18 @@ export class ToolchainCache {
       src,
       cxx ? '#include <iostream>\nint main(){std::cout<<1;return 0;}\n' : 'int main(void){return 0;}\n',
     );
-    const variants: string[][] = [
-      [],
-      ['-shared', '-fPIC'],
-      ['-no-pie'],
-      ['-static'],
-      ['-pthread', '-lm', '-ldl', '-lrt', '-lutil'],
-      ['-static-libgcc'],
-      // flags that make the driver add start files or runtime libraries of their own
-      ['-ffast-math'], // crtfastmath.o (also -Ofast)
-      ['-pg'], // gcrt1.o
-      ['-static-pie'], // rcrt1.o
-      ['--coverage'], // libgcov.a
-      ['-fopenmp'], // libgomp, crtoffload*.o
-      ['-fsanitize=address,undefined'], // libasan, libubsan
+    const variants: [LinkExtra | undefined, readonly string[]][] = [
+      [undefined, []],
+      [undefined, ['-shared', '-fPIC']],
+      [undefined, ['-no-pie']],
+      [undefined, ['-static']],
+      [undefined, ['-pthread', '-lm', '-ldl', '-lrt', '-lutil']],
+      [undefined, ['-static-libgcc']],
+      ...(Object.entries(LINK_EXTRAS) as [LinkExtra, readonly string[]][]),
     ];
-    const found = new Set<string>();
-    await Promise.all(
-      variants.map(async (v, i) => {
+    const opened = await Promise.all(
+      variants.map(async ([, v], i) => {
+        const found = new Set<string>();
         let out = '';
         try {
           const r = await run(driver, [...v, src, '-o', path.join(tmp, `out${i}`), '-Wl,-t'], {
@@ -524,29 +572,39 @@ export class ToolchainCache {
           });
           out = r.stdout + r.stderr;
         } catch {
-          return; // a variant this toolchain cannot do (e.g. no static libc): its files are not needed
+          return found; // a variant this toolchain cannot do (e.g. no static libc): its files are not needed
         }
         for (const m of out.matchAll(/\/[^\s():]+/g)) {
           const p = path.normalize(m[0]);
           if (p.startsWith(tmp) || !isFile(p)) continue;
           found.add(p);
         }
+        // Linker scripts name more files (libc.so -> libc.so.6, libc_nonshared.a, the loader).
+        for (const f of [...found]) {
+          if (!isLinkerScript(f)) continue;
+          for (const p of linkerScriptRefs(fs.readFileSync(f, 'latin1')).paths)
+            if (isFile(p)) found.add(path.normalize(p));
+        }
+        return found;
       }),
     );
     fs.rmSync(tmp, { recursive: true, force: true });
+    const files = new Set<string>();
+    const extras: Partial<Record<LinkExtra, string[]>> = {};
+    variants.forEach(([extra], i) => {
+      if (extra === undefined) for (const f of opened[i]!) files.add(f);
+    });
+    variants.forEach(([extra], i) => {
+      if (extra !== undefined) extras[extra] = [...opened[i]!].filter((f) => !files.has(f));
+    });
     // The driver itself reads libgomp.spec for an -fopenmp link (the linker's trace does not show it).
     try {
       const spec = (await run(driver, ['-print-file-name=libgomp.spec'], { env: this.hostEnv() })).stdout.trim();
-      if (path.isAbsolute(spec) && isFile(spec)) found.add(path.normalize(spec));
+      if (path.isAbsolute(spec) && isFile(spec)) (extras.openmp ??= []).push(path.normalize(spec));
     } catch {
       // no OpenMP in this toolchain
     }
-    // Linker scripts name more files (libc.so -> libc.so.6, libc_nonshared.a, the loader).
-    for (const f of [...found]) {
-      if (!isLinkerScript(f)) continue;
-      for (const p of linkerScriptRefs(fs.readFileSync(f, 'latin1')).paths) if (isFile(p)) found.add(path.normalize(p));
-    }
-    return [...found];
+    return { files: [...files], extras };
   }
 
   /**
