@@ -301,6 +301,22 @@ describe('gg infer', () => {
     const r = sh(dir, flags.map((f) => `gg infer cc -O2 ${f} -o p${f} m.c`).join(' && '));
     assert.equal(r.status, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /[1-9]\d* commands? ran for real/, 'every compile and link is modelled');
+    // Each link declares what its own flag adds, and no other flag's files (libasan alone is 8 MB).
+    const declared = (target: string): string[] =>
+      (JSON.parse(shOk(dir, `gg describe --json '${target}'`)) as { values: string[] }).values.map((v) =>
+        path.basename(v.slice(v.indexOf('=') + 1)),
+      );
+    const adds = ['crtfastmath.o', 'gcrt1.o', 'libgomp.spec', /^libasan\.so/] as const;
+    flags.forEach((f, i) => {
+      const names = declared(`p${f}`);
+      adds.forEach((a, j) =>
+        assert.equal(
+          names.some((n) => (typeof a === 'string' ? n === a : a.test(n))),
+          i === j,
+          `p${f} declares ${String(a)}: ${i === j}`,
+        ),
+      );
+    });
     // (crtfastmath.o, gcrt1.o, libgomp and libasan are files no plain link opens: undeclared, these fail)
     assert.equal(forceJson(dir, flags.map((f) => `'p${f}'`).join(' ')).failed, 0);
     for (const f of flags) assert.equal(shOk(dir, `ASAN_OPTIONS=detect_leaks=0 './p${f}'`), '45\n', f);
