@@ -22,7 +22,7 @@ import { dependCompile, dependModeFits, type DependCompile } from './gcc-depend.
 import type { HeaderList } from './header-deps.js';
 import { knownResult } from './known-outputs.js';
 import { real, RunRealTool, type InferContext, type ModelAnswer, type ModelRequest } from './model.js';
-import { isLinkerScript, linkerScriptRefs, linkExtrasOf, type Toolchain } from './toolchain.js';
+import { isLinkerScript, linkerScriptRefs, linkExtrasOf, TRACED_SANITIZERS, type Toolchain } from './toolchain.js';
 import type { DeclaredFile } from './file-declarer.js';
 
 const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/', '/usr/lib/llvm'];
@@ -31,8 +31,8 @@ const SYSTEM_INCLUDE = ['/usr/include/', '/usr/local/include/', '/usr/lib/gcc/',
 export const ANSWER_VERSION = 3;
 /** Answers kept per command (see recordAnswer). */
 const ANSWERS_PER_KEY = 4;
-/** Sanitizers whose runtimes the toolchain declares (toolchain.ts LINK_EXTRAS traces a link with them). */
-const DECLARED_SANITIZERS = new Set(['address', 'undefined']);
+/** Sanitizers whose runtimes the toolchain declares (toolchain.ts traces a link with them). */
+const DECLARED_SANITIZERS = new Set(TRACED_SANITIZERS);
 
 /** An output tag for a file's name: a tag holds no '#' or '=' (ir/name.ts), which a name may (`-o x=y.o`). */
 function tagOf(name: string): string {

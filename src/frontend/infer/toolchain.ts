@@ -50,6 +50,9 @@ export interface Toolchain {
   propers: string[];
 }
 
+/** The sanitizers whose runtimes LINK_EXTRAS.sanitize traces: a link asking for any other runs for real. */
+export const TRACED_SANITIZERS: readonly string[] = ['address', 'undefined'];
+
 /**
  * Link flags that make the driver add files of its own (gcc's specs), each traced by a link of its own: a link
  * with such a flag (linkExtrasOf) declares what that link opened beyond the plain ones.
@@ -59,7 +62,7 @@ export const LINK_EXTRAS = {
   pg: ['-pg'], // gcrt1.o
   'static-pie': ['-static-pie'], // rcrt1.o
   openmp: ['-fopenmp'], // libgomp, crtoffload*.o (and the libgomp.spec the driver reads)
-  sanitize: ['-fsanitize=address,undefined'], // libasan, libubsan
+  sanitize: [`-fsanitize=${TRACED_SANITIZERS.join(',')}`], // libasan, libubsan
 } as const;
 export type LinkExtra = keyof typeof LINK_EXTRAS;
 
