@@ -26,6 +26,8 @@ force=--force
 [[ ${GG_CORPUS_FORCE:-1} == 1 ]] || force=""
 getsrc=${GET_SOURCE:-$here/../shared/tools/get-source}
 ALL=(lua git zlib zstd duktape cjson fmtlib fribidi bc jansson lz4)
+# tried beyond the corpus, as a new user would: run by name only
+BY_NAME=(json-c brotli libyaml lzo2 libffi nettle libogg bzip2)
 projects=("$@")
 ((${#projects[@]})) || projects=("${ALL[@]}")
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/gg-corpus-XXXXXX")
@@ -94,7 +96,7 @@ define() {
     # two makefiles: a shared library of -fpic objects, then the static one and the programs
     bzip2) pkg=bzip2 build='make -j2 -f Makefile-libbz2_so && make clean && make -j2' clean='make clean'
            check='make test';;
-    *) echo "corpus: unknown project $1 (known: ${ALL[*]} json-c brotli libyaml lzo2 libffi nettle libogg bzip2)" >&2; return 1;;
+    *) echo "corpus: unknown project $1 (known: ${ALL[*]} ${BY_NAME[*]})" >&2; return 1;;
   esac
 }
 
