@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
-import { JailCgroups, type JailCgroup } from './jail-cgroups.js';
+import { JailCgroups, type JailCgroup, type JailCgroupCounters } from './jail-cgroups.js';
 import { markReapedCpu, takeReapedCpuMs } from './reaped-cpu.js';
 import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
@@ -48,7 +48,8 @@ const FD_ARGS = 7;
 const FD_INFO = 8;
 /** Above this size, bubblewrap's options go through --args (a file) rather than the command line. */
 const ARGS_FILE_THRESHOLD = 64 * 1024;
-const PIDS_POLL_MS = 20;
+const PIDS_POLL_FIRST_MS = 20;
+const PIDS_POLL_MAX_MS = 320;
 const OUTPUT_WATCH_FIRST_MS = 200;
 const OUTPUT_WATCH_MAX_MS = 2000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -366,13 +367,14 @@ export class BwrapSandbox implements Sandbox {
     const watch = new JailWatch(jail, req, slot, cgroup);
     const { code, signal, report } = await jail.ended.finally(() => watch.stop());
     // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
+    const counters = cgroup?.counters();
     return {
       exitCode: code,
       signal,
-      ...watch.verdict(),
+      ...watch.verdict(counters),
       report,
       wallMs: performance.now() - start,
-      ...cpuOf(cgroup?.counters().cpuUsec),
+      ...cpuOf(counters?.cpuUsec),
       logStart,
     };
   }
@@ -527,7 +529,7 @@ function startFailure(e: unknown): GgError {
 class JailWatch {
   private limit: LimitBroken | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly pidsPoll: NodeJS.Timeout | undefined;
+  private pidsPoll: NodeJS.Timeout | undefined;
   private outputWatch: NodeJS.Timeout | undefined;
   private readonly onAbort = (): void => this.kill('cancelled');
 
@@ -547,12 +549,16 @@ class JailWatch {
     if (req.abort?.aborted) this.onAbort();
     req.abort?.addEventListener('abort', this.onAbort, { once: true });
     // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
-    this.pidsPoll = cgroup
-      ? setInterval(() => {
-          if (cgroup.counters().forksRefused > 0) this.kill('processes');
-        }, PIDS_POLL_MS)
-      : undefined;
+    if (cgroup) this.watchForks(cgroup, PIDS_POLL_FIRST_MS);
     this.watchOutput(OUTPUT_WATCH_FIRST_MS);
+  }
+
+  /** Polled more rarely as the run goes on: a compile of a few hundred ms is looked at ~5 times, not 20. */
+  private watchForks(cgroup: JailCgroup, delay: number): void {
+    this.pidsPoll = setTimeout(() => {
+      if (cgroup.forksRefused() > 0) this.kill('processes');
+      else this.watchForks(cgroup, Math.min(delay * 2, PIDS_POLL_MAX_MS));
+    }, delay);
   }
 
   private watchOutput(delay: number): void {
@@ -583,14 +589,13 @@ class JailWatch {
 
   stop(): void {
     clearTimeout(this.timer);
-    clearInterval(this.pidsPoll);
+    clearTimeout(this.pidsPoll);
     clearTimeout(this.outputWatch);
     this.req.abort?.removeEventListener('abort', this.onAbort);
   }
 
   /** Which limit the run broke, if any: also when the program survived it (a shell goes on after `dd` dies of SIGXFSZ). */
-  verdict(): { limit?: LimitBroken } {
-    const counters = this.cgroup?.counters();
+  verdict(counters: JailCgroupCounters | undefined): { limit?: LimitBroken } {
     let broken = this.limit;
     if (broken === undefined && counters && counters.forksRefused > 0) broken = 'processes';
     if (broken === undefined && counters && counters.oomKills > 0) broken = 'memory';
