@@ -46,6 +46,9 @@ export function placeholderRef(file: string): string | undefined {
 export class FileDeclarer {
   /** Files outside the root (system headers, libraries) do not change during one infer run. */
   private readonly outside = new Map<string, string>();
+  /** The same for their stat states (only those the hash cache names) and their declarations. */
+  private readonly outsideStamps = new Map<string, { st: fs.BigIntStats; name: string }>();
+  private readonly outsideInputs = new Map<string, ThunkInput>();
   /** Blobs known to be in the store during this run. */
   private readonly stored = new Set<string>();
 
@@ -116,7 +119,13 @@ export class FileDeclarer {
 
   /** A file's stat and the name its hash cache (the pool's for files outside the root) has for that state. */
   stamped(abs: string): { st: fs.BigIntStats; name: string } | undefined {
-    return this.underRoot(abs) === undefined ? this.files.stamped(abs) : this.store.hashCache.stamped(abs);
+    if (this.underRoot(abs) !== undefined) return this.store.hashCache.stamped(abs);
+    let known = this.outsideStamps.get(abs);
+    if (known === undefined) {
+      known = this.files.stamped(abs);
+      if (known !== undefined) this.outsideStamps.set(abs, known);
+    }
+    return known;
   }
 
   /** Name of a file's content: stat-keyed, and once per run for files outside the root. */
@@ -137,9 +146,16 @@ export class FileDeclarer {
    */
   declareKnown(p: string, cwd: string, name: string): DeclaredFile {
     const size = parseInt(name.slice(-8), 16);
-    if (size <= PLACEHOLDER_MAX) return this.declare(p, cwd);
     const abs = path.resolve(cwd, p);
     const rel = this.underRoot(abs);
+    if (size <= PLACEHOLDER_MAX) {
+      // (gcc's own small wrappers, such as its stdint.h, are read by nearly every compile: once per run)
+      const known = rel === undefined && path.isAbsolute(p) ? this.outsideInputs.get(abs) : undefined;
+      if (known !== undefined) return { kind: 'value', input: known, argPath: p };
+      const d = this.declare(p, cwd);
+      if (rel === undefined && d.kind === 'value' && d.input.filename === abs) this.outsideInputs.set(abs, d.input);
+      return d;
+    }
     let filename: string;
     if (path.isAbsolute(p)) filename = path.normalize(p);
     else {
@@ -158,6 +174,11 @@ export class FileDeclarer {
 
   /** A file at an absolute path outside the project (toolchain, system headers and libraries). */
   declareAbsolute(abs: string): ThunkInput {
-    return { name: this.files.put(abs), filename: path.normalize(abs) };
+    let input = this.outsideInputs.get(abs);
+    if (input === undefined) {
+      input = { name: this.files.put(abs), filename: path.normalize(abs) };
+      this.outsideInputs.set(abs, input);
+    }
+    return input;
   }
 }

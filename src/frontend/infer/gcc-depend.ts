@@ -60,6 +60,12 @@ export interface DependRequest {
   nameOf: (abs: string) => string;
   /** Whether a file's text makes the compiler read more than it includes (cached by content). */
   readsUnlisted: (abs: string) => boolean;
+  /**
+   * Files outside the root already found fit to record this run. They are taken as unchanged during a run
+   * (their content names are cached per run too: FileDeclarer.nameOf), so each is checked once, not by every
+   * compile that reads it (git's compiles read ~100 system headers each).
+   */
+  outsideFit: Set<string>;
   /** Says why a run was not used or not recorded (gg infer -v). */
   log: (msg: string) => void;
 }
@@ -221,15 +227,19 @@ async function runInView(r: DependRequest, hostCwd: string): Promise<DependCompi
     let unsound = namesResolveAlike([r.source, ...headers], hostCwd, r.root)
       ? undefined
       : 'a path through `..` or `.` the declared jail may resolve otherwise';
+    const rootPrefix = path.join(path.resolve(r.root), '/');
     for (const f of [r.source, ...headers]) {
       if (unsound) break;
       const abs = path.resolve(hostCwd, f);
+      const outside = !abs.startsWith(rootPrefix);
+      if (outside && r.outsideFit.has(abs)) continue;
       const st = fs.statSync(abs, { throwIfNoEntry: false });
       // changed around the compile: what it read may not be what was just hashed
       if (!st || st.mtimeMs >= start - SETTLE_MS) unsound = `${f} changed while it ran`;
       // a precompiled header beside it: the compiler may have read that instead
       else if (f.endsWith('.gch') || fs.existsSync(`${abs}.gch`)) unsound = `a precompiled header beside ${f}`;
       else if (r.readsUnlisted(abs)) unsound = `${f} reads files it does not include`;
+      else if (outside) r.outsideFit.add(abs);
     }
     if (unsound) r.log(`${r.source}: result of the compile at infer time not recorded: ${unsound}`);
     const sound = !unsound;

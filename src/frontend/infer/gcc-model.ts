@@ -614,6 +614,7 @@ export class GccModel {
         readOnly,
         nameOf: (abs) => this.ctx.declarer.nameOf(abs),
         readsUnlisted: (abs) => this.ctx.deps.readsUnlisted(abs),
+        outsideFit: this.outsideFit,
         log: (msg) => this.ctx.log(msg),
       });
     } catch (e) {
@@ -655,6 +656,8 @@ export class GccModel {
   }
 
   private readonly libCache = new Map<string, ThunkInput[]>();
+  /** Files outside the root a compile at infer time may read and still be recorded (gcc-depend.ts). */
+  private readonly outsideFit = new Set<string>();
 
   /** A system library (absolute path) and everything it brings: linker-script members, DT_NEEDED closure. */
   private async systemLibrary(file: string, searchDirs: string[], seen = new Set<string>()): Promise<ThunkInput[]> {
