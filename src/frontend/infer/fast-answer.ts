@@ -22,7 +22,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { placeholderContent, placeholderKindFor } from '../../ir/placeholder.js';
-import { decodeThunk } from '../../ir/thunk.js';
+import { decodeThunk, type Thunk } from '../../ir/thunk.js';
 import { splitTag } from '../../ir/name.js';
 import type { LocalStore } from '../../store/local-store.js';
 import { settled } from '../../store/hash-cache.js';
@@ -77,6 +77,8 @@ export function writeFastAnswer(
   dir: string,
   key: Buffer,
   a: FastAnswerSpec,
+  /** A thunk this run has just made, when at hand (else it is read back from the store). */
+  thunkOf: (name: string) => Thunk | undefined = () => undefined,
 ): boolean {
   const root = declarer.root;
   const file = fastFile(dir, key);
@@ -88,7 +90,8 @@ export function writeFastAnswer(
     const checks = new Map<string, string>(a.checks);
     for (const [, ref] of a.placeholders) {
       if (store.getReductionSync(ref) === undefined) return drop();
-      const thunk = decodeThunk(store.getSync(splitTag(ref).name));
+      const name = splitTag(ref).name;
+      const thunk = thunkOf(name) ?? decodeThunk(store.getSync(name));
       for (const i of [...thunk.values, ...thunk.executables]) {
         if (i.filename === undefined) return drop();
         // a relative file name is the file's name under the root (file-declarer.ts)

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { placeOutput } from '../../force/targets.js';
 import { writePlaceholder } from '../../ir/placeholder.js';
 import { isThunkName } from '../../ir/name.js';
-import type { ThunkInput } from '../../ir/thunk.js';
+import type { Thunk, ThunkInput } from '../../ir/thunk.js';
 import type { LocalStore } from '../../store/local-store.js';
 import type { WrittenThunk } from '../sdk.js';
 import { writeFastAnswer } from './fast-answer.js';
@@ -85,6 +85,9 @@ function applyAnswer(a: RecordedAnswer): void {
  * scheduler may start a duplicate run. Never a kill limit (only `gg force --timeout` kills).
  */
 const TIMEOUT = { compile: 7_500, link: 5_000 };
+
+/** How many just-made thunks are kept at hand for the fast answers written right after (a few per command). */
+const RECENT_THUNKS = 64;
 
 /** Flags of the compile command: everything but linking, dependency files and dropped flags. */
 const COMPILE_CLASSES = ['P', 'C', 'G', 'M', 'A'] as const;
@@ -364,7 +367,9 @@ export class GccModel {
   private writeFast(req: ModelRequest, answer: RecordedAnswer): void {
     if (this.ctx.fastDir === undefined || req.fastKey === undefined) return;
     if (req.argv.slice(1).some((a) => a.startsWith('@'))) return;
-    writeFastAnswer(this.ctx.store, this.ctx.declarer, this.ctx.fastDir, req.fastKey, answer);
+    writeFastAnswer(this.ctx.store, this.ctx.declarer, this.ctx.fastDir, req.fastKey, answer, (n) =>
+      this.recent.get(n),
+    );
   }
 
   /**
@@ -388,7 +393,10 @@ export class GccModel {
 
   private thunk(spec: Parameters<InferContext['builder']['thunk']>[0]): WrittenThunk {
     this.ctx.stats.thunks++;
-    return this.ctx.builder.thunk(spec);
+    const w = this.ctx.builder.thunk(spec);
+    this.recent.set(w.name, w.thunk);
+    if (this.recent.size > RECENT_THUNKS) this.recent.delete(this.recent.keys().next().value!);
+    return w;
   }
 
   private toolInputs(tc: Toolchain, list: ThunkInput[]): { values: ThunkInput[]; executables: ThunkInput[] } {
@@ -656,6 +664,8 @@ export class GccModel {
   }
 
   private readonly libCache = new Map<string, ThunkInput[]>();
+  /** The thunks made last, oldest first: a fast answer written just after its compile reads them back. */
+  private readonly recent = new Map<string, Thunk>();
   /** Files outside the root a compile at infer time may read and still be recorded (gcc-depend.ts). */
   private readonly outsideFit = new Set<string>();
 
