@@ -305,7 +305,7 @@ export class BwrapSandbox implements Sandbox {
         ...(outcome.cpuMs === undefined ? {} : { cpuMs: outcome.cpuMs }),
       };
     } finally {
-      fs.rmSync(objDir, { recursive: true, force: true });
+      if (wanted.size > 0) fs.rmSync(objDir, { recursive: true, force: true });
       this.userns.release(slot);
     }
   }

@@ -247,7 +247,17 @@ async function runInView(r: DependRequest, hostCwd: string): Promise<DependCompi
     const object = r.store.putFileSync(objFile).name;
     return { headers, names, object, log: fs.readFileSync(logFile, 'utf8'), sound };
   } finally {
-    fs.rmSync(workDir, { recursive: true, force: true });
+    removeScratch(workDir, [objFile, depFile]);
     fs.rmSync(logFile, { force: true });
+  }
+}
+
+/** A run's scratch directory: its own files, then itself (a recursive removal cost ~2.5 ms a compile here). */
+function removeScratch(dir: string, files: readonly string[]): void {
+  try {
+    for (const f of files) fs.rmSync(f, { force: true });
+    fs.rmdirSync(dir);
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
