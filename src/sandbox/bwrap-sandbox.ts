@@ -529,8 +529,8 @@ function startFailure(e: unknown): GgError {
 class JailWatch {
   private limit: LimitBroken | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
-  private pidsPoll: NodeJS.Timeout | undefined;
-  private outputWatch: NodeJS.Timeout | undefined;
+  /** The pending check of each polled limit. */
+  private readonly polls = new Set<NodeJS.Timeout>();
   private readonly onAbort = (): void => this.kill('cancelled');
 
   constructor(
@@ -549,23 +549,21 @@ class JailWatch {
     if (req.abort?.aborted) this.onAbort();
     req.abort?.addEventListener('abort', this.onAbort, { once: true });
     // A refused fork means the process limit was hit: stop the jail rather than let it spin until the timeout.
-    if (cgroup) this.watchForks(cgroup, PIDS_POLL_FIRST_MS);
-    this.watchOutput(OUTPUT_WATCH_FIRST_MS);
+    if (cgroup) this.poll(() => cgroup.forksRefused() > 0, 'processes', PIDS_POLL_FIRST_MS, PIDS_POLL_MAX_MS);
+    this.poll(() => this.outputOver(), 'output', OUTPUT_WATCH_FIRST_MS, OUTPUT_WATCH_MAX_MS);
   }
 
-  /** Polled more rarely as the run goes on: a compile of a few hundred ms is looked at ~5 times, not 20. */
-  private watchForks(cgroup: JailCgroup, delay: number): void {
-    this.pidsPoll = setTimeout(() => {
-      if (cgroup.forksRefused() > 0) this.kill('processes');
-      else this.watchForks(cgroup, Math.min(delay * 2, PIDS_POLL_MAX_MS));
+  /**
+   * Checks a limit after `delay`, then ever more rarely (the delay doubles up to `max`) until it finds it
+   * broken: a compile of a few hundred ms is looked at a few times, a long run still within `max` of its break.
+   */
+  private poll(broken: () => boolean, why: LimitBroken, delay: number, max: number): void {
+    const t = setTimeout(() => {
+      this.polls.delete(t);
+      if (broken()) this.kill(why);
+      else this.poll(broken, why, Math.min(delay * 2, max), max);
     }, delay);
-  }
-
-  private watchOutput(delay: number): void {
-    this.outputWatch = setTimeout(() => {
-      if (this.outputOver()) this.kill('output');
-      else this.watchOutput(Math.min(delay * 2, OUTPUT_WATCH_MAX_MS));
-    }, delay);
+    this.polls.add(t);
   }
 
   private outputOver(): boolean {
@@ -589,8 +587,8 @@ class JailWatch {
 
   stop(): void {
     clearTimeout(this.timer);
-    clearTimeout(this.pidsPoll);
-    clearTimeout(this.outputWatch);
+    for (const t of this.polls) clearTimeout(t);
+    this.polls.clear();
     this.req.abort?.removeEventListener('abort', this.onAbort);
   }
 
