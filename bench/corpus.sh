@@ -36,14 +36,8 @@ mkdir -p "$logs"
 [[ ${GG_KEEP_CORPUS:-} == 1 ]] || trap 'rm -rf "$work"' EXIT
 # GG_CORPUS_BASE=CHECKOUT (built, with node_modules): each project is also built by that checkout's gg, right
 # before this one's, in a row of its own ("PROJECT (base)"): a before/after from one run.
-variants=(new)
-if [[ -n ${GG_CORPUS_BASE:-} ]]; then
-  gg_bin "$work/base" "$GG_CORPUS_BASE"
-  variants=(base new)
-fi
-base_path=$PATH
-gg_bin "$work"
-new_path=$PATH
+gg_variants "$work" "${GG_CORPUS_BASE:-}"
+outer_path=$PATH
 export GG_SANDBOX=$sandbox
 unset GG_DIR
 
@@ -177,7 +171,8 @@ for p in "${projects[@]}"; do
   t1=$(now); plain=$(secs "$t0" "$t1"); cpu c1 "$work/times"; plain_cpu=$(secs "$c0" "$c1")
   mv "$G" "$P"
   for v in "${variants[@]}"; do
-    if [[ $v == base ]]; then PATH=$base_path row="$p (base)" L=$p.base; else PATH=$new_path row=$p L=$p; fi
+    PATH=$work/$v/bin:$outer_path
+    if [[ $v == base ]]; then row="$p (base)" L=$p.base; else row=$p L=$p; fi
     gg_variant
   done
   [[ ${GG_KEEP_CORPUS:-} == 1 ]] || rm -rf "$P" "$G"

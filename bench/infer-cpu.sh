@@ -26,12 +26,7 @@ process.on('exit', () => {
 });
 EOF
 
-variants=(new)
-if [[ -n ${GG_BENCH_BASE:-} ]]; then
-  gg_bin "$work/base" "$GG_BENCH_BASE"
-  variants=(base new)
-fi
-gg_bin "$work/new"
+gg_variants "$work" "${GG_BENCH_BASE:-}"
 export GG_SANDBOX=bwrap
 unset GG_DIR
 

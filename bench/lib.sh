@@ -25,6 +25,18 @@ gg_bin() {
   export PATH=$dir/bin:$PATH
 }
 
+# gg_variants WORK [BASE_CHECKOUT]: wrappers for this checkout in WORK/new/bin and, given a base checkout (built,
+# with its node_modules), for it in WORK/base/bin; sets the array `variants` (base first), the order a
+# before/after runs them in. A step picks one with PATH=WORK/VARIANT/bin:$PATH.
+gg_variants() {
+  variants=(new)
+  if [[ -n ${2:-} ]]; then
+    gg_bin "$1/base" "$2"
+    variants=(base new)
+  fi
+  gg_bin "$1/new"
+}
+
 now() { date +%s.%N; }
 # cpu VAR FILE: VAR = user + system seconds of this shell's finished children so far (bash's `times`, run in
 # this shell: in $(...) it would count a subshell's children); the difference around a step is the CPU it
