@@ -66,6 +66,8 @@ export interface DependRequest {
    * compile that reads it (each of git's compiles reads ~290 system headers and ~60 of its own).
    */
   outsideFit: Set<string>;
+  /** Whether an absolute path lies outside the project root (FileDeclarer.underRoot). */
+  isOutside: (abs: string) => boolean;
   /** Says why a run was not used or not recorded (gg infer -v). */
   log: (msg: string) => void;
 }
@@ -227,11 +229,10 @@ async function runInView(r: DependRequest, hostCwd: string): Promise<DependCompi
     let unsound = namesResolveAlike([r.source, ...headers], hostCwd, r.root)
       ? undefined
       : 'a path through `..` or `.` the declared jail may resolve otherwise';
-    const rootPrefix = path.join(path.resolve(r.root), '/');
     for (const f of [r.source, ...headers]) {
       if (unsound) break;
       const abs = path.resolve(hostCwd, f);
-      const outside = !abs.startsWith(rootPrefix);
+      const outside = r.isOutside(abs);
       if (outside && r.outsideFit.has(abs)) continue;
       const st = fs.statSync(abs, { throwIfNoEntry: false });
       // changed around the compile: what it read may not be what was just hashed

@@ -623,6 +623,7 @@ export class GccModel {
         nameOf: (abs) => this.ctx.declarer.nameOf(abs),
         readsUnlisted: (abs) => this.ctx.deps.readsUnlisted(abs),
         outsideFit: this.outsideFit,
+        isOutside: (abs) => this.ctx.declarer.underRoot(abs) === undefined,
         log: (msg) => this.ctx.log(msg),
       });
     } catch (e) {
