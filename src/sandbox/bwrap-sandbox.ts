@@ -13,17 +13,16 @@
  * PID namespace), memory and processes through a fresh cgroup per run (or rlimits when cgroups are not
  * writable), output through RLIMIT_FSIZE per file plus a watchdog on the working directory's total.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
 import { GgError } from '../errors.js';
 import { placeholdersIn, replacePlaceholders } from '../ir/thunk.js';
 import { JailCgroups, type JailCgroup, type JailCgroupCounters } from './jail-cgroups.js';
-import { markReapedCpu, takeReapedCpuMs } from './reaped-cpu.js';
 import { encodeRlimits, jailExecHelper, parseHelperReport, type HelperReport } from './jail-exec-helper.js';
 import { JAIL_EXEC, JAIL_OBJ_DIR, JAIL_WORK_DIR, JailRoots } from './jail-roots.js';
 import { JailUserNamespaces, type JailSlot } from './jail-user-namespaces.js';
+import { Spawner, type ExtraFd, type Launched } from './spawner.js';
 import { treeUsage } from './tree.js';
 import type { FileNamer, LimitBroken, Sandbox, SandboxRequest, SandboxResult, StagedFile } from './sandbox.js';
 
@@ -43,6 +42,7 @@ export interface BwrapSandboxOptions {
 }
 
 /** Child descriptors: 3 talks to the exec helper, 4 is the user namespace, 5 and 6 the cgroups, 7 --args, 8 info. */
+const FD_REPORT = 3;
 const FD_USERNS = 4;
 const FD_ARGS = 7;
 const FD_INFO = 8;
@@ -72,6 +72,8 @@ export class BwrapSandbox implements Sandbox {
   readonly scratchDir: string | undefined;
   /** Moves of jails' first processes into their slot's cgroups still under way (startBwrap). */
   private readonly earlyJoins = new Set<Promise<void>>();
+  /** Starts bubblewrap, so the scheduler neither forks its own large process nor waits for the exec. */
+  private readonly spawner = new Spawner();
 
   private constructor(
     private readonly bwrap: string,
@@ -365,7 +367,7 @@ export class BwrapSandbox implements Sandbox {
     const logStart = fs.statSync(req.logFile, { throwIfNoEntry: false })?.size ?? 0;
     const jail = this.startBwrap(req, slot, cgroup, options, command);
     const watch = new JailWatch(jail, req, slot, cgroup);
-    const { code, signal, report } = await jail.ended.finally(() => watch.stop());
+    const { code, signal, report, reapedCpuMs } = await jail.ended.finally(() => watch.stop());
     // Nothing outlives bubblewrap: the helper was PID 1 of the jail's namespace, whose end kills the rest.
     const counters = cgroup?.counters();
     return {
@@ -374,7 +376,7 @@ export class BwrapSandbox implements Sandbox {
       ...watch.verdict(counters),
       report,
       wallMs: performance.now() - start,
-      ...cpuOf(counters?.cpuUsec),
+      ...cpuOf(counters?.cpuUsec, reapedCpuMs),
       logStart,
     };
   }
@@ -399,74 +401,75 @@ export class BwrapSandbox implements Sandbox {
       cgroup ? undefined : limits.maxProcesses + 1,
     );
     let argsFile: string | undefined;
-    let argsFd: number | undefined;
     if (options.reduce((n, a) => n + a.length + 1, 0) > ARGS_FILE_THRESHOLD) {
       argsFile = `${req.workDir}.bwrap-args-${runCounter++}`;
       fs.writeFileSync(argsFile, options.map((a) => `${a}\0`).join(''), { mode: 0o600 });
-      argsFd = fs.openSync(argsFile, 'r');
       options = ['--args', String(FD_ARGS)];
     }
-    const log = fs.openSync(req.logFile, 'a');
     const cgFds = cgroup?.procsFds ?? [];
-    let child: ChildProcess;
-    try {
-      markReapedCpu();
-      child = spawn(this.bwrap, [...options, '--', ...command], {
-        cwd: '/',
-        env: {},
-        stdio: [
-          'ignore',
-          log,
-          log,
-          'pipe',
-          slot.usernsFd,
-          cgFds[0] ?? 'ignore',
-          cgFds[1] ?? 'ignore',
-          argsFd ?? 'ignore',
-          'pipe',
-        ],
-        detached: true,
-      });
-    } catch (e) {
-      throw startFailure(e);
-    } finally {
-      fs.closeSync(log);
-      if (argsFd !== undefined) fs.closeSync(argsFd);
-      if (argsFile) fs.rmSync(argsFile, { force: true });
-    }
-    const jail: StartedJail = { child, jailInit: undefined, ended: undefined as unknown as StartedJail['ended'] };
+    // The helper opens the namespace and cgroup files we hold through /proc, not by a path that may since name
+    // something else.
+    const ours = (fd: number | undefined, write = false): ExtraFd =>
+      fd === undefined ? 'ignore' : { open: `/proc/${process.pid}/fd/${fd}`, write };
     const reportChunks: Buffer[] = [];
-    // Node makes extra 'pipe' descriptors duplex sockets: we write the limits and read the report on one.
-    const channel = child.stdio[3] as unknown as Duplex;
-    channel.on('data', (d: Buffer) => reportChunks.push(d));
-    channel.on('error', () => {}); // bubblewrap may die before the helper reads
-    channel.write(rlimits);
     let info = '';
-    const infoStream = (child.stdio as unknown as (Readable | null)[])[FD_INFO]!;
-    infoStream.on('data', (d: Buffer) => {
-      info += d.toString();
-      if (jail.jailInit !== undefined) return;
-      jail.jailInit = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
-      // The helper's own join of the slot's cgroups (which stays the one that counts) waits for an RCU grace
-      // period (~10 ms, cgroup v1 here) when no other move into a cgroup came just before. Moving the jail's
-      // first process from here, as soon as bubblewrap names it, starts that wait while bubblewrap is still
-      // mounting, and the helper's join then finds it (nearly) over. The move is asynchronous (libuv's
-      // threads), its failure harmless: a process that ended is not found, and its pid is not reused before
-      // the kernel has handed out every other free pid.
-      for (const fd of jail.jailInit === undefined ? [] : cgFds) {
-        const join = new Promise<void>((resolve) => fs.write(fd, String(jail.jailInit), () => resolve()));
-        this.earlyJoins.add(join);
-        void join.then(() => this.earlyJoins.delete(join));
-      }
+    const jail: StartedJail = {
+      jailInit: undefined,
+      launched: undefined as unknown as Launched,
+      ended: undefined as unknown as StartedJail['ended'],
+    };
+    jail.launched = this.spawner.launch({
+      file: this.bwrap,
+      args: [...options, '--', ...command],
+      cwd: '/',
+      env: {},
+      logFile: req.logFile,
+      fds: [
+        'pipe',
+        ours(slot.usernsFd),
+        ours(cgFds[0], true),
+        ours(cgFds[1], true),
+        argsFile ? { open: argsFile } : 'ignore',
+        'pipe',
+      ],
+      input: { fd: FD_REPORT, data: rlimits },
+      cpu: true,
+      onData: (fd, d) => {
+        if (fd === FD_REPORT) {
+          reportChunks.push(d);
+          return;
+        }
+        info += d.toString();
+        if (jail.jailInit !== undefined) return;
+        jail.jailInit = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+        // The helper's own join of the slot's cgroups (which stays the one that counts) waits for an RCU grace
+        // period (~10 ms, cgroup v1 here) when no other move into a cgroup came just before. Moving the jail's
+        // first process from here, as soon as bubblewrap names it, starts that wait while bubblewrap is still
+        // mounting, and the helper's join then finds it (nearly) over. The move is asynchronous (libuv's
+        // threads), its failure harmless: a process that ended is not found, and its pid is not reused before
+        // the kernel has handed out every other free pid.
+        for (const cgFd of jail.jailInit === undefined ? [] : cgFds) {
+          const join = new Promise<void>((resolve) => fs.write(cgFd, String(jail.jailInit), () => resolve()));
+          this.earlyJoins.add(join);
+          void join.then(() => this.earlyJoins.delete(join));
+        }
+      },
     });
-    infoStream.on('error', () => {});
-    jail.ended = new Promise((resolve, reject) => {
-      child.once('error', (e) => reject(startFailure(e)));
-      // 'close', not 'exit': the helper's report on fd 3 must be read to its end.
-      child.once('close', (code, signal) =>
-        resolve({ code, signal, report: parseHelperReport(Buffer.concat(reportChunks)) }),
-      );
-    });
+    jail.ended = jail.launched.ended
+      .then(
+        ({ code, signal, cpuMs }) => ({
+          code,
+          signal,
+          report: parseHelperReport(Buffer.concat(reportChunks)),
+          ...(cpuMs === undefined ? {} : { reapedCpuMs: cpuMs }),
+        }),
+        (e: unknown) => {
+          throw startFailure(e);
+        },
+      )
+      .finally(() => {
+        if (argsFile) fs.rmSync(argsFile, { force: true });
+      });
     return jail;
   }
 
@@ -492,14 +495,14 @@ export class BwrapSandbox implements Sandbox {
 
   async close(): Promise<void> {
     await Promise.all(this.earlyJoins); // (they write to the cgroups' descriptors, closed below)
+    this.spawner.close();
     this.userns.close();
     this.cgroups?.closeSync();
   }
 }
 
-/** The jail's CPU time: its cgroup's count (v2), else what its reaping added to ours (reaped-cpu.ts). */
-function cpuOf(cgroupUsec: number | undefined): { cpuMs?: number } {
-  const reaped = takeReapedCpuMs(); // taken every time, so each delta covers one jail
+/** The jail's CPU time: its cgroup's count (v2), else what reaping it added to the spawner's (reaped-cpu.ts). */
+function cpuOf(cgroupUsec: number | undefined, reaped: number | undefined): { cpuMs?: number } {
   if (cgroupUsec !== undefined && cgroupUsec > 0) return { cpuMs: cgroupUsec / 1000 };
   return reaped === undefined ? {} : { cpuMs: reaped };
 }
@@ -515,10 +518,11 @@ interface JailOutcome {
 }
 
 interface StartedJail {
-  child: ChildProcess;
+  /** bubblewrap, started by the spawner. */
+  launched: Launched;
   /** The jail's PID 1 (the exec helper), once bubblewrap has named it on --info-fd. */
   jailInit: number | undefined;
-  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: HelperReport }>;
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: HelperReport; reapedCpuMs?: number }>;
 }
 
 function startFailure(e: unknown): GgError {
@@ -578,7 +582,7 @@ class JailWatch {
     this.limit ??= why;
     try {
       if (this.jail.jailInit !== undefined) process.kill(this.jail.jailInit, 'SIGKILL');
-      else if (this.jail.child.pid !== undefined) process.kill(-this.jail.child.pid, 'SIGKILL'); // not started yet
+      else this.jail.launched.kill(); // bubblewrap's group: it has not named the jail's PID 1 yet
     } catch {
       // gone already
     }

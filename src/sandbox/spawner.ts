@@ -1,13 +1,22 @@
 /**
- * Starting unsandboxed programs from a small helper process instead of the scheduler itself. fork() costs grow
- * with the forking process's memory, and the scheduler holds the whole graph: a second Node process with a small
- * heap forks cheaply and runs on the other core while the scheduler stages and records the next thunks.
- * Same contract as runProcess (timeouts and aborts kill the program's whole process group).
+ * Starting programs from a small helper process instead of the scheduler itself. fork() costs grow with the
+ * forking process's memory, and the scheduler holds the whole graph: a second Node process with a small heap
+ * forks cheaply and runs on the other core while the scheduler stages and records the next thunks. libuv's
+ * spawn also blocks its caller until the child has exec'd, ~10-14 ms per program on a busy 2-core machine,
+ * which the scheduler no longer waits out. Unsandboxed runs (run: timeouts and aborts kill the program's whole
+ * process group) and bubblewrap jails (launch: extra descriptors, relayed pipes, reaped CPU) both start here.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spawnError, type ProcessOutcome, type RunProcessOptions } from './process-runner.js';
+
+/**
+ * A descriptor above 2 of the program: a file the helper opens by path (read-only unless `write`, never created
+ * or truncated; another process's open descriptor is reachable as /proc/PID/fd/N), a pipe whose data the
+ * helper relays, or none.
+ */
+export type ExtraFd = { open: string; write?: boolean } | 'pipe' | 'ignore';
 
 export type SpawnerRequest =
   | {
@@ -19,20 +28,59 @@ export type SpawnerRequest =
       cwd: string;
       env: Record<string, string>;
       logFile: string;
+      /** Descriptors 3, 4, ... of the program. */
+      fds?: ExtraFd[];
+      /** Bytes (base64) written to one of the program's pipes as it starts. */
+      input?: { fd: number; data: string };
+      /** Report the CPU time the program and the descendants it waited for took (reaped-cpu.ts). */
+      cpu?: boolean;
     }
   | { t: 'kill'; id: number };
 
 export type SpawnerReply =
   | { t: 'started'; id: number; pid: number }
-  | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
+  | { t: 'data'; id: number; fd: number; data: string }
+  | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; cpuMs?: number }
   | { t: 'error'; id: number; errno: string; message: string };
+
+/** What launch takes: a program, its log (stdout and stderr), and what it gets beyond them. */
+export interface LaunchOptions {
+  file: string;
+  args: string[];
+  argv0?: string;
+  cwd: string;
+  env: Record<string, string>;
+  logFile: string;
+  fds?: ExtraFd[];
+  input?: { fd: number; data: Buffer };
+  cpu?: boolean;
+  /** Data the program wrote to one of its pipes, in order. */
+  onData?: (fd: number, data: Buffer) => void;
+}
+
+export interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  cpuMs?: number;
+}
+
+export interface Launched {
+  /**
+   * Settles once the program has exited and its pipes are closed. Rejects with an Error whose `code` is the
+   * errno when it could not start, or EAGAIN when the helper ended under it.
+   */
+  ended: Promise<Ended>;
+  /** Kill the program's process group (it leads its own), now or as soon as it has started. */
+  kill(): void;
+}
 
 interface Pending {
   /** The program's process group, once started: killed here if the helper dies under it. */
   pid?: number;
   /** The run's log, the program's stdout and stderr: finds a program the helper started but never reported. */
   logFile: string;
-  resolve: (r: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  onData?: (fd: number, data: Buffer) => void;
+  resolve: (r: Ended) => void;
   reject: (e: Error) => void;
 }
 
@@ -102,10 +150,15 @@ export class Spawner {
         p.pid = m.pid;
         return;
       }
+      if (m.t === 'data') {
+        p.onData?.(m.fd, Buffer.from(m.data, 'base64'));
+        return;
+      }
       this.pending.delete(m.id);
       this.refIfBusy();
-      if (m.t === 'exit') p.resolve({ code: m.code, signal: m.signal });
-      else p.reject(spawnError(Object.assign(new Error(m.message), { code: m.errno }), 'program'));
+      if (m.t === 'exit')
+        p.resolve({ code: m.code, signal: m.signal, ...(m.cpuMs === undefined ? {} : { cpuMs: m.cpuMs }) });
+      else p.reject(Object.assign(new Error(m.message), { code: m.errno }));
     });
     child.on('exit', () => {
       this.child = undefined;
@@ -113,7 +166,7 @@ export class Spawner {
         // A helper killed outright (OOM killer, SIGKILL) cannot kill what it started in their own groups.
         if (p.pid !== undefined) killGroup(p.pid);
         else killHoldersOf(p.logFile);
-        p.reject(spawnError(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }), 'program'));
+        p.reject(Object.assign(new Error('the spawner process ended'), { code: 'EAGAIN' }));
       }
       this.pending.clear();
     });
@@ -132,23 +185,18 @@ export class Spawner {
     }
   }
 
-  run(o: RunProcessOptions): Promise<ProcessOutcome> {
-    const started = performance.now();
+  /** Start a program; the caller watches its limits. */
+  launch(o: LaunchOptions): Launched {
     this.child ??= this.start();
     const child = this.child;
     const id = this.nextId++;
-    let limit: ProcessOutcome['limit'];
-    const kill = (why: 'timeout' | 'cancelled'): void => {
-      limit ??= why;
-      // A helper that is gone took its runs with it (or its exit rejects them): nothing left to kill.
-      if (child.connected) child.send({ t: 'kill', id } satisfies SpawnerRequest);
-    };
-    const timer = o.timeoutMs > 0 ? setTimeout(() => kill('timeout'), o.timeoutMs) : undefined;
-    const onAbort = (): void => kill('cancelled');
-    if (o.abort?.aborted) onAbort();
-    o.abort?.addEventListener('abort', onAbort, { once: true });
-    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) =>
-      this.pending.set(id, { resolve, reject, logFile: o.logFile }),
+    const ended = new Promise<Ended>((resolve, reject) =>
+      this.pending.set(id, {
+        resolve,
+        reject,
+        logFile: o.logFile,
+        ...(o.onData ? { onData: o.onData } : {}),
+      }),
     );
     this.refIfBusy();
     child.send({
@@ -160,14 +208,44 @@ export class Spawner {
       cwd: o.cwd,
       env: o.env,
       logFile: o.logFile,
+      ...(o.fds ? { fds: o.fds } : {}),
+      ...(o.input ? { input: { fd: o.input.fd, data: o.input.data.toString('base64') } } : {}),
+      ...(o.cpu ? { cpu: true } : {}),
     } satisfies SpawnerRequest);
-    return done
-      .then(({ code, signal }) => ({
-        exitCode: code,
-        signal,
-        ...(limit ? { limit } : {}),
-        wallMs: performance.now() - started,
-      }))
+    return {
+      ended,
+      // A helper that is gone took its runs with it (or its exit rejects them): nothing left to kill.
+      kill: () => {
+        if (child.connected) child.send({ t: 'kill', id } satisfies SpawnerRequest);
+      },
+    };
+  }
+
+  /** Run a program to its end, killing its process group on a timeout or an abort. */
+  run(o: RunProcessOptions): Promise<ProcessOutcome> {
+    const started = performance.now();
+    const launched = this.launch(o);
+    let limit: ProcessOutcome['limit'];
+    const kill = (why: 'timeout' | 'cancelled'): void => {
+      limit ??= why;
+      launched.kill();
+    };
+    const timer = o.timeoutMs > 0 ? setTimeout(() => kill('timeout'), o.timeoutMs) : undefined;
+    const onAbort = (): void => kill('cancelled');
+    if (o.abort?.aborted) onAbort();
+    o.abort?.addEventListener('abort', onAbort, { once: true });
+    return launched.ended
+      .then(
+        ({ code, signal }) => ({
+          exitCode: code,
+          signal,
+          ...(limit ? { limit } : {}),
+          wallMs: performance.now() - started,
+        }),
+        (e: unknown) => {
+          throw spawnError(e, 'program');
+        },
+      )
       .finally(() => {
         clearTimeout(timer);
         o.abort?.removeEventListener('abort', onAbort);

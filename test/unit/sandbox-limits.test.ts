@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { BwrapSandbox } from '../../src/sandbox/bwrap-sandbox.js';
-import { force, JailProject, processesWith } from '../helpers/jail-thunks.js';
+import { force, jailSuite, JailProject, processesWith } from '../helpers/jail-thunks.js';
 import type { Runtime } from '../../src/runtime.js';
 
 const MiB = 1024 * 1024;
@@ -131,5 +131,57 @@ describe('bubblewrap jail: limits without cgroups (rlimit fallback)', () => {
       await sandbox.close();
       p.remove();
     }
+  });
+});
+
+describe('bubblewrap jail: the process that starts it', () => {
+  const jail = jailSuite();
+
+  const parentOf = (pid: number): number => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  };
+  const gone = (pid: number): boolean => {
+    try {
+      return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    } catch {
+      return true;
+    }
+  };
+  const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
+    for (const end = Date.now() + ms; !ok(); await new Promise((res) => setTimeout(res, 20)))
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('a jail dies with the spawner process that started it (killed outright), and the run is retried', async () => {
+    const marker = `988.${process.pid}`;
+    const t = jail.p.script(`sleep ${marker}; echo > out`, { tools: ['sleep'] });
+    const run = force(jail.rt, t.name);
+    try {
+      await until('the jailed sleep to start', () => processesWith(marker).length > 0);
+      const [first] = processesWith(marker);
+      // sleep < the jail's PID 1 (exec helper) < bubblewrap < the spawner's helper process
+      const chain = [first!];
+      while (chain.at(-1)! > 1) chain.push(parentOf(chain.at(-1)!));
+      const at = chain.findIndex((pid) =>
+        fs
+          .readFileSync(`/proc/${pid}/cmdline`, 'latin1')
+          .split('\0')
+          .some((a) => a.endsWith('spawner-child.js')),
+      );
+      assert.ok(at >= 2, `premise: a spawner helper started bubblewrap (chain ${chain.join(' < ')})`);
+      assert.notEqual(chain[at], process.pid);
+      const bwrap = chain[at - 1]!;
+      process.kill(chain[at]!, 'SIGKILL');
+      await until('the first jail and its bubblewrap to die', () => gone(first!) && gone(bwrap));
+      // The run failed as the machine's fault, so it starts again (with a new helper): cut its sleep short.
+      await until('the retry', () => processesWith(marker).some((pid) => pid !== first));
+    } finally {
+      for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
+    }
+    // (the script goes on after its sleep dies, so the retry completes)
+    const r = await run;
+    assert.equal(r.error, undefined, r.error?.message);
+    assert.equal(jail.p.text(r.value!), '\n');
   });
 });

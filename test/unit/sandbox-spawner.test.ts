@@ -124,6 +124,36 @@ describe('spawner', () => {
     assert.equal((await spawner.run(sh('exit 0'))).exitCode, 0);
   });
 
+  it('launch: descriptors above 2 are files opened by path or pipes relayed both ways, and the reaped CPU is reported', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'in'), 'from a file\n');
+    const got = new Map<number, string>();
+    const burn = 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done';
+    const l = spawner.launch({
+      ...sh(`read -r line <&3; echo "got $line" >&3; cat <&4 >&6; ${burn}`, { cwd: dir }),
+      fds: ['pipe', { open: path.join(dir, 'in') }, 'ignore', 'pipe'],
+      input: { fd: 3, data: Buffer.from('hello\n') },
+      cpu: true,
+      onData: (fd, d) => got.set(fd, (got.get(fd) ?? '') + d.toString()),
+    });
+    const r = await l.ended;
+    assert.equal(r.code, 0, fs.readFileSync(path.join(dir, 'log'), 'utf8'));
+    assert.deepEqual(Object.fromEntries(got), { 3: 'got hello\n', 6: 'from a file\n' });
+    assert.ok(r.cpuMs !== undefined && r.cpuMs >= 50, `the shell's loop took CPU: ${r.cpuMs} ms`);
+  });
+
+  it('launch: a descriptor file that does not exist is not created, and the program does not start', async () => {
+    const dir = tempDir();
+    const missing = path.join(dir, 'missing');
+    const l = spawner.launch({
+      ...sh(`echo ran > ${path.join(dir, 'ran')}`, { cwd: dir }),
+      fds: [{ open: missing, write: true }],
+    });
+    await assert.rejects(l.ended, (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+    assert.equal(fs.existsSync(missing), false);
+    assert.equal(fs.existsSync(path.join(dir, 'ran')), false);
+  });
+
   it('a helper that dies fails its running programs as retryable infrastructure failures; the next run starts a new one', async () => {
     const s = new Spawner();
     try {
