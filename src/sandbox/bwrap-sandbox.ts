@@ -495,7 +495,7 @@ export class BwrapSandbox implements Sandbox {
 
   async close(): Promise<void> {
     await Promise.all(this.earlyJoins); // (they write to the cgroups' descriptors, closed below)
-    this.spawner.close();
+    await this.spawner.close();
     this.userns.close();
     this.cgroups?.closeSync();
   }

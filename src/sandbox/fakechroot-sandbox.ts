@@ -84,7 +84,7 @@ export class FakechrootSandbox implements Sandbox {
   }
 
   async close(): Promise<void> {
-    this.spawner.close();
+    await this.spawner.close();
   }
 
   /**

@@ -40,7 +40,7 @@ export class NoSandbox implements Sandbox {
   constructor(private readonly files: FileNamer) {}
 
   async close(): Promise<void> {
-    this.spawner.close();
+    await this.spawner.close();
   }
 
   async run(req: SandboxRequest): Promise<SandboxResult> {

@@ -252,8 +252,18 @@ export class Spawner {
       });
   }
 
-  close(): void {
-    this.child?.disconnect();
+  /**
+   * Lets the helper go (it exits when its channel closes) and waits for it: a helper left to exit after us
+   * would be reaped by init, and the CPU of every program it reaped would be missing from ours (what `time`
+   * or a benchmark's shell counts for gg).
+   */
+  close(): Promise<void> {
+    const child = this.child;
     this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.ref();
+    if (child.connected) child.disconnect();
+    return exited;
   }
 }

@@ -168,7 +168,7 @@ describe('spawner', () => {
       assert.ok(await waitGone(program), 'the program did not outlive its helper');
       assert.equal((await s.run(sh('exit 4'))).exitCode, 4);
     } finally {
-      s.close();
+      await s.close();
     }
   });
 
@@ -184,7 +184,7 @@ describe('spawner', () => {
         await assert.rejects(run, (e) => isGgError(e, 'GG_E_INFRA') && e.retryable);
         assert.ok(await waitGone(await readPid(pidFile)), `round ${round}: the program outlived its helper`);
       } finally {
-        s.close();
+        await s.close();
       }
     }
   });
