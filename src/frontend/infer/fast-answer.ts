@@ -103,10 +103,19 @@ export function writeFastAnswer(
     for (const [p, name] of checks) {
       const known = declarer.stamped(p);
       if (known === undefined || known.name !== name) return drop();
-      const st = known.st;
-      if (!settled(st, now)) return drop();
-      const pb = Buffer.from(p, 'utf8');
-      out.push(Buffer.from(`C ${pb.length} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`), pb, nl);
+      if (!settled(known.st, now)) return drop();
+      let line = checkLines.get(known);
+      if (line === undefined) {
+        const st = known.st;
+        const pb = Buffer.from(p, 'utf8');
+        line = Buffer.concat([
+          Buffer.from(`C ${pb.length} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}\n`),
+          pb,
+          nl,
+        ]);
+        checkLines.set(known, line);
+      }
+      out.push(line);
     }
     const write = (kind: 'p' | 'd', mode: number, chmod: boolean, p: string, data: string): void => {
       const pb = Buffer.from(p, 'utf8');
@@ -137,6 +146,12 @@ export function writeFastAnswer(
 }
 
 const nl = Buffer.from('\n');
+
+/**
+ * The check line of each stamp the declarer hands out: a file outside the root keeps one stamp for the run
+ * (FileDeclarer.stamped), so the ~300 system headers of every compile's answer are encoded once, not per answer.
+ */
+const checkLines = new WeakMap<object, Buffer>();
 
 /** The client's replays of this run (its log: `N path` per replayed command, N placeholders written). */
 export function readFastLog(file: string): { commands: number; placeholders: number; first: string[] } {

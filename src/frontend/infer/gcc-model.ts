@@ -502,6 +502,7 @@ export class GccModel {
         lang,
         [src.path, ...headers],
         hostEnv,
+        [declared.input.name, ...headerNames],
       )) {
         if (listed.has(abs)) continue;
         if (this.ctx.declarer.underRoot(abs) === undefined) values.push(this.ctx.declarer.declareAbsolute(abs));

@@ -172,7 +172,8 @@ export class HeaderDepsCache {
    * Files that a `__has_include` in the source or its headers looks for and that exist (absolute paths).
    * gcc's dependency list names only what is included, so without them a jail would answer such a probe
    * "no" where the host answers "yes" (libstdc++'s atomicity.h probes <sys/single_threaded.h>): every
-   * existing candidate, in every search directory, is declared.
+   * existing candidate, in every search directory, is declared. `names` are the files' content names when
+   * the caller has them (a compile's header list comes with them), saving a stat of each.
    */
   async probedFiles(
     driver: string,
@@ -181,12 +182,13 @@ export class HeaderDepsCache {
     lang: string,
     files: string[],
     env: NodeJS.ProcessEnv,
+    names?: readonly string[],
   ): Promise<string[]> {
     const found = new Set<string>();
     let dirs: { quote: string[]; angle: string[] } | undefined;
-    for (const f of files) {
+    for (const [i, f] of files.entries()) {
       const abs = path.resolve(cwd, f);
-      const probes = this.probesOf(abs);
+      const probes = this.probesOf(abs, names?.[i]);
       if (probes.length === 0) continue;
       dirs ??= await this.searchDirs(driver, cwd, ppArgs, lang, env);
       for (const p of probes) {
@@ -214,10 +216,10 @@ export class HeaderDepsCache {
     return v;
   }
 
-  private probesOf(abs: string): Probe[] {
+  private probesOf(abs: string, known?: string): Probe[] {
     let name: string;
     try {
-      name = this.nameOf(abs);
+      name = known ?? this.nameOf(abs);
     } catch {
       return [];
     }
