@@ -413,12 +413,8 @@ export class BwrapSandbox implements Sandbox {
       fd === undefined ? 'ignore' : { open: `/proc/${process.pid}/fd/${fd}`, write };
     const reportChunks: Buffer[] = [];
     let info = '';
-    const jail: StartedJail = {
-      jailInit: undefined,
-      launched: undefined as unknown as Launched,
-      ended: undefined as unknown as StartedJail['ended'],
-    };
-    jail.launched = this.spawner.launch({
+    let jailInit: number | undefined;
+    const launched = this.spawner.launch({
       file: this.bwrap,
       args: [...options, '--', ...command],
       cwd: '/',
@@ -440,22 +436,22 @@ export class BwrapSandbox implements Sandbox {
           return;
         }
         info += d.toString();
-        if (jail.jailInit !== undefined) return;
-        jail.jailInit = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
+        if (jailInit !== undefined) return;
+        jailInit = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1]) || undefined;
         // The helper's own join of the slot's cgroups (which stays the one that counts) waits for an RCU grace
         // period (~10 ms, cgroup v1 here) when no other move into a cgroup came just before. Moving the jail's
         // first process from here, as soon as bubblewrap names it, starts that wait while bubblewrap is still
         // mounting, and the helper's join then finds it (nearly) over. The move is asynchronous (libuv's
         // threads), its failure harmless: a process that ended is not found, and its pid is not reused before
         // the kernel has handed out every other free pid.
-        for (const cgFd of jail.jailInit === undefined ? [] : cgFds) {
-          const join = new Promise<void>((resolve) => fs.write(cgFd, String(jail.jailInit), () => resolve()));
+        for (const cgFd of jailInit === undefined ? [] : cgFds) {
+          const join = new Promise<void>((resolve) => fs.write(cgFd, String(jailInit), () => resolve()));
           this.earlyJoins.add(join);
           void join.then(() => this.earlyJoins.delete(join));
         }
       },
     });
-    jail.ended = jail.launched.ended
+    const ended = launched.ended
       .then(
         ({ code, signal, cpuMs }) => ({
           code,
@@ -470,7 +466,13 @@ export class BwrapSandbox implements Sandbox {
       .finally(() => {
         if (argsFile) fs.rmSync(argsFile, { force: true });
       });
-    return jail;
+    return {
+      launched,
+      ended,
+      get jailInit() {
+        return jailInit;
+      },
+    };
   }
 
   /** The start directory must still be a real directory inside the run directory, not a planted symlink. */
@@ -521,7 +523,7 @@ interface StartedJail {
   /** bubblewrap, started by the spawner. */
   launched: Launched;
   /** The jail's PID 1 (the exec helper), once bubblewrap has named it on --info-fd. */
-  jailInit: number | undefined;
+  readonly jailInit: number | undefined;
   ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; report: HelperReport; reapedCpuMs?: number }>;
 }
 
