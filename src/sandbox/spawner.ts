@@ -43,14 +43,8 @@ export type SpawnerReply =
   | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; cpuMs?: number }
   | { t: 'error'; id: number; errno: string; message: string };
 
-/** What launch takes: a program, its log (stdout and stderr), and what it gets beyond them. */
-export interface LaunchOptions {
-  file: string;
-  args: string[];
-  argv0?: string;
-  cwd: string;
-  env: Record<string, string>;
-  logFile: string;
+/** What launch takes: a program and its log (stdout and stderr) as run takes them, and what it gets beyond them. */
+export interface LaunchOptions extends Omit<RunProcessOptions, 'timeoutMs' | 'abort'> {
   fds?: ExtraFd[];
   input?: { fd: number; data: Buffer };
   cpu?: boolean;
