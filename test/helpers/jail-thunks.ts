@@ -121,6 +121,24 @@ export function processesWith(marker: string): number[] {
   return found;
 }
 
+/** Whether a process has ended: gone, or a zombie (which still answers kill(pid, 0); /proc says what it is). */
+export function ended(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return true;
+  }
+}
+
+/** Polls `ok` until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitUntil(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /**
  * A JailProject and its runtime for the tests of one describe block: made before them, closed and removed after
  * (also when they fail). Read `jail.p` and `jail.rt` inside tests and hooks.

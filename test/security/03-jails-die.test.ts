@@ -1,8 +1,8 @@
 /** Finding 3: killing gg (SIGKILL, SIGTERM, SIGINT) left its jailed programs running; Ctrl-C says what it stopped. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { JailProject, processesWith } from '../helpers/jail-thunks.js';
-import { collectOutput, rawThunk, spawnGg, waitUntil } from './helpers.js';
+import { JailProject, processesWith, waitUntil } from '../helpers/jail-thunks.js';
+import { collectOutput, rawThunk, spawnGg } from './helpers.js';
 
 describe('security 3: every way gg ends ends its jails', () => {
   let p: JailProject;

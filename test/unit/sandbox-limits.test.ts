@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { BwrapSandbox } from '../../src/sandbox/bwrap-sandbox.js';
-import { force, jailSuite, JailProject, processesWith } from '../helpers/jail-thunks.js';
+import { ended, force, jailSuite, JailProject, processesWith, waitUntil } from '../helpers/jail-thunks.js';
 import type { Runtime } from '../../src/runtime.js';
 
 const MiB = 1024 * 1024;
@@ -141,24 +141,12 @@ describe('bubblewrap jail: the process that starts it', () => {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   };
-  const gone = (pid: number): boolean => {
-    try {
-      return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1'));
-    } catch {
-      return true;
-    }
-  };
-  const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> => {
-    for (const end = Date.now() + ms; !ok(); await new Promise((res) => setTimeout(res, 20)))
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-  };
-
   it('a jail dies with the spawner process that started it (killed outright), and the run is retried', async () => {
     const marker = `988.${process.pid}`;
     const t = jail.p.script(`sleep ${marker}; echo > out`, { tools: ['sleep'] });
     const run = force(jail.rt, t.name);
     try {
-      await until('the jailed sleep to start', () => processesWith(marker).length > 0);
+      await waitUntil('the jailed sleep to start', () => processesWith(marker).length > 0, 5000);
       const [first] = processesWith(marker);
       // sleep < the jail's PID 1 (exec helper) < bubblewrap < the spawner's helper process
       const chain = [first!];
@@ -173,9 +161,9 @@ describe('bubblewrap jail: the process that starts it', () => {
       assert.notEqual(chain[at], process.pid);
       const bwrap = chain[at - 1]!;
       process.kill(chain[at]!, 'SIGKILL');
-      await until('the first jail and its bubblewrap to die', () => gone(first!) && gone(bwrap));
+      await waitUntil('the first jail and its bubblewrap to die', () => ended(first!) && ended(bwrap), 5000);
       // The run failed as the machine's fault, so it starts again (with a new helper): cut its sleep short.
-      await until('the retry', () => processesWith(marker).some((pid) => pid !== first));
+      await waitUntil('the retry', () => processesWith(marker).some((pid) => pid !== first), 5000);
     } finally {
       for (const pid of processesWith(marker)) process.kill(pid, 'SIGKILL');
     }

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { isGgError } from '../../src/errors.js';
 import type { RunProcessOptions } from '../../src/sandbox/process-runner.js';
 import { Spawner } from '../../src/sandbox/spawner.js';
+import { ended } from '../helpers/jail-thunks.js';
 import { cleanupTemps, tempDir } from '../helpers/store-fixtures.js';
 
 after(cleanupTemps);
@@ -27,14 +28,7 @@ function sh(script: string, o: Partial<RunProcessOptions> = {}): RunProcessOptio
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    // A zombie still answers kill(0); its state in /proc says it is gone.
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const alive = (pid: number): boolean => !ended(pid);
 
 async function waitGone(pid: number, ms = 5000): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20)))
