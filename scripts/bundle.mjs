@@ -9,7 +9,7 @@
 // dist/src stays as tsc wrote it (the library, the tests, the spawner's child and the Lambda handler run from
 // there); a module that finds files next to itself through `import.meta.url` is handed its own dist/src URL.
 import { build } from 'esbuild';
-import { buildMemoForce } from './build-memo-force.mjs';
+import { buildNative } from './build-native.mjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -161,4 +161,4 @@ for (const [name, entry] of Object.entries(programs)) {
   await fs.chmod(loader, 0o755);
 }
 
-buildMemoForce(root);
+buildNative(root);

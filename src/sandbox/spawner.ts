@@ -6,10 +6,13 @@
  * which the scheduler no longer waits out. Unsandboxed runs (run: timeouts and aborts kill the program's whole
  * process group) and bubblewrap jails (launch: extra descriptors, relayed pipes, reaped CPU) both start here.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { GgError } from '../errors.js';
 import { spawnError, type ProcessOutcome, type RunProcessOptions } from './process-runner.js';
+import { encodeRequest, ReplyDecoder } from './spawner-native.js';
 
 /**
  * A descriptor above 2 of the program: a file the helper opens by path (read-only unless `write`, never created
@@ -43,6 +46,9 @@ export type SpawnerReply =
   | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; cpuMs?: number }
   | { t: 'error'; id: number; errno: string; message: string };
 
+/** A reply as the Spawner handles it, from either helper: relayed data as bytes. */
+export type Reply = Exclude<SpawnerReply, { t: 'data' }> | { t: 'data'; id: number; fd: number; data: Buffer };
+
 /** What launch takes: a program and its log (stdout and stderr) as run takes them, and what it gets beyond them. */
 export interface LaunchOptions extends Omit<RunProcessOptions, 'timeoutMs' | 'abort'> {
   fds?: ExtraFd[];
@@ -69,6 +75,9 @@ export interface Launched {
 }
 
 interface Pending {
+  file: string;
+  /** Whether the helper said anything of this run. */
+  heard?: boolean;
   /** The program's process group, once started: killed here if the helper dies under it. */
   pid?: number;
   /** The run's log, the program's stdout and stderr: finds a program the helper started but never reported. */
@@ -126,37 +135,140 @@ function killHoldersOf(file: string): void {
 }
 
 const CHILD = fileURLToPath(new URL('./spawner-child.js', import.meta.url));
+/** The native helper (spawner.c), built with the host's C compiler where there is one (scripts/build-native.mjs). */
+export const NATIVE_SPAWNER = fileURLToPath(new URL('../../bin/gg-spawner', import.meta.url));
+
+/** Which helper starts the programs: the native one where it was built (GG_SPAWNER=node: the Node one). */
+export type HelperKind = 'native' | 'node';
+
+function nativeBuilt(): boolean {
+  try {
+    fs.accessSync(NATIVE_SPAWNER, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One helper process and the way to talk to it. */
+interface Helper {
+  process: ChildProcess;
+  send(m: SpawnerRequest): void;
+  /** Whether requests still reach it. */
+  readonly open: boolean;
+  setRef(on: boolean): void;
+  /** Closes our end of its channel: it exits, killing what still runs. */
+  end(): void;
+  /** Calls back once the helper is gone and everything it said was handled. */
+  onGone(f: (abnormal: boolean) => void): void;
+}
+
+function nodeHelper(onReply: (m: Reply) => void): Helper {
+  // Without NODE_EXTRA_CA_CERTS: Node 20 would parse that file as the helper starts (~50 ms of CPU), and the
+  // helper makes no TLS connection; the programs it starts get their own declared environment anyway.
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
+  const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env });
+  child.on('message', (m: SpawnerReply) => onReply(m.t === 'data' ? { ...m, data: Buffer.from(m.data, 'base64') } : m));
+  return {
+    process: child,
+    send: (m) => child.send(m),
+    get open() {
+      return child.connected;
+    },
+    setRef: (on) => {
+      for (const h of [child, child.channel])
+        if (on) h?.ref();
+        else h?.unref();
+    },
+    end: () => {
+      if (child.connected) child.disconnect();
+    },
+    onGone: (f) => child.on('exit', (code, signal) => f(code !== 0 || signal !== null)),
+  };
+}
+
+function nativeHelper(onReply: (m: Reply) => void, fileOf: (id: number) => string | undefined): Helper {
+  const child = spawn(NATIVE_SPAWNER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const stdin = child.stdin as Socket;
+  const stdout = child.stdout as Socket;
+  const decoder = new ReplyDecoder(fileOf);
+  stdout.on('data', (d: Buffer) => {
+    for (const m of decoder.push(d)) onReply(m);
+  });
+  stdin.on('error', () => {}); // it ended: 'close' fails what was pending
+  let gone: ((abnormal: boolean) => void) | undefined;
+  let once = false;
+  const settle = (abnormal: boolean): void => {
+    if (once) return;
+    once = true;
+    gone?.(abnormal);
+  };
+  // 'close', not 'exit': every reply it wrote before it ended must be handled first.
+  child.on('close', (code, signal) => settle(code !== 0 || signal !== null));
+  child.on('error', () => settle(true)); // it could not start
+  return {
+    process: child,
+    send: (m) => stdin.write(encodeRequest(m)),
+    get open() {
+      return stdin.writable;
+    },
+    setRef: (on) => {
+      for (const h of [child, stdin, stdout])
+        if (on) h.ref();
+        else h.unref();
+    },
+    end: () => stdin.end(),
+    onGone: (f) => (gone = f),
+  };
+}
 
 export class Spawner {
-  private child: ChildProcess | undefined;
+  private helper: Helper | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  private start(): ChildProcess {
-    // Without NODE_EXTRA_CA_CERTS: Node 20 would parse that file as the helper starts (~50 ms of CPU), and the
-    // helper makes no TLS connection; the programs it starts get their own declared environment anyway.
-    const env = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
-    const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [], env });
-    child.on('message', (m: SpawnerReply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      if (m.t === 'started') {
-        p.pid = m.pid;
-        return;
-      }
-      if (m.t === 'data') {
-        p.onData?.(m.fd, Buffer.from(m.data, 'base64'));
-        return;
-      }
-      this.pending.delete(m.id);
-      this.refIfBusy();
-      if (m.t === 'exit')
-        p.resolve({ code: m.code, signal: m.signal, ...(m.cpuMs === undefined ? {} : { cpuMs: m.cpuMs }) });
-      else p.reject(Object.assign(new Error(m.message), { code: m.errno }));
-    });
-    child.on('exit', () => {
-      this.child = undefined;
-      for (const p of this.pending.values()) {
+  /** `native` throws when the binary was not built; by default it is used where it was. */
+  constructor(private kind: HelperKind = process.env.GG_SPAWNER === 'node' || !nativeBuilt() ? 'node' : 'native') {
+    if (kind === 'native' && !nativeBuilt())
+      throw new GgError('GG_E_INFRA', `the native spawner ${NATIVE_SPAWNER} is missing`, {
+        hint: 'npm run build builds it with the host C compiler (cc, or $CC)',
+      });
+  }
+
+  private onReply(m: Reply): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    p.heard = true;
+    if (m.t === 'started') {
+      p.pid = m.pid;
+      return;
+    }
+    if (m.t === 'data') {
+      p.onData?.(m.fd, m.data);
+      return;
+    }
+    this.pending.delete(m.id);
+    this.refIfBusy();
+    if (m.t === 'exit')
+      p.resolve({ code: m.code, signal: m.signal, ...(m.cpuMs === undefined ? {} : { cpuMs: m.cpuMs }) });
+    else p.reject(Object.assign(new Error(m.message), { code: m.errno }));
+  }
+
+  private start(): Helper {
+    const helper =
+      this.kind === 'native'
+        ? nativeHelper(
+            (m) => this.onReply(m),
+            (id) => this.pending.get(id)?.file,
+          )
+        : nodeHelper((m) => this.onReply(m));
+    helper.onGone((abnormal) => {
+      if (this.helper === helper) this.helper = undefined;
+      // A native helper that dies before a word about anything it was asked (a binary built for another
+      // machine, say) is not tried again by this spawner: the Node one takes over.
+      const pending = [...this.pending.values()];
+      if (abnormal && this.kind === 'native' && pending.length > 0 && !pending.some((p) => p.heard)) this.kind = 'node';
+      for (const p of pending) {
         // A helper killed outright (OOM killer, SIGKILL) cannot kill what it started in their own groups.
         if (p.pid !== undefined) killGroup(p.pid);
         else killHoldersOf(p.logFile);
@@ -164,36 +276,30 @@ export class Spawner {
       }
       this.pending.clear();
     });
-    return child;
+    return helper;
   }
 
   /** Keep the process alive only while programs run, so an idle spawner never holds the CLI open. */
   private refIfBusy(): void {
-    if (!this.child) return;
-    if (this.pending.size > 0) {
-      this.child.ref();
-      this.child.channel?.ref();
-    } else {
-      this.child.unref();
-      this.child.channel?.unref();
-    }
+    this.helper?.setRef(this.pending.size > 0);
   }
 
   /** Start a program; the caller watches its limits. */
   launch(o: LaunchOptions): Launched {
-    this.child ??= this.start();
-    const child = this.child;
+    this.helper ??= this.start();
+    const helper = this.helper;
     const id = this.nextId++;
     const ended = new Promise<Ended>((resolve, reject) =>
       this.pending.set(id, {
         resolve,
         reject,
+        file: o.file,
         logFile: o.logFile,
         ...(o.onData ? { onData: o.onData } : {}),
       }),
     );
     this.refIfBusy();
-    child.send({
+    helper.send({
       t: 'run',
       id,
       file: o.file,
@@ -208,9 +314,9 @@ export class Spawner {
     } satisfies SpawnerRequest);
     return {
       ended,
-      // A helper that is gone took its runs with it (or its exit rejects them): nothing left to kill.
+      // A helper that is gone took its runs with it (or its end rejects them): nothing left to kill.
       kill: () => {
-        if (child.connected) child.send({ t: 'kill', id } satisfies SpawnerRequest);
+        if (helper.open) helper.send({ t: 'kill', id } satisfies SpawnerRequest);
       },
     };
   }
@@ -252,12 +358,13 @@ export class Spawner {
    * or a benchmark's shell counts for gg).
    */
   close(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const helper = this.helper;
+    this.helper = undefined;
+    const child = helper?.process;
+    if (!helper || !child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.ref();
-    if (child.connected) child.disconnect();
+    helper.setRef(true);
+    helper.end();
     return exited;
   }
 }

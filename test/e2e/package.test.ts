@@ -30,8 +30,13 @@ describe('the packed package', () => {
       [],
       'tests, benchmarks and TypeScript sources stay out of the package',
     );
-    assert.ok(!listing.includes('package/dist/bin/gg-memo-force'), 'no binary built here is packed');
-    assert.ok(listing.includes('package/src/force/memo-force.c'), 'its source is, for postinstall');
+    for (const [bin, source] of [
+      ['gg-memo-force', 'src/force/memo-force.c'],
+      ['gg-spawner', 'src/sandbox/spawner.c'],
+    ]) {
+      assert.ok(!listing.includes(`package/dist/bin/${bin}`), `no binary built here is packed (${bin})`);
+      assert.ok(listing.includes(`package/${source}`), `its source is, for postinstall (${source})`);
+    }
     const project = tempDir('gg-user-');
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'user', type: 'module' }));
     npm(project, 'install', path.join(out, tarball));
@@ -79,6 +84,8 @@ describe('the packed package', () => {
     // its placeholder, forced from the memo without Node (it would say why it handed over).
     const fast = path.join(project, 'node_modules/gg-ts/dist/bin/gg-memo-force');
     assert.ok(fs.statSync(fast).mode & 0o100, 'postinstall built dist/bin/gg-memo-force');
+    const spawner = path.join(project, 'node_modules/gg-ts/dist/bin/gg-spawner');
+    assert.ok(fs.statSync(spawner).mode & 0o100, 'postinstall built dist/bin/gg-spawner');
     const out3 = execFileSync('sh', ['-c', `${placeholderA} && gg force --sandbox=none a.txt 2>&1 && cat a.txt`], {
       cwd: project,
       encoding: 'utf8',

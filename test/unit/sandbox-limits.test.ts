@@ -155,7 +155,7 @@ describe('bubblewrap jail: the process that starts it', () => {
         fs
           .readFileSync(`/proc/${pid}/cmdline`, 'latin1')
           .split('\0')
-          .some((a) => a.endsWith('spawner-child.js')),
+          .some((a) => a.endsWith('spawner-child.js') || a.endsWith('/gg-spawner')),
       );
       assert.ok(at >= 2, `premise: a spawner helper started bubblewrap (chain ${chain.join(' < ')})`);
       assert.notEqual(chain[at], process.pid);
