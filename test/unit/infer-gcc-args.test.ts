@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandResponseFiles, flagsOf, parseGcc, splitResponseFile } from '../../src/frontend/infer/gcc-args.js';
 import { depFileText, isProbe } from '../../src/frontend/infer/gcc-model.js';
-import { parseDepFile } from '../../src/frontend/infer/header-deps.js';
+import { parseDepFile, withoutMacros } from '../../src/frontend/infer/header-deps.js';
 import { RunRealTool } from '../../src/frontend/infer/model.js';
 import { linkerScriptRefs } from '../../src/frontend/infer/toolchain.js';
 
@@ -137,6 +137,15 @@ describe('gcc command lines', () => {
       'a b.c',
       'inc/x.h',
       '/usr/include/stdio.h',
+    ]);
+  });
+
+  it('asks for search directories without the macros, which never move them', () => {
+    assert.deepEqual(withoutMacros(['-DA=1', '-D', 'B', '-I', 'inc', '-UC', '-U', 'D', '-isystem', '/x', '-Dx=-I/y']), [
+      '-I',
+      'inc',
+      '-isystem',
+      '/x',
     ]);
   });
 

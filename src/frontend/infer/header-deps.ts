@@ -244,6 +244,9 @@ export class HeaderDepsCache {
     lang: string,
     env: NodeJS.ProcessEnv,
   ): Promise<{ quote: string[]; angle: string[] }> {
+    // Macros never move a search directory: without them, sources that differ only in their -D (one run of
+    // the compiler per such source otherwise, each forked from this large process) share one run.
+    ppArgs = withoutMacros(ppArgs);
     const key = JSON.stringify([driver, cwd, ppArgs, lang]);
     let p = this.searchCache.get(key);
     if (!p) {
@@ -268,6 +271,16 @@ export class HeaderDepsCache {
     }
     return p;
   }
+}
+
+/** `args` less its macro definitions and undefinitions (`-D`/`-U`, with their values). */
+export function withoutMacros(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-D' || args[i] === '-U') i++;
+    else if (!/^-[DU]./.test(args[i]!)) out.push(args[i]!);
+  }
+  return out;
 }
 
 /** The `#include "..."` and `#include <...>` directory lists of `gcc -E -v` output. */
