@@ -1,10 +1,11 @@
 /**
  * Starting programs from a small helper process instead of the scheduler itself. fork() costs grow with the
- * forking process's memory, and the scheduler holds the whole graph: a second Node process with a small heap
- * forks cheaply and runs on the other core while the scheduler stages and records the next thunks. libuv's
- * spawn also blocks its caller until the child has exec'd, ~10-14 ms per program on a busy 2-core machine,
- * which the scheduler no longer waits out. Unsandboxed runs (run: timeouts and aborts kill the program's whole
- * process group) and bubblewrap jails (launch: extra descriptors, relayed pipes, reaped CPU) both start here.
+ * forking process's memory, and the scheduler holds the whole graph; libuv's spawn also blocks its caller until
+ * the child has exec'd, ~10-14 ms per program on a busy 2-core machine, which the scheduler no longer waits out.
+ * The helper is spawner.c (posix_spawn: no memory copied at all) where it was built, else spawner-child.ts (a
+ * Node process, whose own forks still copy its ~50 MB of page tables). Unsandboxed runs (run: timeouts and
+ * aborts kill the program's whole process group) and bubblewrap jails (launch: extra descriptors, relayed pipes,
+ * reaped CPU) both start here.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
