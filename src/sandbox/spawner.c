@@ -153,12 +153,16 @@ static int spawn_program(pid_t *pid, int log, const int *fds, int nfds, const ch
   sigemptyset(&dflt);
   sigaddset(&dflt, SIGINT);
   sigaddset(&dflt, SIGPIPE);
-  if (!err)
-    err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) ||
-          posix_spawnattr_setsigmask(&at, &none) || posix_spawnattr_setsigdefault(&at, &dflt) ||
-          posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
-          posix_spawn_file_actions_adddup2(&fa, out, 1) || posix_spawn_file_actions_adddup2(&fa, out, 2) ||
-          posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  int set[] = {
+      posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
+      posix_spawnattr_setsigmask(&at, &none),
+      posix_spawnattr_setsigdefault(&at, &dflt),
+      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0),
+      posix_spawn_file_actions_adddup2(&fa, out, 1),
+      posix_spawn_file_actions_adddup2(&fa, out, 2),
+      posix_spawn_file_actions_addchdir_np(&fa, cwd),
+  };
+  for (size_t i = 0; i < sizeof set / sizeof *set && !err; i++) err = set[i];
   for (int i = 0; i < nfds && !err; i++)
     if (moved[i] >= 0) err = posix_spawn_file_actions_adddup2(&fa, moved[i], 3 + i);
   if (!err && strchr(file, '/')) {
@@ -260,8 +264,9 @@ static void start(struct reader *r) {
     runs[nruns++] = run;
     uint32_t p = (uint32_t)pid;
     reply('S', id, &p, 4);
-    /* Small (bubblewrap's rlimits), and the socket is new: it fits in its buffer without blocking. */
-    if (input_fd && input_len) send(ours[input_fd - 3], input, input_len, MSG_NOSIGNAL);
+    /* Small (bubblewrap's rlimits) on a new socket: it fits in its buffer. Never blocks on a program that
+     * does not read; what would not fit is dropped. */
+    if (input_fd && input_len) send(ours[input_fd - 3], input, input_len, MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   free(file);
   free(argv0);

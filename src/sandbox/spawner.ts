@@ -53,6 +53,7 @@ export type Reply = Exclude<SpawnerReply, { t: 'data' }> | { t: 'data'; id: numb
 /** What launch takes: a program and its log (stdout and stderr) as run takes them, and what it gets beyond them. */
 export interface LaunchOptions extends Omit<RunProcessOptions, 'timeoutMs' | 'abort'> {
   fds?: ExtraFd[];
+  /** Bytes written to one of the pipes as the program starts: a few KiB at most (the native helper never waits). */
   input?: { fd: number; data: Buffer };
   cpu?: boolean;
   /** Data the program wrote to one of its pipes, in order. */
