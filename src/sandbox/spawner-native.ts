@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import util from 'node:util';
-import type { ExtraFd, Reply, SpawnerRequest } from './spawner.js';
+import type { ExtraFd, Reply, Request } from './spawner.js';
 
 class Frame {
   private readonly parts: Buffer[] = [];
@@ -44,7 +44,7 @@ class Frame {
 
 const KIND = (f: ExtraFd): number => (f === 'ignore' ? 0 : f === 'pipe' ? 1 : f.write ? 3 : 2);
 
-export function encodeRequest(m: SpawnerRequest): Buffer {
+export function encodeRequest(m: Request): Buffer {
   if (m.t === 'kill') return new Frame().u8(0x4b /* K */).u32(m.id).done();
   const f = new Frame()
     .u8(0x52 /* R */)
@@ -61,7 +61,7 @@ export function encodeRequest(m: SpawnerRequest): Buffer {
   for (const fd of fds) f.u8(KIND(fd)).str(typeof fd === 'string' ? '' : fd.open);
   return f
     .u32(m.input?.fd ?? 0)
-    .str(Buffer.from(m.input?.data ?? '', 'base64'))
+    .str(m.input?.data ?? Buffer.alloc(0))
     .done();
 }
 

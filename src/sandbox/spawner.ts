@@ -47,7 +47,10 @@ export type SpawnerReply =
   | { t: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null; cpuMs?: number }
   | { t: 'error'; id: number; errno: string; message: string };
 
-/** A reply as the Spawner handles it, from either helper: relayed data as bytes. */
+/** A request and a reply as the Spawner handles them, whichever helper carries them: bytes as bytes. */
+export type Request =
+  | (Omit<Extract<SpawnerRequest, { t: 'run' }>, 'input'> & { input?: { fd: number; data: Buffer } })
+  | Extract<SpawnerRequest, { t: 'kill' }>;
 export type Reply = Exclude<SpawnerReply, { t: 'data' }> | { t: 'data'; id: number; fd: number; data: Buffer };
 
 /** What launch takes: a program and its log (stdout and stderr) as run takes them, and what it gets beyond them. */
@@ -155,7 +158,7 @@ function nativeBuilt(): boolean {
 /** One helper process and the way to talk to it. */
 interface Helper {
   process: ChildProcess;
-  send(m: SpawnerRequest): void;
+  send(m: Request): void;
   /** Whether requests still reach it. */
   readonly open: boolean;
   setRef(on: boolean): void;
@@ -173,7 +176,8 @@ function nodeHelper(onReply: (m: Reply) => void): Helper {
   child.on('message', (m: SpawnerReply) => onReply(m.t === 'data' ? { ...m, data: Buffer.from(m.data, 'base64') } : m));
   return {
     process: child,
-    send: (m) => child.send(m),
+    send: (m) =>
+      child.send(m.t === 'run' && m.input ? { ...m, input: { ...m.input, data: m.input.data.toString('base64') } } : m),
     get open() {
       return child.connected;
     },
@@ -311,14 +315,14 @@ export class Spawner {
       env: o.env,
       logFile: o.logFile,
       ...(o.fds ? { fds: o.fds } : {}),
-      ...(o.input ? { input: { fd: o.input.fd, data: o.input.data.toString('base64') } } : {}),
+      ...(o.input ? { input: o.input } : {}),
       ...(o.cpu ? { cpu: true } : {}),
-    } satisfies SpawnerRequest);
+    } satisfies Request);
     return {
       ended,
       // A helper that is gone took its runs with it (or its end rejects them): nothing left to kill.
       kill: () => {
-        if (helper.open) helper.send({ t: 'kill', id } satisfies SpawnerRequest);
+        if (helper.open) helper.send({ t: 'kill', id } satisfies Request);
       },
     };
   }
